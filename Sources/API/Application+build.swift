@@ -1,0 +1,46 @@
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import Storage
+
+/// Everything the HTTP side needs from the rest of the gateway.
+public struct APIDependencies: Sendable {
+    public var telemetry: any TelemetryRepository
+    public var readiness: [ReadinessCheck]
+    public var metrics: @Sendable () -> [UInt8]
+
+    public init(telemetry: any TelemetryRepository, readiness: [ReadinessCheck] = [],
+                metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
+        self.telemetry = telemetry
+        self.readiness = readiness
+        self.metrics = metrics
+    }
+}
+
+public typealias AppRequestContext = BasicRequestContext
+
+/// The router with every tier's routes; used by `buildApplication` and by tests.
+public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: ProblemMiddleware())
+    router.addRoutes(HealthController(readiness: dependencies.readiness, metrics: dependencies.metrics).routes)
+    router.addRoutes(MessagesController(repository: dependencies.telemetry).routes, atPath: "/iot/v1")
+    router.addRoutes(ObservationsController(repository: dependencies.telemetry).routes, atPath: "/integration/v1")
+    return router
+}
+
+/// The gateway's HTTP application; background services (ingest, maintenance) run in its service group.
+public func buildApplication(
+    host: String,
+    port: Int,
+    dependencies: APIDependencies,
+    services: [any Service],
+    logger: Logger
+) -> some ApplicationProtocol {
+    Application(
+        router: buildRouter(dependencies),
+        configuration: .init(address: .hostname(host, port: port), serverName: "cip-gateway"),
+        services: services,
+        logger: logger
+    )
+}

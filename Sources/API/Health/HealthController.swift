@@ -1,0 +1,46 @@
+import Hummingbird
+
+/// What `/readyz` asks: each dependency says whether it is usable, and why not.
+public struct ReadinessCheck: Sendable {
+    public var name: String
+    public var check: @Sendable () async -> String?
+
+    /// `check` returns nil when ready, else the reason it is not.
+    public init(name: String, check: @escaping @Sendable () async -> String?) {
+        self.name = name
+        self.check = check
+    }
+}
+
+/// `/healthz` (the process answers), `/readyz` (database and broker usable), `/metrics` (Prometheus text).
+struct HealthController<Context: RequestContext> {
+    let readiness: [ReadinessCheck]
+    let metrics: @Sendable () -> [UInt8]
+
+    var routes: RouteCollection<Context> {
+        let routes = RouteCollection(context: Context.self)
+        routes.get("healthz") { _, _ in StatusBody(status: "ok", checks: [:]) }
+        routes.get("readyz", use: ready)
+        routes.get("metrics") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics())))
+        }
+        return routes
+    }
+
+    @Sendable func ready(_ request: Request, context: Context) async throws -> EditedResponse<StatusBody> {
+        var checks: [String: String] = [:]
+        for item in readiness {
+            checks[item.name] = await item.check() ?? "ok"
+        }
+        let ready = checks.values.allSatisfy { $0 == "ok" }
+        return EditedResponse(status: ready ? .ok : .serviceUnavailable,
+                              response: StatusBody(status: ready ? "ready" : "not ready", checks: checks))
+    }
+}
+
+struct StatusBody: ResponseEncodable {
+    var status: String
+    var checks: [String: String]
+}

@@ -1,0 +1,83 @@
+import Foundation
+import Hummingbird
+import Postgres
+
+/// An RFC 9457 problem: every error the API returns has this shape, as `application/problem+json`.
+public struct Problem: HTTPResponseError, Sendable {
+    public var status: HTTPResponse.Status
+    /// A URI naming the kind of problem; documented in the README.
+    public var type: String
+    public var title: String
+    public var detail: String
+    /// For bad parameters: which one.
+    public var parameter: String?
+
+    public init(status: HTTPResponse.Status, type: String, title: String, detail: String, parameter: String? = nil) {
+        self.status = status
+        self.type = type
+        self.title = title
+        self.detail = detail
+        self.parameter = parameter
+    }
+
+    public static func badParameter(_ name: String, _ detail: String) -> Problem {
+        Problem(status: .badRequest, type: "urn:cip:problem:invalid-parameter", title: "Invalid parameter",
+                detail: detail, parameter: name)
+    }
+
+    public static func notFound(_ detail: String) -> Problem {
+        Problem(status: .notFound, type: "urn:cip:problem:not-found", title: "Not found", detail: detail)
+    }
+
+    public static func unavailable(_ detail: String) -> Problem {
+        Problem(status: .serviceUnavailable, type: "urn:cip:problem:unavailable", title: "Service unavailable",
+                detail: detail)
+    }
+
+    private struct Body: Encodable {
+        var type: String
+        var title: String
+        var status: Int
+        var detail: String
+        var instance: String
+        var parameter: String?
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = Body(type: type, title: title, status: status.code, detail: detail, instance: request.uri.path,
+                        parameter: parameter)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(body)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/problem+json"
+        if status == .serviceUnavailable { headers[.retryAfter] = "5" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Turns every error into a problem+json response: router 404s and HTTPErrors keep their status, storage
+/// outages become 503, anything else a logged 500 without internals.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let problem as Problem {
+            return try problem.response(from: request, context: context)
+        } catch let error as HTTPError {
+            let detail = error.body ?? (error.status == .notFound
+                ? "no resource at \(request.uri.path); see the README for the API's routes" : error.status.reasonPhrase)
+            return try Problem(status: error.status, type: "urn:cip:problem:\(error.status.code)",
+                               title: error.status.reasonPhrase, detail: detail).response(from: request, context: context)
+        } catch let error as PostgresError where error.isTransient {
+            context.logger.warning("storage unavailable", metadata: ["error": "\(error)"])
+            return try Problem.unavailable("the database is not reachable right now; try again shortly")
+                .response(from: request, context: context)
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(error)"])
+            return try Problem(status: .internalServerError, type: "urn:cip:problem:internal", title: "Internal error",
+                               detail: "the gateway could not answer this request; the error is in its log")
+                .response(from: request, context: context)
+        }
+    }
+}

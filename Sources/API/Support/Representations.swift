@@ -1,0 +1,115 @@
+import Foundation
+import Hummingbird
+import Storage
+
+/// JSON bodies of the read API. Times are RFC 3339 UTC; binary data base64url.
+struct ObservationBody: ResponseEncodable, Equatable {
+    var deviceId: String
+    var quantity: String
+    /// number, string, boolean or data
+    var valueType: String?
+    var value: JSONScalar?
+    var sum: Double?
+    var unit: String?
+    var observedAt: String
+    var receivedAt: String
+    var messageKey: String
+
+    init(_ observation: Observation) {
+        deviceId = observation.deviceID
+        quantity = observation.quantity
+        switch observation.value {
+        case .number(let number): valueType = "number"; value = .number(number)
+        case .string(let string): valueType = "string"; value = .string(string)
+        case .boolean(let boolean): valueType = "boolean"; value = .boolean(boolean)
+        case .data(let data): valueType = "data"; value = .string(base64url(data))
+        case .none: valueType = nil; value = nil
+        }
+        sum = observation.sum
+        unit = observation.unit
+        observedAt = RFC3339.format(micros: observation.observedAtMicros)
+        receivedAt = RFC3339.format(micros: observation.receivedAtMicros)
+        messageKey = hexString(observation.messageKey)
+    }
+}
+
+enum JSONScalar: Encodable, Equatable {
+    case number(Double), string(String), boolean(Bool)
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .boolean(let value): try container.encode(value)
+        }
+    }
+}
+
+struct Page<Item: Encodable & Sendable>: ResponseEncodable {
+    var items: [Item]
+    /// Pass as `cursor` to get the next page; null on the last page.
+    var nextCursor: String?
+}
+
+struct LatestBody: ResponseEncodable {
+    var deviceId: String
+    var items: [ObservationBody]
+}
+
+struct RawMessageBody: ResponseEncodable {
+    var deviceId: String?
+    var topic: String
+    var receivedAt: String
+    var outcome: String
+    var recordsAccepted: Int
+    var recordsRejected: Int
+    var messageKey: String
+    var journalSequence: UInt64
+    /// The payload as text when it is UTF-8, else null (then see payloadBase64).
+    var payloadText: String?
+    var payloadBase64: String
+
+    init(_ message: RawMessage) {
+        deviceId = message.deviceID
+        topic = message.topic
+        receivedAt = RFC3339.format(micros: message.receivedAtMicros)
+        outcome = message.outcome.rawValue
+        recordsAccepted = message.recordsAccepted
+        recordsRejected = message.recordsRejected
+        messageKey = hexString(message.messageKey)
+        journalSequence = message.journalSequence
+        payloadText = String(validating: message.payload, as: UTF8.self)
+        payloadBase64 = base64url(message.payload)
+    }
+}
+
+struct DeadLetterBody: ResponseEncodable {
+    var id: Int64
+    var receivedAt: String
+    var topic: String
+    var deviceId: String?
+    var recordIndex: Int?
+    var reason: String
+    var messageKey: String
+    var payloadText: String?
+    var payloadBase64: String
+
+    init(_ letter: DeadLetter) {
+        id = letter.id ?? 0
+        receivedAt = RFC3339.format(micros: letter.receivedAtMicros)
+        topic = letter.topic
+        deviceId = letter.deviceID
+        recordIndex = letter.recordIndex
+        reason = letter.reason
+        messageKey = hexString(letter.messageKey)
+        payloadText = String(validating: letter.payload, as: UTF8.self)
+        payloadBase64 = base64url(letter.payload)
+    }
+}
+
+func base64url(_ bytes: [UInt8]) -> String {
+    Data(bytes).base64EncodedString()
+        .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        .replacingOccurrences(of: "=", with: "")
+}

@@ -1,0 +1,169 @@
+import ArgumentParser
+import Foundation
+import Ingest
+import Logging
+import MQTT
+import Postgres
+import ServiceLifecycle
+import Storage
+import Synchronization
+
+/// `cip-gateway bench`: measures, in one run on the local stack, (a) the broker's QoS 1 rate to a subscriber
+/// that discards, (b) PostgreSQL's COPY rate for the same rows, (c) the gateway end to end (first publish to
+/// last row committed), and prints c/a and c/b.
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Measure broker, database and gateway throughput in one run.")
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var broker: BrokerOptions
+
+    @Option(help: "QoS 1 messages per measurement.")
+    var messages: Int = 200_000
+
+    @Option(help: "Simulated devices the messages are spread over.")
+    var devices: Int = 10_000
+
+    @Option(help: "Unacknowledged publishes the load generator allows (keep it in the hundreds).")
+    var window: Int = 200
+
+    @Option(help: "Database created (and dropped first) for the run.")
+    var benchDatabase: String = "cip_bench"
+
+    func run() async throws {
+        Observability.bootstrapLogging()
+        var logger = Logger(label: "cip.bench")
+        logger.logLevel = .warning
+        let brokerURL = try broker.parsedURL()
+        let benchURL = PostgresURL.withDatabase(database.url, benchDatabase)
+        let payloads = (0..<messages).map { Self.payload($0) }
+        let deviceIDs = (0..<devices).map { String(format: "bench-%05d", $0) }
+        print("cip-gateway bench: \(messages) QoS 1 SenML messages (3 values each) from \(devices) devices, window \(window)")
+
+        // Fresh database with the gateway's schema.
+        let admin = try PostgresConnection(url: database.url)
+        try admin.execute("DROP DATABASE IF EXISTS \(benchDatabase) WITH (FORCE)")
+        try admin.execute("CREATE DATABASE \(benchDatabase)")
+        admin.close()
+        let connection = try PostgresConnection(url: benchURL)
+        try Migrator(migrations: try Migration.bundled(), logger: logger).migrate(connection)
+        try Migrator.ensurePartitions(connection)
+
+        // (a) The broker alone.
+        let brokerRate = try measureBroker(url: brokerURL, payloads: payloads, devices: deviceIDs, logger: logger)
+        print(String(format: "(a) broker QoS 1 to a discarding subscriber: %8.0f messages/s", brokerRate))
+
+        // (b) COPY of the rows the gateway would write, in the gateway's batch size.
+        let copyRate = try measureCopy(connection: connection, payloads: payloads, devices: deviceIDs)
+        print(String(format: "(b) PostgreSQL COPY of the same rows:        %8.0f messages/s (%.0f rows/s)", copyRate, copyRate * 3))
+
+        // (c) The gateway end to end.
+        let gatewayRate = try await measureGateway(url: benchURL, brokerURL: brokerURL, payloads: payloads,
+                                                   devices: deviceIDs, logger: logger)
+        let stored = try connection.query("SELECT count(*) AS n FROM observations").first?["n"].flatMap(Int.init) ?? 0
+        print(String(format: "(c) gateway end to end (publish → commit):  %8.0f messages/s (%.0f values/s)", gatewayRate, gatewayRate * 3))
+        print(String(format: "c/a = %.2f   c/b = %.2f   observations stored: %d of %d", gatewayRate / brokerRate,
+                     gatewayRate / copyRate, stored, messages * 3))
+        connection.close()
+        if stored != messages * 3 { throw ValidationError("the gateway stored \(stored) observations, expected \(messages * 3)") }
+    }
+
+    static func payload(_ index: Int) -> [UInt8] {
+        let time = 1_760_000_000.0 + Double(index) / 1000
+        return Array(String(format: "[{\"bt\":%.3f,\"n\":\"temperature\",\"u\":\"Cel\",\"v\":%.2f},{\"n\":\"humidity\",\"u\":\"%%RH\",\"v\":%.1f},{\"n\":\"battery\",\"u\":\"%%\",\"v\":%d}]",
+                            time, 18 + Double(index % 700) / 100, 30 + Double(index % 400) / 10, 100 - index % 90).utf8)
+    }
+
+    /// Publishes every payload with a bounded window; returns when all are acknowledged.
+    private func publishAll(url: MQTTURL, topicPrefix: String, payloads: [[UInt8]], devices: [String],
+                            logger: Logger) throws {
+        let publisher = try MQTTClient(configuration: .init(url: url, clientID: "cip-bench-publisher-\(getpid())"), logger: logger)
+        try publisher.connect()
+        for (index, payload) in payloads.enumerated() {
+            try publisher.publish(topic: "\(topicPrefix)/\(devices[index % devices.count])/telemetry", payload: payload,
+                                  qos: 1, window: window)
+        }
+        publisher.waitForAcknowledgements(timeout: 120)
+        publisher.stop()
+    }
+
+    private func measureBroker(url: MQTTURL, payloads: [[UInt8]], devices: [String], logger: Logger) throws -> Double {
+        let received = ReceivedCounter()
+        var configuration = MQTTClient.Configuration(url: url, clientID: "cip-bench-subscriber-\(getpid())")
+        configuration.subscriptions = [("bench/+/telemetry", 1)]
+        let subscriber = try MQTTClient(configuration: configuration, logger: logger) { _ in received.add() }
+        try subscriber.connect()
+        Thread.sleep(forTimeInterval: 0.5)  // let the subscription settle
+        let started = Date()
+        try publishAll(url: url, topicPrefix: "bench", payloads: payloads, devices: devices, logger: logger)
+        let deadline = Date().addingTimeInterval(120)
+        while received.value < payloads.count, Date() < deadline { Thread.sleep(forTimeInterval: 0.001) }
+        let elapsed = Date().timeIntervalSince(started)
+        subscriber.stop()
+        guard received.value >= payloads.count else {
+            throw ValidationError("the subscriber received \(received.value) of \(payloads.count) messages")
+        }
+        return Double(payloads.count) / elapsed
+    }
+
+    private func measureCopy(connection: PostgresConnection, payloads: [[UInt8]], devices: [String]) throws -> Double {
+        try connection.execute("""
+            CREATE TABLE bench_copy (
+                device_id text, quantity text, value_number double precision, value_string text,
+                value_boolean boolean, value_data bytea, value_sum double precision, unit text,
+                observed_us bigint, received_us bigint, message_key bytea, record_index integer);
+            CREATE UNIQUE INDEX ON bench_copy (device_id, observed_us, quantity, message_key, record_index);
+            """)
+        let normalizer = Normalizer()
+        let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        var batches: [[UInt8]] = []
+        for start in stride(from: 0, to: payloads.count, by: 2_000) {
+            var rows: [Observation] = []
+            for index in start..<min(start + 2_000, payloads.count) {
+                let record = JournalRecord(sequence: UInt64(index + 1), receivedAtMicros: now,
+                                           topic: "devices/\(devices[index % devices.count])/telemetry", payload: payloads[index])
+                rows.append(contentsOf: normalizer.normalize(record).observations)
+            }
+            batches.append(IngestStore.copyText(rows))
+        }
+        let started = Date()
+        for batch in batches {
+            try connection.transaction { try $0.copyIn("COPY bench_copy FROM STDIN", data: batch) }
+        }
+        return Double(payloads.count) / Date().timeIntervalSince(started)
+    }
+
+    private func measureGateway(url: String, brokerURL: MQTTURL, payloads: [[UInt8]], devices: [String],
+                                logger: Logger) async throws -> Double {
+        let journalDirectory = NSTemporaryDirectory() + "cip-bench-journal-\(getpid())"
+        try? FileManager.default.removeItem(atPath: journalDirectory)
+        defer { try? FileManager.default.removeItem(atPath: journalDirectory) }
+        let gateway = try GatewayServices(
+            databaseURL: url,
+            brokerConfiguration: .init(url: brokerURL, clientID: "cip-bench-gateway-\(getpid())", cleanSession: true),
+            journalDirectory: journalDirectory, journalSync: .milliseconds(5), maxPayloadBytes: 256 << 10,
+            maxBatchMessages: 2_000, logger: logger)
+        let group = ServiceGroup(services: [gateway.pipeline, gateway.ingress], logger: logger)
+        let running = Task { try await group.run() }
+        while !gateway.ingress.isConnected { try await Task.sleep(for: .milliseconds(10)) }
+        try await Task.sleep(for: .milliseconds(500))  // subscriptions settle
+        let started = Date()
+        try publishAll(url: brokerURL, topicPrefix: "devices", payloads: payloads, devices: devices, logger: logger)
+        let deadline = Date().addingTimeInterval(300)
+        while gateway.journal.committedSequence < UInt64(payloads.count), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        await group.triggerGracefulShutdown()
+        try await running.value
+        guard gateway.journal.committedSequence >= UInt64(payloads.count) else {
+            throw ValidationError("the gateway committed \(gateway.journal.committedSequence) of \(payloads.count) messages")
+        }
+        return Double(payloads.count) / elapsed
+    }
+}
+
+private final class ReceivedCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    func add() { count.add(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
+}

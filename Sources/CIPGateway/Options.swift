@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MQTT
+
+private let environment = ProcessInfo.processInfo.environment
+
+/// Where the gateway finds PostgreSQL. Defaults match `Gateway/stack up`.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"), help: "libpq connection string or URI (env DATABASE_URL).")
+    var url: String = environment["DATABASE_URL"] ?? "postgresql://cip:cip@127.0.0.1:54329/cip"
+}
+
+/// Where the gateway finds the broker.
+struct BrokerOptions: ParsableArguments {
+    @Option(name: .customLong("mqtt-url"), help: "mqtt://host:port (env MQTT_URL).")
+    var url: String = environment["MQTT_URL"] ?? "mqtt://127.0.0.1:18830"
+
+    @Option(name: .customLong("mqtt-username"), help: "Broker user name (env MQTT_USERNAME).")
+    var username: String? = environment["MQTT_USERNAME"]
+
+    @Option(name: .customLong("mqtt-password"), help: "Broker password (env MQTT_PASSWORD).")
+    var password: String? = environment["MQTT_PASSWORD"]
+
+    func parsedURL() throws -> MQTTURL {
+        do { return try MQTTURL(parsing: url) } catch { throw ValidationError(error.description) }
+    }
+
+    func configuration(clientID: String, cleanSession: Bool) throws -> MQTTClient.Configuration {
+        MQTTClient.Configuration(url: try parsedURL(), clientID: clientID, cleanSession: cleanSession,
+                                 username: username, password: password)
+    }
+}
+
+enum Observability {
+    /// Logs to standard error at LOG_LEVEL (default info).
+    static func bootstrapLogging() {
+        let level = environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import API
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Ingest
+import Logging
+import MQTT
+import Metrics
+import Postgres
+import Prometheus
+import ServiceLifecycle
+import Storage
+
+/// `cip-gateway serve`: ingest from the broker, store in PostgreSQL, answer the read API.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the gateway: MQTT ingest, storage and the HTTP API.")
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var broker: BrokerOptions
+
+    @Option(name: .customLong("http-host"), help: "Address the API listens on (env HTTP_HOST).")
+    var httpHost: String = ProcessInfo.processInfo.environment["HTTP_HOST"] ?? "127.0.0.1"
+
+    @Option(name: .customLong("http-port"), help: "Port the API listens on (env HTTP_PORT).")
+    var httpPort: Int = ProcessInfo.processInfo.environment["HTTP_PORT"].flatMap(Int.init) ?? 8080
+
+    @Option(name: .customLong("journal-dir"), help: "Directory of the ingest journal (env JOURNAL_DIR).")
+    var journalDirectory: String = ProcessInfo.processInfo.environment["JOURNAL_DIR"] ?? ".stack/journal"
+
+    @Option(name: .customLong("mqtt-client-id"), help: "Fixed client id of the gateway's persistent MQTT session.")
+    var clientID: String = ProcessInfo.processInfo.environment["MQTT_CLIENT_ID"] ?? "cip-gateway-ingest"
+
+    @Option(help: "Largest payload accepted, in bytes; larger ones are dead-lettered.")
+    var maxPayloadBytes: Int = 256 * 1024
+
+    @Option(help: "Most messages written in one database transaction.")
+    var maxBatchMessages: Int = 2_000
+
+    @Option(help: "Milliseconds within which telemetry reaches the disk (alarms and status: before the PUBACK).")
+    var journalSyncMilliseconds: Int = 5
+
+    func run() async throws {
+        Observability.bootstrapLogging()
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: "cip.gateway")
+
+        let services = try GatewayServices(
+            databaseURL: database.url, brokerConfiguration: try broker.configuration(clientID: clientID, cleanSession: false),
+            journalDirectory: journalDirectory, journalSync: .milliseconds(journalSyncMilliseconds),
+            maxPayloadBytes: maxPayloadBytes, maxBatchMessages: maxBatchMessages, logger: logger)
+        let app = buildApplication(
+            host: httpHost, port: httpPort,
+            dependencies: services.apiDependencies(metrics: { registry.emitToBuffer() }),
+            services: services.background, logger: logger)
+        logger.info("cip-gateway serving", metadata: ["http": "\(httpHost):\(httpPort)", "journal": "\(journalDirectory)"])
+        try await app.runService()
+    }
+}
+
+/// The gateway's parts, wired together; `serve` and `bench` both run them.
+struct GatewayServices {
+    let journal: Journal
+    let ingestPool: PostgresPool
+    let apiPool: PostgresPool
+    let pipeline: IngestPipeline
+    let ingress: MQTTIngress
+    let maintenance: PartitionMaintenance
+
+    init(databaseURL: String, brokerConfiguration: MQTTClient.Configuration, journalDirectory: String,
+         journalSync: Duration, maxPayloadBytes: Int, maxBatchMessages: Int, logger: Logger) throws {
+        var journalConfiguration = Journal.Configuration(directory: journalDirectory)
+        journalConfiguration.syncInterval = journalSync
+        journal = try Journal(configuration: journalConfiguration, logger: logger)
+        ingestPool = PostgresPool(url: databaseURL, size: 1, logger: logger)
+        apiPool = PostgresPool(url: databaseURL, size: 4, logger: logger)
+        var pipelineConfiguration = IngestPipeline.Configuration()
+        pipelineConfiguration.maxBatchMessages = maxBatchMessages
+        pipelineConfiguration.normalizer.maxPayloadBytes = maxPayloadBytes
+        let migrations = try Migration.bundled()
+        pipeline = IngestPipeline(journal: journal, pool: ingestPool, configuration: pipelineConfiguration,
+                                  logger: logger) { connection in
+            try Migrator(migrations: migrations, logger: logger).migrate(connection)
+            try Migrator.ensurePartitions(connection)
+        }
+        ingress = try MQTTIngress(configuration: brokerConfiguration, journal: journal, logger: logger)
+        maintenance = PartitionMaintenance(pool: apiPool, logger: logger)
+    }
+
+    /// In start order; the service group stops them in reverse, so the ingress stops before the pipeline drains.
+    var background: [any Service] { [pipeline, ingress, maintenance] }
+
+    func apiDependencies(metrics: @escaping @Sendable () -> [UInt8]) -> APIDependencies {
+        let pool = apiPool
+        let ingress = self.ingress
+        let journal = self.journal
+        return APIDependencies(
+            telemetry: PostgresTelemetryRepository(pool: pool),
+            readiness: [
+                ReadinessCheck(name: "database") {
+                    do {
+                        try await pool.withConnection { try $0.query("SELECT 1 FROM schema_migrations LIMIT 1") }
+                        return nil
+                    } catch {
+                        return "\(error)"
+                    }
+                },
+                ReadinessCheck(name: "broker") {
+                    ingress.isConnected ? nil : "not connected to the MQTT broker"
+                },
+                ReadinessCheck(name: "journal") {
+                    journal.backlog > 1_000_000 ? "journal backlog is \(journal.backlog) messages" : nil
+                },
+            ],
+            metrics: metrics)
+    }
+}
+
+/// Creates tomorrow's partitions ahead of time, hourly.
+struct PartitionMaintenance: Service {
+    let pool: PostgresPool
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
+            if Task.isShuttingDownGracefully { break }
+            do {
+                try await pool.withConnection { try Migrator.ensurePartitions($0) }
+            } catch {
+                logger.warning("partition maintenance failed; will retry", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MQTT
+
+/// `cip-gateway simulate`: a small demo fleet of care devices publishing over MQTT, as real ones would.
+struct Simulate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a demo fleet: digital locks, GPS alarms and safety alarms publishing SenML.")
+
+    @OptionGroup var broker: BrokerOptions
+
+    @Option(help: "Devices of each kind.")
+    var devicesPerKind: Int = 4
+
+    @Option(help: "Seconds between two messages of one device.")
+    var interval: Double = 5
+
+    @Option(help: "Stop after this many seconds (default: run until interrupted).")
+    var duration: Double?
+
+    @Option(help: "Every Nth round one device sends a malformed message, to show dead letters (0: never).")
+    var malformedEvery: Int = 20
+
+    func run() async throws {
+        Observability.bootstrapLogging()
+        let logger = Logger(label: "cip.simulate")
+        let fleet = DemoFleet.make(perKind: devicesPerKind)
+        var clients: [(DemoDevice, MQTTClient)] = []
+        for device in fleet {
+            var configuration = try broker.configuration(clientID: "demo-\(device.id)", cleanSession: true)
+            configuration.will = (topic: "devices/\(device.id)/status", payload: Array("offline".utf8), qos: 1, retain: false)
+            let client = try MQTTClient(configuration: configuration, logger: logger)
+            try client.connect()
+            try client.publish(topic: "devices/\(device.id)/status", payload: Array("online".utf8))
+            clients.append((device, client))
+        }
+        logger.info("demo fleet online", metadata: ["devices": "\(clients.count)", "broker": "\(broker.url)"])
+        let started = Date()
+        var round = 0
+        while duration.map({ Date().timeIntervalSince(started) < $0 }) ?? true {
+            round += 1
+            for (index, entry) in clients.enumerated() {
+                let (device, client) = entry
+                let now = Date().timeIntervalSince1970
+                for message in device.messages(round: round, now: now) {
+                    try client.publish(topic: "devices/\(device.id)/\(message.channel)", payload: Array(message.payload.utf8))
+                }
+                if malformedEvery > 0, round % malformedEvery == 0, index == round % clients.count {
+                    try client.publish(topic: "devices/\(device.id)/telemetry", payload: Array("{\"temp\": 21.5}".utf8))
+                }
+            }
+            try await Task.sleep(for: .seconds(interval))
+        }
+        for (device, client) in clients {
+            try client.publish(topic: "devices/\(device.id)/status", payload: Array("offline".utf8))
+            client.waitForAcknowledgements(timeout: 5)
+            client.stop()
+        }
+    }
+}
+
+/// One simulated device and what it says each round.
+struct DemoDevice {
+    enum Kind: String { case lock = "lock", gps = "gps", safety = "safety" }
+
+    var id: String
+    var kind: Kind
+    var seed: Double
+
+    struct Message {
+        var channel: String
+        var payload: String
+    }
+
+    func messages(round: Int, now: Double) -> [Message] {
+        let battery = max(5, 100 - Double(round) * 0.05 - seed * 10).rounded()
+        let time = String(format: "%.3f", now)
+        switch kind {
+        case .lock:
+            let locked = (round + Int(seed * 10)) % 4 != 0
+            var messages = [Message(channel: "telemetry", payload: """
+                [{"bt":\(time),"n":"lock_state","vs":"\(locked ? "locked" : "unlocked")"},\
+                {"n":"door_state","vs":"closed"},{"n":"battery","u":"%","v":\(battery)}]
+                """)]
+            if !locked {
+                messages.append(Message(channel: "events", payload: """
+                    [{"bt":\(time),"n":"unlock","vs":"staff_credential"}]
+                    """))
+            }
+            return messages
+        case .gps:
+            let latitude = 59.3293 + sin(Double(round) / 10 + seed) * 0.01
+            let longitude = 18.0686 + cos(Double(round) / 10 + seed) * 0.02
+            var messages = [Message(channel: "telemetry", payload: """
+                [{"bt":\(time),"n":"latitude","u":"lat","v":\(String(format: "%.6f", latitude))},\
+                {"n":"longitude","u":"lon","v":\(String(format: "%.6f", longitude))},\
+                {"n":"accuracy","u":"m","v":\(8 + round % 5)},{"n":"battery","u":"%","v":\(battery)}]
+                """)]
+            if round % 17 == Int(seed * 17) {
+                messages.append(Message(channel: "events", payload: """
+                    [{"bt":\(time),"n":"sos","vb":true}]
+                    """))
+            }
+            return messages
+        case .safety:
+            var messages = [Message(channel: "status", payload: """
+                [{"bt":\(time),"n":"heartbeat","vb":true},{"n":"battery","u":"%","v":\(battery)}]
+                """)]
+            if round % 23 == Int(seed * 23) {
+                messages.append(Message(channel: "events", payload: """
+                    [{"bt":\(time),"n":"alarm_button","vb":true}]
+                    """))
+            }
+            return messages
+        }
+    }
+}
+
+enum DemoFleet {
+    static func make(perKind: Int) -> [DemoDevice] {
+        var devices: [DemoDevice] = []
+        for kind in [DemoDevice.Kind.lock, .gps, .safety] {
+            for number in 1...max(1, perKind) {
+                let id = "\(kind.rawValue)-\(String(format: "%03d", number))"
+                devices.append(DemoDevice(id: id, kind: kind, seed: Double(number) / Double(perKind + 1)))
+            }
+        }
+        return devices
+    }
+}

@@ -1,0 +1,54 @@
+/// The device topic scheme: `devices/<deviceId>/<channel>`.
+public struct DeviceTopic: Sendable, Equatable {
+    public enum Channel: String, Sendable, CaseIterable {
+        /// Measurements (SenML).
+        case telemetry
+        /// Alarms and device events (SenML).
+        case events
+        /// online/offline and heartbeats; usable as a last will (`online`, `offline` or SenML).
+        case status
+    }
+
+    public var deviceID: String
+    public var channel: Channel
+
+    /// The filters the gateway subscribes to.
+    public static let subscriptions = Channel.allCases.map { "devices/+/\($0.rawValue)" }
+
+    /// Device ids: 1 to 128 of A–Z a–z 0–9 `-` `_` `.` `:`.
+    public static func isValidDeviceID(_ id: some StringProtocol) -> Bool {
+        guard !id.isEmpty, id.utf8.count <= 128 else { return false }
+        return id.utf8.allSatisfy { byte in
+            switch byte {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x5F, 0x2E, 0x3A: true
+            default: false
+            }
+        }
+    }
+
+    public init(deviceID: String, channel: Channel) {
+        self.deviceID = deviceID
+        self.channel = channel
+    }
+
+    /// Parses a topic, or says precisely why it is outside the scheme.
+    public static func parse(_ topic: String) -> Result<DeviceTopic, TopicError> {
+        let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "devices" else {
+            return .failure(TopicError(reason: "topic \"\(topic)\" is outside the scheme devices/<deviceId>/{telemetry,events,status}"))
+        }
+        guard isValidDeviceID(parts[1]) else {
+            return .failure(TopicError(reason: "device id \"\(parts[1])\" must be 1 to 128 characters of A-Z a-z 0-9 - _ . :"))
+        }
+        guard let channel = Channel(rawValue: String(parts[2])) else {
+            return .failure(TopicError(reason: "unknown channel \"\(parts[2])\"; expected telemetry, events or status"))
+        }
+        return .success(DeviceTopic(deviceID: String(parts[1]), channel: channel))
+    }
+
+    public var topic: String { "devices/\(deviceID)/\(channel.rawValue)" }
+}
+
+public struct TopicError: Error, Sendable, Equatable {
+    public var reason: String
+}

@@ -1,0 +1,38 @@
+import Foundation
+import Logging
+import MQTT
+import Metrics
+import ServiceLifecycle
+
+/// Receives device messages from the broker with a persistent session and journals each one before its
+/// callback returns, which is before libmosquitto sends the PUBACK. Alarms and status messages are synced to
+/// disk before the acknowledgement; telemetry within the journal's sync interval.
+public final class MQTTIngress: Service, @unchecked Sendable {
+    public let client: MQTTClient
+    private let logger: Logger
+
+    public init(configuration: MQTTClient.Configuration, journal: Journal, logger: Logger) throws {
+        var configuration = configuration
+        configuration.subscriptions = DeviceTopic.subscriptions.map { ($0, 1) }
+        let received = Counter(label: "cip_mqtt_messages_total")
+        self.logger = logger
+        client = try MQTTClient(configuration: configuration, logger: logger) { message in
+            let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            let urgent = !message.topic.hasSuffix("/telemetry")
+            journal.append(topic: message.topic, payload: message.payload, receivedAtMicros: now, urgent: urgent)
+            received.increment()
+        }
+    }
+
+    public var isConnected: Bool { client.isConnected }
+
+    public func run() async throws {
+        try client.start()
+        logger.info("MQTT ingress started", metadata: ["broker": "\(client.configuration.url)",
+                                                         "client": "\(client.configuration.clientID)"])
+        try? await gracefulShutdown()
+        // Stop receiving first; the broker keeps queueing for our persistent session.
+        client.stop()
+        logger.info("MQTT ingress stopped")
+    }
+}

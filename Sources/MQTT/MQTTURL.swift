@@ -1,0 +1,37 @@
+/// Where the broker is: `mqtt://host:port` (1883 by default). `mqtts://` is reserved for TLS (not yet supported).
+public struct MQTTURL: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public init(parsing text: String) throws(MQTTError) {
+        func invalid(_ why: String) -> MQTTError {
+            MQTTError(code: -1, message: "invalid MQTT_URL \"\(text)\": \(why)", operation: "configure")
+        }
+        guard let schemeEnd = text.range(of: "://") else { throw invalid("expected mqtt://host:port") }
+        let scheme = text[..<schemeEnd.lowerBound].lowercased()
+        guard scheme == "mqtt" else {
+            throw invalid(scheme == "mqtts" ? "TLS (mqtts://) is not supported yet" : "unknown scheme \(scheme)")
+        }
+        var rest = text[schemeEnd.upperBound...]
+        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
+        guard !rest.isEmpty else { throw invalid("missing host") }
+        if let colon = rest.lastIndex(of: ":"), !rest.hasSuffix("]") {
+            guard let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port) else {
+                throw invalid("port must be a number from 1 to 65535")
+            }
+            host = String(rest[..<colon])
+            self.port = port
+        } else {
+            host = String(rest)
+            port = 1883
+        }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    }
+
+    public var description: String { "mqtt://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Logging
+import Postgres
+
+/// One versioned schema change, shipped as `Migrations/NNNN_name.sql`.
+public struct Migration: Sendable, Equatable {
+    public var version: Int
+    public var name: String
+    public var sql: String
+
+    public init(version: Int, name: String, sql: String) {
+        self.version = version
+        self.name = name
+        self.sql = sql
+    }
+
+    /// The migrations bundled with the gateway, in version order.
+    public static func bundled() throws -> [Migration] {
+        guard let directory = Bundle.module.url(forResource: "Migrations", withExtension: nil) else {
+            throw MigrationError("the Migrations folder is missing from the gateway's resources")
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }
+        let migrations = try files.map { file -> Migration in
+            let stem = file.dropLast(4)
+            guard let underscore = stem.firstIndex(of: "_"), let version = Int(stem[..<underscore]) else {
+                throw MigrationError("migration file \(file) is not named NNNN_name.sql")
+            }
+            let sql = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+            return Migration(version: version, name: String(stem[stem.index(after: underscore)...]), sql: sql)
+        }.sorted { $0.version < $1.version }
+        for (previous, next) in zip(migrations, migrations.dropFirst()) where previous.version == next.version {
+            throw MigrationError("two migrations have version \(next.version): \(previous.name), \(next.name)")
+        }
+        return migrations
+    }
+}
+
+public struct MigrationError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Applies pending migrations, each once and in its own transaction, recorded in `schema_migrations`.
+/// An advisory lock keeps two gateways that start together from racing.
+public struct Migrator: Sendable {
+    public let migrations: [Migration]
+    private let logger: Logger
+
+    public init(migrations: [Migration], logger: Logger) {
+        self.migrations = migrations
+        self.logger = logger
+    }
+
+    /// Returns the versions it applied.
+    @discardableResult
+    public func migrate(_ connection: PostgresConnection) throws -> [Int] {
+        try connection.execute("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    integer PRIMARY KEY,
+                name       text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )
+            """)
+        var applied: [Int] = []
+        for migration in migrations {
+            let didApply = try connection.transaction { connection -> Bool in
+                // Held until the end of this transaction.
+                try connection.query("SELECT pg_advisory_xact_lock(7243001)")
+                let existing = try connection.query("SELECT 1 FROM schema_migrations WHERE version = $1",
+                                                    [String(migration.version)])
+                guard existing.isEmpty else { return false }
+                try connection.execute(migration.sql)
+                try connection.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                                     [String(migration.version), migration.name])
+                return true
+            }
+            if didApply {
+                applied.append(migration.version)
+                logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+            }
+        }
+        return applied
+    }
+
+    /// Creates the day partitions of the time-partitioned tables from yesterday to `daysAhead` days ahead.
+    public static func ensurePartitions(_ connection: PostgresConnection, daysAhead: Int = 7) throws {
+        for table in ["observations", "raw_messages"] {
+            try connection.query(
+                "SELECT cip_ensure_daily_partitions($1::regclass, (now() AT TIME ZONE 'UTC')::date - 1, (now() AT TIME ZONE 'UTC')::date + $2::integer)",
+                [table, String(daysAhead + 1)])
+        }
+    }
+}

@@ -1,0 +1,105 @@
+/// The value of one observation: exactly one kind, as SenML has them.
+public enum ObservationValue: Sendable, Equatable {
+    case number(Double)
+    case string(String)
+    case boolean(Bool)
+    case data([UInt8])
+    /// A record that carries only a sum.
+    case none
+}
+
+/// A normalized observation, as stored.
+public struct Observation: Sendable, Equatable {
+    public var deviceID: String
+    public var quantity: String
+    public var value: ObservationValue
+    public var sum: Double?
+    public var unit: String?
+    public var observedAtMicros: Int64
+    public var receivedAtMicros: Int64
+    /// 16 bytes identifying the message this record came from.
+    public var messageKey: [UInt8]
+    public var recordIndex: Int
+
+    public init(deviceID: String, quantity: String, value: ObservationValue, sum: Double?, unit: String?,
+                observedAtMicros: Int64, receivedAtMicros: Int64, messageKey: [UInt8], recordIndex: Int) {
+        self.deviceID = deviceID
+        self.quantity = quantity
+        self.value = value
+        self.sum = sum
+        self.unit = unit
+        self.observedAtMicros = observedAtMicros
+        self.receivedAtMicros = receivedAtMicros
+        self.messageKey = messageKey
+        self.recordIndex = recordIndex
+    }
+}
+
+/// What became of a message as a whole.
+public enum MessageOutcome: String, Sendable, Codable {
+    case accepted, partial, rejected
+}
+
+/// A message as it arrived, kept for troubleshooting.
+public struct RawMessage: Sendable, Equatable {
+    public var deviceID: String?
+    public var topic: String
+    public var payload: [UInt8]
+    public var receivedAtMicros: Int64
+    public var messageKey: [UInt8]
+    public var journalSequence: UInt64
+    public var outcome: MessageOutcome
+    public var recordsAccepted: Int
+    public var recordsRejected: Int
+
+    public init(deviceID: String?, topic: String, payload: [UInt8], receivedAtMicros: Int64, messageKey: [UInt8],
+                journalSequence: UInt64, outcome: MessageOutcome, recordsAccepted: Int, recordsRejected: Int) {
+        self.deviceID = deviceID
+        self.topic = topic
+        self.payload = payload
+        self.receivedAtMicros = receivedAtMicros
+        self.messageKey = messageKey
+        self.journalSequence = journalSequence
+        self.outcome = outcome
+        self.recordsAccepted = recordsAccepted
+        self.recordsRejected = recordsRejected
+    }
+}
+
+/// Input that could not be accepted, with the reason.
+public struct DeadLetter: Sendable, Equatable {
+    public var id: Int64?
+    public var receivedAtMicros: Int64
+    public var topic: String
+    public var deviceID: String?
+    public var payload: [UInt8]
+    public var reason: String
+    /// The rejected record's index in its pack; nil when the whole message was rejected.
+    public var recordIndex: Int?
+    public var messageKey: [UInt8]
+
+    public init(id: Int64? = nil, receivedAtMicros: Int64, topic: String, deviceID: String?, payload: [UInt8],
+                reason: String, recordIndex: Int?, messageKey: [UInt8]) {
+        self.id = id
+        self.receivedAtMicros = receivedAtMicros
+        self.topic = topic
+        self.deviceID = deviceID
+        self.payload = payload
+        self.reason = reason
+        self.recordIndex = recordIndex
+        self.messageKey = messageKey
+    }
+}
+
+/// Everything one batch of journal records turned into; written in one transaction.
+public struct IngestBatch: Sendable {
+    public var observations: [Observation] = []
+    public var rawMessages: [RawMessage] = []
+    public var deadLetters: [DeadLetter] = []
+    /// The journal sequence of the last message in the batch.
+    public var lastSequence: UInt64 = 0
+
+    public init() {}
+
+    public var isEmpty: Bool { observations.isEmpty && rawMessages.isEmpty && deadLetters.isEmpty }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import MQTT
+import Testing
+
+extension IntegrationTests {
+    /// Nothing accepted is lost: not when the gateway is killed, not when PostgreSQL goes away.
+    @Suite(.serialized) struct Durability {
+        /// One SenML record with an absolute time, unique per index.
+        static func payload(_ index: Int) -> [UInt8] {
+            Array("[{\"bt\":\(1_760_000_000 + index),\"n\":\"counter\",\"v\":\(index)}]".utf8)
+        }
+
+        @Test("20,000 QoS 1 messages through two SIGKILLs of the gateway are stored exactly once each")
+        func survivesKills() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            let gateway = GatewayProcess(databaseURL: database.url)
+            defer { gateway.cleanUp() }
+            try gateway.start()
+            try await gateway.waitUntilReady()
+
+            let total = 20_000
+            let publisher = try makePublisher("kill-publisher")
+            defer { publisher.stop() }
+            let published = PublishProgress()
+            let publishing = Thread {
+                for index in 0..<total {
+                    try? publisher.publish(topic: "devices/kill-\(index % 50)/telemetry", payload: Self.payload(index),
+                                           qos: 1, window: 100)
+                    published.set(index + 1)
+                    if index % 1_000 == 0 { Thread.sleep(forTimeInterval: 0.02) }  // spread over a few seconds
+                }
+            }
+            publishing.start()
+
+            for killAt in [total / 4, total * 3 / 5] {
+                #expect(await eventually(timeout: 120) { published.value >= killAt })
+                // Kill only once the gateway has stored some of the stream, so the kill lands mid-flow.
+                #expect(try await eventually(timeout: 60) { try database.count("SELECT count(*) FROM observations") > 0 })
+                gateway.kill()
+                try gateway.start()
+                try await gateway.waitUntilReady()
+            }
+            #expect(await eventually(timeout: 180) { published.value == total })
+            #expect(publisher.waitForAcknowledgements(timeout: 60))
+
+            let complete = try await eventually(timeout: 180) {
+                try database.count("SELECT count(*) FROM observations") >= total
+            }
+            #expect(complete, "gateway log: \(gateway.logTail())")
+            #expect(try database.count("SELECT count(*) FROM observations") == total)
+            #expect(try database.count("SELECT count(DISTINCT value_number) FROM observations") == total)
+            #expect(try database.count("SELECT count(*) FROM dead_letters") == 0)
+        }
+
+        @Test("a 10-second PostgreSQL outage in the middle of a stream loses nothing")
+        func survivesDatabaseOutage() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            let gateway = GatewayProcess(databaseURL: database.url)
+            defer { gateway.cleanUp() }
+            try gateway.start()
+            try await gateway.waitUntilReady()
+
+            let total = 3_000
+            let publisher = try makePublisher("outage-publisher")
+            defer { publisher.stop() }
+            let published = PublishProgress()
+            let publishing = Thread {
+                for index in 0..<total {
+                    try? publisher.publish(topic: "devices/outage-\(index % 20)/telemetry", payload: Self.payload(index),
+                                           qos: 1, window: 50)
+                    published.set(index + 1)
+                    Thread.sleep(forTimeInterval: 0.006)  // about 20 s of stream
+                }
+            }
+            publishing.start()
+
+            #expect(await eventually(timeout: 60) { published.value >= total / 4 })
+            try TestStack.stack("db-stop")
+            let stoppedAt = published.value
+            try await Task.sleep(for: .seconds(10))
+            // The gateway kept accepting while the database was gone.
+            #expect(published.value > stoppedAt + 500)
+            #expect((try? gateway.httpStatus("/readyz")) == 503)
+            try TestStack.stack("db-start")
+
+            #expect(await eventually(timeout: 120) { published.value == total })
+            #expect(publisher.waitForAcknowledgements(timeout: 60))
+            let complete = try await eventually(timeout: 120) {
+                try database.count("SELECT count(*) FROM observations") >= total
+            }
+            #expect(complete, "gateway log: \(gateway.logTail())")
+            #expect(try database.count("SELECT count(DISTINCT value_number) FROM observations") == total)
+            #expect(try database.count("SELECT count(*) FROM observations") == total)
+        }
+    }
+}
+
+final class PublishProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func set(_ value: Int) { lock.lock(); count = value; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import Ingest
+import Logging
+import MQTT
+import Postgres
+import ServiceLifecycle
+import Storage
+import Testing
+
+extension IntegrationTests {
+    /// The message path in-process against the real broker and database: what is stored, what is refused.
+    @Suite(.serialized) struct Pipeline {
+        /// Runs journal + pipeline + MQTT ingress for the duration of `body`.
+        static func withGateway(
+            database: TestDatabase, journalDirectory: String? = nil,
+            _ body: (Journal) async throws -> Void
+        ) async throws {
+            let directory = journalDirectory ?? NSTemporaryDirectory() + TestStack.uniqueName("journal")
+            defer { if journalDirectory == nil { try? FileManager.default.removeItem(atPath: directory) } }
+            let journal = try Journal(configuration: .init(directory: directory), logger: TestStack.logger)
+            let pool = PostgresPool(url: database.url, size: 1, logger: TestStack.logger)
+            var limits = IngestPipeline.Configuration()
+            limits.normalizer.maxPayloadBytes = 4_096
+            let pipeline = IngestPipeline(journal: journal, pool: pool, configuration: limits, logger: TestStack.logger)
+            let ingress = try MQTTIngress(
+                configuration: .init(url: try TestStack.broker(), clientID: TestStack.uniqueName("pipeline-test"),
+                                     cleanSession: true),
+                journal: journal, logger: TestStack.logger)
+            let group = ServiceGroup(services: [pipeline, ingress], logger: TestStack.logger)
+            let running = Task { try await group.run() }
+            #expect(await eventually(timeout: 10) { ingress.isConnected })
+            try await Task.sleep(for: .milliseconds(300))  // subscriptions settle
+            do {
+                try await body(journal)
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await running.value
+        }
+
+        @Test("valid SenML becomes observations and latest values; bad input becomes dead letters with reasons")
+        func storesAndRejects() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            try await Self.withGateway(database: database) { _ in
+                let device = try makePublisher("device")
+                defer { device.stop() }
+                let messages: [(String, String)] = [
+                    ("devices/lock-1/telemetry", #"[{"bt":1760000000,"n":"battery","u":"%","v":80},{"n":"lock_state","vs":"locked"}]"#),
+                    ("devices/lock-1/telemetry", #"[{"bt":1760000100,"n":"battery","u":"%","v":79}]"#),
+                    ("devices/lock-1/events", #"[{"bt":1760000050,"n":"tamper","vb":true}]"#),
+                    ("devices/lock-1/status", "offline"),
+                    // One bad record in a pack: the good ones are kept.
+                    ("devices/lock-1/telemetry", #"[{"bt":1760000200,"n":"battery","v":78},{"n":"-bad","v":1}]"#),
+                    ("devices/lock-1/telemetry", "not json"),
+                    ("devices/lock-1/telemetry", #"[{"bver":99,"n":"x","v":1}]"#),
+                    ("devices/lock-1/telemetry", #"[{"n":"x","v":1,"must_":1}]"#),
+                    ("devices/lock-1/alarms", #"[{"n":"x","v":1}]"#),
+                    ("devices/lock-1/telemetry", "[" + String(repeating: #"{"n":"x","v":1},"#, count: 400) + #"{"n":"x","v":1}]"#),
+                ]
+                for (topic, payload) in messages {
+                    try device.publish(topic: topic, payload: Array(payload.utf8))
+                }
+                #expect(device.waitForAcknowledgements(timeout: 10))
+                let settled = try await eventually(timeout: 20) {
+                    try database.count("SELECT count(*) FROM raw_messages") == messages.count
+                }
+                #expect(settled)
+            }
+            #expect(try database.count("SELECT count(*) FROM observations WHERE device_id = 'lock-1'") == 6)
+            #expect(try database.count("SELECT count(*) FROM latest_observations WHERE device_id = 'lock-1'") == 4)
+            // The newest battery value wins in latest, whatever order records arrive in.
+            #expect(try database.count("SELECT value_number::int FROM latest_observations WHERE quantity = 'battery'") == 78)
+            #expect(try database.count("SELECT count(*) FROM latest_observations WHERE quantity = 'status' AND value_string = 'offline'") == 1)
+
+            let reasons = try database.connect().query("SELECT reason FROM dead_letters ORDER BY id").all.compactMap { $0["reason"] }
+            #expect(reasons.count == 6)
+            #expect(reasons.contains { $0.contains("-bad") })
+            #expect(reasons.contains { $0.contains("invalid SenML") && $0.contains("JSON") })
+            #expect(reasons.contains { $0.contains("version 99") })
+            #expect(reasons.contains { $0.contains("must_") })
+            #expect(reasons.contains { $0.contains("unknown channel \"alarms\"") })
+            #expect(reasons.contains { $0.contains("limit is 4096") })
+            #expect(try database.count("SELECT count(*) FROM raw_messages WHERE outcome = 'partial'") == 1)
+            #expect(try database.count("SELECT count(*) FROM dead_letters WHERE record_index = 1") == 1)
+        }
+
+        @Test("replaying the whole journal into the same database stores nothing twice")
+        func replayIsIdempotent() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            let directory = NSTemporaryDirectory() + TestStack.uniqueName("journal")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try await Self.withGateway(database: database, journalDirectory: directory) { _ in
+                let device = try makePublisher("replay")
+                defer { device.stop() }
+                for index in 0..<200 {
+                    // Half with absolute times, half relative to arrival.
+                    let payload = index % 2 == 0
+                        ? #"[{"bt":\#(1_760_000_000 + index),"n":"v","v":\#(index)}]"#
+                        : #"[{"n":"v","v":\#(index)}]"#
+                    try device.publish(topic: "devices/replay-\(index % 7)/telemetry", payload: Array(payload.utf8))
+                }
+                try device.publish(topic: "devices/replay-0/telemetry", payload: Array("bad".utf8))
+                #expect(device.waitForAcknowledgements(timeout: 10))
+                #expect(try await eventually(timeout: 20) { try database.count("SELECT count(*) FROM raw_messages") == 201 })
+            }
+            // Forget the checkpoint but keep the segments: everything is read and written again.
+            try FileManager.default.removeItem(atPath: directory + "/checkpoint")
+            let journal = try Journal(configuration: .init(directory: directory), logger: TestStack.logger)
+            let reader = journal.reader(after: 0)
+            let records = reader.next(maxRecords: 10_000)
+            #expect(records.count == 201)
+            let normalizer = Normalizer()
+            var batch = IngestBatch()
+            for record in records {
+                let output = normalizer.normalize(record)
+                batch.observations += output.observations
+                batch.deadLetters += output.deadLetters
+                batch.rawMessages.append(output.rawMessage)
+            }
+            let inserted = try IngestStore().write(batch, on: try database.connect())
+            #expect(inserted == 0)
+            #expect(try database.count("SELECT count(*) FROM observations") == 200)
+            #expect(try database.count("SELECT count(*) FROM raw_messages") == 201)
+            #expect(try database.count("SELECT count(*) FROM dead_letters") == 1)
+        }
+    }
+}

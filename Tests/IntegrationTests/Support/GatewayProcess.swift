@@ -1,0 +1,124 @@
+import Foundation
+
+/// A real `cip-gateway serve` process (the binary Gateway/test built), so tests can kill it like an operator
+/// or a crash would.
+final class GatewayProcess: @unchecked Sendable {
+    let databaseURL: String
+    let journalDirectory: String
+    let clientID: String
+    let httpPort: Int
+    private var process: Process?
+    private let logPath: String
+
+    init(databaseURL: String) {
+        self.databaseURL = databaseURL
+        journalDirectory = NSTemporaryDirectory() + TestStack.uniqueName("cip-journal")
+        clientID = TestStack.uniqueName("cip-gateway-test")
+        httpPort = Int.random(in: 20_000...29_999)
+        logPath = journalDirectory + ".log"
+    }
+
+    static var binary: String {
+        if let path = TestStack.environment["CIP_GATEWAY_BIN"] { return path }
+        // Next to the test bundle in .build/<triple>/debug.
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("cip-gateway").path
+    }
+
+    func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["serve"]
+        var environment = TestStack.environment
+        environment["DATABASE_URL"] = databaseURL
+        environment["MQTT_URL"] = TestStack.mqttURL
+        environment["JOURNAL_DIR"] = journalDirectory
+        environment["MQTT_CLIENT_ID"] = clientID
+        environment["HTTP_PORT"] = String(httpPort)
+        environment["LOG_LEVEL"] = "info"
+        process.environment = environment
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = FileHandle(forWritingAtPath: logPath)
+        log?.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        self.process = process
+    }
+
+    /// Waits until the gateway's broker session is up (its /readyz answers "ready").
+    func waitUntilReady(timeout: Double = 60) async throws {
+        let ready = await eventually(timeout: timeout) { (try? httpStatus("/readyz")) == 200 }
+        if !ready { throw TestFailure("gateway not ready within \(timeout) s; log: \(logTail())") }
+    }
+
+    func kill() {
+        guard let process, process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    func terminate() {
+        guard let process, process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    func cleanUp() {
+        terminate()
+        try? FileManager.default.removeItem(atPath: journalDirectory)
+        try? FileManager.default.removeItem(atPath: logPath)
+    }
+
+    func logTail(_ bytes: Int = 4_000) -> String {
+        guard let data = FileManager.default.contents(atPath: logPath) else { return "(no log)" }
+        return String(decoding: data.suffix(bytes), as: UTF8.self)
+    }
+
+    /// Status code of a GET on the gateway's API.
+    func httpStatus(_ path: String) throws -> Int {
+        try httpGet(path).status
+    }
+
+    func httpGet(_ path: String) throws -> (status: Int, body: String) {
+        try SimpleHTTP.get(host: "127.0.0.1", port: httpPort, path: path)
+    }
+}
+
+/// A minimal HTTP/1.1 GET over a socket, enough to poll a local process without pulling in an HTTP client.
+enum SimpleHTTP {
+    static func get(host: String, port: Int, path: String) throws -> (status: Int, body: String) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, host, &address.sin_addr)
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { throw TestFailure("connect to \(host):\(port) failed") }
+        let request = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            response.append(contentsOf: buffer[0..<count])
+        }
+        let text = String(decoding: response, as: UTF8.self)
+        guard text.hasPrefix("HTTP/1.1 "), let status = Int(text.dropFirst(9).prefix(3)) else {
+            throw TestFailure("no HTTP response from \(host):\(port)\(path)")
+        }
+        let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
+        return (status, body)
+    }
+}

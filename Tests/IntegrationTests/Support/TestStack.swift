@@ -1,0 +1,105 @@
+import Foundation
+import Logging
+import MQTT
+import Postgres
+import Storage
+
+/// The real local stack that `Gateway/stack up` started (see Gateway/test).
+enum TestStack {
+    static let environment = ProcessInfo.processInfo.environment
+    static let databaseURL = environment["DATABASE_URL"] ?? "postgresql://cip:cip@127.0.0.1:54329/cip"
+    static let mqttURL = environment["MQTT_URL"] ?? "mqtt://127.0.0.1:18830"
+    static let logger: Logger = {
+        var logger = Logger(label: "cip.test")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    static func broker() throws -> MQTTURL { try MQTTURL(parsing: mqttURL) }
+
+    /// Runs `Gateway/stack <command>` (for example `db-stop`).
+    static func stack(_ command: String) throws {
+        let script = environment["CIP_STACK_SCRIPT"]
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Gateway/stack").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: script)
+        process.arguments = [command]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw TestFailure("Gateway/stack \(command) exited with \(process.terminationStatus)")
+        }
+    }
+
+    /// A unique name for databases, client ids and directories of one test.
+    static func uniqueName(_ prefix: String) -> String {
+        "\(prefix)_\(UInt32.random(in: 0...UInt32.max))_\(getpid())"
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A database of its own for one test, with the gateway's schema.
+struct TestDatabase {
+    let name: String
+    let url: String
+
+    static func create() throws -> TestDatabase {
+        let name = TestStack.uniqueName("cip_test")
+        let admin = try PostgresConnection(url: TestStack.databaseURL)
+        try admin.execute("CREATE DATABASE \(name)")
+        admin.close()
+        let database = TestDatabase(name: name, url: PostgresURL.withDatabase(TestStack.databaseURL, name))
+        let connection = try database.connect()
+        try Migrator(migrations: try Migration.bundled(), logger: TestStack.logger).migrate(connection)
+        try Migrator.ensurePartitions(connection)
+        return database
+    }
+
+    func connect() throws -> PostgresConnection { try PostgresConnection(url: url) }
+
+    func count(_ sql: String, _ parameters: [String?] = []) throws -> Int {
+        let connection = try connect()
+        defer { connection.close() }
+        return Int(try connection.query(sql, parameters).first?[0] ?? "") ?? -1
+    }
+
+    func drop() {
+        guard let admin = try? PostgresConnection(url: TestStack.databaseURL) else { return }
+        try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        admin.close()
+    }
+}
+
+/// Waits until `condition` holds, polling without blocking a thread; false on timeout.
+func eventually(timeout: Double, _ condition: () throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return true }
+        try? await Task.sleep(for: .milliseconds(100))
+    }
+    return try condition()
+}
+
+/// The blocking form, for code that runs on threads of its own.
+func eventuallyBlocking(timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return true }
+        Thread.sleep(forTimeInterval: 0.1)
+    }
+    return try condition()
+}
+
+/// A device-like publisher on the real broker.
+func makePublisher(_ name: String) throws -> MQTTClient {
+    let client = try MQTTClient(configuration: .init(url: try TestStack.broker(), clientID: TestStack.uniqueName(name)),
+                                logger: TestStack.logger)
+    try client.connect()
+    return client
+}
