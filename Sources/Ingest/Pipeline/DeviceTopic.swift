@@ -12,8 +12,9 @@ public struct DeviceTopic: Sendable, Equatable {
     public var deviceID: String
     public var channel: Channel
 
-    /// The filters the gateway subscribes to.
-    public static let subscriptions = Channel.allCases.map { "devices/+/\($0.rawValue)" }
+    /// The filters the gateway subscribes to: the whole `devices/` tree, so that a device publishing outside the
+    /// scheme gets a dead letter that says so instead of silence.
+    public static let subscriptions = ["devices/#"]
 
     /// Device ids: 1 to 128 of A–Z a–z 0–9 `-` `_` `.` `:`.
     public static func isValidDeviceID(_ id: some StringProtocol) -> Bool {

@@ -7,7 +7,7 @@ final class GatewayProcess: @unchecked Sendable {
     let journalDirectory: String
     let clientID: String
     let httpPort: Int
-    private var process: Process?
+    private var process: ChildProcess?
     private let logPath: String
 
     init(databaseURL: String) {
@@ -26,9 +26,6 @@ final class GatewayProcess: @unchecked Sendable {
     }
 
     func start() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve"]
         var environment = TestStack.environment
         environment["DATABASE_URL"] = databaseURL
         environment["MQTT_URL"] = TestStack.mqttURL
@@ -36,14 +33,7 @@ final class GatewayProcess: @unchecked Sendable {
         environment["MQTT_CLIENT_ID"] = clientID
         environment["HTTP_PORT"] = String(httpPort)
         environment["LOG_LEVEL"] = "info"
-        process.environment = environment
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = FileHandle(forWritingAtPath: logPath)
-        log?.seekToEndOfFile()
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-        self.process = process
+        process = try ChildProcess([Self.binary, "serve"], environment: environment, logPath: logPath)
     }
 
     /// Waits until the gateway's broker session is up (its /readyz answers "ready").
@@ -54,15 +44,15 @@ final class GatewayProcess: @unchecked Sendable {
 
     func kill() {
         guard let process, process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.signal(SIGKILL)
+        process.wait()
         self.process = nil
     }
 
     func terminate() {
         guard let process, process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+        process.signal(SIGTERM)
+        process.wait()
         self.process = nil
     }
 

@@ -22,15 +22,8 @@ enum TestStack {
         let script = environment["CIP_STACK_SCRIPT"]
             ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Gateway/stack").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: script)
-        process.arguments = [command]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestFailure("Gateway/stack \(command) exited with \(process.terminationStatus)")
-        }
+        let status = try ChildProcess(["/bin/bash", script, command], environment: environment, logPath: nil).wait()
+        guard status == 0 else { throw TestFailure("Gateway/stack \(command) exited with \(status)") }
     }
 
     /// A unique name for databases, client ids and directories of one test.
