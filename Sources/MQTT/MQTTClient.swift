@@ -116,8 +116,14 @@ public final class MQTTClient: @unchecked Sendable {
     /// Starts the network thread and connects in the background; libmosquitto keeps reconnecting.
     public func start() throws(MQTTError) {
         guard let handle, !started else { return }
-        try check(mosquitto_connect_async(handle, configuration.url.host, Int32(configuration.url.port),
-                                          configuration.keepAlive), "connect to \(configuration.url)")
+        let rc = mosquitto_connect_async(handle, configuration.url.host, Int32(configuration.url.port),
+                                         configuration.keepAlive)
+        if rc != MOSQ_ERR_SUCCESS.rawValue {
+            // Not fatal: the network loop keeps reconnecting, so a broker that starts later is found.
+            let reason = rc == MOSQ_ERR_ERRNO.rawValue ? String(cString: strerror(errno)) : String(cString: mosquitto_strerror(rc))
+            stateBox.withLock { $0 = .disconnected(reason: reason) }
+            logger.warning("MQTT broker not reachable yet; retrying", metadata: ["broker": "\(configuration.url)", "reason": "\(reason)"])
+        }
         try check(mosquitto_loop_start(handle), "start network loop")
         started = true
     }

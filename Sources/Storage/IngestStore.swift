@@ -1,47 +1,42 @@
 import Postgres
 
-/// Writes ingest batches: one transaction per batch, rows streamed with COPY into per-connection staging tables,
-/// then moved with `ON CONFLICT DO NOTHING` so that a replayed batch changes nothing.
+/// Writes ingest batches, one transaction per batch, with binary COPY.
+///
+/// The fast path copies straight into the tables inside a savepoint. A batch that repeats rows already stored
+/// (a journal replay after a crash, a broker redelivery) makes that COPY fail on a unique index; the batch is then
+/// rolled back to the savepoint and written through staging tables with `ON CONFLICT DO NOTHING`, so a repeated
+/// write changes nothing. Repeats are rare, so nearly every batch takes the fast path.
 public struct IngestStore: Sendable {
     public init() {}
 
-    /// Staging tables hold times as microseconds since the epoch; they live as long as the session.
+    public static let observationColumns = """
+        device_id, quantity, value_number, value_string, value_boolean, value_data, value_sum, unit,
+        observed_at, received_at, message_key, record_index
+        """
+    static let rawMessageColumns = """
+        device_id, topic, payload, received_at, message_key, journal_sequence, outcome, records_accepted, records_rejected
+        """
+    static let latestColumns = """
+        device_id, quantity, value_number, value_string, value_boolean, value_data, value_sum, unit,
+        observed_at, received_at, message_key
+        """
+    static let deadLetterColumns = "received_at, topic, device_id, payload, reason, record_index, message_key"
+
+    /// Session staging tables, shaped like their targets; emptied at every commit.
     private static let createStaging = """
-        CREATE TEMP TABLE IF NOT EXISTS stage_observations (
-            device_id text, quantity text, value_number double precision, value_string text,
-            value_boolean boolean, value_data bytea, value_sum double precision, unit text,
-            observed_us bigint, received_us bigint, message_key bytea, record_index integer
-        ) ON COMMIT DELETE ROWS;
-        CREATE TEMP TABLE IF NOT EXISTS stage_raw_messages (
-            device_id text, topic text, payload bytea, received_us bigint, message_key bytea,
-            journal_sequence bigint, outcome text, records_accepted integer, records_rejected integer
-        ) ON COMMIT DELETE ROWS;
+        CREATE TEMP TABLE IF NOT EXISTS stage_observations (LIKE observations) ON COMMIT DELETE ROWS;
+        CREATE TEMP TABLE IF NOT EXISTS stage_raw_messages (LIKE raw_messages) ON COMMIT DELETE ROWS;
+        CREATE TEMP TABLE IF NOT EXISTS stage_latest (LIKE latest_observations) ON COMMIT DELETE ROWS;
         CREATE TEMP TABLE IF NOT EXISTS stage_dead_letters (
-            received_us bigint, topic text, device_id text, payload bytea, reason text,
+            received_at timestamptz, topic text, device_id text, payload bytea, reason text,
             record_index integer, message_key bytea
         ) ON COMMIT DELETE ROWS;
         """
 
-    private static let epoch = "timestamptz 'epoch' + interval '1 microsecond' *"
-
-    private static let moveObservations = """
-        INSERT INTO observations
-        SELECT device_id, quantity, value_number, value_string, value_boolean, value_data, value_sum, unit,
-               \(epoch) observed_us, \(epoch) received_us, message_key, record_index
-        FROM stage_observations
-        ON CONFLICT DO NOTHING
-        """
-
-    // The newest record per device and quantity in the batch replaces the stored one unless that is newer.
+    // The newest record per device and quantity replaces the stored one unless that is newer.
     private static let upsertLatest = """
-        INSERT INTO latest_observations AS latest
-            (device_id, quantity, value_number, value_string, value_boolean, value_data, value_sum, unit,
-             observed_at, received_at, message_key)
-        SELECT DISTINCT ON (device_id, quantity)
-               device_id, quantity, value_number, value_string, value_boolean, value_data, value_sum, unit,
-               \(epoch) observed_us, \(epoch) received_us, message_key
-        FROM stage_observations
-        ORDER BY device_id, quantity, observed_us DESC, received_us DESC, record_index DESC
+        INSERT INTO latest_observations AS latest (\(latestColumns))
+        SELECT \(latestColumns) FROM stage_latest
         ON CONFLICT (device_id, quantity) DO UPDATE SET
             value_number = EXCLUDED.value_number, value_string = EXCLUDED.value_string,
             value_boolean = EXCLUDED.value_boolean, value_data = EXCLUDED.value_data,
@@ -50,99 +45,157 @@ public struct IngestStore: Sendable {
         WHERE latest.observed_at <= EXCLUDED.observed_at
         """
 
-    private static let moveRawMessages = """
-        INSERT INTO raw_messages
-        SELECT device_id, topic, payload, \(epoch) received_us, message_key, journal_sequence, outcome,
-               records_accepted, records_rejected
-        FROM stage_raw_messages
-        ON CONFLICT DO NOTHING
-        """
-
-    private static let moveDeadLetters = """
-        INSERT INTO dead_letters (received_at, topic, device_id, payload, reason, record_index, message_key)
-        SELECT \(epoch) received_us, topic, device_id, payload, reason, record_index, message_key
-        FROM stage_dead_letters
-        ON CONFLICT DO NOTHING
-        """
-
     /// Writes the batch in one transaction; returns how many observations were new.
     @discardableResult
     public func write(_ batch: IngestBatch, on connection: PostgresConnection) throws -> Int {
-        try connection.transaction { connection in
+        let observations = batch.observations.isEmpty ? nil : Self.encode(batch.observations)
+        let rawMessages = batch.rawMessages.isEmpty ? nil : Self.encode(batch.rawMessages)
+        return try connection.transaction { connection in
             try connection.execute(Self.createStaging)
             var inserted = 0
+            try connection.execute("SAVEPOINT fast_path")
+            do {
+                if let observations {
+                    inserted = try connection.copyIn("COPY observations (\(Self.observationColumns)) FROM STDIN BINARY",
+                                                     data: observations)
+                }
+                if let rawMessages {
+                    try connection.copyIn("COPY raw_messages (\(Self.rawMessageColumns)) FROM STDIN BINARY", data: rawMessages)
+                }
+                try connection.execute("RELEASE SAVEPOINT fast_path")
+            } catch let error as PostgresError where error.sqlState == "23505" {
+                // Some rows are stored already: take the idempotent path for this batch.
+                try connection.execute("ROLLBACK TO SAVEPOINT fast_path")
+                inserted = try writeSkippingDuplicates(observations: observations, rawMessages: rawMessages, on: connection)
+            }
             if !batch.observations.isEmpty {
-                try connection.copyIn("COPY stage_observations FROM STDIN", data: Self.encode(batch.observations))
-                inserted = try connection.query(Self.moveObservations).affected
+                try connection.copyIn("COPY stage_latest (\(Self.latestColumns)) FROM STDIN BINARY",
+                                      data: Self.encodeLatest(batch.observations))
                 try connection.query(Self.upsertLatest)
             }
-            if !batch.rawMessages.isEmpty {
-                try connection.copyIn("COPY stage_raw_messages FROM STDIN", data: Self.encode(batch.rawMessages))
-                try connection.query(Self.moveRawMessages)
-            }
             if !batch.deadLetters.isEmpty {
-                try connection.copyIn("COPY stage_dead_letters FROM STDIN", data: Self.encode(batch.deadLetters))
-                try connection.query(Self.moveDeadLetters)
+                try connection.copyIn("COPY stage_dead_letters (\(Self.deadLetterColumns)) FROM STDIN BINARY",
+                                      data: Self.encode(batch.deadLetters))
+                try connection.query("""
+                    INSERT INTO dead_letters (\(Self.deadLetterColumns))
+                    SELECT \(Self.deadLetterColumns) FROM stage_dead_letters ON CONFLICT DO NOTHING
+                    """)
             }
             return inserted
         }
     }
 
-    /// The COPY text of observations as the staging table takes them (for benchmarks of the COPY path).
-    public static func copyText(_ observations: [Observation]) -> [UInt8] { encode(observations) }
+    private func writeSkippingDuplicates(observations: [UInt8]?, rawMessages: [UInt8]?,
+                                         on connection: PostgresConnection) throws -> Int {
+        var inserted = 0
+        if let observations {
+            try connection.copyIn("COPY stage_observations (\(Self.observationColumns)) FROM STDIN BINARY", data: observations)
+            inserted = try connection.query("""
+                INSERT INTO observations (\(Self.observationColumns))
+                SELECT \(Self.observationColumns) FROM stage_observations ON CONFLICT DO NOTHING
+                """).affected
+        }
+        if let rawMessages {
+            try connection.copyIn("COPY stage_raw_messages (\(Self.rawMessageColumns)) FROM STDIN BINARY", data: rawMessages)
+            try connection.query("""
+                INSERT INTO raw_messages (\(Self.rawMessageColumns))
+                SELECT \(Self.rawMessageColumns) FROM stage_raw_messages ON CONFLICT DO NOTHING
+                """)
+        }
+        return inserted
+    }
+
+    /// The binary COPY of observations (public for the COPY benchmark).
+    public static func copyData(_ observations: [Observation]) -> [UInt8] { encode(observations) }
 
     static func encode(_ observations: [Observation]) -> [UInt8] {
-        var copy = CopyEncoder(capacity: observations.count * 120)
+        var copy = CopyBinaryEncoder(columns: 12, capacity: observations.count * 160)
         for row in observations {
+            copy.startRow()
             copy.text(row.deviceID)
             copy.text(row.quantity)
-            switch row.value {
-            case .number(let value): copy.double(value); copy.null(); copy.null(); copy.null()
-            case .string(let value): copy.null(); copy.text(value); copy.null(); copy.null()
-            case .boolean(let value): copy.null(); copy.null(); copy.boolean(value); copy.null()
-            case .data(let value): copy.null(); copy.null(); copy.null(); copy.bytea(value)
-            case .none: copy.null(); copy.null(); copy.null(); copy.null()
-            }
-            copy.double(row.sum)
-            copy.text(row.unit)
-            copy.integer(row.observedAtMicros)
-            copy.integer(row.receivedAtMicros)
+            encodeValue(row, into: &copy)
+            copy.timestamp(micros: row.observedAtMicros)
+            copy.timestamp(micros: row.receivedAtMicros)
             copy.bytea(row.messageKey)
-            copy.integer(row.recordIndex)
-            copy.endRow()
+            copy.int4(row.recordIndex)
         }
-        return copy.bytes
+        return copy.finish()
+    }
+
+    /// The newest observation per device and quantity in the batch, as `latest_observations` rows.
+    static func encodeLatest(_ observations: [Observation]) -> [UInt8] {
+        struct Key: Hashable { var device: String; var quantity: String }
+        var newest: [Key: Int] = [:]
+        newest.reserveCapacity(observations.count)
+        for (index, row) in observations.enumerated() {
+            let key = Key(device: row.deviceID, quantity: row.quantity)
+            if let current = newest[key] {
+                let stored = observations[current]
+                if (row.observedAtMicros, row.receivedAtMicros, row.recordIndex)
+                    >= (stored.observedAtMicros, stored.receivedAtMicros, stored.recordIndex) {
+                    newest[key] = index
+                }
+            } else {
+                newest[key] = index
+            }
+        }
+        var copy = CopyBinaryEncoder(columns: 11, capacity: newest.count * 150)
+        for index in newest.values.sorted() {
+            let row = observations[index]
+            copy.startRow()
+            copy.text(row.deviceID)
+            copy.text(row.quantity)
+            encodeValue(row, into: &copy)
+            copy.timestamp(micros: row.observedAtMicros)
+            copy.timestamp(micros: row.receivedAtMicros)
+            copy.bytea(row.messageKey)
+        }
+        return copy.finish()
+    }
+
+    /// value_number, value_string, value_boolean, value_data, value_sum, unit
+    private static func encodeValue(_ row: Observation, into copy: inout CopyBinaryEncoder) {
+        switch row.value {
+        case .number(let value): copy.float8(value); copy.null(); copy.null(); copy.null()
+        case .string(let value): copy.null(); copy.text(value); copy.null(); copy.null()
+        case .boolean(let value): copy.null(); copy.null(); copy.boolean(value); copy.null()
+        case .data(let value): copy.null(); copy.null(); copy.null(); copy.bytea(value)
+        case .none: copy.null(); copy.null(); copy.null(); copy.null()
+        }
+        copy.float8(row.sum)
+        copy.text(row.unit)
     }
 
     static func encode(_ messages: [RawMessage]) -> [UInt8] {
-        var copy = CopyEncoder(capacity: messages.count * 300)
+        var copy = CopyBinaryEncoder(columns: 9, capacity: messages.count * 250)
         for row in messages {
+            copy.startRow()
             copy.text(row.deviceID)
             copy.text(row.topic)
             copy.bytea(row.payload)
-            copy.integer(row.receivedAtMicros)
+            copy.timestamp(micros: row.receivedAtMicros)
             copy.bytea(row.messageKey)
-            copy.integer(row.journalSequence)
+            copy.int8(Int64(row.journalSequence))
             copy.text(row.outcome.rawValue)
-            copy.integer(row.recordsAccepted)
-            copy.integer(row.recordsRejected)
-            copy.endRow()
+            copy.int4(row.recordsAccepted)
+            copy.int4(row.recordsRejected)
         }
-        return copy.bytes
+        return copy.finish()
     }
 
     static func encode(_ letters: [DeadLetter]) -> [UInt8] {
-        var copy = CopyEncoder(capacity: letters.count * 300)
+        var copy = CopyBinaryEncoder(columns: 7, capacity: letters.count * 300)
         for row in letters {
-            copy.integer(row.receivedAtMicros)
+            copy.startRow()
+            copy.timestamp(micros: row.receivedAtMicros)
             copy.text(row.topic)
             copy.text(row.deviceID)
             copy.bytea(row.payload)
             copy.text(row.reason)
-            copy.integer(row.recordIndex ?? -1)
+            copy.int4(row.recordIndex ?? -1)
             copy.bytea(row.messageKey)
-            copy.endRow()
         }
-        return copy.bytes
+        return copy.finish()
     }
 }

@@ -35,7 +35,7 @@ public final class JournalReader {
             guard ensureSegment(view) else { break }
             let isActive = segment == view.activeFirstSequence
             let limit = isActive ? view.activeEnd : Int.max
-            let (chunk, endOfFile) = readChunk(limit: limit, want: maxBytes - bytes)
+            let (chunk, endOfFile) = readChunk(limit: limit)
             var consumed = 0
             var damaged: String?
             chunk.withUnsafeBytes { raw in
@@ -105,8 +105,8 @@ public final class JournalReader {
         _ = open(next)
     }
 
-    private func readChunk(limit: Int, want: Int) -> ([UInt8], endOfFile: Bool) {
-        let size = max(64 << 10, min(want, 4 << 20), needed)
+    private func readChunk(limit: Int) -> ([UInt8], endOfFile: Bool) {
+        let size = max(256 << 10, needed)
         needed = 0
         let available = limit == Int.max ? size : min(size, limit - offset)
         guard available > 0 else { return ([], false) }

@@ -62,7 +62,7 @@ CREATE TABLE latest_observations (
     received_at   timestamptz      NOT NULL,
     message_key   bytea            NOT NULL,
     PRIMARY KEY (device_id, quantity)
-);
+) WITH (fillfactor = 70);  -- room on each page for HOT updates: rows are rewritten all the time
 
 -- Every message as it arrived, for troubleshooting (short retention; partitions are dropped when old).
 CREATE TABLE raw_messages (
