@@ -166,9 +166,9 @@ struct Bench: AsyncParsableCommand {
         try publishAll(url: brokerURL, topicPrefix: "devices", payloads: payloads, devices: devices, logger: logger)
         let publishedAfter = Date().timeIntervalSince(started)
         let journaledAtPublishEnd = gateway.journal.lastSequence
-        let committedAtPublishEnd = gateway.journal.committedSequence
+        let committedAtPublishEnd = gateway.pipeline.storedThrough
         let deadline = Date().addingTimeInterval(300)
-        while gateway.journal.committedSequence < UInt64(payloads.count), Date() < deadline {
+        while gateway.pipeline.storedThrough < UInt64(payloads.count), Date() < deadline {
             try await Task.sleep(for: .milliseconds(1))
         }
         let elapsed = Date().timeIntervalSince(started)

@@ -45,9 +45,10 @@ public struct IngestStore: Sendable {
         WHERE latest.observed_at <= EXCLUDED.observed_at
         """
 
-    /// Writes the batch in one transaction; returns how many observations were new.
+    /// Writes the batch, and `latest` into `latest_observations`, in one transaction; returns how many
+    /// observations were new. `latest` may hold values of earlier batches: the pipeline coalesces them.
     @discardableResult
-    public func write(_ batch: IngestBatch, on connection: PostgresConnection) throws -> Int {
+    public func write(_ batch: IngestBatch, latest: [Observation], on connection: PostgresConnection) throws -> Int {
         let observations = batch.observations.isEmpty ? nil : Self.encode(batch.observations)
         let rawMessages = batch.rawMessages.isEmpty ? nil : Self.encode(batch.rawMessages)
         return try connection.transaction { connection in
@@ -68,9 +69,9 @@ public struct IngestStore: Sendable {
                 try connection.execute("ROLLBACK TO SAVEPOINT fast_path")
                 inserted = try writeSkippingDuplicates(observations: observations, rawMessages: rawMessages, on: connection)
             }
-            if !batch.observations.isEmpty {
+            if !latest.isEmpty {
                 try connection.copyIn("COPY stage_latest (\(Self.latestColumns)) FROM STDIN BINARY",
-                                      data: Self.encodeLatest(batch.observations))
+                                      data: Self.encodeLatest(latest))
                 try connection.query(Self.upsertLatest)
             }
             if !batch.deadLetters.isEmpty {

@@ -32,7 +32,7 @@ extension IntegrationTests {
                 batch.deadLetters += output.deadLetters
                 batch.rawMessages.append(output.rawMessage)
             }
-            try IngestStore().write(batch, on: try database.connect())
+            try IngestStore().write(batch, latest: batch.observations, on: try database.connect())
         }
 
         static func withApp(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {

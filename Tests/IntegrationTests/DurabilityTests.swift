@@ -53,6 +53,12 @@ extension IntegrationTests {
             #expect(try database.count("SELECT count(*) FROM observations") == total)
             #expect(try database.count("SELECT count(DISTINCT value_number) FROM observations") == total)
             #expect(try database.count("SELECT count(*) FROM dead_letters") == 0)
+            // Latest values were rebuilt across the kills: each device's is its newest observation.
+            let latestIsNewest = """
+                SELECT count(*) FROM latest_observations l
+                WHERE l.value_number = (SELECT max(o.value_number) FROM observations o WHERE o.device_id = l.device_id)
+                """
+            #expect(try await eventually(timeout: 10) { try database.count(latestIsNewest) == 50 })
         }
 
         @Test("a 10-second PostgreSQL outage in the middle of a stream loses nothing")

@@ -121,7 +121,7 @@ extension IntegrationTests {
                 batch.deadLetters += output.deadLetters
                 batch.rawMessages.append(output.rawMessage)
             }
-            let inserted = try IngestStore().write(batch, on: try database.connect())
+            let inserted = try IngestStore().write(batch, latest: batch.observations, on: try database.connect())
             #expect(inserted == 0)
             #expect(try database.count("SELECT count(*) FROM observations") == 200)
             #expect(try database.count("SELECT count(*) FROM raw_messages") == 201)

@@ -43,7 +43,8 @@ public final class Journal: @unchecked Sendable {
         var activeEnd: Int
         var lastSequence: UInt64
         var committed: UInt64
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiterID = 0
     }
     private let visible: Mutex<Visible>
     private let flusher: Flusher
@@ -125,8 +126,9 @@ public final class Journal: @unchecked Sendable {
         let waiters = visible.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.activeEnd = end
             state.lastSequence = sequence
+            guard !state.waiters.isEmpty else { return [] }
             defer { state.waiters.removeAll() }
-            return state.waiters
+            return Array(state.waiters.values)
         }
         for waiter in waiters { waiter.resume() }
         return sequence
@@ -167,15 +169,22 @@ public final class Journal: @unchecked Sendable {
     public var backlog: UInt64 { visible.withLock { $0.lastSequence - min($0.lastSequence, $0.committed) } }
     public var segmentCount: Int { visible.withLock { $0.segments.count } }
 
-    /// Returns when a record after `sequence` exists, or at once if one does.
-    public func waitForRecords(after sequence: UInt64) async {
+    /// Returns when a record after `sequence` exists (at once if one does), or after `timeout`.
+    public func waitForRecords(after sequence: UInt64, timeout: Duration? = nil) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready = visible.withLock { state -> Bool in
-                if state.lastSequence > sequence { return true }
-                state.waiters.append(continuation)
-                return false
+            let id = visible.withLock { state -> Int? in
+                if state.lastSequence > sequence { return nil }
+                state.nextWaiterID += 1
+                state.waiters[state.nextWaiterID] = continuation
+                return state.nextWaiterID
             }
-            if ready { continuation.resume() }
+            guard let id else { return continuation.resume() }
+            if let timeout {
+                Task { [weak self] in
+                    try? await Task.sleep(for: timeout)
+                    self?.visible.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+                }
+            }
         }
     }
 
@@ -183,7 +192,7 @@ public final class Journal: @unchecked Sendable {
     public func wakeReaders() {
         let waiters = visible.withLock { state in
             defer { state.waiters.removeAll() }
-            return state.waiters
+            return Array(state.waiters.values)
         }
         for waiter in waiters { waiter.resume() }
     }

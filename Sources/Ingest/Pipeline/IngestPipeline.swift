@@ -3,15 +3,21 @@ import Logging
 import Postgres
 import ServiceLifecycle
 import Storage
+import Synchronization
 
-/// Drains the journal into PostgreSQL: reads a batch, normalizes it, writes it in one transaction, then marks
-/// it committed in the journal. The next batch is normalized while the current one is written. When the
-/// database is unreachable it retries the same batch with backoff; the journal keeps accepting meanwhile.
+/// Drains the journal into PostgreSQL: reads a batch, normalizes it, writes it in one transaction. The next
+/// batch is normalized while the current one is written. When the database is unreachable it retries the same
+/// batch with backoff; the journal keeps accepting meanwhile.
+///
+/// Latest values are gathered over batches and written at most every `latestFlushInterval` (and when the
+/// stream pauses). The journal checkpoint moves only with a latest flush, so after a crash the replay rebuilds
+/// whatever latest values had not been written; the replayed observations themselves are skipped as repeats.
 public final class IngestPipeline: Service, @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Messages per transaction at most.
         public var maxBatchMessages = 2_000
         public var normalizer = Normalizer.Limits()
+        public var latestFlushInterval: Duration = .milliseconds(500)
         public var retryInitialDelay: Duration = .milliseconds(100)
         public var retryMaxDelay: Duration = .seconds(5)
 
@@ -27,7 +33,15 @@ public final class IngestPipeline: Service, @unchecked Sendable {
     private let metrics = IngestMetrics()
     /// Runs once on the database before the first write (migrations, partitions), retried like a write.
     private let prepare: @Sendable (PostgresConnection) throws -> Void
+
+    // Touched only by the task running `run()`.
     private var prepared = false
+    private var latest = LatestValues()
+    private var lastLatestFlush = ContinuousClock.now
+
+    /// Read by the batch-reading task: whether latest values wait for a flush.
+    private let latestPending = Mutex(false)
+    private let stored = Atomic<UInt64>(0)
 
     /// - Parameter pool: a pool reserved for the pipeline (one connection is enough).
     public init(journal: Journal, pool: PostgresPool, configuration: Configuration = .init(), logger: Logger,
@@ -40,10 +54,13 @@ public final class IngestPipeline: Service, @unchecked Sendable {
         self.logger = logger
     }
 
+    /// The journal sequence through which every message's rows are stored.
+    public var storedThrough: UInt64 { stored.load(ordering: .acquiring) }
+
     public func run() async throws {
         let reader = ReaderBox(journal.reader(after: journal.committedSequence))
+        stored.store(reader.reader.position, ordering: .releasing)
         logger.info("ingest pipeline started", metadata: ["from": "\(reader.reader.position + 1)"])
-        // Runs until graceful shutdown; then drains what is journaled (bounded by the shutdown timeout).
         var next = Task { await self.nextBatch(reader, waitIfEmpty: true) }
         await withGracefulShutdownHandler {
             while !Task.isShuttingDownGracefully {
@@ -54,16 +71,22 @@ public final class IngestPipeline: Service, @unchecked Sendable {
         } onGracefulShutdown: {
             self.journal.wakeReaders()
         }
-        // Drain: whatever the journal holds now goes in before we return.
+        // Drain: whatever the journal holds now goes in before we return, latest values included.
         if let batch = await next.value { await commit(batch) }
         while let batch = await nextBatch(reader, waitIfEmpty: false) {
             await commit(batch)
+        }
+        if !latest.isEmpty {
+            var flush = IngestBatch()
+            flush.lastSequence = reader.reader.position
+            await commit(flush, forceLatest: true)
         }
         journal.sync()
         logger.info("ingest pipeline stopped", metadata: ["committed": "\(journal.committedSequence)"])
     }
 
-    /// Reads and normalizes the next batch; nil when there is nothing (and we should not or cannot wait).
+    /// Reads and normalizes the next batch. Returns an empty batch when latest values are due for a flush and
+    /// nothing new arrived; nil when there is nothing and we should not or cannot wait.
     private func nextBatch(_ box: ReaderBox, waitIfEmpty: Bool) async -> IngestBatch? {
         while true {
             let records = box.reader.next(maxRecords: configuration.maxBatchMessages)
@@ -81,13 +104,27 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                 return batch
             }
             if !waitIfEmpty || Task.isShuttingDownGracefully { return nil }
-            await journal.waitForRecords(after: box.reader.position)
+            let position = box.reader.position
+            if latestPending.withLock({ $0 }) {
+                await journal.waitForRecords(after: position, timeout: configuration.latestFlushInterval)
+                if journal.lastSequence <= position, !Task.isShuttingDownGracefully {
+                    var flush = IngestBatch()
+                    flush.lastSequence = position
+                    return flush
+                }
+            } else {
+                await journal.waitForRecords(after: position)
+            }
             if Task.isShuttingDownGracefully, journal.lastSequence <= box.reader.position { return nil }
         }
     }
 
     /// Writes one batch, retrying until it is committed.
-    private func commit(_ batch: IngestBatch) async {
+    private func commit(_ batch: IngestBatch, forceLatest: Bool = false) async {
+        latest.merge(batch.observations)
+        let flushLatest = !latest.isEmpty && (forceLatest || batch.isEmpty || latest.count >= 50_000
+            || ContinuousClock.now - lastLatestFlush >= configuration.latestFlushInterval)
+        let latestRows = flushLatest ? latest.rows : []
         var delay = configuration.retryInitialDelay
         var attempt = 0
         while true {
@@ -99,13 +136,21 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                     prepared = true
                 }
                 let store = self.store
-                let stored = try await pool.withConnection { try store.write(batch, on: $0) }
+                let inserted = try await pool.withConnection { try store.write(batch, latest: latestRows, on: $0) }
                 metrics.commitLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
                 metrics.batchSize.record(batch.rawMessages.count)
-                metrics.stored.increment(by: Int64(stored))
+                metrics.stored.increment(by: Int64(inserted))
                 metrics.deadLettered.increment(by: Int64(batch.deadLetters.count))
                 metrics.messagesCommitted.increment(by: Int64(batch.rawMessages.count))
-                journal.markCommitted(through: batch.lastSequence)
+                stored.store(batch.lastSequence, ordering: .releasing)
+                if flushLatest {
+                    latest.removeAll()
+                    lastLatestFlush = .now
+                }
+                if latest.isEmpty {
+                    journal.markCommitted(through: batch.lastSequence)
+                }
+                latestPending.withLock { $0 = !latest.isEmpty }
                 metrics.backlog.record(Int64(journal.backlog))
                 metrics.segments.record(journal.segmentCount)
                 if attempt > 1 {
