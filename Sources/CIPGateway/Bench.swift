@@ -107,6 +107,7 @@ struct Bench: AsyncParsableCommand {
         let received = ReceivedCounter()
         var configuration = MQTTClient.Configuration(url: url, clientID: "cip-bench-subscriber-\(getpid())")
         configuration.subscriptions = [("bench/+/telemetry", 1)]
+        configuration.tcpNoDelay = MQTTIngress.tcpNoDelay  // the same socket as the gateway's, for a fair baseline
         let subscriber = try MQTTClient(configuration: configuration, logger: logger) { _ in received.add() }
         try subscriber.connect()
         Thread.sleep(forTimeInterval: 0.5)  // let the subscription settle
@@ -128,9 +129,10 @@ struct Bench: AsyncParsableCommand {
         let normalizer = Normalizer()
         let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
         var batches: [[UInt8]] = []
-        for start in stride(from: 0, to: payloads.count, by: 2_000) {
+        let batchSize = IngestPipeline.Configuration().maxBatchMessages
+        for start in stride(from: 0, to: payloads.count, by: batchSize) {
             var rows: [Observation] = []
-            for index in start..<min(start + 2_000, payloads.count) {
+            for index in start..<min(start + batchSize, payloads.count) {
                 let record = JournalRecord(sequence: UInt64(index + 1), receivedAtMicros: now,
                                            topic: "devices/\(devices[index % devices.count])/telemetry", payload: payloads[index])
                 rows.append(contentsOf: normalizer.normalize(record).observations)
@@ -157,7 +159,7 @@ struct Bench: AsyncParsableCommand {
             databaseURL: url,
             brokerConfiguration: .init(url: brokerURL, clientID: "cip-bench-gateway-\(getpid())", cleanSession: true),
             journalDirectory: journalDirectory, journalSync: .milliseconds(5), maxPayloadBytes: 256 << 10,
-            maxBatchMessages: 2_000, logger: logger)
+            maxBatchMessages: IngestPipeline.Configuration().maxBatchMessages, logger: logger)
         let group = ServiceGroup(services: [gateway.pipeline, gateway.ingress], logger: logger)
         let running = Task { try await group.run() }
         while !gateway.ingress.isConnected { try await Task.sleep(for: .milliseconds(10)) }

@@ -34,7 +34,7 @@ struct Serve: AsyncParsableCommand {
     var maxPayloadBytes: Int = 256 * 1024
 
     @Option(help: "Most messages written in one database transaction.")
-    var maxBatchMessages: Int = 2_000
+    var maxBatchMessages: Int = IngestPipeline.Configuration().maxBatchMessages
 
     @Option(help: "Milliseconds within which telemetry reaches the disk (alarms and status: before the PUBACK).")
     var journalSyncMilliseconds: Int = 5

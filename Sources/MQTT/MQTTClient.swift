@@ -26,6 +26,8 @@ public final class MQTTClient: @unchecked Sendable {
         public var username: String?
         public var password: String?
         public var keepAlive: Int32 = 30
+        /// Sends each packet at once. Off for a receiver under load: its acknowledgements then share TCP segments.
+        public var tcpNoDelay = true
         /// Topic filters (QoS) subscribed after every connect.
         public var subscriptions: [(filter: String, qos: Int32)] = []
         /// A last will: (topic, payload, qos, retain).
@@ -56,6 +58,9 @@ public final class MQTTClient: @unchecked Sendable {
     /// Outstanding QoS>0 publishes, so publishers can bound their window and wait for acknowledgement.
     private let inflight = NSCondition()
     private var inflightCount = 0
+    /// A waiting publisher is woken when the window has drained to this many, not on every acknowledgement:
+    /// one wake-up per half window instead of one per message.
+    private var wakeAtOrBelow = Int.max
     private var started = false
 
     private static let libraryInit: Void = { mosquitto_lib_init() }()
@@ -75,7 +80,7 @@ public final class MQTTClient: @unchecked Sendable {
         handle = mosq
         mosquitto_user_data_set(mosq, Unmanaged.passUnretained(self).toOpaque())
         try check(mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, Int32(MQTT_PROTOCOL_V311)), "set protocol")
-        try check(mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1), "set TCP_NODELAY")
+        try check(mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, configuration.tcpNoDelay ? 1 : 0), "set TCP_NODELAY")
         // Outgoing QoS 1 window: libmosquitto searches its in-flight list linearly, so keep it in the hundreds.
         try check(mosquitto_int_option(mosq, MOSQ_OPT_SEND_MAXIMUM, 500), "set send maximum")
         if let username = configuration.username {
@@ -155,7 +160,11 @@ public final class MQTTClient: @unchecked Sendable {
         guard let handle else { throw MQTTError(code: -1, message: "client destroyed", operation: "publish") }
         if qos > 0 {
             inflight.lock()
-            while inflightCount >= window { inflight.wait() }
+            if inflightCount >= window {
+                wakeAtOrBelow = window / 2
+                while inflightCount > window / 2 { inflight.wait() }
+                wakeAtOrBelow = Int.max
+            }
             inflightCount += 1
             inflight.unlock()
         }
@@ -171,7 +180,11 @@ public final class MQTTClient: @unchecked Sendable {
     public func waitForAcknowledgements(timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         inflight.lock()
-        defer { inflight.unlock() }
+        defer {
+            wakeAtOrBelow = Int.max
+            inflight.unlock()
+        }
+        wakeAtOrBelow = 0
         while inflightCount > 0 {
             if !inflight.wait(until: deadline) { return inflightCount == 0 }
         }
@@ -221,7 +234,7 @@ public final class MQTTClient: @unchecked Sendable {
     private func didCompletePublish() {
         inflight.lock()
         inflightCount = max(0, inflightCount - 1)
-        inflight.broadcast()
+        if inflightCount <= wakeAtOrBelow { inflight.broadcast() }
         inflight.unlock()
     }
 

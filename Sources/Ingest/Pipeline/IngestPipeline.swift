@@ -15,9 +15,9 @@ import Synchronization
 public final class IngestPipeline: Service, @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Messages per transaction at most.
-        public var maxBatchMessages = 2_000
+        public var maxBatchMessages = 5_000
         public var normalizer = Normalizer.Limits()
-        public var latestFlushInterval: Duration = .milliseconds(500)
+        public var latestFlushInterval: Duration = .seconds(1)
         public var retryInitialDelay: Duration = .milliseconds(100)
         public var retryMaxDelay: Duration = .seconds(5)
 

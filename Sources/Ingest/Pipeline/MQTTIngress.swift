@@ -9,11 +9,14 @@ import ServiceLifecycle
 /// disk before the acknowledgement; telemetry within the journal's sync interval.
 public final class MQTTIngress: Service, @unchecked Sendable {
     public let client: MQTTClient
+    /// Off: under load, PUBACKs share TCP segments instead of each crossing the network stack alone.
+    public static let tcpNoDelay = false
     private let logger: Logger
 
     public init(configuration: MQTTClient.Configuration, journal: Journal, logger: Logger) throws {
         var configuration = configuration
         configuration.subscriptions = DeviceTopic.subscriptions.map { ($0, 1) }
+        configuration.tcpNoDelay = Self.tcpNoDelay
         let received = Counter(label: "cip_mqtt_messages_total")
         self.logger = logger
         client = try MQTTClient(configuration: configuration, logger: logger) { message in

@@ -1,4 +1,5 @@
 import Foundation
+import MQTT
 
 /// A real `cip-gateway serve` process (the binary Gateway/test built), so tests can kill it like an operator
 /// or a crash would.
@@ -58,6 +59,11 @@ final class GatewayProcess: @unchecked Sendable {
 
     func cleanUp() {
         terminate()
+        // Remove the gateway's persistent session, or the broker queues every later message for it.
+        if let reset = try? MQTTClient(configuration: .init(url: try TestStack.broker(), clientID: clientID, cleanSession: true),
+                                       logger: TestStack.logger), (try? reset.connect()) != nil {
+            reset.stop()
+        }
         try? FileManager.default.removeItem(atPath: journalDirectory)
         try? FileManager.default.removeItem(atPath: logPath)
     }
