@@ -69,6 +69,8 @@ let package = Package(
         ]),
 
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Storage"]),
+        .testTarget(name: "APITests", dependencies: ["API", "Storage"]),
+        .testTarget(name: "WrapperTests", dependencies: ["MQTT", "Postgres"]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "API", "Ingest", "Storage", "MQTT", "Postgres",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
@@ -17,7 +18,21 @@ public struct APIDependencies: Sendable {
     }
 }
 
-public typealias AppRequestContext = BasicRequestContext
+/// The request context of every route: Hummingbird's basics plus the gateway's JSON style.
+public struct AppRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+    }
+
+    /// Stable key order and unescaped slashes, so that bodies are easy to read and to diff.
+    public var responseEncoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+}
 
 /// The router with every tier's routes; used by `buildApplication` and by tests.
 public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestContext> {
