@@ -112,47 +112,33 @@ public struct IngestStore: Sendable {
     static func encode(_ observations: [Observation]) -> [UInt8] {
         var copy = CopyBinaryEncoder(columns: 12, capacity: observations.count * 160)
         for row in observations {
-            copy.startRow()
-            copy.text(row.deviceID)
-            copy.text(row.quantity)
-            encodeValue(row, into: &copy)
-            copy.timestamp(micros: row.observedAtMicros)
-            copy.timestamp(micros: row.receivedAtMicros)
-            copy.bytea(row.messageKey)
+            encodeRow(row, into: &copy)
             copy.int4(row.recordIndex)
         }
         return copy.finish()
     }
 
-    /// The newest observation per device and quantity in the batch, as `latest_observations` rows.
+    /// `latest_observations` rows: the newest of `observations` per device and quantity (one row per key,
+    /// which the upsert requires).
     static func encodeLatest(_ observations: [Observation]) -> [UInt8] {
-        struct Key: Hashable { var device: String; var quantity: String }
-        var newest: [Key: Int] = [:]
-        newest.reserveCapacity(observations.count)
-        for (index, row) in observations.enumerated() {
-            let key = Key(device: row.deviceID, quantity: row.quantity)
-            if let current = newest[key] {
-                let stored = observations[current]
-                if (row.observedAtMicros, row.receivedAtMicros, row.recordIndex)
-                    >= (stored.observedAtMicros, stored.receivedAtMicros, stored.recordIndex) {
-                    newest[key] = index
-                }
-            } else {
-                newest[key] = index
-            }
-        }
-        var copy = CopyBinaryEncoder(columns: 11, capacity: newest.count * 150)
-        for index in newest.values.sorted() {
-            let row = observations[index]
-            copy.startRow()
-            copy.text(row.deviceID)
-            copy.text(row.quantity)
-            encodeValue(row, into: &copy)
-            copy.timestamp(micros: row.observedAtMicros)
-            copy.timestamp(micros: row.receivedAtMicros)
-            copy.bytea(row.messageKey)
+        var latest = LatestValues()
+        latest.merge(observations)
+        var copy = CopyBinaryEncoder(columns: 11, capacity: latest.count * 150)
+        for row in latest.rows {
+            encodeRow(row, into: &copy)
         }
         return copy.finish()
+    }
+
+    /// The columns observations and latest values share, from device_id to message_key.
+    private static func encodeRow(_ row: Observation, into copy: inout CopyBinaryEncoder) {
+        copy.startRow()
+        copy.text(row.deviceID)
+        copy.text(row.quantity)
+        encodeValue(row, into: &copy)
+        copy.timestamp(micros: row.observedAtMicros)
+        copy.timestamp(micros: row.receivedAtMicros)
+        copy.bytea(row.messageKey)
     }
 
     /// value_number, value_string, value_boolean, value_data, value_sum, unit

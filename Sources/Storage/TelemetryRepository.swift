@@ -58,7 +58,6 @@ public struct PostgresTelemetryRepository: TelemetryRepository {
 
     public init(pool: PostgresPool) { self.pool = pool }
 
-    private static let micros = "(extract(epoch FROM %@) * 1000000)::bigint"
     private static func us(_ column: String) -> String { "(extract(epoch FROM \(column)) * 1000000)::bigint AS \(column)_us" }
     private static let valueColumns = """
         quantity, value_number, value_string, value_boolean, encode(value_data, 'hex') AS value_data, value_sum, unit,
@@ -90,7 +89,7 @@ public struct PostgresTelemetryRepository: TelemetryRepository {
             if let after = query.after {
                 let time = parameter(String(after.observedAtMicros))
                 let quantity = parameter(after.quantity)
-                let key = parameter(hex(after.messageKey))
+                let key = parameter(Hex.encode(after.messageKey))
                 let index = parameter(String(after.recordIndex))
                 conditions.append("""
                     (observed_at, quantity, message_key, record_index)
@@ -176,35 +175,44 @@ public struct PostgresTelemetryRepository: TelemetryRepository {
     }
 }
 
-func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity(bytes.count * 2)
-    for byte in bytes {
-        out.append(digits[Int(byte >> 4)])
-        out.append(digits[Int(byte & 0x0F)])
+/// Lower-case hexadecimal, as PostgreSQL's `encode(..., 'hex')` writes it.
+public enum Hex {
+    public static func encode(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
-    return String(decoding: out, as: UTF8.self)
+
+    /// nil when `text` is not an even number of hex digits.
+    public static func decode(_ text: String) -> [UInt8]? {
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 0x30...0x39: c - 0x30
+            case 0x61...0x66: c - 0x61 + 10
+            case 0x41...0x46: c - 0x41 + 10
+            default: nil
+            }
+        }
+        let utf8 = Array(text.utf8)
+        guard utf8.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(utf8.count / 2)
+        var index = 0
+        while index < utf8.count {
+            guard let high = nibble(utf8[index]), let low = nibble(utf8[index + 1]) else { return nil }
+            out.append(high << 4 | low)
+            index += 2
+        }
+        return out
+    }
 }
 
-func unhex(_ text: String?) -> [UInt8] {
-    guard let text else { return [] }
-    func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: c - 0x30
-        case 0x61...0x66: c - 0x61 + 10
-        case 0x41...0x46: c - 0x41 + 10
-        default: nil
-        }
-    }
-    let utf8 = Array(text.utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity(utf8.count / 2)
-    var index = 0
-    while index + 1 < utf8.count {
-        guard let high = nibble(utf8[index]), let low = nibble(utf8[index + 1]) else { break }
-        out.append(high << 4 | low)
-        index += 2
-    }
-    return out
+/// Hex columns read back from the server (always well-formed); NULL is empty.
+private func unhex(_ text: String?) -> [UInt8] {
+    text.flatMap(Hex.decode) ?? []
 }

@@ -10,48 +10,63 @@ extension IntegrationTests {
             Array("[{\"bt\":\(1_760_000_000 + index),\"n\":\"counter\",\"v\":\(index)}]".utf8)
         }
 
-        @Test("20,000 QoS 1 messages through two SIGKILLs of the gateway are stored exactly once each")
-        func survivesKills() async throws {
+        /// A real gateway process on a fresh database, and a device publishing `total` QoS 1 messages to it on a
+        /// thread of its own (`pace` runs after each message). `body` disturbs the gateway while the stream
+        /// flows; afterwards every message must be stored exactly once.
+        static func streamThroughGateway(
+            total: Int, devices: Int, window: Int, pace: @escaping @Sendable (Int) -> Void,
+            _ body: (GatewayProcess, PublishProgress, TestDatabase) async throws -> Void
+        ) async throws -> TestDatabase {
             let database = try TestDatabase.create()
-            defer { database.drop() }
             let gateway = GatewayProcess(databaseURL: database.url)
             defer { gateway.cleanUp() }
             try gateway.start()
             try await gateway.waitUntilReady()
 
-            let total = 20_000
-            let publisher = try makePublisher("kill-publisher")
+            let publisher = try makePublisher("durability-publisher")
             defer { publisher.stop() }
             let published = PublishProgress()
             let publishing = Thread {
                 for index in 0..<total {
-                    try? publisher.publish(topic: "devices/kill-\(index % 50)/telemetry", payload: Self.payload(index),
-                                           qos: 1, window: 100)
+                    try? publisher.publish(topic: "devices/stream-\(index % devices)/telemetry", payload: payload(index),
+                                           qos: 1, window: window)
                     published.set(index + 1)
-                    if index % 100 == 0 { Thread.sleep(forTimeInterval: 0.04) }  // about 8 s of stream
+                    pace(index)
                 }
             }
             publishing.start()
+            try await body(gateway, published, database)
 
-            for killAt in [total / 4, total * 3 / 5] {
-                #expect(await eventually(timeout: 120) { published.value >= killAt })
-                gateway.kill()
-                // The kill lands in the middle of the stream, with messages still to come and to store.
-                #expect(published.value < total)
-                #expect(try database.count("SELECT count(*) FROM observations") < total)
-                try await Task.sleep(for: .milliseconds(500))  // the broker queues for the absent gateway
-                try gateway.start()
-                try await gateway.waitUntilReady()
-            }
             #expect(await eventually(timeout: 180) { published.value == total })
             #expect(publisher.waitForAcknowledgements(timeout: 60))
-
             let complete = try await eventually(timeout: 180) {
                 try database.count("SELECT count(*) FROM observations") >= total
             }
             #expect(complete, "gateway log: \(gateway.logTail())")
             #expect(try database.count("SELECT count(*) FROM observations") == total)
             #expect(try database.count("SELECT count(DISTINCT value_number) FROM observations") == total)
+            return database
+        }
+
+        @Test("20,000 QoS 1 messages through two SIGKILLs of the gateway are stored exactly once each")
+        func survivesKills() async throws {
+            let total = 20_000
+            // About 8 s of stream.
+            let database = try await Self.streamThroughGateway(total: total, devices: 50, window: 100, pace: { index in
+                if index % 100 == 0 { Thread.sleep(forTimeInterval: 0.04) }
+            }) { gateway, published, database in
+                for killAt in [total / 4, total * 3 / 5] {
+                    #expect(await eventually(timeout: 120) { published.value >= killAt })
+                    gateway.kill()
+                    // The kill lands in the middle of the stream, with messages still to come and to store.
+                    #expect(published.value < total)
+                    #expect(try database.count("SELECT count(*) FROM observations") < total)
+                    try await Task.sleep(for: .milliseconds(500))  // the broker queues for the absent gateway
+                    try gateway.start()
+                    try await gateway.waitUntilReady()
+                }
+            }
+            defer { database.drop() }
             #expect(try database.count("SELECT count(*) FROM dead_letters") == 0)
             // Latest values were rebuilt across the kills: each device's is its newest observation.
             let latestIsNewest = """
@@ -63,44 +78,21 @@ extension IntegrationTests {
 
         @Test("a 10-second PostgreSQL outage in the middle of a stream loses nothing")
         func survivesDatabaseOutage() async throws {
-            let database = try TestDatabase.create()
-            defer { database.drop() }
-            let gateway = GatewayProcess(databaseURL: database.url)
-            defer { gateway.cleanUp() }
-            try gateway.start()
-            try await gateway.waitUntilReady()
-
             let total = 3_000
-            let publisher = try makePublisher("outage-publisher")
-            defer { publisher.stop() }
-            let published = PublishProgress()
-            let publishing = Thread {
-                for index in 0..<total {
-                    try? publisher.publish(topic: "devices/outage-\(index % 20)/telemetry", payload: Self.payload(index),
-                                           qos: 1, window: 50)
-                    published.set(index + 1)
-                    Thread.sleep(forTimeInterval: 0.006)  // about 20 s of stream
-                }
+            // About 20 s of stream.
+            let database = try await Self.streamThroughGateway(total: total, devices: 20, window: 50, pace: { _ in
+                Thread.sleep(forTimeInterval: 0.006)
+            }) { gateway, published, _ in
+                #expect(await eventually(timeout: 60) { published.value >= total / 4 })
+                try TestStack.stack("db-stop")
+                let stoppedAt = published.value
+                try await Task.sleep(for: .seconds(10))
+                // The gateway kept accepting while the database was gone, and said it was not ready.
+                #expect(published.value > stoppedAt + 500)
+                #expect((try? gateway.httpStatus("/readyz")) == 503)
+                try TestStack.stack("db-start")
             }
-            publishing.start()
-
-            #expect(await eventually(timeout: 60) { published.value >= total / 4 })
-            try TestStack.stack("db-stop")
-            let stoppedAt = published.value
-            try await Task.sleep(for: .seconds(10))
-            // The gateway kept accepting while the database was gone.
-            #expect(published.value > stoppedAt + 500)
-            #expect((try? gateway.httpStatus("/readyz")) == 503)
-            try TestStack.stack("db-start")
-
-            #expect(await eventually(timeout: 120) { published.value == total })
-            #expect(publisher.waitForAcknowledgements(timeout: 60))
-            let complete = try await eventually(timeout: 120) {
-                try database.count("SELECT count(*) FROM observations") >= total
-            }
-            #expect(complete, "gateway log: \(gateway.logTail())")
-            #expect(try database.count("SELECT count(DISTINCT value_number) FROM observations") == total)
-            #expect(try database.count("SELECT count(*) FROM observations") == total)
+            database.drop()
         }
     }
 }

@@ -4,15 +4,15 @@ import Storage
 /// Opaque page cursors: base64url of a small versioned text. Clients pass them back unchanged.
 enum Cursor {
     static func encode(_ cursor: ObservationCursor) -> String {
-        let fields = ["o1", String(cursor.observedAtMicros), hexString(Array(cursor.quantity.utf8)),
-                      hexString(cursor.messageKey), String(cursor.recordIndex)]
+        let fields = ["o1", String(cursor.observedAtMicros), Hex.encode(Array(cursor.quantity.utf8)),
+                      Hex.encode(cursor.messageKey), String(cursor.recordIndex)]
         return base64url(fields.joined(separator: "."))
     }
 
     static func decodeObservation(_ text: String) throws -> ObservationCursor {
         let fields = try decodeFields(text)
         guard fields.count == 5, fields[0] == "o1", let micros = Int64(fields[1]),
-              let quantity = bytes(fromHex: fields[2]), let key = bytes(fromHex: fields[3]),
+              let quantity = Hex.decode(fields[2]), let key = Hex.decode(fields[3]),
               let index = Int(fields[4]) else { throw invalid }
         return ObservationCursor(observedAtMicros: micros, quantity: String(decoding: quantity, as: UTF8.self),
                                  messageKey: key, recordIndex: index)
@@ -28,11 +28,7 @@ enum Cursor {
 
     private static let invalid = Problem.badParameter("cursor", "cursor is not one this API issued; pass nextCursor from the previous page unchanged")
 
-    private static func base64url(_ text: String) -> String {
-        Data(text.utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
+    private static func base64url(_ text: String) -> String { API.base64url(Array(text.utf8)) }
 
     private static func decodeFields(_ text: String) throws -> [String] {
         guard text.utf8.count <= 1024,
@@ -43,21 +39,4 @@ enum Cursor {
         guard let data = Data(base64Encoded: base64), let decoded = String(data: data, encoding: .utf8) else { throw invalid }
         return decoded.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
     }
-}
-
-func hexString(_ bytes: [UInt8]) -> String {
-    bytes.map { String(format: "%02x", $0) }.joined()
-}
-
-func bytes(fromHex text: String) -> [UInt8]? {
-    let utf8 = Array(text.utf8)
-    guard utf8.count % 2 == 0 else { return nil }
-    var out: [UInt8] = []
-    var index = 0
-    while index < utf8.count {
-        guard let byte = UInt8(String(decoding: utf8[index..<(index + 2)], as: UTF8.self), radix: 16) else { return nil }
-        out.append(byte)
-        index += 2
-    }
-    return out
 }

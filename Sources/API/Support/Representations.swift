@@ -29,7 +29,7 @@ struct ObservationBody: ResponseEncodable, Equatable {
         unit = observation.unit
         observedAt = RFC3339.format(micros: observation.observedAtMicros)
         receivedAt = RFC3339.format(micros: observation.receivedAtMicros)
-        messageKey = hexString(observation.messageKey)
+        messageKey = Hex.encode(observation.messageKey)
     }
 }
 
@@ -77,7 +77,7 @@ struct RawMessageBody: ResponseEncodable {
         outcome = message.outcome.rawValue
         recordsAccepted = message.recordsAccepted
         recordsRejected = message.recordsRejected
-        messageKey = hexString(message.messageKey)
+        messageKey = Hex.encode(message.messageKey)
         journalSequence = message.journalSequence
         payloadText = String(validating: message.payload, as: UTF8.self)
         payloadBase64 = base64url(message.payload)
@@ -102,7 +102,7 @@ struct DeadLetterBody: ResponseEncodable {
         deviceId = letter.deviceID
         recordIndex = letter.recordIndex
         reason = letter.reason
-        messageKey = hexString(letter.messageKey)
+        messageKey = Hex.encode(letter.messageKey)
         payloadText = String(validating: letter.payload, as: UTF8.self)
         payloadBase64 = base64url(letter.payload)
     }
