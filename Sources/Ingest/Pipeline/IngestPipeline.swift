@@ -61,6 +61,9 @@ public final class IngestPipeline: Service, @unchecked Sendable {
         let reader = ReaderBox(journal.reader(after: journal.committedSequence))
         stored.store(reader.reader.position, ordering: .releasing)
         logger.info("ingest pipeline started", metadata: ["from": "\(reader.reader.position + 1)"])
+        // Migrations and partitions first, so that the API is ready without waiting for a message. While the
+        // database is unreachable this keeps retrying, and the ingress keeps journaling.
+        await prepareDatabase()
         var next = Task { await self.nextBatch(reader, waitIfEmpty: true) }
         await withGracefulShutdownHandler {
             while !Task.isShuttingDownGracefully {
@@ -83,6 +86,24 @@ public final class IngestPipeline: Service, @unchecked Sendable {
         }
         journal.sync()
         logger.info("ingest pipeline stopped", metadata: ["committed": "\(journal.committedSequence)"])
+    }
+
+    private func prepareDatabase() async {
+        var delay = configuration.retryInitialDelay
+        var attempt = 0
+        while !prepared, !Task.isShuttingDownGracefully, !Task.isCancelled {
+            attempt += 1
+            do {
+                try await pool.withConnection(prepare)
+                prepared = true
+            } catch {
+                if attempt == 1 || attempt % 20 == 0 {
+                    logger.error("database not ready; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, configuration.retryMaxDelay)
+            }
+        }
     }
 
     /// Reads and normalizes the next batch. Returns an empty batch when latest values are due for a flush and

@@ -50,11 +50,14 @@ final class GatewayProcess: @unchecked Sendable {
         self.process = nil
     }
 
-    func terminate() {
-        guard let process, process.isRunning else { return }
+    /// Stops the gateway with SIGTERM and returns its exit status (nil if it was not running).
+    @discardableResult
+    func terminate() -> Int32? {
+        guard let process, process.isRunning else { return nil }
         process.signal(SIGTERM)
-        process.wait()
+        let status = process.wait()
         self.process = nil
+        return status
     }
 
     func cleanUp() {

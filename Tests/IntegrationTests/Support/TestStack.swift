@@ -42,12 +42,17 @@ struct TestDatabase {
     let name: String
     let url: String
 
-    static func create() throws -> TestDatabase {
+    /// An empty database, without the gateway's schema.
+    static func createEmpty() throws -> TestDatabase {
         let name = TestStack.uniqueName("cip_test")
         let admin = try PostgresConnection(url: TestStack.databaseURL)
         try admin.execute("CREATE DATABASE \(name)")
         admin.close()
-        let database = TestDatabase(name: name, url: PostgresURL.withDatabase(TestStack.databaseURL, name))
+        return TestDatabase(name: name, url: PostgresURL.withDatabase(TestStack.databaseURL, name))
+    }
+
+    static func create() throws -> TestDatabase {
+        let database = try createEmpty()
         let connection = try database.connect()
         try Migrator(migrations: try Migration.bundled(), logger: TestStack.logger).migrate(connection)
         try Migrator.ensurePartitions(connection)
