@@ -31,6 +31,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // The city's master/metadata catalogue (DataModels/): quantities, events, device types, classification.
+        .target(name: "Models"),
+
         // Schema (versioned SQL migrations) and the repositories the API and the pipeline use.
         .target(
             name: "Storage",
@@ -51,7 +54,7 @@ let package = Package(
 
         // The Hummingbird application: tiers IoT / integration (CIP comes later).
         .target(name: "API", dependencies: [
-            "Storage", "Ingest", "Postgres",
+            "Models", "Storage", "Ingest", "Postgres",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -59,7 +62,7 @@ let package = Package(
 
         // `cip-gateway`: @main and subcommands only.
         .executableTarget(name: "CIPGateway", dependencies: [
-            "API", "Ingest", "Storage", "MQTT", "Postgres",
+            "API", "Ingest", "Models", "Storage", "MQTT", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
@@ -68,11 +71,12 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
+        .testTarget(name: "ModelsTests", dependencies: ["Models"]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Storage"]),
         .testTarget(name: "APITests", dependencies: ["API", "Storage"]),
         .testTarget(name: "WrapperTests", dependencies: ["MQTT", "Postgres"]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "API", "Ingest", "Storage", "MQTT", "Postgres",
+            "API", "Ingest", "Models", "Storage", "MQTT", "Postgres",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,17 +1,20 @@
 import Foundation
 import Hummingbird
 import Logging
+import Models
 import ServiceLifecycle
 import Storage
 
 /// Everything the HTTP side needs from the rest of the gateway.
 public struct APIDependencies: Sendable {
+    public var catalogue: Catalogue
     public var telemetry: any TelemetryRepository
     public var readiness: [ReadinessCheck]
     public var metrics: @Sendable () -> [UInt8]
 
-    public init(telemetry: any TelemetryRepository, readiness: [ReadinessCheck] = [],
+    public init(catalogue: Catalogue, telemetry: any TelemetryRepository, readiness: [ReadinessCheck] = [],
                 metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
+        self.catalogue = catalogue
         self.telemetry = telemetry
         self.readiness = readiness
         self.metrics = metrics
@@ -41,6 +44,7 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
     router.addRoutes(HealthController(readiness: dependencies.readiness, metrics: dependencies.metrics).routes)
     router.addRoutes(MessagesController(repository: dependencies.telemetry).routes, atPath: "/iot/v1")
     router.addRoutes(ObservationsController(repository: dependencies.telemetry).routes, atPath: "/integration/v1")
+    router.addRoutes(ModelsController(catalogue: dependencies.catalogue).routes, atPath: "/integration/v1")
     return router
 }
 

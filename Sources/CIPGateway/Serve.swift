@@ -6,6 +6,7 @@ import Ingest
 import Logging
 import MQTT
 import Metrics
+import Models
 import Postgres
 import Prometheus
 import ServiceLifecycle
@@ -30,6 +31,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("mqtt-client-id"), help: "Fixed client id of the gateway's persistent MQTT session.")
     var clientID: String = ProcessInfo.processInfo.environment["MQTT_CLIENT_ID"] ?? "cip-gateway-ingest"
 
+    @Option(name: .customLong("data-models"), help: "The catalogue directory (env CIP_DATA_MODELS; default: ./DataModels or next to the binary).")
+    var dataModels: String? = ProcessInfo.processInfo.environment["CIP_DATA_MODELS"]
+
     @Option(help: "Largest payload accepted, in bytes; larger ones are dead-lettered.")
     var maxPayloadBytes: Int = 256 * 1024
 
@@ -44,6 +48,7 @@ struct Serve: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "cip.gateway")
+        let catalogue = try loadCatalogue(logger: logger)
 
         let services = try GatewayServices(
             databaseURL: database.url, brokerConfiguration: try broker.configuration(clientID: clientID, cleanSession: false),
@@ -51,11 +56,32 @@ struct Serve: AsyncParsableCommand {
             maxPayloadBytes: maxPayloadBytes, maxBatchMessages: maxBatchMessages, logger: logger)
         let app = buildApplication(
             host: httpHost, port: httpPort,
-            dependencies: services.apiDependencies(metrics: { registry.emitToBuffer() }),
+            dependencies: services.apiDependencies(catalogue: catalogue, metrics: { registry.emitToBuffer() }),
             services: services.background, logger: logger)
+        logger.info("catalogue loaded", metadata: [
+            "quantities": "\(catalogue.quantities.count)", "events": "\(catalogue.events.count)",
+            "deviceTypes": "\(catalogue.deviceTypes.count)",
+        ])
         logger.info("cip-gateway serving", metadata: ["http": "\(httpHost):\(httpPort)", "journal": "\(journalDirectory)"])
         try await app.runService()
     }
+}
+
+extension Serve {
+    /// A catalogue that does not load stops the gateway, with every problem named by file, entry and field.
+    func loadCatalogue(logger: Logger) throws -> Catalogue {
+        do {
+            if let dataModels { return try Catalogue.load(from: URL(fileURLWithPath: dataModels)) }
+            return try Catalogue.loadDefault()
+        } catch {
+            throw StartupError(description: "the catalogue in DataModels/ does not load:\n\(error.description)")
+        }
+    }
+}
+
+/// Why the gateway cannot start; ArgumentParser prints it as `Error: ...` and exits non-zero.
+struct StartupError: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// The gateway's parts, wired together; `serve` and `bench` both run them.
@@ -90,11 +116,12 @@ struct GatewayServices {
     /// In start order; the service group stops them in reverse, so the ingress stops before the pipeline drains.
     var background: [any Service] { [pipeline, ingress, maintenance] }
 
-    func apiDependencies(metrics: @escaping @Sendable () -> [UInt8]) -> APIDependencies {
+    func apiDependencies(catalogue: Catalogue, metrics: @escaping @Sendable () -> [UInt8]) -> APIDependencies {
         let pool = apiPool
         let ingress = self.ingress
         let journal = self.journal
         return APIDependencies(
+            catalogue: catalogue,
             telemetry: PostgresTelemetryRepository(pool: pool),
             readiness: [
                 ReadinessCheck(name: "database") {

@@ -40,7 +40,7 @@ extension IntegrationTests {
             defer { database.drop() }
             try seed(database)
             let pool = PostgresPool(url: database.url, size: 2, logger: TestStack.logger)
-            let router = buildRouter(APIDependencies(telemetry: PostgresTelemetryRepository(pool: pool)))
+            let router = buildRouter(APIDependencies(catalogue: try TestStack.catalogue(), telemetry: PostgresTelemetryRepository(pool: pool)))
             try await Application(router: router).test(.router, body)
         }
 
@@ -172,6 +172,39 @@ extension IntegrationTests {
                         #expect(response.headers[.contentType] == "application/problem+json")
                     }
                 }
+            }
+        }
+    }
+}
+
+extension IntegrationTests.API {
+    @Test("the catalogue is served whole, per device type and per quantity")
+    func models() async throws {
+        try await Self.withApp { client in
+            try await client.execute(uri: "/integration/v1/models", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = String(buffer: response.body)
+                for id in ["digital-lock", "gps-alarm", "safety-alarm", "sensor", "lock_state", "sos", "false_alarm"] {
+                    #expect(body.contains(#""id":"\#(id)""#), "\(id)")
+                }
+            }
+            try await client.execute(uri: "/integration/v1/models/device-types/gps-alarm", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = String(buffer: response.body)
+                #expect(body.contains(#""id":"latitude""#))
+                #expect(body.contains(#""id":"sos""#))
+                #expect(!body.contains(#""id":"lock_state""#))
+            }
+            try await client.execute(uri: "/integration/v1/models/quantities/battery", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains(#""unit":"%""#))
+            }
+            try await client.execute(uri: "/integration/v1/models/device-types/toaster", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(response.headers[.contentType] == "application/problem+json")
+            }
+            try await client.execute(uri: "/integration/v1/models/quantities/Bad%20Id", method: .get) { response in
+                #expect(response.status == .badRequest)
             }
         }
     }

@@ -12,6 +12,7 @@ extension IntegrationTests {
         static func app(ready: Bool) -> some ApplicationProtocol {
             let pool = PostgresPool(url: TestStack.databaseURL, size: 1, logger: TestStack.logger)
             let dependencies = APIDependencies(
+                catalogue: try! TestStack.catalogue(),
                 telemetry: PostgresTelemetryRepository(pool: pool),
                 readiness: [
                     ReadinessCheck(name: "database") { nil },

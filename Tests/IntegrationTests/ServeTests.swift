@@ -42,3 +42,31 @@ extension IntegrationTests {
         }
     }
 }
+
+extension IntegrationTests.Serve {
+    @Test("a broken catalogue stops serve with the file, the entry and the field")
+    func brokenCatalogueStopsTheGateway() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("DataModels")
+        let broken = NSTemporaryDirectory() + TestStack.uniqueName("datamodels")
+        defer { try? FileManager.default.removeItem(atPath: broken) }
+        try FileManager.default.copyItem(atPath: root.path, toPath: broken)
+        let quantities = broken + "/catalogue/quantities.json"
+        let text = try String(contentsOfFile: quantities, encoding: .utf8)
+        // The first confidentiality in the file becomes 4, which no class is.
+        let range = try #require(text.range(of: #""confidentiality": "#))
+        let digit = text.index(range.upperBound, offsetBy: 0)
+        try text.replacingCharacters(in: digit...digit, with: "4").write(toFile: quantities, atomically: true, encoding: .utf8)
+
+        let gateway = GatewayProcess(databaseURL: TestStack.databaseURL)
+        defer { gateway.cleanUp() }
+        gateway.extraEnvironment["CIP_DATA_MODELS"] = broken
+        try gateway.start()
+        let status = gateway.waitForExit()
+        #expect(status != 0)
+        let log = gateway.logTail()
+        #expect(log.contains("quantities.json"))
+        #expect(log.contains("classification.confidentiality"))
+        #expect(log.contains("must be 1, 2 or 3"))
+    }
+}

@@ -57,9 +57,10 @@ public final class Journal: @unchecked Sendable {
 
         let segments = try Self.listSegments(in: directory)
         var next: UInt64 = 1
-        for first in segments {
-            let last = try Self.lastValidSequence(in: Self.path(directory, first))
-            next = max(next, last.map { $0 + 1 } ?? first)
+        // Each segment is named by its first sequence, so only the newest one needs scanning.
+        if let newest = segments.last {
+            let last = try Self.lastValidSequence(in: Self.path(directory, newest))
+            next = last.map { $0 + 1 } ?? newest
         }
         let committed = Self.readCheckpoint(directory) ?? 0
         next = max(next, committed + 1)

@@ -9,6 +9,8 @@ final class GatewayProcess: @unchecked Sendable {
     let clientID: String
     let httpPort: Int
     private var process: ChildProcess?
+    /// Added to the gateway's environment (for example CIP_DATA_MODELS).
+    var extraEnvironment: [String: String] = [:]
     private let logPath: String
 
     init(databaseURL: String) {
@@ -34,6 +36,7 @@ final class GatewayProcess: @unchecked Sendable {
         environment["MQTT_CLIENT_ID"] = clientID
         environment["HTTP_PORT"] = String(httpPort)
         environment["LOG_LEVEL"] = "info"
+        environment.merge(extraEnvironment) { _, extra in extra }
         process = try ChildProcess([Self.binary, "serve"], environment: environment, logPath: logPath)
     }
 
@@ -41,6 +44,14 @@ final class GatewayProcess: @unchecked Sendable {
     func waitUntilReady(timeout: Double = 60) async throws {
         let ready = await eventually(timeout: timeout) { (try? httpStatus("/readyz")) == 200 }
         if !ready { throw TestFailure("gateway not ready within \(timeout) s; log: \(logTail())") }
+    }
+
+    /// Waits for the gateway to exit by itself; its exit status.
+    func waitForExit() -> Int32? {
+        guard let process else { return nil }
+        let status = process.wait()
+        self.process = nil
+        return status
     }
 
     func kill() {

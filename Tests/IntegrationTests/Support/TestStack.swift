@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MQTT
+import Models
 import Postgres
 import Storage
 
@@ -16,6 +17,13 @@ enum TestStack {
     }()
 
     static func broker() throws -> MQTTURL { try MQTTURL(parsing: mqttURL) }
+
+    /// The repository's own catalogue.
+    static func catalogue() throws -> Catalogue {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        return try Catalogue.load(from: root.appendingPathComponent("DataModels"))
+    }
 
     /// Runs `Gateway/stack <command>` (for example `db-stop`).
     static func stack(_ command: String) throws {

@@ -1,0 +1,66 @@
+import Hummingbird
+import Models
+
+/// Integration tier: the city's master/metadata catalogue, as the gateway loaded it from `DataModels/`.
+struct ModelsController<Context: RequestContext> {
+    let catalogue: Catalogue
+
+    var routes: RouteCollection<Context> {
+        let routes = RouteCollection(context: Context.self)
+        routes.get("models", use: all)
+        routes.get("models/device-types/:typeId", use: deviceType)
+        routes.get("models/quantities/:quantityId", use: quantity)
+        return routes
+    }
+
+    struct CatalogueBody: ResponseEncodable {
+        var version: Int
+        var quantities: [Quantity]
+        var events: [EventCode]
+        var outcomes: [Outcome]
+        var deviceTypes: [DeviceType]
+    }
+
+    /// A device type with the quantities and events it produces written out.
+    struct DeviceTypeBody: ResponseEncodable {
+        var deviceType: DeviceType
+        var quantities: [Quantity]
+        var events: [EventCode]
+    }
+
+    /// `GET /integration/v1/models`: the whole catalogue.
+    @Sendable func all(_ request: Request, context: Context) async throws -> CatalogueBody {
+        CatalogueBody(version: Catalogue.supportedVersion, quantities: catalogue.quantities, events: catalogue.events,
+                      outcomes: catalogue.outcomes, deviceTypes: catalogue.deviceTypes)
+    }
+
+    /// `GET /integration/v1/models/device-types/{id}`
+    @Sendable func deviceType(_ request: Request, context: Context) async throws -> DeviceTypeBody {
+        let id = try catalogueID(context, "typeId")
+        guard let type = catalogue.deviceType(id) else {
+            throw Problem.notFound("the catalogue has no device type \(id); GET /integration/v1/models lists them")
+        }
+        return DeviceTypeBody(deviceType: type, quantities: catalogue.quantities(of: type), events: catalogue.events(of: type))
+    }
+
+    /// `GET /integration/v1/models/quantities/{id}`
+    @Sendable func quantity(_ request: Request, context: Context) async throws -> Quantity {
+        let id = try catalogueID(context, "quantityId")
+        guard let quantity = catalogue.quantity(id) else {
+            throw Problem.notFound("the catalogue has no quantity \(id); GET /integration/v1/models lists them")
+        }
+        return quantity
+    }
+
+    private func catalogueID(_ context: Context, _ name: String) throws -> String {
+        let id = context.parameters.get(name) ?? ""
+        guard !id.isEmpty, id.utf8.count <= 64,
+              id.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D })
+        else {
+            throw Problem.badParameter(name, "\(name) must be 1 to 64 characters of a-z 0-9 _ -")
+        }
+        return id
+    }
+}
+
+extension Quantity: ResponseEncodable {}

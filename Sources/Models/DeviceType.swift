@@ -1,0 +1,44 @@
+/// A kind of device (`digital-lock`, `gps-alarm`, `safety-alarm`, `sensor`), one file each in
+/// `DataModels/device-types/<id>.json`.
+public struct DeviceType: Sendable, Codable, Equatable, Hashable, Identifiable {
+    public var id: String
+    public var description: LocalizedText
+    /// The payload formats devices of this type may publish, at least one.
+    public var payloadFormats: [PayloadFormat]
+    /// How often a device of this type sends a heartbeat; the platform supervises it.
+    public var heartbeatIntervalSeconds: Int
+    /// Ids of every quantity a device of this type may produce.
+    public var quantities: [String]
+    /// Ids of every event a device of this type may produce.
+    public var events: [String]
+
+    public init(
+        id: String,
+        description: LocalizedText,
+        payloadFormats: [PayloadFormat],
+        heartbeatIntervalSeconds: Int,
+        quantities: [String],
+        events: [String]
+    ) {
+        self.id = id
+        self.description = description
+        self.payloadFormats = payloadFormats
+        self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
+        self.quantities = quantities
+        self.events = events
+    }
+
+    public func produces(quantity id: String) -> Bool { quantities.contains(id) }
+    public func produces(event id: String) -> Bool { events.contains(id) }
+    public func accepts(_ format: PayloadFormat) -> Bool { payloadFormats.contains(format) }
+}
+
+/// A payload format a device may publish over MQTT.
+public enum PayloadFormat: String, Sendable, Codable, Equatable, Hashable, CaseIterable {
+    /// SenML JSON (RFC 8428).
+    case senml
+    /// A vendor's own JSON, mapped declaratively per device model.
+    case vendorJSON = "vendor-json"
+    /// SCAIP XML (SS 91100), for safety alarms.
+    case scaipXML = "scaip-xml"
+}
