@@ -1,0 +1,514 @@
+/// A scalar catalogue value produced by a vendor mapping.
+public enum MappedScalar: Sendable, Equatable {
+    case number(Double)
+    case string(String)
+    case boolean(Bool)
+}
+
+/// One quantity read from a vendor payload, in the quantity's canonical unit.
+public struct MappedValue: Sendable, Equatable {
+    /// Catalogue quantity id.
+    public var quantity: String
+    public var value: MappedScalar
+    /// Canonical unit for numbers (nil when the quantity has none); nil for strings and booleans.
+    public var unit: String?
+    /// Seconds since the Unix epoch: the message time.
+    public var time: Double
+    /// The JSON pointer the value was read from.
+    public var sourcePath: String
+
+    public init(quantity: String, value: MappedScalar, unit: String?, time: Double, sourcePath: String) {
+        self.quantity = quantity
+        self.value = value
+        self.unit = unit
+        self.time = time
+        self.sourcePath = sourcePath
+    }
+}
+
+/// One catalogue event raised by a vendor payload.
+public struct MappedEvent: Sendable, Equatable {
+    public var event: String
+    /// Seconds since the Unix epoch: the message time.
+    public var time: Double
+    /// The JSON pointer whose value raised the event.
+    public var sourcePath: String
+
+    public init(event: String, time: Double, sourcePath: String) {
+        self.event = event
+        self.time = time
+        self.sourcePath = sourcePath
+    }
+}
+
+/// Why a field (or, when thrown, the whole payload) could not be mapped. `path` is the JSON pointer of
+/// the field; empty for the payload as a whole.
+public struct MappingIssue: Error, Sendable, Equatable, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+
+    public var description: String {
+        path.isEmpty ? reason : "\(path): \(reason)"
+    }
+}
+
+/// What one payload yielded: values and events in rule order, and the fields that could not be mapped.
+public struct MappingResult: Sendable, Equatable {
+    public var values: [MappedValue]
+    public var events: [MappedEvent]
+    public var issues: [MappingIssue]
+
+    public init(values: [MappedValue], events: [MappedEvent], issues: [MappingIssue]) {
+        self.values = values
+        self.events = events
+        self.issues = issues
+    }
+}
+
+/// Applies one `VendorMapping` to payloads.
+///
+/// Everything that depends only on the mapping and the catalogue (unit conversion plans, map lookup
+/// tables) is prepared once in `init`; `map` parses the payload once and resolves each rule's pointer.
+public struct VendorMapper: Sendable {
+    public let mapping: VendorMapping
+    /// Rules that can never yield a value with this catalogue (a unit that cannot be converted to the
+    /// quantity's canonical unit). Each also appears as an issue on every payload that has the field;
+    /// a caller can refuse to start with such a mapping.
+    public let configurationIssues: [MappingIssue]
+
+    private let rules: [VendorCompiledValueRule]
+    private let limits: JSONLimits
+
+    /// - Parameters:
+    ///   - canonicalUnit: the catalogue's canonical unit for a quantity id, nil when it has none (strings,
+    ///     enums, booleans) or is unknown. Called once per value rule, here.
+    ///   - limits: resource limits for parsing payloads.
+    public init(
+        mapping: VendorMapping,
+        canonicalUnit: @escaping @Sendable (String) -> String?,
+        limits: JSONLimits = JSONLimits()
+    ) {
+        self.mapping = mapping
+        self.limits = limits
+        var rules: [VendorCompiledValueRule] = []
+        var configurationIssues: [MappingIssue] = []
+        for rule in mapping.values {
+            let compiled = VendorCompiledValueRule(rule, canonicalUnit: canonicalUnit(rule.quantity).flatMap { $0.isEmpty ? nil : $0 })
+            if case .unconvertible(let reason) = compiled.kind {
+                configurationIssues.append(MappingIssue(path: rule.pointer.description, reason: reason))
+            }
+            rules.append(compiled)
+        }
+        self.rules = rules
+        self.configurationIssues = configurationIssues
+    }
+
+    /// Maps one payload.
+    ///
+    /// Throws only when the payload as a whole is unusable: not JSON, not a JSON object, or its time is
+    /// bad (or missing while required). A problem with one field is reported in `issues` and the other
+    /// fields are still mapped.
+    public func map(_ payload: [UInt8], receivedAt: Double) throws(MappingIssue) -> MappingResult {
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(payload, limits: limits)
+        } catch {
+            throw MappingIssue(path: "", reason: "payload is not valid JSON: \(error.description)")
+        }
+        guard case .object = document else {
+            throw MappingIssue(path: "", reason: "payload must be a JSON object, got \(document.kindWithArticle)")
+        }
+        let time = try messageTime(in: document, receivedAt: receivedAt)
+
+        var values: [MappedValue] = []
+        values.reserveCapacity(rules.count)
+        var issues: [MappingIssue] = []
+        for rule in rules {
+            switch rule.apply(to: document) {
+            case .value(let scalar, let unit):
+                values.append(MappedValue(quantity: rule.quantity, value: scalar, unit: unit, time: time, sourcePath: rule.sourcePath))
+            case .absent:
+                break
+            case .issue(let reason):
+                issues.append(MappingIssue(path: rule.sourcePath, reason: reason))
+            }
+        }
+
+        var events: [MappedEvent] = []
+        for rule in mapping.events {
+            let found: JSONValue
+            switch rule.pointer.resolve(in: document) {
+            case .found(let value): found = value
+            case .missing: continue
+            case .invalid(let reason):
+                issues.append(MappingIssue(path: rule.pointer.description, reason: "event \(rule.event): \(reason)"))
+                continue
+            }
+            switch (found, rule.equals) {
+            case (.null, _):
+                continue
+            case (.string, .string), (.number, .number), (.bool, .bool):
+                if found == rule.equals {
+                    events.append(MappedEvent(event: rule.event, time: time, sourcePath: rule.pointer.description))
+                }
+            default:
+                issues.append(MappingIssue(
+                    path: rule.pointer.description,
+                    reason: "event \(rule.event): expected \(rule.equals.kindWithArticle) to compare with \(vendorDescribe(rule.equals)), got \(vendorDescribe(found))"
+                ))
+            }
+        }
+        return MappingResult(values: values, events: events, issues: issues)
+    }
+
+    // MARK: Time
+
+    private func messageTime(in document: JSONValue, receivedAt: Double) throws(MappingIssue) -> Double {
+        guard let rule = mapping.time else { return receivedAt }
+        let path = rule.pointer.description
+        let value: JSONValue
+        switch rule.pointer.resolve(in: document) {
+        case .found(.null) where rule.optional, .missing where rule.optional:
+            return receivedAt
+        case .found(.null):
+            throw MappingIssue(path: path, reason: "message time is null; the mapping requires it")
+        case .missing(let reason):
+            throw MappingIssue(path: path, reason: "message time is missing: \(reason)")
+        case .invalid(let reason):
+            throw MappingIssue(path: path, reason: "message time cannot be read: \(reason)")
+        case .found(let found):
+            value = found
+        }
+
+        let seconds: Double
+        switch (rule.format, value) {
+        case (.epochSeconds, .number(let number)):
+            seconds = number
+        case (.epochMilliseconds, .number(let number)):
+            seconds = number / 1000
+        case (.rfc3339, .string(let text)):
+            switch VendorRFC3339.parse(text) {
+            case .time(let parsed): seconds = parsed
+            case .problem(let problem):
+                throw MappingIssue(path: path, reason: "message time \(vendorJSONQuoted(text)) is not an RFC 3339 date-time: \(problem)")
+            }
+        case (.epochSeconds, _):
+            throw MappingIssue(path: path, reason: "message time: expected a number of seconds since 1970 (epoch-s), got \(vendorDescribe(value))")
+        case (.epochMilliseconds, _):
+            throw MappingIssue(path: path, reason: "message time: expected a number of milliseconds since 1970 (epoch-ms), got \(vendorDescribe(value))")
+        case (.rfc3339, _):
+            throw MappingIssue(path: path, reason: "message time: expected an RFC 3339 date-time string such as \"2024-05-01T12:00:00Z\", got \(vendorDescribe(value))")
+        }
+        if let problem = VendorRFC3339.rangeProblem(seconds, format: rule.format, raw: value) {
+            throw MappingIssue(path: path, reason: problem)
+        }
+        return seconds
+    }
+}
+
+// MARK: - Value rules
+
+/// A value rule with its conversion and lookup tables prepared.
+private final class VendorCompiledValueRule: Sendable {
+    enum Kind: Sendable {
+        /// No unit in the rule: numbers are taken in `numberUnit` (the canonical unit); strings and
+        /// booleans are accepted unless `requiresNumber`.
+        case asIs(numberUnit: String?, requiresNumber: Bool)
+        /// The vendor sends `from`; the value is converted to `to`.
+        case convert(from: String, to: String, plan: VendorUnitConversionPlan)
+        /// The rule's unit cannot become the canonical unit.
+        case unconvertible(reason: String)
+        case mapped(VendorCompiledMap, numberUnit: String?)
+    }
+
+    enum Outcome {
+        case value(MappedScalar, unit: String?)
+        case absent
+        case issue(String)
+    }
+
+    let pointer: JSONPointer
+    let sourcePath: String
+    let quantity: String
+    let optional: Bool
+    let kind: Kind
+
+    init(_ rule: VendorMapping.ValueRule, canonicalUnit: String?) {
+        pointer = rule.pointer
+        sourcePath = rule.pointer.description
+        quantity = rule.quantity
+        optional = rule.optional
+        if let map = rule.map {
+            kind = .mapped(VendorCompiledMap(map, defaultValue: rule.defaultValue), numberUnit: canonicalUnit)
+        } else if let unit = rule.unit {
+            if let canonical = canonicalUnit {
+                if let plan = UnitConversion.plan(from: unit, to: canonical) {
+                    kind = .convert(from: unit, to: canonical, plan: plan)
+                } else {
+                    let why = UnitConversion.dimension(of: canonical).map { dimension in
+                        "\(unit) measures \(UnitConversion.dimension(of: unit) ?? "something else") and \(canonical) measures \(dimension)"
+                    } ?? "\(canonical) is not a unit this gateway can convert to"
+                    kind = .unconvertible(reason: "\(rule.quantity): cannot convert \(unit) to the canonical unit \(canonical): \(why)")
+                }
+            } else {
+                kind = .unconvertible(reason: "\(rule.quantity): the catalogue gives no canonical unit for this quantity, so a value in \(unit) cannot be converted")
+            }
+        } else {
+            kind = .asIs(numberUnit: canonicalUnit, requiresNumber: canonicalUnit != nil)
+        }
+    }
+
+    func apply(to document: JSONValue) -> Outcome {
+        let value: JSONValue
+        switch pointer.resolve(in: document) {
+        case .found(.null):
+            return optional ? .absent : .issue("\(quantity): required field is null")
+        case .found(let found):
+            value = found
+        case .missing(let reason):
+            return optional ? .absent : .issue("\(quantity): required field is missing: \(reason)")
+        case .invalid(let reason):
+            return .issue("\(quantity): \(reason)")
+        }
+
+        switch kind {
+        case .asIs(let numberUnit, let requiresNumber):
+            switch value {
+            case .number(let number):
+                return number.isFinite ? .value(.number(number), unit: numberUnit) : .issue("\(quantity): the number is not finite")
+            case .string(let text) where !requiresNumber:
+                return .value(.string(text), unit: nil)
+            case .bool(let flag) where !requiresNumber:
+                return .value(.boolean(flag), unit: nil)
+            default:
+                let expected = requiresNumber ? "a number (in \(numberUnit ?? "the canonical unit"))" : "a string, number or boolean"
+                return .issue("\(quantity): expected \(expected), got \(vendorDescribe(value))")
+            }
+
+        case .convert(let from, let to, let plan):
+            guard case .number(let number) = value else {
+                return .issue("\(quantity): expected a number (in \(from)), got \(vendorDescribe(value))")
+            }
+            let converted = plan.apply(number)
+            guard converted.isFinite else {
+                return .issue("\(quantity): converting \(vendorJSONNumber(number)) \(from) to \(to) gives a non-finite number")
+            }
+            return .value(.number(converted), unit: to)
+
+        case .unconvertible(let reason):
+            return .issue(reason)
+
+        case .mapped(let map, let numberUnit):
+            let target: MappedScalar?
+            switch value {
+            case .string(let text): target = map.strings[text]
+            case .bool(let flag): target = flag ? map.whenTrue : map.whenFalse
+            case .number(let number): target = map.numbers.first(where: { $0.vendorValue == number })?.value
+            default:
+                return .issue("\(quantity): expected a string, number or boolean to look up in the map, got \(vendorDescribe(value))")
+            }
+            guard let result = target ?? map.defaultValue else {
+                return .issue("\(quantity): \(vendorDescribe(value)) is not in the map (mapped: \(map.keysForMessage)) and the rule has no default")
+            }
+            if case .number = result {
+                return .value(result, unit: numberUnit)
+            }
+            return .value(result, unit: nil)
+        }
+    }
+}
+
+/// A rule's `map` as lookup tables by vendor JSON type.
+private struct VendorCompiledMap: Sendable {
+    var strings: [String: MappedScalar] = [:]
+    var whenTrue: MappedScalar?
+    var whenFalse: MappedScalar?
+    var numbers: [(vendorValue: Double, value: MappedScalar)] = []
+    var defaultValue: MappedScalar?
+    var keysForMessage: String
+
+    init(_ entries: [VendorMapping.MapEntry], defaultValue: MappedScalar?) {
+        self.defaultValue = defaultValue
+        for entry in entries {
+            strings[entry.vendorValue] = entry.value
+            switch entry.vendorValue {
+            case "true": whenTrue = entry.value
+            case "false": whenFalse = entry.value
+            default:
+                if case .number(let number)? = try? JSONParser.parse(entry.vendorValue) {
+                    numbers.append((number, entry.value))
+                }
+            }
+        }
+        let shown = entries.prefix(12).map { vendorJSONQuoted($0.vendorValue) }
+        keysForMessage = shown.joined(separator: ", ") + (entries.count > shown.count ? ", …" : "")
+    }
+}
+
+/// "a string \"HALF\"", "a number 3", "an object", for issue messages about vendor values.
+func vendorDescribe(_ value: JSONValue) -> String {
+    switch value {
+    case .string(let text): "the string \(vendorJSONQuoted(text))"
+    case .number(let number): "the number \(vendorJSONNumber(number))"
+    case .bool(let flag): "the boolean \(flag)"
+    case .null: "null"
+    case .array, .object: value.kindWithArticle
+    }
+}
+
+// MARK: - Time parsing
+
+enum VendorRFC3339 {
+    enum Outcome: Equatable {
+        case time(Double)
+        case problem(String)
+    }
+
+    /// Latest accepted time: 9999-12-31T23:59:59.999999Z.
+    static let latest: Double = 253_402_300_800
+
+    /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` (RFC 3339 §5.6; `t` and `z` allowed in lower case).
+    static func parse(_ text: String) -> Outcome {
+        let bytes = Array(text.utf8)
+        func digits(_ start: Int, _ count: Int) -> Int? {
+            guard start + count <= bytes.count else { return nil }
+            var value = 0
+            for index in start..<(start + count) {
+                let byte = bytes[index]
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        func byte(_ index: Int) -> UInt8? { index < bytes.count ? bytes[index] : nil }
+
+        guard let year = digits(0, 4), byte(4) == UInt8(ascii: "-"), let month = digits(5, 2), byte(7) == UInt8(ascii: "-"),
+              let day = digits(8, 2) else {
+            return .problem("expected the date as YYYY-MM-DD")
+        }
+        guard byte(10) == UInt8(ascii: "T") || byte(10) == UInt8(ascii: "t") else {
+            return .problem("expected 'T' between the date and the time")
+        }
+        guard let hour = digits(11, 2), byte(13) == UInt8(ascii: ":"), let minute = digits(14, 2), byte(16) == UInt8(ascii: ":"),
+              let second = digits(17, 2) else {
+            return .problem("expected the time as HH:MM:SS")
+        }
+        guard (1...12).contains(month) else { return .problem("month \(month) is out of range 01-12") }
+        let monthDays = vendorDaysInMonth(year: year, month: month)
+        guard (1...monthDays).contains(day) else {
+            return .problem("day \(day) is out of range for \(vendorPadded(year, 4))-\(vendorPadded(month, 2)) (01-\(monthDays))")
+        }
+        guard hour <= 23 else { return .problem("hour \(hour) is out of range 00-23") }
+        guard minute <= 59 else { return .problem("minute \(minute) is out of range 00-59") }
+        if second == 60 { return .problem("leap second 60 is not supported") }
+        guard second <= 59 else { return .problem("second \(second) is out of range 00-59") }
+
+        var index = 19
+        var fraction = 0
+        var fractionDigits = 0
+        if byte(index) == UInt8(ascii: ".") {
+            index += 1
+            let start = index
+            while let next = byte(index), next >= UInt8(ascii: "0"), next <= UInt8(ascii: "9") {
+                if fractionDigits < 9 {
+                    fraction = fraction * 10 + Int(next - UInt8(ascii: "0"))
+                    fractionDigits += 1
+                }
+                index += 1
+            }
+            if index == start { return .problem("expected digits after the decimal point") }
+        }
+
+        var offsetSeconds = 0
+        switch byte(index) {
+        case UInt8(ascii: "Z"), UInt8(ascii: "z"):
+            index += 1
+        case UInt8(ascii: "+"), UInt8(ascii: "-"):
+            let sign = byte(index) == UInt8(ascii: "-") ? -1 : 1
+            guard let offsetHour = digits(index + 1, 2), byte(index + 3) == UInt8(ascii: ":"), let offsetMinute = digits(index + 4, 2) else {
+                return .problem("expected the offset as +HH:MM or -HH:MM")
+            }
+            guard offsetHour <= 23, offsetMinute <= 59 else {
+                return .problem("offset \(vendorPadded(offsetHour, 2)):\(vendorPadded(offsetMinute, 2)) is out of range")
+            }
+            offsetSeconds = sign * (offsetHour * 3600 + offsetMinute * 60)
+            index += 6
+        case nil:
+            return .problem("missing the UTC offset ('Z' or ±HH:MM); a time without one is ambiguous")
+        default:
+            return .problem("expected 'Z' or ±HH:MM after the seconds")
+        }
+        guard index == bytes.count else { return .problem("unexpected characters after the UTC offset") }
+
+        let days = vendorDaysFromCivil(year: year, month: month, day: day)
+        let wholeSeconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offsetSeconds
+        guard fractionDigits > 0 else { return .time(Double(wholeSeconds)) }
+        let scale = vendorPowerOfTen(fractionDigits)
+        let scaled = wholeSeconds * scale + fraction
+        // Below 2^53 the decimal is one exact integer divided by an exact power of ten: correctly rounded.
+        if abs(scaled) < 9_007_199_254_740_992 {
+            return .time(Double(scaled) / Double(scale))
+        }
+        return .time(Double(wholeSeconds) + Double(fraction) / Double(scale))
+    }
+
+    /// Why a time in seconds is not plausible, or nil: before 1970 or after year 9999, or not finite.
+    static func rangeProblem(_ seconds: Double, format: VendorMapping.TimeFormat, raw: JSONValue) -> String? {
+        if seconds >= 0, seconds < latest { return nil }  // NaN fails both and falls through
+        let shown: String
+        switch raw {
+        case .number(let number): shown = "\(vendorJSONNumber(number)) (\(format.rawValue))"
+        case .string(let text): shown = vendorJSONQuoted(text)
+        default: shown = vendorDescribe(raw)
+        }
+        guard seconds.isFinite else { return "message time \(shown) is not a finite number" }
+        if seconds < 0 {
+            return "message time \(shown) is before 1970-01-01T00:00:00Z"
+        }
+        if seconds >= latest {
+            let hint = format == .epochSeconds && seconds / 1000 < latest ? "; is it in milliseconds (epoch-ms)?" : ""
+            return "message time \(shown) is after 9999-12-31T23:59:59Z\(hint)"
+        }
+        return nil
+    }
+}
+
+private func vendorPowerOfTen(_ exponent: Int) -> Int {
+    var value = 1
+    for _ in 0..<exponent { value *= 10 }
+    return value
+}
+
+private func vendorIsLeapYear(_ year: Int) -> Bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+private func vendorDaysInMonth(year: Int, month: Int) -> Int {
+    switch month {
+    case 2: vendorIsLeapYear(year) ? 29 : 28
+    case 4, 6, 9, 11: 30
+    default: 31
+    }
+}
+
+/// Days since 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's `days_from_civil`).
+private func vendorDaysFromCivil(year: Int, month: Int, day: Int) -> Int {
+    let y = month <= 2 ? year - 1 : year
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yearOfEra = y - era * 400
+    let monthIndex = month > 2 ? month - 3 : month + 9
+    let dayOfYear = (153 * monthIndex + 2) / 5 + day - 1
+    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+    return era * 146_097 + dayOfEra - 719_468
+}
+
+/// `value` with at least `width` digits, zero-padded.
+private func vendorPadded(_ value: Int, _ width: Int) -> String {
+    let text = String(value)
+    return String(repeating: "0", count: max(0, width - text.count)) + text
+}
