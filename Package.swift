@@ -46,7 +46,7 @@ let package = Package(
 
         // The message path: journal, payload adapters, normalizer, batch writer, dead letters.
         .target(name: "Ingest", dependencies: [
-            "CCrypto", "MQTT", "Postgres", "Storage",
+            "CCrypto", "Models", "MQTT", "Postgres", "Storage",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -72,7 +72,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "ModelsTests", dependencies: ["Models"]),
-        .testTarget(name: "IngestTests", dependencies: ["Ingest", "Storage"]),
+        .testTarget(name: "IngestTests", dependencies: ["Ingest", "Models", "Storage"]),
         .testTarget(name: "APITests", dependencies: ["API", "Storage"]),
         .testTarget(name: "WrapperTests", dependencies: ["MQTT", "Postgres"]),
         .testTarget(name: "IntegrationTests", dependencies: [
