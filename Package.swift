@@ -34,6 +34,9 @@ let package = Package(
         // The city's master/metadata catalogue (DataModels/): quantities, events, device types, classification.
         .target(name: "Models"),
 
+        // Devices: lifecycle state machine, claim codes, onboarding throttle, bulk import (pure parts so far).
+        .target(name: "Registry", dependencies: ["CCrypto"]),
+
         // Schema (versioned SQL migrations) and the repositories the API and the pipeline use.
         .target(
             name: "Storage",
@@ -72,6 +75,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "ModelsTests", dependencies: ["Models"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry"]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Models", "Storage"]),
         .testTarget(name: "APITests", dependencies: ["API", "Storage"]),
         .testTarget(name: "WrapperTests", dependencies: ["MQTT", "Postgres"]),
