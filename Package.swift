@@ -35,7 +35,10 @@ let package = Package(
         .target(name: "Models"),
 
         // Devices: lifecycle state machine, claim codes, onboarding throttle, bulk import (pure parts so far).
-        .target(name: "Registry", dependencies: ["CCrypto"]),
+        .target(name: "Registry", dependencies: [
+            "CCrypto", "Postgres",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
 
         // Schema (versioned SQL migrations) and the repositories the API and the pipeline use.
         .target(
@@ -57,7 +60,7 @@ let package = Package(
 
         // The Hummingbird application: tiers IoT / integration (CIP comes later).
         .target(name: "API", dependencies: [
-            "Models", "Storage", "Ingest", "Postgres",
+            "Models", "Registry", "Storage", "Ingest", "Postgres",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -65,7 +68,7 @@ let package = Package(
 
         // `cip-gateway`: @main and subcommands only.
         .executableTarget(name: "CIPGateway", dependencies: [
-            "API", "Ingest", "Models", "Storage", "MQTT", "Postgres",
+            "API", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
@@ -80,7 +83,7 @@ let package = Package(
         .testTarget(name: "APITests", dependencies: ["API", "Storage"]),
         .testTarget(name: "WrapperTests", dependencies: ["MQTT", "Postgres"]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "API", "Ingest", "Models", "Storage", "MQTT", "Postgres",
+            "API", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Models
+import Registry
 import ServiceLifecycle
 import Storage
 
@@ -9,13 +10,17 @@ import Storage
 public struct APIDependencies: Sendable {
     public var catalogue: Catalogue
     public var telemetry: any TelemetryRepository
+    public var devices: any DeviceRepository
+    /// How long a claim code issued at registration stays usable.
+    public var claimValiditySeconds: Double = 30 * 24 * 3600
     public var readiness: [ReadinessCheck]
     public var metrics: @Sendable () -> [UInt8]
 
-    public init(catalogue: Catalogue, telemetry: any TelemetryRepository, readiness: [ReadinessCheck] = [],
-                metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
+    public init(catalogue: Catalogue, telemetry: any TelemetryRepository, devices: any DeviceRepository,
+                readiness: [ReadinessCheck] = [], metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
         self.catalogue = catalogue
         self.telemetry = telemetry
+        self.devices = devices
         self.readiness = readiness
         self.metrics = metrics
     }
@@ -43,6 +48,8 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
     router.add(middleware: ProblemMiddleware())
     router.addRoutes(HealthController(readiness: dependencies.readiness, metrics: dependencies.metrics).routes)
     router.addRoutes(MessagesController(repository: dependencies.telemetry).routes, atPath: "/iot/v1")
+    router.addRoutes(DevicesController(repository: dependencies.devices, catalogue: dependencies.catalogue,
+                                       claimValiditySeconds: dependencies.claimValiditySeconds).routes, atPath: "/iot/v1")
     router.addRoutes(ObservationsController(repository: dependencies.telemetry).routes, atPath: "/integration/v1")
     router.addRoutes(ModelsController(catalogue: dependencies.catalogue).routes, atPath: "/integration/v1")
     return router

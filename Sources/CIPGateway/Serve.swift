@@ -9,6 +9,7 @@ import Metrics
 import Models
 import Postgres
 import Prometheus
+import Registry
 import ServiceLifecycle
 import Storage
 
@@ -123,6 +124,7 @@ struct GatewayServices {
         return APIDependencies(
             catalogue: catalogue,
             telemetry: PostgresTelemetryRepository(pool: pool),
+            devices: PostgresDeviceRepository(pool: pool),
             readiness: [
                 ReadinessCheck(name: "database") {
                     do {

@@ -56,7 +56,7 @@ public struct ImportedRow: Sendable, Equatable {
 }
 
 /// A rejected row: the line it starts on and every reason, joined by "; ".
-public struct ImportRejection: Sendable, Equatable {
+public struct ImportRejection: Error, Sendable, Equatable {
     public var line: Int
     /// The row's `device_id` as written, when there was one (helps the report reader).
     public var deviceId: String?
@@ -394,6 +394,19 @@ private struct RecordReader {
 }
 
 // MARK: - Validating rows
+
+extension DeviceCSV {
+    /// Checks one registration by the same rules as an imported row (for `POST /iot/v1/devices`); the error is
+    /// every problem found, joined by "; ". Tags are `;`-separated, as in the file.
+    public static func validate(_ values: [DeviceCSVColumn: String], knownTypes: Set<String>) -> Result<DeviceImportRow, ImportRejection> {
+        let columns = DeviceCSVColumn.allCases
+        var validator = RowValidator(columns: columns, knownTypes: knownTypes)
+        switch validator.validate(columns.map { values[$0] ?? "" }, line: 1) {
+        case .accepted(let row): return .success(row)
+        case .rejected(let rejection): return .failure(rejection)
+        }
+    }
+}
 
 private enum RowOutcome {
     case accepted(DeviceImportRow)

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Ingest
 import Postgres
+import Registry
 import Storage
 import Testing
 
@@ -40,7 +41,8 @@ extension IntegrationTests {
             defer { database.drop() }
             try seed(database)
             let pool = PostgresPool(url: database.url, size: 2, logger: TestStack.logger)
-            let router = buildRouter(APIDependencies(catalogue: try TestStack.catalogue(), telemetry: PostgresTelemetryRepository(pool: pool)))
+            let router = buildRouter(APIDependencies(catalogue: try TestStack.catalogue(), telemetry: PostgresTelemetryRepository(pool: pool),
+                                                    devices: PostgresDeviceRepository(pool: pool)))
             try await Application(router: router).test(.router, body)
         }
 

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import Postgres
+import Registry
 import Storage
 import Testing
 
@@ -14,6 +15,7 @@ extension IntegrationTests {
             let dependencies = APIDependencies(
                 catalogue: try! TestStack.catalogue(),
                 telemetry: PostgresTelemetryRepository(pool: pool),
+                devices: PostgresDeviceRepository(pool: pool),
                 readiness: [
                     ReadinessCheck(name: "database") { nil },
                     ReadinessCheck(name: "broker") { ready ? nil : "not connected to the MQTT broker" },

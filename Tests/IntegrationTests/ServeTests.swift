@@ -34,8 +34,14 @@ extension IntegrationTests {
                                    payload: Array(#"[{"bt":\#(1_760_000_000 + index),"n":"v","v":\#(index)}]"#.utf8))
             }
             #expect(device.waitForAcknowledgements(timeout: 20))
+            // Wait until the gateway has received (journaled) all 500, then stop it at once: whatever was not yet
+            // committed must be drained before it exits.
+            let received = await eventually(timeout: 20) {
+                ((try? gateway.httpGet("/metrics").body) ?? "").contains("cip_mqtt_messages_total 500")
+            }
+            #expect(received)
             #expect(gateway.terminate() == 0)
-            // Everything acknowledged before the stop is in the database, latest values included.
+            // Everything the gateway acknowledged before the stop is in the database, latest values included.
             #expect(try database.count("SELECT count(*) FROM observations") == 500)
             #expect(try database.count("SELECT value_number::int FROM latest_observations WHERE device_id = 'sigterm-1'") == 499)
             #expect(gateway.logTail().contains("ingest pipeline stopped"))

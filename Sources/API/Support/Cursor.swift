@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import Storage
 
 /// Opaque page cursors: base64url of a small versioned text. Clients pass them back unchanged.
@@ -19,6 +20,14 @@ enum Cursor {
     }
 
     static func encodeDeadLetter(id: Int64) -> String { base64url("d1.\(id)") }
+
+    static func encodeDevice(id: String) -> String { base64url("v1." + Hex.encode(Array(id.utf8))) }
+
+    static func decodeDevice(_ text: String) throws -> String {
+        let fields = try decodeFields(text)
+        guard fields.count == 2, fields[0] == "v1", let id = Hex.decode(fields[1]) else { throw invalid }
+        return String(decoding: id, as: UTF8.self)
+    }
 
     static func decodeDeadLetter(_ text: String) throws -> Int64 {
         let fields = try decodeFields(text)

@@ -25,6 +25,14 @@ public struct Problem: HTTPResponseError, Sendable {
                 detail: detail, parameter: name)
     }
 
+    public static func badRequest(_ detail: String) -> Problem {
+        Problem(status: .badRequest, type: "urn:cip:problem:invalid-request", title: "Invalid request", detail: detail)
+    }
+
+    public static func conflict(_ detail: String) -> Problem {
+        Problem(status: .conflict, type: "urn:cip:problem:conflict", title: "Conflict", detail: detail)
+    }
+
     public static func notFound(_ detail: String) -> Problem {
         Problem(status: .notFound, type: "urn:cip:problem:not-found", title: "Not found", detail: detail)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Postgres
 import Storage
 
 /// JSON bodies of the read API. Times are RFC 3339 UTC; binary data base64url.

@@ -1,0 +1,240 @@
+import Foundation
+import Hummingbird
+import Models
+import Registry
+
+/// IoT tier: register devices (one, or a CSV file), list and read them, and move them through their lifecycle.
+struct DevicesController<Context: RequestContext> {
+    let repository: any DeviceRepository
+    let catalogue: Catalogue
+    /// How long a claim code stays usable.
+    let claimValiditySeconds: Double
+
+    var routes: RouteCollection<Context> {
+        let routes = RouteCollection(context: Context.self)
+        routes.post("devices", use: register)
+        routes.post("devices/import", use: importCSV)
+        routes.get("devices", use: list)
+        routes.get("devices/:deviceId", use: show)
+        routes.get("devices/:deviceId/history", use: history)
+        routes.post("devices/:deviceId/suspend") { request, context in try await change(.suspend, request, context) }
+        routes.post("devices/:deviceId/resume") { request, context in try await change(.resume, request, context) }
+        routes.post("devices/:deviceId/decommission") { request, context in try await change(.decommission, request, context) }
+        return routes
+    }
+
+    struct Registration: Decodable {
+        var deviceId: String
+        var serialNumber: String
+        var type: String
+        var vendor: String?
+        var model: String?
+        var firmwareVersion: String?
+        var tenant: String
+        var placement: String?
+        var careRecipientRef: String?
+        var tags: [String]?
+    }
+
+    /// `POST /iot/v1/devices`: 201 with the device and its one-time claim code.
+    @Sendable func register(_ request: Request, context: Context) async throws -> EditedResponse<RegisteredBody> {
+        let body = try await request.decode(as: Registration.self, context: context)
+        if let tag = body.tags?.first(where: { $0.contains(";") }) {
+            throw Problem.badRequest("tag \"\(tag)\" contains ';', which separates tags")
+        }
+        let values: [DeviceCSVColumn: String] = [
+            .deviceId: body.deviceId, .serialNumber: body.serialNumber, .type: body.type, .vendor: body.vendor ?? "",
+            .model: body.model ?? "", .firmwareVersion: body.firmwareVersion ?? "", .tenant: body.tenant,
+            .placement: body.placement ?? "", .careRecipientRef: body.careRecipientRef ?? "",
+            .tags: (body.tags ?? []).joined(separator: ";"),
+        ]
+        let row: DeviceImportRow
+        switch DeviceCSV.validate(values, knownTypes: knownTypes) {
+        case .success(let valid): row = valid
+        case .failure(let rejection): throw Problem.badRequest(rejection.reason)
+        }
+        let result = try await repository.register([ImportedRow(line: 1, row: row)], actor: "api",
+                                                   claimValiditySeconds: claimValiditySeconds)
+        if let rejection = result.rejected.first { throw Problem.conflict(rejection.reason) }
+        guard let registered = result.registered.first else { throw Problem.conflict("device was not registered") }
+        return EditedResponse(status: .created, response: RegisteredBody(registered))
+    }
+
+    /// `POST /iot/v1/devices/import` (text/csv): a per-row report; `?atomic=true` registers nothing unless every
+    /// row is valid.
+    @Sendable func importCSV(_ request: Request, context: Context) async throws -> ImportReportBody {
+        let atomic = try QueryReader(request).string("atomic", maxLength: 5).map { value -> Bool in
+            guard let flag = Bool(value) else { throw Problem.badParameter("atomic", "atomic must be true or false") }
+            return flag
+        } ?? false
+        let buffer = try await request.body.collect(upTo: 16 << 20)
+        let report: ImportReport
+        do {
+            report = try DeviceCSV.parse(Array(buffer: buffer), knownTypes: knownTypes)
+        } catch {
+            throw Problem.badRequest("the CSV file cannot be read: \(error.description)")
+        }
+        return try await DeviceImport.run(report, atomic: atomic, repository: repository,
+                                          claimValiditySeconds: claimValiditySeconds, actor: "api")
+    }
+
+    /// `GET /iot/v1/devices?type=&state=&tenant=&limit=&cursor=`
+    @Sendable func list(_ request: Request, context: Context) async throws -> Page<DeviceBody> {
+        let query = QueryReader(request)
+        let type = try query.string("type", maxLength: 64)
+        let state = try query.string("state", maxLength: 32).map { text -> LifecycleState in
+            guard let state = LifecycleState(rawValue: text) else {
+                throw Problem.badParameter("state", "state must be one of \(LifecycleState.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return state
+        }
+        let tenant = try query.string("tenant", maxLength: 128)
+        let limit = try query.limit(default: 100, max: 1_000)
+        let after = try query.string("cursor", maxLength: 1024).map(Cursor.decodeDevice)
+        let devices = try await repository.list(DeviceQuery(type: type, state: state, tenant: tenant,
+                                                            afterDeviceId: after, limit: limit + 1))
+        let page = devices.prefix(limit)
+        let next = devices.count > limit ? page.last.map { Cursor.encodeDevice(id: $0.deviceId) } : nil
+        return Page(items: page.map(DeviceBody.init), nextCursor: next)
+    }
+
+    /// `GET /iot/v1/devices/{id}`
+    @Sendable func show(_ request: Request, context: Context) async throws -> DeviceBody {
+        let id = try knownDeviceID(context)
+        guard let device = try await repository.device(id) else { throw Problem.notFound("no device \(id) is registered") }
+        return DeviceBody(device)
+    }
+
+    /// `GET /iot/v1/devices/{id}/history`: every change, oldest first.
+    @Sendable func history(_ request: Request, context: Context) async throws -> HistoryBody {
+        let id = try knownDeviceID(context)
+        let entries = try await repository.history(id)
+        guard !entries.isEmpty else { throw Problem.notFound("no device \(id) is registered") }
+        return HistoryBody(deviceId: id, items: entries.map(HistoryEntryBody.init))
+    }
+
+    struct ChangeRequest: Decodable {
+        var reason: String?
+        var actor: String?
+    }
+
+    /// `POST /iot/v1/devices/{id}/suspend|resume|decommission` with `{"reason": ...}`; 409 names the allowed actions.
+    @Sendable func change(_ action: LifecycleAction, _ request: Request, _ context: Context) async throws -> DeviceBody {
+        let id = try knownDeviceID(context)
+        let buffer = try await request.body.collect(upTo: 64 << 10)
+        let body = buffer.readableBytes == 0 ? ChangeRequest() : try JSONDecoder().decode(ChangeRequest.self, from: Data(buffer: buffer))
+        if action == .decommission, (body.reason ?? "").isEmpty {
+            throw Problem.badRequest("decommissioning needs a reason: {\"reason\": \"...\"}")
+        }
+        do {
+            return DeviceBody(try await repository.apply(action, to: id, actor: body.actor ?? "api", reason: body.reason))
+        } catch let error as RegistryError {
+            switch error {
+            case .notFound: throw Problem.notFound(error.description)
+            case .conflict, .lifecycle: throw Problem.conflict(error.description)
+            }
+        }
+    }
+
+    private var knownTypes: Set<String> { Set(catalogue.deviceTypes.map(\.id)) }
+}
+
+/// Registration of parsed rows, shared by the HTTP import and `cip-gateway devices import`.
+public enum DeviceImport {
+    public static func run(_ report: ImportReport, atomic: Bool, repository: any DeviceRepository,
+                           claimValiditySeconds: Double, actor: String) async throws -> ImportReportBody {
+        if atomic, !report.rejected.isEmpty {
+            return ImportReportBody(atomic: true, registered: [], rejected: report.rejected.map(RejectionBody.init))
+        }
+        let result = try await repository.register(report.accepted, actor: actor, claimValiditySeconds: claimValiditySeconds)
+        let rejected = (report.rejected + result.rejected).sorted { $0.line < $1.line }
+        return ImportReportBody(atomic: atomic, registered: result.registered.map(RegisteredBody.init),
+                                rejected: rejected.map(RejectionBody.init))
+    }
+}
+
+public struct RegisteredBody: ResponseEncodable, Sendable {
+    public var device: DeviceBody
+    /// Shown once: only its salted hash is stored.
+    public var claimCode: String
+    public var claimExpiresAt: String
+
+    init(_ registered: RegisteredDevice) {
+        device = DeviceBody(registered.device)
+        claimCode = registered.claimCode
+        claimExpiresAt = RFC3339.format(micros: registered.claimExpiresAtMicros)
+    }
+}
+
+public struct RejectionBody: Encodable, Sendable {
+    public var line: Int
+    public var deviceId: String?
+    public var reason: String
+
+    init(_ rejection: ImportRejection) {
+        line = rejection.line
+        deviceId = rejection.deviceId
+        reason = rejection.reason
+    }
+}
+
+public struct ImportReportBody: ResponseEncodable, Sendable {
+    public var atomic: Bool
+    public var registered: [RegisteredBody]
+    public var rejected: [RejectionBody]
+}
+
+public struct DeviceBody: ResponseEncodable, Sendable {
+    var deviceId: String
+    var serialNumber: String
+    var type: String
+    var vendor: String?
+    var model: String?
+    var firmwareVersion: String?
+    var tenant: String
+    var placement: String?
+    var careRecipientRef: String?
+    var tags: [String]
+    var lifecycleState: String
+    var createdAt: String
+    var updatedAt: String
+
+    init(_ device: Device) {
+        deviceId = device.deviceId
+        serialNumber = device.serialNumber
+        type = device.type
+        vendor = device.vendor
+        model = device.model
+        firmwareVersion = device.firmwareVersion
+        tenant = device.tenant
+        placement = device.placement
+        careRecipientRef = device.careRecipientRef
+        tags = device.tags
+        lifecycleState = device.lifecycleState.rawValue
+        createdAt = RFC3339.format(micros: device.createdAtMicros)
+        updatedAt = RFC3339.format(micros: device.updatedAtMicros)
+    }
+}
+
+struct HistoryEntryBody: Encodable {
+    var from: String?
+    var to: String
+    var action: String
+    var actor: String
+    var reason: String?
+    var at: String
+
+    init(_ entry: DeviceHistoryEntry) {
+        from = entry.from?.rawValue
+        to = entry.to.rawValue
+        action = entry.action
+        actor = entry.actor
+        reason = entry.reason
+        at = RFC3339.format(micros: entry.atMicros)
+    }
+}
+
+struct HistoryBody: ResponseEncodable {
+    var deviceId: String
+    var items: [HistoryEntryBody]
+}
