@@ -123,6 +123,8 @@ extension IntegrationTests {
                     try database.connect().query("UPDATE device_history SET actor = 'someone else'")
                 }
                 #expect(throws: PostgresError.self) { try database.connect().query("DELETE FROM device_history") }
+                #expect(throws: PostgresError.self) { try database.connect().execute("TRUNCATE device_history CASCADE") }
+                #expect(try database.count("SELECT count(*) FROM device_history WHERE device_id = 'lock-100'") == 2)
             }
         }
 

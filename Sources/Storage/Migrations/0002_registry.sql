@@ -46,3 +46,5 @@ END $$;
 
 CREATE TRIGGER device_history_append_only BEFORE UPDATE OR DELETE ON device_history
     FOR EACH ROW EXECUTE FUNCTION cip_refuse_change();
+CREATE TRIGGER device_history_no_truncate BEFORE TRUNCATE ON device_history
+    FOR EACH STATEMENT EXECUTE FUNCTION cip_refuse_change();
