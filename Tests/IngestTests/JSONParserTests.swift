@@ -27,18 +27,6 @@ private func parsedNumber(_ text: String) throws -> Double {
     return value
 }
 
-/// Deterministic PRNG so that failures reproduce.
-private struct JSONTestRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite("JSON parser")
 struct JSONParserTests {
     // MARK: Accepted documents
@@ -111,7 +99,7 @@ struct JSONParserTests {
 
     /// The fast path must agree bit for bit with the standard library's correctly rounded conversion.
     @Test func numberConversionMatchesStandardLibrary() throws {
-        var random = JSONTestRandom(state: 0x5EED_0001)
+        var random = SplitMix64(state: 0x5EED_0001)
         for _ in 0..<5000 {
             var text = Bool.random(using: &random) ? "-" : ""
             let integerDigits = Int.random(in: 1...18, using: &random)
@@ -283,7 +271,7 @@ struct JSONParserTests {
     // MARK: Properties
 
     @Test func serializedRandomValuesRoundTrip() throws {
-        var random = JSONTestRandom(state: 0xC0FF_EE00)
+        var random = SplitMix64(state: 0xC0FF_EE00)
         for _ in 0..<500 {
             let value = randomJSONValue(depth: 0, using: &random)
             let text = serializeJSON(value)
@@ -293,7 +281,7 @@ struct JSONParserTests {
 
     @Test func mutatedDocumentsNeverCrashAndReportOffsetsInsideTheInput() {
         let seed = Array(#"{"a": [1, -2.5e3, true, null, "x\u00e9\n\uD83D\uDE00"], "b": {"c": []}}"#.utf8)
-        var random = JSONTestRandom(state: 42)
+        var random = SplitMix64(state: 42)
         var rejected = 0
         for _ in 0..<3000 {
             var bytes = seed
@@ -312,7 +300,7 @@ struct JSONParserTests {
 
 // MARK: - Helpers for property tests
 
-private func randomJSONValue(depth: Int, using random: inout JSONTestRandom) -> JSONValue {
+private func randomJSONValue(depth: Int, using random: inout SplitMix64) -> JSONValue {
     let choice = Int.random(in: 0..<(depth < 4 ? 7 : 5), using: &random)
     switch choice {
     case 0: return .null
@@ -369,7 +357,7 @@ private func serializeJSONString(_ text: String) -> String {
     return out + "\""
 }
 
-private func mutateJSONBytes(_ bytes: inout [UInt8], using random: inout JSONTestRandom) {
+private func mutateJSONBytes(_ bytes: inout [UInt8], using random: inout SplitMix64) {
     let interesting: [UInt8] = Array(#"{}[]",:\-+.0123456789eEtfnu"#.utf8) + [0x00, 0x1F, 0x7F, 0x80, 0xC3, 0xED, 0xF4, 0xFF]
     switch Int.random(in: 0..<4, using: &random) {
     case 0 where !bytes.isEmpty:

@@ -72,18 +72,6 @@ private func normalizationExpectClassified(_ result: NormalizedPayload, _ catalo
     }
 }
 
-/// Deterministic PRNG (SplitMix64) so that property-test failures reproduce.
-private struct NormalizationSplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 // MARK: - Sample payloads
 
 private let normalizationLockSenML = """
@@ -548,7 +536,7 @@ struct NormalizationGeneralTests {
     @Test func randomBytesNeverCrash() throws {
         let normalizer = try normalizationNormalizer()
         let catalogue = try normalizationCatalogue()
-        var random = NormalizationSplitMix64(state: 0x0A0B_1A11_2E00_0001)
+        var random = SplitMix64(state: 0x0A0B_1A11_2E00_0001)
         var violations: [String] = []
         var thrown = 0
         for (deviceType, model, format) in [("sensor", nil, PayloadFormat.senml), ("gps-alarm", "tryggpos-tp3", .vendorJSON), ("safety-alarm", nil, .scaipXML)] as [(String, String?, PayloadFormat)] {
@@ -566,7 +554,7 @@ struct NormalizationGeneralTests {
     @Test func mutatedPayloadsNeverCrash() throws {
         let normalizer = try normalizationNormalizer()
         let catalogue = try normalizationCatalogue()
-        var random = NormalizationSplitMix64(state: 0x0A0B_1A11_2E00_0002)
+        var random = SplitMix64(state: 0x0A0B_1A11_2E00_0002)
         let tokens: [[UInt8]] = ["null", "true", "-1e999", "1e308", "\"\"", "{", "]", "<", "&amp;", "<![CDATA[", "\\u0000", "0118", "ME", "IN", "position"].map { Array($0.utf8) }
         var violations: [String] = []
         var outcomes = 0

@@ -30,18 +30,6 @@ private func scaipDocument(_ extra: String = "", ref: String = "<ref>r1</ref>", 
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<mrq>\n\(ref)\n\(cid)\n\(mty)\n\(extra)\n</mrq>\n"
 }
 
-/// Deterministic PRNG (SplitMix64) so that property-test failures reproduce.
-private struct SCAIPSplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 // MARK: - Golden vectors
 
 /// Personal trigger (0003) pressed: manual alarm (0010). The example of the design brief.
@@ -503,7 +491,7 @@ struct SCAIPRobustnessTests {
     }
 
     @Test func randomBytes() {
-        var random = SCAIPSplitMix64(state: 0x5CA1_9001)
+        var random = SplitMix64(state: 0x5CA1_9001)
         let alphabet = Array("<>/?!=\"'&;#[]-mrqefcidtyplgsno0123456789 \n".utf8)
         var messages = 0
         for round in 0..<2_000 {
@@ -518,7 +506,7 @@ struct SCAIPRobustnessTests {
     }
 
     @Test func mutatedDocuments() {
-        var random = SCAIPSplitMix64(state: 0xA1A2_0016)
+        var random = SplitMix64(state: 0xA1A2_0016)
         let seeds = [scaipButtonAlarm, scaipFallAlarm, scaipReset, scaipBatteryLow, scaipHeartbeat].map { Array($0.utf8) }
         let tokens = ["<", ">", "</", "&", "&amp;", "<!--", "]]>", "<![CDATA[", "<!DOCTYPE x>", "<mrq>", "</ref>", "<ref>",
                       "\u{0}", "\u{FEFF}", "é", "\"", ",", "999", "<x><y><z><w><v><u><t><s>"].map { Array($0.utf8) }

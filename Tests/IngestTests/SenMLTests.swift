@@ -18,18 +18,6 @@ private func senMLPackError(_ text: String, maxRecords: Int = 1000) -> SenMLPack
     }
 }
 
-/// Deterministic PRNG so that failures reproduce.
-private struct SenMLTestRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 // MARK: - RFC 8428 §5.1 examples
 
 @Suite("SenML: RFC 8428 examples")
@@ -529,7 +517,7 @@ struct SenMLRobustnessTests {
     }
 
     @Test func randomBytesNeverCrash() {
-        var random = SenMLTestRandom(state: 0x5E_4D_11)
+        var random = SplitMix64(state: 0x5E_4D_11)
         let alphabet = Array(#"[]{}",:0123456789.-eE tfnulrsabvd_\"#.utf8) + [0x00, 0x0A, 0x80, 0xC3, 0xFF]
         for round in 0..<2000 {
             let length = Int.random(in: 0...64, using: &random)
@@ -544,7 +532,7 @@ struct SenMLRobustnessTests {
     }
 
     @Test func mutatedValidPacksNeverCrash() throws {
-        var random = SenMLTestRandom(state: 0xBAD_5EED)
+        var random = SplitMix64(state: 0xBAD_5EED)
         let insertable = Array(#"[]{}",:0-9.e_\"#.utf8) + [0x00, 0x1F, 0x80, 0xED, 0xFF]
         var resolvedAfterMutation = 0
         for round in 0..<2000 {

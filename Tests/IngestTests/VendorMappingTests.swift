@@ -75,18 +75,6 @@ private func vendorValue(_ quantity: String, _ value: MappedScalar, _ unit: Stri
     MappedValue(quantity: quantity, value: value, unit: unit, time: time, sourcePath: path)
 }
 
-/// Deterministic SplitMix64 so that failures reproduce.
-private struct VendorMappingSplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Rule-set used by the issue tests.
 private let vendorIssueMappingJSON = """
     {
@@ -831,7 +819,7 @@ struct VendorUnitConversionTests {
 
     @Test func millivoltsBecomeTheNearestDoubleOfTheDecimal() {
         // Every integer mV reading gives exactly the double the decimal volt literal denotes.
-        var random = VendorMappingSplitMix64(state: 0x0A11_CE11)
+        var random = SplitMix64(state: 0x0A11_CE11)
         for _ in 0..<1000 {
             let millivolts = Int.random(in: -99_999...99_999, using: &random)
             let volts = UnitConversion.convert(Double(millivolts), from: "mV", to: "V")
@@ -1041,7 +1029,7 @@ private let vendorMutationLeaves: [JSONValue] = [
 ]
 
 /// Replaces, removes or duplicates one node somewhere in the tree.
-private func vendorMutateTree(_ value: JSONValue, using random: inout VendorMappingSplitMix64) -> JSONValue {
+private func vendorMutateTree(_ value: JSONValue, using random: inout SplitMix64) -> JSONValue {
     switch value {
     case .object(var object) where !object.members.isEmpty && Int.random(in: 0..<4, using: &random) != 0:
         let index = Int.random(in: object.members.indices, using: &random)
@@ -1116,7 +1104,7 @@ struct VendorMapperRobustnessTests {
 
     @Test func randomBytesNeverCrash() throws {
         let mappers = try Self.mappers().values.sorted { $0.mapping.id < $1.mapping.id }
-        var random = VendorMappingSplitMix64(state: 0xFE11_0C4B)
+        var random = SplitMix64(state: 0xFE11_0C4B)
         let alphabet = Array(#"{}[]",:0123456789.-eE tfnulrs/\"#.utf8) + [0x00, 0x0A, 0x80, 0xC3, 0xFF]
         var violations: [VendorRobustnessViolation] = []
         var rejected = 0
@@ -1139,7 +1127,7 @@ struct VendorMapperRobustnessTests {
 
     @Test func mutatedValidPayloadsNeverCrash() throws {
         let mappers = try Self.mappers()
-        var random = VendorMappingSplitMix64(state: 0x5EED_B10C)
+        var random = SplitMix64(state: 0x5EED_B10C)
         let insertable = Array(#"{}[]",:0-9.e\"#.utf8) + [0x00, 0x1F, 0x80, 0xED, 0xFF]
         var violations: [VendorRobustnessViolation] = []
         var mappedWithIssues = 0
