@@ -59,12 +59,16 @@ let package = Package(
         ]),
 
         // The Hummingbird application: tiers IoT / integration (CIP comes later).
-        .target(name: "API", dependencies: [
-            "Models", "Registry", "Storage", "Ingest", "Postgres",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        .target(
+            name: "API",
+            dependencies: [
+                "Models", "Registry", "Storage", "Ingest", "Postgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("openapi.json")]
+        ),
 
         // `cip-gateway`: @main and subcommands only.
         .executableTarget(name: "CIPGateway", dependencies: [

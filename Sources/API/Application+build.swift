@@ -47,6 +47,7 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: ProblemMiddleware())
     router.addRoutes(HealthController(readiness: dependencies.readiness, metrics: dependencies.metrics).routes)
+    router.addRoutes(OpenAPIController().routes)
     router.addRoutes(MessagesController(repository: dependencies.telemetry).routes, atPath: "/iot/v1")
     router.addRoutes(DevicesController(repository: dependencies.devices, catalogue: dependencies.catalogue,
                                        claimValiditySeconds: dependencies.claimValiditySeconds).routes, atPath: "/iot/v1")

@@ -117,6 +117,16 @@ extension IntegrationTests {
                 try await client.execute(uri: "/iot/v1/devices/nobody/suspend", method: .post) { response in
                     #expect(response.status == .notFound)
                 }
+                try await client.execute(uri: "/iot/v1/devices/lock-100/suspend", method: .post,
+                                         body: ByteBuffer(string: "{not json")) { response in
+                    #expect(response.status == .badRequest)
+                    #expect(response.headers[.contentType] == "application/problem+json")
+                }
+                try await client.execute(uri: "/iot/v1/devices/lock-100/suspend", method: .post,
+                                         body: ByteBuffer(repeating: 0x20, count: 100_000)) { response in
+                    #expect(response.status == .contentTooLarge)
+                    #expect(response.headers[.contentType] == "application/problem+json")
+                }
                 #expect(try database.count("SELECT count(*) FROM device_history WHERE device_id = 'lock-100'") == 2)
                 #expect(try database.count("SELECT count(*) FROM device_history WHERE actor = 'admin-7' AND reason = 'returned to vendor'") == 1)
                 #expect(throws: PostgresError.self) {

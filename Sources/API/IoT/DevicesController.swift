@@ -122,7 +122,12 @@ struct DevicesController<Context: RequestContext> {
     @Sendable func change(_ action: LifecycleAction, _ request: Request, _ context: Context) async throws -> DeviceBody {
         let id = try knownDeviceID(context)
         let buffer = try await request.body.collect(upTo: 64 << 10)
-        let body = buffer.readableBytes == 0 ? ChangeRequest() : try JSONDecoder().decode(ChangeRequest.self, from: Data(buffer: buffer))
+        let body: ChangeRequest
+        do {
+            body = buffer.readableBytes == 0 ? ChangeRequest() : try JSONDecoder().decode(ChangeRequest.self, from: Data(buffer: buffer))
+        } catch {
+            throw Problem.badRequest("the body must be JSON like {\"reason\": \"...\", \"actor\": \"...\"}")
+        }
         if action == .decommission, (body.reason ?? "").isEmpty {
             throw Problem.badRequest("decommissioning needs a reason: {\"reason\": \"...\"}")
         }

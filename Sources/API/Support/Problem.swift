@@ -67,6 +67,10 @@ public struct Problem: HTTPResponseError, Sendable {
 /// Turns every error into a problem+json response: router 404s and HTTPErrors keep their status, storage
 /// outages become 503, anything else a logged 500 without internals.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    static func detail(for status: HTTPResponse.Status) -> String {
+        status == .contentTooLarge ? "the request body is larger than this endpoint accepts" : status.reasonPhrase
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
@@ -77,6 +81,11 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
                 ? "no resource at \(request.uri.path); see the README for the API's routes" : error.status.reasonPhrase)
             return try Problem(status: error.status, type: "urn:cip:problem:\(error.status.code)",
                                title: error.status.reasonPhrase, detail: detail).response(from: request, context: context)
+        } catch let error as any HTTPResponseError {
+            // Errors Hummingbird and NIO describe themselves (for example a body over its limit: 413).
+            return try Problem(status: error.status, type: "urn:cip:problem:\(error.status.code)",
+                               title: error.status.reasonPhrase, detail: Self.detail(for: error.status))
+                .response(from: request, context: context)
         } catch let error as PostgresError where error.isTransient {
             context.logger.warning("storage unavailable", metadata: ["error": "\(error)"])
             return try Problem.unavailable("the database is not reachable right now; try again shortly")
