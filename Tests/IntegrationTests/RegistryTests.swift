@@ -173,6 +173,22 @@ extension IntegrationTests {
             }
         }
 
+        @Test("serial numbers with quotes, backslashes and commas are stored exactly")
+        func awkwardSerials() async throws {
+            try await Self.withApp { client, database in
+                let serial = #"AB"12\3,{x}"#
+                var device = Self.lock
+                device["serialNumber"] = serial
+                try await client.execute(uri: "/iot/v1/devices", method: .post, body: Self.json(device)) { response in
+                    #expect(response.status == .created)
+                }
+                #expect(try database.count("SELECT count(*) FROM devices WHERE serial_number = $1", [serial]) == 1)
+                try await client.execute(uri: "/iot/v1/devices", method: .post, body: Self.json(device)) { response in
+                    #expect(response.status == .conflict)
+                }
+            }
+        }
+
         @Test("10,000 devices register in one import and list page by page")
         func bulk() async throws {
             try await Self.withApp { client, database in

@@ -54,3 +54,22 @@ import Testing
         }
     }
 }
+
+@Suite struct PostgresArrayTests {
+    @Test func quotesAndEscapesEveryElement() {
+        #expect(PostgresArray.text(["a", "b c"]) == #"{"a","b c"}"#)
+        #expect(PostgresArray.text([#"say "hi""#, #"back\slash"#, "comma,brace{}"]) == #"{"say \"hi\"","back\\slash","comma,brace{}"}"#)
+        #expect(PostgresArray.text([nil, "NULL", ""]) == #"{NULL,"NULL",""}"#)
+        #expect(PostgresArray.text([String]()) == "{}")
+    }
+}
+
+@Suite struct HexTests {
+    @Test func roundTripsAndRefusesNonHex() {
+        #expect(Hex.encode([0, 1, 0xAB, 0xFF]) == "0001abff")
+        #expect(Hex.decode("0001ABff") == [0, 1, 0xAB, 0xFF])
+        #expect(Hex.decode("abc") == nil)
+        #expect(Hex.decode("zz") == nil)
+        #expect(Hex.decode("") == [])
+    }
+}
