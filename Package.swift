@@ -51,12 +51,16 @@ let package = Package(
         ),
 
         // The message path: journal, payload adapters, normalizer, batch writer, dead letters.
-        .target(name: "Ingest", dependencies: [
-            "CCrypto", "Models", "MQTT", "Postgres", "Storage",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "Metrics", package: "swift-metrics"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        .target(
+            name: "Ingest",
+            dependencies: [
+                "CCrypto", "Models", "MQTT", "Postgres", "Storage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["Normalization/README.md"]
+        ),
 
         // The Hummingbird application: tiers IoT / integration (CIP comes later).
         .target(

@@ -19,7 +19,6 @@ public final class PostgresPool: Sendable {
     private struct State: ~Copyable {
         var idle: [Slot]
         var waiters: [CheckedContinuation<Slot, Never>] = []
-        var closed = false
     }
 
     public init(url: String, size: Int, logger: Logger) {
