@@ -50,11 +50,12 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "cip.gateway")
         let catalogue = try loadCatalogue(logger: logger)
+        let normalizer = try loadNormalizer(catalogue)
 
         let services = try GatewayServices(
             databaseURL: database.url, brokerConfiguration: try broker.configuration(clientID: clientID, cleanSession: false),
             journalDirectory: journalDirectory, journalSync: .milliseconds(journalSyncMilliseconds),
-            maxPayloadBytes: maxPayloadBytes, maxBatchMessages: maxBatchMessages, logger: logger)
+            maxPayloadBytes: maxPayloadBytes, maxBatchMessages: maxBatchMessages, catalogue: normalizer, logger: logger)
         let app = buildApplication(
             host: httpHost, port: httpPort,
             dependencies: services.apiDependencies(catalogue: catalogue, metrics: { registry.emitToBuffer() }),
@@ -78,6 +79,18 @@ extension Serve {
             throw StartupError(description: "the catalogue in DataModels/ does not load:\n\(error.description)")
         }
     }
+
+    /// The adapters over the catalogue, with the vendor mappings in `DataModels/mappings`.
+    func loadNormalizer(_ catalogue: Catalogue) throws -> CatalogueNormalizer {
+        let directory = dataModels.map { URL(fileURLWithPath: $0) } ?? Catalogue.locateDataModels()
+        guard let directory else { throw StartupError(description: "DataModels/ not found") }
+        do {
+            let mappings = try VendorMapping.loadAll(from: directory.appendingPathComponent("mappings"))
+            return try CatalogueNormalizer(catalogue: catalogue, mappings: mappings)
+        } catch {
+            throw StartupError(description: "the vendor mappings in DataModels/mappings do not load:\n\(error)")
+        }
+    }
 }
 
 /// Why the gateway cannot start; ArgumentParser prints it as `Error: ...` and exits non-zero.
@@ -95,7 +108,8 @@ struct GatewayServices {
     let maintenance: PartitionMaintenance
 
     init(databaseURL: String, brokerConfiguration: MQTTClient.Configuration, journalDirectory: String,
-         journalSync: Duration, maxPayloadBytes: Int, maxBatchMessages: Int, logger: Logger) throws {
+         journalSync: Duration, maxPayloadBytes: Int, maxBatchMessages: Int, catalogue: CatalogueNormalizer? = nil,
+         logger: Logger) throws {
         var journalConfiguration = Journal.Configuration(directory: journalDirectory)
         journalConfiguration.syncInterval = journalSync
         journal = try Journal(configuration: journalConfiguration, logger: logger)
@@ -106,7 +120,7 @@ struct GatewayServices {
         pipelineConfiguration.normalizer.maxPayloadBytes = maxPayloadBytes
         let migrations = try Migration.bundled()
         pipeline = IngestPipeline(journal: journal, pool: ingestPool, configuration: pipelineConfiguration,
-                                  logger: logger) { connection in
+                                  logger: logger, catalogue: catalogue) { connection in
             try Migrator(migrations: migrations, logger: logger).migrate(connection)
             try Migrator.ensurePartitions(connection)
         }

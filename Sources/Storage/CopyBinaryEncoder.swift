@@ -45,6 +45,20 @@ struct CopyBinaryEncoder {
         bytes.append(value ? 1 : 0)
     }
 
+    mutating func int2(_ value: Int?) {
+        guard let value else { return null() }
+        append(Int32(2))
+        append(Int16(truncatingIfNeeded: value))
+    }
+
+    /// jsonb in binary form: a version byte, then the JSON text.
+    mutating func jsonb(_ json: String) {
+        let utf8 = Array(json.utf8)
+        append(Int32(utf8.count + 1))
+        bytes.append(1)
+        bytes.append(contentsOf: utf8)
+    }
+
     mutating func int4(_ value: Int?) {
         guard let value else { return null() }
         append(Int32(4))

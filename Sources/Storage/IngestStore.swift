@@ -1,3 +1,4 @@
+import Foundation
 import Postgres
 
 /// Writes ingest batches, one transaction per batch, with binary COPY.
@@ -11,14 +12,17 @@ public struct IngestStore: Sendable {
 
     public static let observationColumns = """
         device_id, quantity, value_number, value_string, value_boolean, value_data, value_sum, unit,
-        observed_at, received_at, message_key, record_index
+        observed_at, received_at, message_key, record_index, confidentiality
         """
     static let rawMessageColumns = """
         device_id, topic, payload, received_at, message_key, journal_sequence, outcome, records_accepted, records_rejected
         """
     static let latestColumns = """
         device_id, quantity, value_number, value_string, value_boolean, value_data, value_sum, unit,
-        observed_at, received_at, message_key
+        observed_at, received_at, message_key, confidentiality
+        """
+    static let eventColumns = """
+        device_id, event, observed_at, received_at, attributes, confidentiality, message_key, source_path
         """
     static let deadLetterColumns = "received_at, topic, device_id, payload, reason, record_index, message_key"
 
@@ -27,6 +31,10 @@ public struct IngestStore: Sendable {
         CREATE TEMP TABLE IF NOT EXISTS stage_observations (LIKE observations) ON COMMIT DELETE ROWS;
         CREATE TEMP TABLE IF NOT EXISTS stage_raw_messages (LIKE raw_messages) ON COMMIT DELETE ROWS;
         CREATE TEMP TABLE IF NOT EXISTS stage_latest (LIKE latest_observations) ON COMMIT DELETE ROWS;
+        CREATE TEMP TABLE IF NOT EXISTS stage_events (
+            device_id text, event text, observed_at timestamptz, received_at timestamptz, attributes jsonb,
+            confidentiality smallint, message_key bytea, source_path text
+        ) ON COMMIT DELETE ROWS;
         CREATE TEMP TABLE IF NOT EXISTS stage_dead_letters (
             received_at timestamptz, topic text, device_id text, payload bytea, reason text,
             record_index integer, message_key bytea
@@ -41,7 +49,8 @@ public struct IngestStore: Sendable {
             value_number = EXCLUDED.value_number, value_string = EXCLUDED.value_string,
             value_boolean = EXCLUDED.value_boolean, value_data = EXCLUDED.value_data,
             value_sum = EXCLUDED.value_sum, unit = EXCLUDED.unit, observed_at = EXCLUDED.observed_at,
-            received_at = EXCLUDED.received_at, message_key = EXCLUDED.message_key
+            received_at = EXCLUDED.received_at, message_key = EXCLUDED.message_key,
+            confidentiality = EXCLUDED.confidentiality
         WHERE latest.observed_at <= EXCLUDED.observed_at
         """
 
@@ -73,6 +82,14 @@ public struct IngestStore: Sendable {
                 try connection.copyIn("COPY stage_latest (\(Self.latestColumns)) FROM STDIN BINARY",
                                       data: Self.encodeLatest(latest))
                 try connection.query(Self.upsertLatest)
+            }
+            if !batch.events.isEmpty {
+                try connection.copyIn("COPY stage_events (\(Self.eventColumns)) FROM STDIN BINARY",
+                                      data: Self.encode(batch.events))
+                try connection.query("""
+                    INSERT INTO events (\(Self.eventColumns))
+                    SELECT \(Self.eventColumns) FROM stage_events ORDER BY observed_at ON CONFLICT DO NOTHING
+                    """)
             }
             if !batch.deadLetters.isEmpty {
                 try connection.copyIn("COPY stage_dead_letters (\(Self.deadLetterColumns)) FROM STDIN BINARY",
@@ -110,10 +127,11 @@ public struct IngestStore: Sendable {
     public static func copyData(_ observations: [Observation]) -> [UInt8] { encode(observations) }
 
     static func encode(_ observations: [Observation]) -> [UInt8] {
-        var copy = CopyBinaryEncoder(columns: 12, capacity: observations.count * 160)
+        var copy = CopyBinaryEncoder(columns: 13, capacity: observations.count * 160)
         for row in observations {
             encodeRow(row, into: &copy)
             copy.int4(row.recordIndex)
+            copy.int2(row.confidentiality)
         }
         return copy.finish()
     }
@@ -123,9 +141,10 @@ public struct IngestStore: Sendable {
     static func encodeLatest(_ observations: [Observation]) -> [UInt8] {
         var latest = LatestValues()
         latest.merge(observations)
-        var copy = CopyBinaryEncoder(columns: 11, capacity: latest.count * 150)
+        var copy = CopyBinaryEncoder(columns: 12, capacity: latest.count * 150)
         for row in latest.rows {
             encodeRow(row, into: &copy)
+            copy.int2(row.confidentiality)
         }
         return copy.finish()
     }
@@ -169,6 +188,48 @@ public struct IngestStore: Sendable {
             copy.int4(row.recordsRejected)
         }
         return copy.finish()
+    }
+
+    static func encode(_ events: [DeviceEvent]) -> [UInt8] {
+        var copy = CopyBinaryEncoder(columns: 8, capacity: events.count * 200)
+        for row in events {
+            copy.startRow()
+            copy.text(row.deviceID)
+            copy.text(row.event)
+            copy.timestamp(micros: row.observedAtMicros)
+            copy.timestamp(micros: row.receivedAtMicros)
+            copy.jsonb(jsonObject(row.attributes))
+            copy.int2(row.confidentiality)
+            copy.bytea(row.messageKey)
+            copy.text(row.sourcePath)
+        }
+        return copy.finish()
+    }
+
+    /// A flat JSON object of strings, keys sorted.
+    static func jsonObject(_ attributes: [String: String]) -> String {
+        func quoted(_ text: String) -> String {
+            var out = "\""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case "\u{00}": continue  // jsonb cannot hold NUL
+                default:
+                    if scalar.value < 0x20 {
+                        out += String(format: "\\u%04x", scalar.value)
+                    } else {
+                        out.unicodeScalars.append(scalar)
+                    }
+                }
+            }
+            return out + "\""
+        }
+        return "{" + attributes.sorted { $0.key < $1.key }.map { "\(quoted($0.key)):\(quoted($0.value))" }
+            .joined(separator: ",") + "}"
     }
 
     static func encode(_ letters: [DeadLetter]) -> [UInt8] {

@@ -20,9 +20,12 @@ public struct Observation: Sendable, Equatable {
     /// 16 bytes identifying the message this record came from.
     public var messageKey: [UInt8]
     public var recordIndex: Int
+    /// 1 open, 2 internal, 3 sensitive, from the catalogue; nil for values stored without it (unregistered devices).
+    public var confidentiality: Int?
 
     public init(deviceID: String, quantity: String, value: ObservationValue, sum: Double?, unit: String?,
-                observedAtMicros: Int64, receivedAtMicros: Int64, messageKey: [UInt8], recordIndex: Int) {
+                observedAtMicros: Int64, receivedAtMicros: Int64, messageKey: [UInt8], recordIndex: Int,
+                confidentiality: Int? = nil) {
         self.deviceID = deviceID
         self.quantity = quantity
         self.value = value
@@ -32,6 +35,7 @@ public struct Observation: Sendable, Equatable {
         self.receivedAtMicros = receivedAtMicros
         self.messageKey = messageKey
         self.recordIndex = recordIndex
+        self.confidentiality = confidentiality
     }
 }
 
@@ -91,15 +95,40 @@ public struct DeadLetter: Sendable, Equatable {
     }
 }
 
+/// A device event normalized through the catalogue.
+public struct DeviceEvent: Sendable, Equatable {
+    public var deviceID: String
+    public var event: String
+    public var observedAtMicros: Int64
+    public var receivedAtMicros: Int64
+    public var attributes: [String: String]
+    public var confidentiality: Int
+    public var messageKey: [UInt8]
+    public var sourcePath: String
+
+    public init(deviceID: String, event: String, observedAtMicros: Int64, receivedAtMicros: Int64,
+                attributes: [String: String], confidentiality: Int, messageKey: [UInt8], sourcePath: String) {
+        self.deviceID = deviceID
+        self.event = event
+        self.observedAtMicros = observedAtMicros
+        self.receivedAtMicros = receivedAtMicros
+        self.attributes = attributes
+        self.confidentiality = confidentiality
+        self.messageKey = messageKey
+        self.sourcePath = sourcePath
+    }
+}
+
 /// Everything one batch of journal records turned into; written in one transaction.
 public struct IngestBatch: Sendable {
     public var observations: [Observation] = []
     public var rawMessages: [RawMessage] = []
     public var deadLetters: [DeadLetter] = []
+    public var events: [DeviceEvent] = []
     /// The journal sequence of the last message in the batch.
     public var lastSequence: UInt64 = 0
 
     public init() {}
 
-    public var isEmpty: Bool { observations.isEmpty && rawMessages.isEmpty && deadLetters.isEmpty }
+    public var isEmpty: Bool { observations.isEmpty && rawMessages.isEmpty && deadLetters.isEmpty && events.isEmpty }
 }

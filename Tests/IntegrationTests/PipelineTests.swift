@@ -12,7 +12,7 @@ extension IntegrationTests {
     @Suite(.serialized) struct Pipeline {
         /// Runs journal + pipeline + MQTT ingress for the duration of `body`.
         static func withGateway(
-            database: TestDatabase, journalDirectory: String? = nil,
+            database: TestDatabase, journalDirectory: String? = nil, catalogue: CatalogueNormalizer? = nil,
             _ body: (Journal) async throws -> Void
         ) async throws {
             let directory = journalDirectory ?? NSTemporaryDirectory() + TestStack.uniqueName("journal")
@@ -21,7 +21,8 @@ extension IntegrationTests {
             let pool = PostgresPool(url: database.url, size: 1, logger: TestStack.logger)
             var limits = IngestPipeline.Configuration()
             limits.normalizer.maxPayloadBytes = 4_096
-            let pipeline = IngestPipeline(journal: journal, pool: pool, configuration: limits, logger: TestStack.logger)
+            let pipeline = IngestPipeline(journal: journal, pool: pool, configuration: limits, logger: TestStack.logger,
+                                          catalogue: catalogue)
             let ingress = try MQTTIngress(
                 configuration: .init(url: try TestStack.broker(), clientID: TestStack.uniqueName("pipeline-test"),
                                      cleanSession: true),

@@ -147,6 +147,9 @@ public struct CatalogueNormalizer: Sendable {
         var events: Set<String>
     }
 
+    /// Whether a vendor mapping with this id (a device model) exists.
+    public func hasMapping(_ model: String) -> Bool { mappers[model] != nil }
+
     public init(catalogue: Catalogue, mappings: [VendorMapping]) throws {
         self.catalogue = catalogue
         var types: [String: TypeInfo] = [:]

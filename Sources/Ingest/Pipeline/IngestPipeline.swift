@@ -33,6 +33,9 @@ public final class IngestPipeline: Service, @unchecked Sendable {
     private let metrics = IngestMetrics()
     /// Runs once on the database before the first write (migrations, partitions), retried like a write.
     private let prepare: @Sendable (PostgresConnection) throws -> Void
+    /// Registered devices, reloaded every few seconds.
+    public let directory: DeviceDirectory
+    private var lastDirectoryLoad = ContinuousClock.now - .seconds(3600)
 
     // Touched only by the task running `run()`.
     private var prepared = false
@@ -44,13 +47,16 @@ public final class IngestPipeline: Service, @unchecked Sendable {
     private let stored = Atomic<UInt64>(0)
 
     /// - Parameter pool: a pool reserved for the pipeline (one connection is enough).
+    /// - Parameter catalogue: normalizes registered devices' messages; nil stores everything generically.
     public init(journal: Journal, pool: PostgresPool, configuration: Configuration = .init(), logger: Logger,
+                catalogue: CatalogueNormalizer? = nil, directory: DeviceDirectory = DeviceDirectory(),
                 prepare: @escaping @Sendable (PostgresConnection) throws -> Void = { _ in }) {
         self.journal = journal
         self.prepare = prepare
         self.pool = pool
         self.configuration = configuration
-        self.normalizer = Normalizer(limits: configuration.normalizer)
+        self.directory = directory
+        self.normalizer = Normalizer(limits: configuration.normalizer, catalogue: catalogue)
         self.logger = logger
     }
 
@@ -64,22 +70,26 @@ public final class IngestPipeline: Service, @unchecked Sendable {
         // Migrations and partitions first, so that the API is ready without waiting for a message. While the
         // database is unreachable this keeps retrying, and the ingress keeps journaling.
         await prepareDatabase()
+        await reloadDirectoryIfDue()
         var next = Task { await self.nextBatch(reader, waitIfEmpty: true) }
+        var written = true
         await withGracefulShutdownHandler {
             while !Task.isShuttingDownGracefully {
                 guard let batch = await next.value else { break }
                 next = Task { await self.nextBatch(reader, waitIfEmpty: true) }
-                await self.commit(batch)
+                written = await self.commit(batch)
+                if !written { break }
             }
         } onGracefulShutdown: {
             self.journal.wakeReaders()
         }
-        // Drain: whatever the journal holds now goes in before we return, latest values included.
-        if let batch = await next.value { await commit(batch) }
-        while let batch = await nextBatch(reader, waitIfEmpty: false) {
-            await commit(batch)
+        // Drain: whatever the journal holds now goes in before we return, latest values included. After a batch
+        // that could not be written, nothing more is: the next start replays from the checkpoint.
+        if written, let batch = await next.value { written = await commit(batch) }
+        while written, let batch = await nextBatch(reader, waitIfEmpty: false) {
+            written = await commit(batch)
         }
-        if !latest.isEmpty {
+        if written, !latest.isEmpty {
             var flush = IngestBatch()
             flush.lastSequence = reader.reader.position
             await commit(flush, forceLatest: true)
@@ -114,10 +124,12 @@ public final class IngestPipeline: Service, @unchecked Sendable {
             if !records.isEmpty {
                 var batch = IngestBatch()
                 batch.observations.reserveCapacity(records.count * 3)
+                let devices = directory.snapshot
                 for record in records {
-                    let output = normalizer.normalize(record)
+                    let output = normalizer.normalize(record, devices: devices)
                     batch.observations.append(contentsOf: output.observations)
                     batch.deadLetters.append(contentsOf: output.deadLetters)
+                    batch.events.append(contentsOf: output.events)
                     batch.rawMessages.append(output.rawMessage)
                 }
                 batch.lastSequence = records[records.count - 1].sequence
@@ -140,8 +152,23 @@ public final class IngestPipeline: Service, @unchecked Sendable {
         }
     }
 
-    /// Writes one batch, retrying until it is committed.
-    private func commit(_ batch: IngestBatch, forceLatest: Bool = false) async {
+    /// Reloads the registered devices when the last load is older than two seconds. A failure keeps the old list.
+    private func reloadDirectoryIfDue() async {
+        guard ContinuousClock.now - lastDirectoryLoad >= .seconds(2) else { return }
+        lastDirectoryLoad = .now
+        let directory = self.directory
+        do {
+            try await pool.withConnection { try directory.reload(from: $0) }
+        } catch {
+            logger.warning("could not reload the device directory", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Writes one batch, retrying until it is committed. False only when shutting down with the batch unwritten:
+    /// nothing after it may be committed then, or the checkpoint would pass it.
+    @discardableResult
+    private func commit(_ batch: IngestBatch, forceLatest: Bool = false) async -> Bool {
+        await reloadDirectoryIfDue()
         latest.merge(batch.observations)
         let flushLatest = !latest.isEmpty && (forceLatest || batch.isEmpty || latest.count >= 50_000
             || ContinuousClock.now - lastLatestFlush >= configuration.latestFlushInterval)
@@ -177,10 +204,14 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                 if attempt > 1 {
                     logger.info("database writes resumed", metadata: ["attempts": "\(attempt)"])
                 }
-                return
+                return true
             } catch {
-                // Cancelled (shutdown timed out): stop; the journal still holds the batch for the next start.
-                if Task.isCancelled { return }
+                // Cancelled, or shutting down while the database refuses: stop; the journal still holds the batch,
+                // and the next start writes it.
+                if Task.isCancelled || (Task.isShuttingDownGracefully && attempt >= 3) {
+                    logger.error("stopping with the batch unwritten; it stays in the journal", metadata: ["error": "\(error)"])
+                    return false
+                }
                 metrics.writeFailures.increment()
                 metrics.backlog.record(Int64(journal.backlog))
                 if attempt == 1 || attempt % 20 == 0 {

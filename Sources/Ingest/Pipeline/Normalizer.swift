@@ -1,3 +1,4 @@
+import Models
 import Storage
 
 /// Turns one journaled message into what gets stored: observations, dead letters and the raw message.
@@ -18,16 +19,25 @@ public struct Normalizer: Sendable {
     }
 
     public var limits: Limits
+    /// Maps the messages of registered devices onto the catalogue; without it every device takes the generic path.
+    public var catalogue: CatalogueNormalizer?
 
-    public init(limits: Limits = Limits()) { self.limits = limits }
+    public init(limits: Limits = Limits(), catalogue: CatalogueNormalizer? = nil) {
+        self.limits = limits
+        self.catalogue = catalogue
+    }
 
     public struct Output: Sendable, Equatable {
         public var observations: [Observation] = []
         public var deadLetters: [DeadLetter] = []
+        public var events: [DeviceEvent] = []
         public var rawMessage: RawMessage
     }
 
-    public func normalize(_ record: JournalRecord) -> Output {
+    /// - Parameter devices: the registry's profiles by device id. Registered devices are normalized through the
+    ///   catalogue by their type and model; others take the generic SenML path (until the registry quarantines
+    ///   unknown devices).
+    public func normalize(_ record: JournalRecord, devices: [String: DeviceProfile] = [:]) -> Output {
         let received = record.receivedAtMicros
         let topic: DeviceTopic
         switch DeviceTopic.parse(record.topic) {
@@ -37,6 +47,9 @@ public struct Normalizer: Sendable {
         guard record.payload.count <= limits.maxPayloadBytes else {
             return rejected(record, deviceID: topic.deviceID,
                             reason: "payload is \(record.payload.count) bytes; the limit is \(limits.maxPayloadBytes)")
+        }
+        if let catalogue, let device = devices[topic.deviceID] {
+            return normalize(record, topic: topic, device: device, catalogue: catalogue)
         }
         if topic.channel == .status, let status = Self.plainStatus(record.payload) {
             let key = MessageKey.compute(topic: record.topic, payload: record.payload, receivedAtMicros: received)
@@ -72,6 +85,83 @@ public struct Normalizer: Sendable {
             output.deadLetters.append(deadLetter(record, topic.deviceID, key, error.index, error.description))
         }
         let accepted = output.observations.count
+        let refused = output.deadLetters.count
+        output.rawMessage.recordsAccepted = accepted
+        output.rawMessage.recordsRejected = refused
+        output.rawMessage.outcome = refused == 0 ? .accepted : (accepted == 0 ? .rejected : .partial)
+        return output
+    }
+
+    /// The catalogue path: the adapter is chosen by the device's model (a vendor mapping) or else its type's first
+    /// payload format; values get catalogue ids, canonical units and their confidentiality class; events go to the
+    /// events table; each rejected value is a dead letter of its own with the path and reason.
+    private func normalize(_ record: JournalRecord, topic: DeviceTopic, device: DeviceProfile,
+                           catalogue: CatalogueNormalizer) -> Output {
+        let received = record.receivedAtMicros
+        guard device.state != "suspended", device.state != "decommissioned" else {
+            return rejected(record, deviceID: topic.deviceID, reason: "device \(topic.deviceID) is \(device.state)")
+        }
+        if topic.channel == .status, let status = Self.plainStatus(record.payload) {
+            let key = MessageKey.compute(topic: record.topic, payload: record.payload, receivedAtMicros: received)
+            let observation = Observation(deviceID: topic.deviceID, quantity: "status", value: .string(status),
+                                          sum: nil, unit: nil, observedAtMicros: received, receivedAtMicros: received,
+                                          messageKey: key, recordIndex: 0,
+                                          confidentiality: catalogue.catalogue.quantity("status")?.classification.confidentiality.rawValue)
+            return Output(observations: [observation], rawMessage: raw(record, topic.deviceID, key, .accepted, 1, 0))
+        }
+        let format: PayloadFormat
+        if let model = device.model, catalogue.hasMapping(model) {
+            format = .vendorJSON
+        } else if let first = catalogue.catalogue.deviceType(device.type)?.payloadFormats.first {
+            format = first
+        } else {
+            return rejected(record, deviceID: topic.deviceID, reason: "device type \(device.type) is not in the catalogue")
+        }
+        // Timestamped SenML keeps a content key (redeliveries are repeats); anything relative to arrival, and
+        // formats whose payloads carry no time of their own, include the arrival time.
+        let contentKeyed: Bool
+        switch format {
+        case .senml:
+            contentKeyed = (try? SenML.resolve(record.payload, now: Double(received) / 1e6))
+                .map { !$0.records.contains(where: \.timeIsRelative) } ?? false
+        case .vendorJSON, .scaipXML:
+            contentKeyed = format == .scaipXML  // SCAIP's `ref` makes each message unique
+        }
+        let key = MessageKey.compute(topic: record.topic, payload: record.payload,
+                                     receivedAtMicros: contentKeyed ? nil : received)
+        let payload: NormalizedPayload
+        do {
+            payload = try catalogue.normalize(deviceType: device.type, model: device.model, format: format,
+                                              payload: record.payload, receivedAt: Double(received) / 1e6)
+        } catch {
+            return rejected(record, deviceID: topic.deviceID, reason: "invalid \(format.rawValue): \(error.description)")
+        }
+        var output = Output(rawMessage: raw(record, topic.deviceID, key, .accepted, 0, 0))
+        for (index, value) in payload.values.enumerated() {
+            let stored: ObservationValue
+            switch value.value {
+            case .number(let number): stored = .number(number)
+            case .string(let string): stored = .string(string)
+            case .boolean(let boolean): stored = .boolean(boolean)
+            case .position(let latitude, let longitude, let accuracy):
+                // A position is kept as text "lat,lon[,accuracy]"; its parts are values of their own when sent so.
+                stored = .string([latitude, longitude, accuracy].compactMap { $0 }.map { "\($0)" }.joined(separator: ","))
+            }
+            output.observations.append(Observation(
+                deviceID: topic.deviceID, quantity: value.quantity, value: stored, sum: nil, unit: value.unit,
+                observedAtMicros: Int64((value.observedAt * 1e6).rounded()), receivedAtMicros: received,
+                messageKey: key, recordIndex: index, confidentiality: value.classification.confidentiality.rawValue))
+        }
+        for event in payload.events {
+            output.events.append(DeviceEvent(
+                deviceID: topic.deviceID, event: event.event, observedAtMicros: Int64((event.observedAt * 1e6).rounded()),
+                receivedAtMicros: received, attributes: event.attributes,
+                confidentiality: event.classification.confidentiality.rawValue, messageKey: key, sourcePath: event.sourcePath))
+        }
+        for (index, rejection) in payload.rejections.enumerated() {
+            output.deadLetters.append(deadLetter(record, topic.deviceID, key, index, rejection.description))
+        }
+        let accepted = output.observations.count + output.events.count
         let refused = output.deadLetters.count
         output.rawMessage.recordsAccepted = accepted
         output.rawMessage.recordsRejected = refused
