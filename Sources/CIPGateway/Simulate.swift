@@ -85,7 +85,7 @@ struct DemoDevice {
                 """)]
             if !locked {
                 messages.append(Message(channel: "events", payload: """
-                    [{"bt":\(time),"n":"unlock","vs":"staff_credential"}]
+                    [{"bt":\(time),"n":"unlocked","vb":true},{"n":"lock_change_method","vs":"staff_credential"}]
                     """))
             }
             return messages
@@ -95,7 +95,7 @@ struct DemoDevice {
             var messages = [Message(channel: "telemetry", payload: """
                 [{"bt":\(time),"n":"latitude","u":"lat","v":\(String(format: "%.6f", latitude))},\
                 {"n":"longitude","u":"lon","v":\(String(format: "%.6f", longitude))},\
-                {"n":"accuracy","u":"m","v":\(8 + round % 5)},{"n":"battery","u":"%","v":\(battery)}]
+                {"n":"position_accuracy","u":"m","v":\(8 + round % 5)},{"n":"battery","u":"%","v":\(battery)}]
                 """)]
             if round % 17 == Int(seed * 17) {
                 messages.append(Message(channel: "events", payload: """
@@ -104,12 +104,15 @@ struct DemoDevice {
             }
             return messages
         case .safety:
+            // Safety alarms speak SCAIP: a heartbeat (PI) each round, now and then a button alarm (ME).
+            let reference = String(format: "%08x", UInt32(truncatingIfNeeded: round &* 2_654_435_761 &+ Int(seed * 1000)))
             var messages = [Message(channel: "status", payload: """
-                [{"bt":\(time),"n":"heartbeat","vb":true},{"n":"battery","u":"%","v":\(battery)}]
+                <?xml version="1.0" encoding="UTF-8"?><mrq><ref>\(reference)</ref><cid>\(id)</cid><mty>PI</mty></mrq>
                 """)]
             if round % 23 == Int(seed * 23) {
                 messages.append(Message(channel: "events", payload: """
-                    [{"bt":\(time),"n":"alarm_button","vb":true}]
+                    <?xml version="1.0" encoding="UTF-8"?><mrq><ref>\(reference)a</ref><cid>\(id)</cid><dty>0003</dty>\
+                    <mty>ME</mty><stc>0010</stc><pri>1</pri><lco>0001</lco><lte>Bedroom</lte></mrq>
                     """))
             }
             return messages
