@@ -108,6 +108,9 @@ public struct NormalizedPayload: Sendable, Equatable {
     public var values: [NormalizedValue]
     public var events: [NormalizedEvent]
     public var rejections: [Rejection]
+    /// Whether some time in the payload was taken relative to its arrival (SenML times below 2^28, or records
+    /// rejected before their time was known); such payloads cannot be told apart from a later repeat by content.
+    public var timesRelativeToArrival = false
 
     public init(values: [NormalizedValue] = [], events: [NormalizedEvent] = [], rejections: [Rejection] = []) {
         self.values = values
@@ -241,6 +244,7 @@ public struct CatalogueNormalizer: Sendable {
             throw Rejection(path: error.index.map { "records[\($0)]" } ?? "", reason: error.description)
         }
         var result = NormalizedPayload()
+        result.timesRelativeToArrival = pack.records.contains(where: \.timeIsRelative) || !pack.rejected.isEmpty
         var rejections: [(Int, Rejection)] = pack.rejected.map {
             ($0.index, Rejection(path: "records[\($0.index)]", reason: $0.description))
         }

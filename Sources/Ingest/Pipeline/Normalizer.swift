@@ -52,11 +52,7 @@ public struct Normalizer: Sendable {
             return normalize(record, topic: topic, device: device, catalogue: catalogue)
         }
         if topic.channel == .status, let status = Self.plainStatus(record.payload) {
-            let key = MessageKey.compute(topic: record.topic, payload: record.payload, receivedAtMicros: received)
-            let observation = Observation(deviceID: topic.deviceID, quantity: "status", value: .string(status),
-                                          sum: nil, unit: nil, observedAtMicros: received, receivedAtMicros: received,
-                                          messageKey: key, recordIndex: 0)
-            return Output(observations: [observation], rawMessage: raw(record, topic.deviceID, key, .accepted, 1, 0))
+            return statusOutput(record, topic: topic, status: status, confidentiality: nil)
         }
 
         let pack: SenMLPack
@@ -102,12 +98,8 @@ public struct Normalizer: Sendable {
             return rejected(record, deviceID: topic.deviceID, reason: "device \(topic.deviceID) is \(device.state)")
         }
         if topic.channel == .status, let status = Self.plainStatus(record.payload) {
-            let key = MessageKey.compute(topic: record.topic, payload: record.payload, receivedAtMicros: received)
-            let observation = Observation(deviceID: topic.deviceID, quantity: "status", value: .string(status),
-                                          sum: nil, unit: nil, observedAtMicros: received, receivedAtMicros: received,
-                                          messageKey: key, recordIndex: 0,
-                                          confidentiality: catalogue.catalogue.quantity("status")?.classification.confidentiality.rawValue)
-            return Output(observations: [observation], rawMessage: raw(record, topic.deviceID, key, .accepted, 1, 0))
+            return statusOutput(record, topic: topic, status: status,
+                                confidentiality: catalogue.catalogue.quantity("status")?.classification.confidentiality.rawValue)
         }
         let format: PayloadFormat
         if let model = device.model, catalogue.hasMapping(model) {
@@ -117,18 +109,6 @@ public struct Normalizer: Sendable {
         } else {
             return rejected(record, deviceID: topic.deviceID, reason: "device type \(device.type) is not in the catalogue")
         }
-        // Timestamped SenML keeps a content key (redeliveries are repeats); anything relative to arrival, and
-        // formats whose payloads carry no time of their own, include the arrival time.
-        let contentKeyed: Bool
-        switch format {
-        case .senml:
-            contentKeyed = (try? SenML.resolve(record.payload, now: Double(received) / 1e6))
-                .map { !$0.records.contains(where: \.timeIsRelative) } ?? false
-        case .vendorJSON, .scaipXML:
-            contentKeyed = format == .scaipXML  // SCAIP's `ref` makes each message unique
-        }
-        let key = MessageKey.compute(topic: record.topic, payload: record.payload,
-                                     receivedAtMicros: contentKeyed ? nil : received)
         let payload: NormalizedPayload
         do {
             payload = try catalogue.normalize(deviceType: device.type, model: device.model, format: format,
@@ -136,6 +116,11 @@ public struct Normalizer: Sendable {
         } catch {
             return rejected(record, deviceID: topic.deviceID, reason: "invalid \(format.rawValue): \(error.description)")
         }
+        // Timestamped SenML keeps a content key (redeliveries are repeats), and so does SCAIP, whose `ref` makes
+        // each message unique; anything relative to arrival, and vendor JSON, include the arrival time.
+        let contentKeyed = format == .scaipXML || (format == .senml && !payload.timesRelativeToArrival)
+        let key = MessageKey.compute(topic: record.topic, payload: record.payload,
+                                     receivedAtMicros: contentKeyed ? nil : received)
         var output = Output(rawMessage: raw(record, topic.deviceID, key, .accepted, 0, 0))
         for (index, value) in payload.values.enumerated() {
             let stored: ObservationValue
@@ -177,6 +162,16 @@ public struct Normalizer: Sendable {
         case .data(let data): .data(data)
         case nil: .none
         }
+    }
+
+    /// A plain-text status (a last will) as the device's `status` observation, at its arrival time.
+    private func statusOutput(_ record: JournalRecord, topic: DeviceTopic, status: String, confidentiality: Int?) -> Output {
+        let received = record.receivedAtMicros
+        let key = MessageKey.compute(topic: record.topic, payload: record.payload, receivedAtMicros: received)
+        let observation = Observation(deviceID: topic.deviceID, quantity: "status", value: .string(status),
+                                      sum: nil, unit: nil, observedAtMicros: received, receivedAtMicros: received,
+                                      messageKey: key, recordIndex: 0, confidentiality: confidentiality)
+        return Output(observations: [observation], rawMessage: raw(record, topic.deviceID, key, .accepted, 1, 0))
     }
 
     /// `online` / `offline` as plain text (what a last will usually says).
