@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Ingest
 import Logging
+import Models
 import MQTT
 import Postgres
 import ServiceLifecycle
@@ -50,9 +51,15 @@ struct Bench: AsyncParsableCommand {
         let connection = try PostgresConnection(url: benchURL)
         try Migrator(migrations: try Migration.bundled(), logger: logger).migrate(connection)
         try Migrator.ensurePartitions(connection)
+        // Registered, as in production: unknown device ids would be quarantined.
+        try connection.query("""
+            INSERT INTO devices (device_id, serial_number, type, tenant, lifecycle_state)
+            SELECT id, 'SN-' || id, 'sensor', 'bench', 'active' FROM unnest($1::text[]) AS id
+            """, [PostgresArray.text(deviceIDs)])
+        let catalogue = try Self.loadNormalizer()
 
         // (b) COPY of the rows the gateway would write, in the gateway's batch size.
-        let copyRate = try measureCopy(connection: connection, payloads: payloads, devices: deviceIDs)
+        let copyRate = try measureCopy(connection: connection, payloads: payloads, devices: deviceIDs, catalogue: catalogue)
         print(String(format: "(b) PostgreSQL COPY of the same rows:        %8.0f messages/s (%.0f rows/s)", copyRate, copyRate * 3))
 
         // (a) the broker alone and (c) the gateway end to end, alternating, so that both see the same machine.
@@ -63,7 +70,7 @@ struct Bench: AsyncParsableCommand {
             print(String(format: "    round %d (a) broker:  %8.0f messages/s", round, brokerRate))
             try connection.execute("TRUNCATE observations, latest_observations, raw_messages, dead_letters")
             let gatewayRate = try await measureGateway(url: benchURL, brokerURL: brokerURL, payloads: payloads,
-                                                       devices: deviceIDs, logger: logger)
+                                                       devices: deviceIDs, catalogue: catalogue, logger: logger)
             print(String(format: "    round %d (c) gateway: %8.0f messages/s", round, gatewayRate))
             brokerRates.append(brokerRate)
             gatewayRates.append(gatewayRate)
@@ -77,6 +84,14 @@ struct Bench: AsyncParsableCommand {
                      gatewayRate / copyRate, stored, messages * 3))
         connection.close()
         if stored != messages * 3 { throw ValidationError("the gateway stored \(stored) observations, expected \(messages * 3)") }
+    }
+
+    /// The catalogue and vendor mappings from DataModels/, as `serve` loads them.
+    static func loadNormalizer() throws -> CatalogueNormalizer {
+        guard let directory = Catalogue.locateDataModels() else { throw ValidationError("DataModels/ not found") }
+        let catalogue = try Catalogue.load(from: directory)
+        return try CatalogueNormalizer(catalogue: catalogue,
+                                       mappings: try VendorMapping.loadAll(from: directory.appendingPathComponent("mappings")))
     }
 
     private func median(_ values: [Double]) -> Double {
@@ -125,8 +140,10 @@ struct Bench: AsyncParsableCommand {
 
     /// COPYs the rows the gateway would write into the observations table itself, in the gateway's batch size,
     /// then empties it again.
-    private func measureCopy(connection: PostgresConnection, payloads: [[UInt8]], devices: [String]) throws -> Double {
-        let normalizer = Normalizer()
+    private func measureCopy(connection: PostgresConnection, payloads: [[UInt8]], devices: [String],
+                             catalogue: CatalogueNormalizer) throws -> Double {
+        let normalizer = Normalizer(catalogue: catalogue)
+        let profiles = Dictionary(uniqueKeysWithValues: devices.map { ($0, DeviceProfile(type: "sensor", model: nil, state: "active")) })
         let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
         var batches: [[UInt8]] = []
         let batchSize = IngestPipeline.Configuration().maxBatchMessages
@@ -135,7 +152,7 @@ struct Bench: AsyncParsableCommand {
             for index in start..<min(start + batchSize, payloads.count) {
                 let record = JournalRecord(sequence: UInt64(index + 1), receivedAtMicros: now,
                                            topic: "devices/\(devices[index % devices.count])/telemetry", payload: payloads[index])
-                rows.append(contentsOf: normalizer.normalize(record).observations)
+                rows.append(contentsOf: normalizer.normalize(record, devices: profiles).observations)
             }
             batches.append(IngestStore.copyData(rows))
         }
@@ -151,7 +168,7 @@ struct Bench: AsyncParsableCommand {
     }
 
     private func measureGateway(url: String, brokerURL: MQTTURL, payloads: [[UInt8]], devices: [String],
-                                logger: Logger) async throws -> Double {
+                                catalogue: CatalogueNormalizer, logger: Logger) async throws -> Double {
         let journalDirectory = NSTemporaryDirectory() + "cip-bench-journal-\(getpid())"
         try? FileManager.default.removeItem(atPath: journalDirectory)
         defer { try? FileManager.default.removeItem(atPath: journalDirectory) }
@@ -159,7 +176,7 @@ struct Bench: AsyncParsableCommand {
             databaseURL: url,
             brokerConfiguration: .init(url: brokerURL, clientID: "cip-bench-gateway-\(getpid())", cleanSession: true),
             journalDirectory: journalDirectory, journalSync: .milliseconds(5), maxPayloadBytes: 256 << 10,
-            maxBatchMessages: IngestPipeline.Configuration().maxBatchMessages, logger: logger)
+            maxBatchMessages: IngestPipeline.Configuration().maxBatchMessages, catalogue: catalogue, logger: logger)
         let group = ServiceGroup(services: [gateway.pipeline, gateway.ingress], logger: logger)
         let running = Task { try await group.run() }
         while !gateway.ingress.isConnected { try await Task.sleep(for: .milliseconds(10)) }

@@ -106,6 +106,8 @@ struct GatewayServices {
     let pipeline: IngestPipeline
     let ingress: MQTTIngress
     let maintenance: PartitionMaintenance
+    let directoryListener: DirectoryListener
+    let supervisor: Supervisor?
 
     init(databaseURL: String, brokerConfiguration: MQTTClient.Configuration, journalDirectory: String,
          journalSync: Duration, maxPayloadBytes: Int, maxBatchMessages: Int, catalogue: CatalogueNormalizer? = nil,
@@ -113,23 +115,36 @@ struct GatewayServices {
         var journalConfiguration = Journal.Configuration(directory: journalDirectory)
         journalConfiguration.syncInterval = journalSync
         journal = try Journal(configuration: journalConfiguration, logger: logger)
-        ingestPool = PostgresPool(url: databaseURL, size: 1, logger: logger)
-        apiPool = PostgresPool(url: databaseURL, size: 4, logger: logger)
+        // Two: the next batch's unknown-device lookup need not wait for the current batch's write.
+        ingestPool = PostgresPool(url: databaseURL, size: 2, logger: logger)
+        let apiPool = PostgresPool(url: databaseURL, size: 4, logger: logger)
+        self.apiPool = apiPool
         var pipelineConfiguration = IngestPipeline.Configuration()
         pipelineConfiguration.maxBatchMessages = maxBatchMessages
         pipelineConfiguration.normalizer.maxPayloadBytes = maxPayloadBytes
         let migrations = try Migration.bundled()
+        let directory = DeviceDirectory()
+        let journal = self.journal
+        let ingress = try MQTTIngress(configuration: brokerConfiguration, journal: journal, logger: logger)
+        self.ingress = ingress
+        let supervisor = catalogue.map { catalogue in
+            Supervisor(pool: apiPool, catalogue: catalogue.catalogue, directory: directory, logger: logger) {
+                ingress.isConnected && journal.backlog < 10_000
+            }
+        }
+        self.supervisor = supervisor
         pipeline = IngestPipeline(journal: journal, pool: ingestPool, configuration: pipelineConfiguration,
-                                  logger: logger, catalogue: catalogue) { connection in
+                                  logger: logger, catalogue: catalogue, directory: directory,
+                                  supervisor: supervisor) { connection in
             try Migrator(migrations: migrations, logger: logger).migrate(connection)
             try Migrator.ensurePartitions(connection)
         }
-        ingress = try MQTTIngress(configuration: brokerConfiguration, journal: journal, logger: logger)
         maintenance = PartitionMaintenance(pool: apiPool, logger: logger)
+        directoryListener = DirectoryListener(url: databaseURL, directory: pipeline.directory, logger: logger)
     }
 
     /// In start order; the service group stops them in reverse, so the ingress stops before the pipeline drains.
-    var background: [any Service] { [pipeline, ingress, maintenance] }
+    var background: [any Service] { [pipeline, directoryListener] + (supervisor.map { [$0] } ?? []) + [ingress, maintenance] }
 
     func apiDependencies(catalogue: Catalogue, metrics: @escaping @Sendable () -> [UInt8]) -> APIDependencies {
         let pool = apiPool

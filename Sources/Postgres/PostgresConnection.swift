@@ -121,6 +121,37 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    /// Waits up to `timeout` seconds for notifications on the channels this connection `LISTEN`s to, and returns
+    /// those that arrived (possibly none). Throws when the connection is lost.
+    public func notifications(timeout: Double) throws(PostgresError) -> [PostgresNotification] {
+        let conn = try liveHandle()
+        var received = drainNotifications(conn)
+        if !received.isEmpty { return received }
+        var descriptor = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+        let ready = poll(&descriptor, 1, Int32(max(0, timeout * 1000)))
+        if ready < 0, errno != EINTR {
+            throw PostgresError(kind: .connection, message: "poll: \(String(cString: strerror(errno)))")
+        }
+        if ready > 0 {
+            if PQconsumeInput(conn) != 1 {
+                throw PostgresError(kind: .connection, message: Self.trimmed(PQerrorMessage(conn)))
+            }
+            received = drainNotifications(conn)
+        }
+        return received
+    }
+
+    private func drainNotifications(_ conn: OpaquePointer) -> [PostgresNotification] {
+        _ = PQconsumeInput(conn)
+        var received: [PostgresNotification] = []
+        while let notification = PQnotifies(conn) {
+            received.append(PostgresNotification(channel: String(cString: notification.pointee.relname),
+                                                 payload: String(cString: notification.pointee.extra)))
+            PQfreemem(notification)
+        }
+        return received
+    }
+
     // MARK: - libpq details
 
     private func liveHandle() throws(PostgresError) -> OpaquePointer {
@@ -177,6 +208,12 @@ public final class PostgresConnection: @unchecked Sendable {
         while end > text.startIndex, text[text.index(before: end)].isWhitespace { end = text.index(before: end) }
         return String(text[..<end])
     }
+}
+
+/// A `NOTIFY` received on a channel the connection listens to.
+public struct PostgresNotification: Sendable, Equatable {
+    public var channel: String
+    public var payload: String
 }
 
 /// Calls `body` with a C array of NUL-terminated copies of `strings` (nil stays a null pointer).

@@ -84,12 +84,7 @@ public struct IngestStore: Sendable {
                 try connection.query(Self.upsertLatest)
             }
             if !batch.events.isEmpty {
-                try connection.copyIn("COPY stage_events (\(Self.eventColumns)) FROM STDIN BINARY",
-                                      data: Self.encode(batch.events))
-                try connection.query("""
-                    INSERT INTO events (\(Self.eventColumns))
-                    SELECT \(Self.eventColumns) FROM stage_events ORDER BY observed_at ON CONFLICT DO NOTHING
-                    """)
+                try Self.insertEvents(batch.events, on: connection)
             }
             if !batch.deadLetters.isEmpty {
                 try connection.copyIn("COPY stage_dead_letters (\(Self.deadLetterColumns)) FROM STDIN BINARY",
@@ -99,8 +94,44 @@ public struct IngestStore: Sendable {
                     SELECT \(Self.deadLetterColumns) FROM stage_dead_letters ON CONFLICT DO NOTHING
                     """)
             }
+            if !batch.unknownDevices.isEmpty {
+                try Self.recordUnknownDevices(batch.unknownDevices, on: connection)
+            }
             return inserted
         }
+    }
+
+    /// Appends events (in their observed order); repeats (same message key, event and source path) are skipped.
+    /// Runs inside the caller's transaction.
+    public static func insertEvents(_ events: [DeviceEvent], on connection: PostgresConnection) throws {
+        try connection.execute(Self.createStaging)
+        try connection.copyIn("COPY stage_events (\(Self.eventColumns)) FROM STDIN BINARY", data: Self.encode(events))
+        try connection.query("""
+            INSERT INTO events (\(Self.eventColumns))
+            SELECT \(Self.eventColumns) FROM stage_events ORDER BY observed_at ON CONFLICT DO NOTHING
+            """)
+    }
+
+    /// Adds the batch's sightings to the unknown-device inventory. A replay after a crash counts its messages again:
+    /// the count is a gauge of activity, not an exact tally (the raw messages are the exact record).
+    static func recordUnknownDevices(_ sightings: [UnknownDeviceSighting], on connection: PostgresConnection) throws {
+        try connection.query("""
+            INSERT INTO unknown_devices AS unknown (device_id, first_seen, last_seen, message_count, last_topic)
+            SELECT id, to_timestamp(first / 1e6), to_timestamp(last / 1e6), count, topic
+            FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) AS s(id, first, last, count, topic)
+            ON CONFLICT (device_id) DO UPDATE SET
+                first_seen = least(unknown.first_seen, EXCLUDED.first_seen),
+                last_seen = greatest(unknown.last_seen, EXCLUDED.last_seen),
+                message_count = unknown.message_count + EXCLUDED.message_count,
+                last_topic = CASE WHEN EXCLUDED.last_seen >= unknown.last_seen THEN EXCLUDED.last_topic
+                                  ELSE unknown.last_topic END
+            """, [
+                PostgresArray.text(sightings.map(\.deviceID)),
+                PostgresArray.text(sightings.map { String($0.firstSeenMicros) }),
+                PostgresArray.text(sightings.map { String($0.lastSeenMicros) }),
+                PostgresArray.text(sightings.map { String($0.count) }),
+                PostgresArray.text(sightings.map(\.lastTopic)),
+            ])
     }
 
     private func writeSkippingDuplicates(observations: [UInt8]?, rawMessages: [UInt8]?,

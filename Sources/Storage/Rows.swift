@@ -42,6 +42,47 @@ public struct Observation: Sendable, Equatable {
 /// What became of a message as a whole.
 public enum MessageOutcome: String, Sendable, Codable {
     case accepted, partial, rejected
+    /// From a device id the registry does not know: kept as a raw message only, and counted per device id.
+    case quarantined
+}
+
+/// Messages of one unregistered device id within a batch, for the unknown-device inventory.
+public struct UnknownDeviceSighting: Sendable, Equatable {
+    public var deviceID: String
+    public var firstSeenMicros: Int64
+    public var lastSeenMicros: Int64
+    public var count: Int
+    public var lastTopic: String
+
+    public init(deviceID: String, firstSeenMicros: Int64, lastSeenMicros: Int64, count: Int, lastTopic: String) {
+        self.deviceID = deviceID
+        self.firstSeenMicros = firstSeenMicros
+        self.lastSeenMicros = lastSeenMicros
+        self.count = count
+        self.lastTopic = lastTopic
+    }
+
+    /// One sighting per device id, from the batch's quarantined raw messages.
+    public static func collect(_ messages: [RawMessage]) -> [UnknownDeviceSighting] {
+        var byDevice: [String: UnknownDeviceSighting] = [:]
+        for message in messages where message.outcome == .quarantined {
+            guard let id = message.deviceID else { continue }
+            let at = message.receivedAtMicros
+            if var seen = byDevice[id] {
+                seen.count += 1
+                seen.firstSeenMicros = min(seen.firstSeenMicros, at)
+                if at >= seen.lastSeenMicros {
+                    seen.lastSeenMicros = at
+                    seen.lastTopic = message.topic
+                }
+                byDevice[id] = seen
+            } else {
+                byDevice[id] = UnknownDeviceSighting(deviceID: id, firstSeenMicros: at, lastSeenMicros: at, count: 1,
+                                                     lastTopic: message.topic)
+            }
+        }
+        return byDevice.values.sorted { $0.deviceID < $1.deviceID }
+    }
 }
 
 /// A message as it arrived, kept for troubleshooting.
@@ -125,10 +166,12 @@ public struct IngestBatch: Sendable {
     public var rawMessages: [RawMessage] = []
     public var deadLetters: [DeadLetter] = []
     public var events: [DeviceEvent] = []
+    public var unknownDevices: [UnknownDeviceSighting] = []
     /// The journal sequence of the last message in the batch.
     public var lastSequence: UInt64 = 0
 
     public init() {}
 
-    public var isEmpty: Bool { observations.isEmpty && rawMessages.isEmpty && deadLetters.isEmpty && events.isEmpty }
+    public var isEmpty: Bool { observations.isEmpty && rawMessages.isEmpty && deadLetters.isEmpty && events.isEmpty
+        && unknownDevices.isEmpty }
 }

@@ -6,11 +6,43 @@ import Testing
 @Suite struct NormalizerTests {
     static let received: Int64 = 1_760_000_000_000_000
 
+    /// Registered devices of this suite; any other id is unknown to the registry.
+    static let devices = [
+        "d1": DeviceProfile(type: "sensor", model: nil, state: "active"),
+        "d2": DeviceProfile(type: "sensor", model: nil, state: "active"),
+        "gone": DeviceProfile(type: "sensor", model: nil, state: "decommissioned"),
+        "paused": DeviceProfile(type: "sensor", model: nil, state: "suspended"),
+    ]
+
     func normalize(_ topic: String, _ payload: String, sequence: UInt64 = 1, received: Int64 = received) -> Normalizer.Output {
         var limits = Normalizer.Limits()
         limits.maxPayloadBytes = 1_024
         return Normalizer(limits: limits).normalize(
-            JournalRecord(sequence: sequence, receivedAtMicros: received, topic: topic, payload: Array(payload.utf8)))
+            JournalRecord(sequence: sequence, receivedAtMicros: received, topic: topic, payload: Array(payload.utf8)),
+            devices: Self.devices)
+    }
+
+    @Test func unknownDevicesAreQuarantinedNotStored() {
+        let output = normalize("devices/stranger/telemetry", #"[{"bt":1760000000,"n":"temp","v":1}]"#)
+        #expect(output.observations.isEmpty)
+        #expect(output.deadLetters.isEmpty)
+        #expect(output.rawMessage.outcome == .quarantined)
+        #expect(output.rawMessage.deviceID == "stranger")
+        let sightings = UnknownDeviceSighting.collect([
+            output.rawMessage,
+            normalize("devices/stranger/events", "x", received: Self.received + 5).rawMessage,
+            normalize("devices/d1/telemetry", #"[{"n":"temp","v":1}]"#).rawMessage,
+        ])
+        #expect(sightings == [UnknownDeviceSighting(deviceID: "stranger", firstSeenMicros: Self.received,
+                                                    lastSeenMicros: Self.received + 5, count: 2,
+                                                    lastTopic: "devices/stranger/events")])
+    }
+
+    @Test(arguments: ["gone", "paused"])
+    func suspendedAndDecommissionedDevicesAreRefused(device: String) {
+        let output = normalize("devices/\(device)/telemetry", #"[{"n":"temp","v":1}]"#)
+        #expect(output.observations.isEmpty)
+        #expect(output.deadLetters.first?.reason.contains("is \(Self.devices[device]!.state)") == true)
     }
 
     @Test func acceptsAPackAndResolvesTimes() {

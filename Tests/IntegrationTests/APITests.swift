@@ -17,19 +17,21 @@ extension IntegrationTests {
         /// per record, and three dead letters.
         static func seed(_ database: TestDatabase) throws {
             let normalizer = Normalizer()
+            let devices = ["lock-7": DeviceProfile(type: "digital-lock", model: nil, state: "active")]
             var batch = IngestBatch()
             for index in 0..<250 {
                 let quantity = index % 2 == 0 ? #""n":"battery","u":"%","v":\#(index)"# : #""n":"lock_state","vs":"s\#(index)""#
                 let payload = #"[{"bt":\#(Double(base) / 1e6 + Double(index)),\#(quantity)}]"#
                 let record = JournalRecord(sequence: UInt64(index + 1), receivedAtMicros: base + 500_000_000,
                                            topic: "devices/lock-7/telemetry", payload: Array(payload.utf8))
-                let output = normalizer.normalize(record)
+                let output = normalizer.normalize(record, devices: devices)
                 batch.observations += output.observations
                 batch.rawMessages.append(output.rawMessage)
             }
             for index in 0..<3 {
                 let output = normalizer.normalize(JournalRecord(sequence: UInt64(1_000 + index), receivedAtMicros: base + Int64(index),
-                                                                topic: "devices/lock-7/telemetry", payload: Array("nope \(index)".utf8)))
+                                                                topic: "devices/lock-7/telemetry", payload: Array("nope \(index)".utf8)),
+                                                  devices: devices)
                 batch.deadLetters += output.deadLetters
                 batch.rawMessages.append(output.rawMessage)
             }

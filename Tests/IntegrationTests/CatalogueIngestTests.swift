@@ -69,10 +69,11 @@ extension IntegrationTests {
             #expect(try database.count("SELECT count(*) FROM events WHERE device_id = 'gps-9' AND event = 'sos'") == 1)
             // Safety alarm in SCAIP: the button alarm is an event with the SCAIP attributes.
             #expect(try database.count("SELECT count(*) FROM events WHERE device_id = 'safety-9' AND event = 'alarm_button' AND attributes->>'ref' = 'ab12' AND confidentiality = 3") == 1)
-            // A decommissioned device is refused; an unregistered one still takes the generic path.
+            // A decommissioned device is refused; an unregistered one is quarantined.
             #expect(try database.count("SELECT count(*) FROM observations WHERE device_id = 'lock-9'") == 0)
             #expect(try database.count("SELECT count(*) FROM dead_letters WHERE device_id = 'lock-9' AND reason LIKE '%decommissioned%'") == 1)
-            #expect(try database.count("SELECT count(*) FROM observations WHERE device_id = 'unregistered-9' AND quantity = 'whatever' AND confidentiality IS NULL") == 1)
+            #expect(try database.count("SELECT count(*) FROM observations WHERE device_id = 'unregistered-9'") == 0)
+            #expect(try database.count("SELECT message_count FROM unknown_devices WHERE device_id = 'unregistered-9'") == 1)
         }
     }
 }

@@ -18,6 +18,7 @@ extension IntegrationTests {
             _ body: (GatewayProcess, PublishProgress, TestDatabase) async throws -> Void
         ) async throws -> TestDatabase {
             let database = try TestDatabase.create()
+            try database.register((0..<devices).map { "stream-\($0)" })
             let gateway = GatewayProcess(databaseURL: database.url)
             defer { gateway.cleanUp() }
             try gateway.start()

@@ -27,7 +27,8 @@ extension IntegrationTests {
                 configuration: .init(url: try TestStack.broker(), clientID: TestStack.uniqueName("pipeline-test"),
                                      cleanSession: true),
                 journal: journal, logger: TestStack.logger)
-            let group = ServiceGroup(services: [pipeline, ingress], logger: TestStack.logger)
+            let listener = DirectoryListener(url: database.url, directory: pipeline.directory, logger: TestStack.logger)
+            let group = ServiceGroup(services: [pipeline, listener, ingress], logger: TestStack.logger)
             let running = Task { try await group.run() }
             #expect(await eventually(timeout: 10) { ingress.isConnected })
             try await Task.sleep(for: .milliseconds(300))  // subscriptions settle
@@ -45,6 +46,7 @@ extension IntegrationTests {
         func storesAndRejects() async throws {
             let database = try TestDatabase.create()
             defer { database.drop() }
+            try database.register(["lock-1"], type: "digital-lock")
             try await Self.withGateway(database: database) { _ in
                 let device = try makePublisher("device")
                 defer { device.stop() }
@@ -94,6 +96,7 @@ extension IntegrationTests {
             defer { database.drop() }
             let directory = NSTemporaryDirectory() + TestStack.uniqueName("journal")
             defer { try? FileManager.default.removeItem(atPath: directory) }
+            let registered = try database.register((0..<7).map { "replay-\($0)" })
             try await Self.withGateway(database: database, journalDirectory: directory) { _ in
                 let device = try makePublisher("replay")
                 defer { device.stop() }
@@ -115,9 +118,10 @@ extension IntegrationTests {
             let records = reader.next(maxRecords: 10_000)
             #expect(records.count == 201)
             let normalizer = Normalizer()
+            let profiles = Dictionary(uniqueKeysWithValues: registered.map { ($0, DeviceProfile(type: "sensor", model: nil, state: "active")) })
             var batch = IngestBatch()
             for record in records {
-                let output = normalizer.normalize(record)
+                let output = normalizer.normalize(record, devices: profiles)
                 batch.observations += output.observations
                 batch.deadLetters += output.deadLetters
                 batch.rawMessages.append(output.rawMessage)
@@ -127,6 +131,34 @@ extension IntegrationTests {
             #expect(try database.count("SELECT count(*) FROM observations") == 200)
             #expect(try database.count("SELECT count(*) FROM raw_messages") == 201)
             #expect(try database.count("SELECT count(*) FROM dead_letters") == 1)
+        }
+
+        @Test("messages from unregistered ids are quarantined and counted; a registration takes effect at once")
+        func quarantinesUnknownDevices() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            try await Self.withGateway(database: database) { _ in
+                let device = try makePublisher("stranger")
+                defer { device.stop() }
+                for index in 0..<5 {
+                    try device.publish(topic: "devices/stranger-1/\(index == 4 ? "events" : "telemetry")",
+                                       payload: Array(#"[{"bt":\#(1_760_000_000 + index),"n":"v","v":1}]"#.utf8))
+                }
+                #expect(device.waitForAcknowledgements(timeout: 10))
+                #expect(try await eventually(timeout: 20) {
+                    try database.count("SELECT message_count FROM unknown_devices WHERE device_id = 'stranger-1'") == 5
+                })
+                #expect(try database.count("SELECT count(*) FROM unknown_devices WHERE last_topic = 'devices/stranger-1/events'") == 1)
+                #expect(try database.count("SELECT count(*) FROM raw_messages WHERE outcome = 'quarantined'") == 5)
+                #expect(try database.count("SELECT count(*) FROM observations") == 0)
+
+                // Registered now: its very next message is stored (no waiting for a directory reload).
+                try database.register(["stranger-1"])
+                try device.publish(topic: "devices/stranger-1/telemetry", payload: Array(#"[{"bt":1760000100,"n":"v","v":2}]"#.utf8))
+                #expect(device.waitForAcknowledgements(timeout: 10))
+                #expect(try await eventually(timeout: 20) { try database.count("SELECT count(*) FROM observations") == 1 })
+                #expect(try database.count("SELECT message_count FROM unknown_devices WHERE device_id = 'stranger-1'") == 5)
+            }
         }
     }
 }

@@ -23,6 +23,7 @@ extension IntegrationTests {
         func stopsOnSIGTERM() async throws {
             let database = try TestDatabase.create()
             defer { database.drop() }
+            try database.register(["sigterm-1"])
             let gateway = GatewayProcess(databaseURL: database.url)
             defer { gateway.cleanUp() }
             try gateway.start()
@@ -31,7 +32,7 @@ extension IntegrationTests {
             defer { device.stop() }
             for index in 0..<500 {
                 try device.publish(topic: "devices/sigterm-1/telemetry",
-                                   payload: Array(#"[{"bt":\#(1_760_000_000 + index),"n":"v","v":\#(index)}]"#.utf8))
+                                   payload: Array(#"[{"bt":\#(1_760_000_000 + index),"n":"counter","v":\#(index)}]"#.utf8))
             }
             #expect(device.waitForAcknowledgements(timeout: 20))
             // Wait until the gateway has received (journaled) all 500, then stop it at once: whatever was not yet

@@ -33,9 +33,10 @@ public final class IngestPipeline: Service, @unchecked Sendable {
     private let metrics = IngestMetrics()
     /// Runs once on the database before the first write (migrations, partitions), retried like a write.
     private let prepare: @Sendable (PostgresConnection) throws -> Void
-    /// Registered devices, reloaded every few seconds.
+    /// Registered devices in memory (kept coherent by a `DirectoryListener`); unknown ids are looked up per batch.
     public let directory: DeviceDirectory
-    private var lastDirectoryLoad = ContinuousClock.now - .seconds(3600)
+    /// Told what each committed batch says about its devices (last seen, battery, connectivity).
+    public let supervisor: Supervisor?
 
     // Touched only by the task running `run()`.
     private var prepared = false
@@ -50,12 +51,14 @@ public final class IngestPipeline: Service, @unchecked Sendable {
     /// - Parameter catalogue: normalizes registered devices' messages; nil stores everything generically.
     public init(journal: Journal, pool: PostgresPool, configuration: Configuration = .init(), logger: Logger,
                 catalogue: CatalogueNormalizer? = nil, directory: DeviceDirectory = DeviceDirectory(),
+                supervisor: Supervisor? = nil,
                 prepare: @escaping @Sendable (PostgresConnection) throws -> Void = { _ in }) {
         self.journal = journal
         self.prepare = prepare
         self.pool = pool
         self.configuration = configuration
         self.directory = directory
+        self.supervisor = supervisor
         self.normalizer = Normalizer(limits: configuration.normalizer, catalogue: catalogue)
         self.logger = logger
     }
@@ -70,7 +73,7 @@ public final class IngestPipeline: Service, @unchecked Sendable {
         // Migrations and partitions first, so that the API is ready without waiting for a message. While the
         // database is unreachable this keeps retrying, and the ingress keeps journaling.
         await prepareDatabase()
-        await reloadDirectoryIfDue()
+        await loadDirectory()
         var next = Task { await self.nextBatch(reader, waitIfEmpty: true) }
         var written = true
         await withGracefulShutdownHandler {
@@ -92,7 +95,7 @@ public final class IngestPipeline: Service, @unchecked Sendable {
         if written, !latest.isEmpty {
             var flush = IngestBatch()
             flush.lastSequence = reader.reader.position
-            await commit(flush, forceLatest: true)
+            await commit(PendingBatch(batch: flush), forceLatest: true)
         }
         journal.sync()
         logger.info("ingest pipeline stopped", metadata: ["committed": "\(journal.committedSequence)"])
@@ -118,23 +121,27 @@ public final class IngestPipeline: Service, @unchecked Sendable {
 
     /// Reads and normalizes the next batch. Returns an empty batch when latest values are due for a flush and
     /// nothing new arrived; nil when there is nothing and we should not or cannot wait.
-    private func nextBatch(_ box: ReaderBox, waitIfEmpty: Bool) async -> IngestBatch? {
+    private func nextBatch(_ box: ReaderBox, waitIfEmpty: Bool) async -> PendingBatch? {
         while true {
             let records = box.reader.next(maxRecords: configuration.maxBatchMessages)
             if !records.isEmpty {
                 var batch = IngestBatch()
                 batch.observations.reserveCapacity(records.count * 3)
+                await lookUpUnknownDevices(records)
                 let devices = directory.snapshot
+                var activities: [DeviceActivity] = []
                 for record in records {
                     let output = normalizer.normalize(record, devices: devices)
+                    if supervisor != nil, let activity = DeviceActivity(output) { activities.append(activity) }
                     batch.observations.append(contentsOf: output.observations)
                     batch.deadLetters.append(contentsOf: output.deadLetters)
                     batch.events.append(contentsOf: output.events)
                     batch.rawMessages.append(output.rawMessage)
                 }
+                batch.unknownDevices = UnknownDeviceSighting.collect(batch.rawMessages)
                 batch.lastSequence = records[records.count - 1].sequence
                 metrics.received.increment(by: Int64(records.count))
-                return batch
+                return PendingBatch(batch: batch, activities: activities, profiles: devices)
             }
             if !waitIfEmpty || Task.isShuttingDownGracefully { return nil }
             let position = box.reader.position
@@ -143,7 +150,7 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                 if journal.lastSequence <= position, !Task.isShuttingDownGracefully {
                     var flush = IngestBatch()
                     flush.lastSequence = position
-                    return flush
+                    return PendingBatch(batch: flush)
                 }
             } else {
                 await journal.waitForRecords(after: position)
@@ -152,23 +159,39 @@ public final class IngestPipeline: Service, @unchecked Sendable {
         }
     }
 
-    /// Reloads the registered devices when the last load is older than two seconds. A failure keeps the old list.
-    private func reloadDirectoryIfDue() async {
-        guard ContinuousClock.now - lastDirectoryLoad >= .seconds(2) else { return }
-        lastDirectoryLoad = .now
+    /// Loads the registered devices at start. A failure leaves the directory as it is; the listener and the
+    /// per-batch lookups fill it.
+    private func loadDirectory() async {
         let directory = self.directory
         do {
             try await pool.withConnection { try directory.reload(from: $0) }
         } catch {
-            logger.warning("could not reload the device directory", metadata: ["error": "\(error)"])
+            logger.warning("could not load the device directory", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Device ids of the batch that are not in memory are looked up once before their messages are quarantined.
+    /// When the lookup fails, they are quarantined: the raw messages stay, so nothing is lost.
+    private func lookUpUnknownDevices(_ records: [JournalRecord]) async {
+        var ids = Set<String>()
+        for record in records {
+            if case .success(let topic) = DeviceTopic.parse(record.topic) { ids.insert(topic.deviceID) }
+        }
+        let missing = directory.missing(ids)
+        guard !missing.isEmpty else { return }
+        let directory = self.directory
+        do {
+            try await pool.withConnection { try directory.lookUp(missing, from: $0) }
+        } catch {
+            logger.warning("could not look up unknown device ids", metadata: ["error": "\(error)", "ids": "\(missing.count)"])
         }
     }
 
     /// Writes one batch, retrying until it is committed. False only when shutting down with the batch unwritten:
     /// nothing after it may be committed then, or the checkpoint would pass it.
     @discardableResult
-    private func commit(_ batch: IngestBatch, forceLatest: Bool = false) async -> Bool {
-        await reloadDirectoryIfDue()
+    private func commit(_ pending: PendingBatch, forceLatest: Bool = false) async -> Bool {
+        let batch = pending.batch
         latest.merge(batch.observations)
         let flushLatest = !latest.isEmpty && (forceLatest || batch.isEmpty || latest.count >= 50_000
             || ContinuousClock.now - lastLatestFlush >= configuration.latestFlushInterval)
@@ -191,6 +214,7 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                 metrics.deadLettered.increment(by: Int64(batch.deadLetters.count))
                 metrics.messagesCommitted.increment(by: Int64(batch.rawMessages.count))
                 stored.store(batch.lastSequence, ordering: .releasing)
+                supervisor?.record(pending.activities, profiles: pending.profiles)
                 if flushLatest {
                     latest.removeAll()
                     lastLatestFlush = .now
@@ -229,6 +253,13 @@ public final class IngestPipeline: Service, @unchecked Sendable {
             }
         }
     }
+}
+
+/// A normalized batch, with what it says about its devices for supervision.
+struct PendingBatch: Sendable {
+    var batch: IngestBatch
+    var activities: [DeviceActivity] = []
+    var profiles: [String: DeviceProfile] = [:]
 }
 
 /// The reader is used by one task at a time (the pipeline hands it from one batch task to the next).

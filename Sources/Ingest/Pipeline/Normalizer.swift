@@ -34,21 +34,29 @@ public struct Normalizer: Sendable {
         public var rawMessage: RawMessage
     }
 
-    /// - Parameter devices: the registry's profiles by device id. Registered devices are normalized through the
-    ///   catalogue by their type and model; others take the generic SenML path (until the registry quarantines
-    ///   unknown devices).
-    public func normalize(_ record: JournalRecord, devices: [String: DeviceProfile] = [:]) -> Output {
+    /// - Parameter devices: the registry's profiles by device id. A device id that is not among them is quarantined:
+    ///   its message is kept as a raw message (outcome `quarantined`) and nothing of it is stored as data.
+    ///   Registered devices are normalized through the catalogue by their type and model (without a catalogue,
+    ///   through the generic SenML path).
+    public func normalize(_ record: JournalRecord, devices: [String: DeviceProfile]) -> Output {
         let received = record.receivedAtMicros
         let topic: DeviceTopic
         switch DeviceTopic.parse(record.topic) {
         case .success(let parsed): topic = parsed
         case .failure(let error): return rejected(record, deviceID: nil, reason: error.reason)
         }
+        guard let device = devices[topic.deviceID] else {
+            let key = MessageKey.compute(topic: record.topic, payload: record.payload, receivedAtMicros: received)
+            return Output(rawMessage: raw(record, topic.deviceID, key, .quarantined, 0, 0))
+        }
         guard record.payload.count <= limits.maxPayloadBytes else {
             return rejected(record, deviceID: topic.deviceID,
                             reason: "payload is \(record.payload.count) bytes; the limit is \(limits.maxPayloadBytes)")
         }
-        if let catalogue, let device = devices[topic.deviceID] {
+        guard device.state != "suspended", device.state != "decommissioned" else {
+            return rejected(record, deviceID: topic.deviceID, reason: "device \(topic.deviceID) is \(device.state)")
+        }
+        if let catalogue {
             return normalize(record, topic: topic, device: device, catalogue: catalogue)
         }
         if topic.channel == .status, let status = Self.plainStatus(record.payload) {
@@ -94,9 +102,6 @@ public struct Normalizer: Sendable {
     private func normalize(_ record: JournalRecord, topic: DeviceTopic, device: DeviceProfile,
                            catalogue: CatalogueNormalizer) -> Output {
         let received = record.receivedAtMicros
-        guard device.state != "suspended", device.state != "decommissioned" else {
-            return rejected(record, deviceID: topic.deviceID, reason: "device \(topic.deviceID) is \(device.state)")
-        }
         if topic.channel == .status, let status = Self.plainStatus(record.payload) {
             return statusOutput(record, topic: topic, status: status,
                                 confidentiality: catalogue.catalogue.quantity("status")?.classification.confidentiality.rawValue)

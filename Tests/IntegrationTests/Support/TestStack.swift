@@ -75,6 +75,19 @@ struct TestDatabase {
         return Int(try connection.query(sql, parameters).first?[0] ?? "") ?? -1
     }
 
+    /// Registers devices straight in the registry (as an import would), active unless told otherwise: the
+    /// gateway quarantines messages from ids it does not know.
+    @discardableResult
+    func register(_ ids: [String], type: String = "sensor", model: String? = nil, state: String = "active") throws -> [String] {
+        let connection = try connect()
+        defer { connection.close() }
+        try connection.query("""
+            INSERT INTO devices (device_id, serial_number, type, model, tenant, lifecycle_state)
+            SELECT id, 'SN-' || id, $2, $3, 'test', $4 FROM unnest($1::text[]) AS id
+            """, [PostgresArray.text(ids), type, model, state])
+        return ids
+    }
+
     func drop() {
         guard let admin = try? PostgresConnection(url: TestStack.databaseURL) else { return }
         try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")

@@ -1,0 +1,247 @@
+import Foundation
+import Logging
+import Models
+import Postgres
+import ServiceLifecycle
+import Storage
+import Synchronization
+
+/// Heartbeat supervision: turns what the pipeline committed into last seen, battery, signal and firmware per
+/// device, and into `device_online` / `device_offline` events (which the alarms consume); activates provisioned
+/// devices on their first valid message. Writes every `interval`, never per message, and keeps its state in
+/// `device_status`, from which it starts again after a restart.
+public final class Supervisor: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var interval: Duration = .seconds(1)
+        public var tracker = ConnectivityTracker.Configuration()
+        /// Silence is judged only after ingest has been caught up this long: after an outage of the gateway
+        /// itself, devices are not declared offline before their queued messages are read.
+        public var settleTime: Duration = .seconds(10)
+
+        public init() {}
+    }
+
+    private struct State {
+        var tracker: ConnectivityTracker
+        var changes: [ConnectivityChange] = []
+        var activations: Set<String> = []
+        var loaded = false
+    }
+
+    private let pool: PostgresPool
+    private let catalogue: Catalogue
+    private let directory: DeviceDirectory
+    private let configuration: Configuration
+    private let isCaughtUp: @Sendable () -> Bool
+    private let logger: Logger
+    private let state: Mutex<State>
+
+    /// - Parameter isCaughtUp: whether ingest currently reads live traffic (broker connected, small backlog).
+    public init(pool: PostgresPool, catalogue: Catalogue, directory: DeviceDirectory, configuration: Configuration = .init(),
+                logger: Logger, isCaughtUp: @escaping @Sendable () -> Bool) {
+        self.pool = pool
+        self.catalogue = catalogue
+        self.directory = directory
+        self.configuration = configuration
+        self.isCaughtUp = isCaughtUp
+        self.logger = logger
+        self.state = Mutex(State(tracker: ConnectivityTracker(configuration: configuration.tracker)))
+    }
+
+    /// Called by the pipeline with the activity of each committed batch.
+    public func record(_ activities: [DeviceActivity], profiles: [String: DeviceProfile]) {
+        guard !activities.isEmpty else { return }
+        state.withLock { state in
+            for activity in activities {
+                if let change = state.tracker.record(activity) { state.changes.append(change) }
+                if profiles[activity.deviceID]?.state == LifecycleStateName.provisioned {
+                    state.activations.insert(activity.deviceID)
+                }
+            }
+        }
+    }
+
+    /// A device's supervision state as known in memory.
+    public func status(of deviceID: String) -> DeviceStatus? {
+        state.withLock { $0.tracker.devices[deviceID] }
+    }
+
+    public func run() async throws {
+        var caughtUpSince: ContinuousClock.Instant?
+        while !Task.isShuttingDownGracefully {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.configuration.interval) }
+            if isCaughtUp() {
+                caughtUpSince = caughtUpSince ?? .now
+            } else {
+                caughtUpSince = nil
+            }
+            let sweep = caughtUpSince.map { ContinuousClock.now - $0 >= configuration.settleTime } ?? false
+            await tick(sweep: sweep)
+        }
+        await tick(sweep: false)
+    }
+
+    /// Loads the stored state (once), sweeps for silent devices when allowed, and writes what changed.
+    func tick(sweep: Bool) async {
+        do {
+            if !state.withLock({ $0.loaded }) { try await load() }
+        } catch {
+            logger.warning("supervision could not load its state; retrying", metadata: ["error": "\(error)"])
+            return
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1e6)
+        let profiles = directory.snapshot
+        let (changed, changes, activations) = state.withLock { state in
+            if sweep {
+                state.changes += state.tracker.sweep(nowMicros: now) { id in self.heartbeatSeconds(profiles[id]) }
+            }
+            defer {
+                state.changes.removeAll()
+                state.activations.removeAll()
+            }
+            return (state.tracker.takeChanged(), state.changes, state.activations)
+        }
+        guard !changed.isEmpty || !changes.isEmpty || !activations.isEmpty else { return }
+        let events = changes.map(event)
+        do {
+            try await pool.withConnection { connection in
+                try connection.transaction { connection in
+                    try Self.writeStatus(changed, on: connection)
+                    if !events.isEmpty { try IngestStore.insertEvents(events, on: connection) }
+                    if !activations.isEmpty { try Self.activate(activations, on: connection) }
+                }
+            }
+            for change in changes {
+                logger.notice("device \(change.to.rawValue)", metadata: ["device": "\(change.deviceID)", "reason": "\(change.reason)"])
+            }
+        } catch {
+            logger.warning("supervision write failed; retrying", metadata: ["error": "\(error)"])
+            state.withLock { state in
+                state.tracker.markChanged(changed.map(\.deviceID))
+                state.changes = changes + state.changes
+                state.activations.formUnion(activations)
+            }
+        }
+    }
+
+    /// The expected heartbeat of a device that is supervised: provisioned or active, of a catalogue type.
+    private func heartbeatSeconds(_ profile: DeviceProfile?) -> Double? {
+        guard let profile, profile.state == LifecycleStateName.active || profile.state == LifecycleStateName.provisioned,
+              let type = catalogue.deviceType(profile.type) else { return nil }
+        return Double(type.heartbeatIntervalSeconds)
+    }
+
+    private func event(_ change: ConnectivityChange) -> DeviceEvent {
+        let name = change.to == .offline ? "device_offline" : "device_online"
+        var attributes = ["reason": change.reason, "from": change.from.rawValue]
+        if let lastSeen = change.lastSeenMicros {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            attributes["lastSeen"] = formatter.string(from: Date(timeIntervalSince1970: Double(lastSeen) / 1e6))
+        }
+        let key = MessageKey.compute(topic: "supervision/\(change.deviceID)", payload: Array(name.utf8),
+                                     receivedAtMicros: change.atMicros)
+        return DeviceEvent(deviceID: change.deviceID, event: name, observedAtMicros: change.atMicros,
+                           receivedAtMicros: change.atMicros, attributes: attributes,
+                           confidentiality: catalogue.event(name)?.classification.confidentiality.rawValue ?? 2,
+                           messageKey: key, sourcePath: "supervision")
+    }
+
+    private func load() async throws {
+        let rows = try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT device_id, connectivity,
+                       (extract(epoch FROM connectivity_since) * 1e6)::bigint AS since,
+                       (extract(epoch FROM last_seen) * 1e6)::bigint AS last_seen,
+                       battery, signal_strength, reported_firmware
+                FROM device_status
+                """)
+        }
+        var devices: [String: DeviceStatus] = [:]
+        for row in rows.all {
+            guard let id = row["device_id"] else { continue }
+            devices[id] = DeviceStatus(
+                connectivity: row["connectivity"].flatMap(Connectivity.init(rawValue:)) ?? .unknown,
+                connectivitySinceMicros: row["since"].flatMap { Int64($0) },
+                lastSeenMicros: row["last_seen"].flatMap { Int64($0) },
+                battery: row["battery"].flatMap(Double.init), signalStrength: row["signal_strength"].flatMap(Double.init),
+                firmware: row["reported_firmware"])
+        }
+        state.withLock { state in
+            // Activity recorded before the load (a replay at start) wins over the stored state.
+            var tracker = ConnectivityTracker(configuration: configuration.tracker, devices: devices)
+            for (id, status) in state.tracker.devices {
+                _ = tracker.record(DeviceActivity(deviceID: id, atMicros: status.lastSeenMicros ?? 0,
+                                                  battery: status.battery, signalStrength: status.signalStrength,
+                                                  firmware: status.firmware,
+                                                  reportedStatus: status.connectivity == .offline ? .offline : nil))
+            }
+            state.tracker = tracker
+            state.loaded = true
+        }
+        logger.info("supervision state loaded", metadata: ["devices": "\(devices.count)"])
+    }
+
+    private static func writeStatus(_ changed: [(deviceID: String, status: DeviceStatus)], on connection: PostgresConnection) throws {
+        guard !changed.isEmpty else { return }
+        func micros(_ value: Int64?) -> String? { value.map(String.init) }
+        try connection.query("""
+            INSERT INTO device_status AS status (device_id, connectivity, connectivity_since, last_seen, battery,
+                                                 signal_strength, reported_firmware, updated_at)
+            SELECT s.id, s.connectivity, to_timestamp(s.since / 1e6), to_timestamp(s.seen / 1e6), s.battery, s.signal,
+                   s.firmware, now()
+            FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::float8[], $6::float8[], $7::text[])
+                AS s(id, connectivity, since, seen, battery, signal, firmware)
+            WHERE EXISTS (SELECT 1 FROM devices d WHERE d.device_id = s.id)
+            ON CONFLICT (device_id) DO UPDATE SET
+                connectivity = EXCLUDED.connectivity, connectivity_since = EXCLUDED.connectivity_since,
+                last_seen = EXCLUDED.last_seen, battery = EXCLUDED.battery, signal_strength = EXCLUDED.signal_strength,
+                reported_firmware = EXCLUDED.reported_firmware, updated_at = now()
+            """, [
+                PostgresArray.text(changed.map(\.deviceID)),
+                PostgresArray.text(changed.map(\.status.connectivity.rawValue)),
+                PostgresArray.text(changed.map { micros($0.status.connectivitySinceMicros) }),
+                PostgresArray.text(changed.map { micros($0.status.lastSeenMicros) }),
+                PostgresArray.text(changed.map { $0.status.battery.map { "\($0)" } }),
+                PostgresArray.text(changed.map { $0.status.signalStrength.map { "\($0)" } }),
+                PostgresArray.text(changed.map(\.status.firmware)),
+            ])
+    }
+
+    /// provisioned → active on the first valid message, with its history entry.
+    private static func activate(_ ids: Set<String>, on connection: PostgresConnection) throws {
+        try connection.query("""
+            WITH activated AS (
+                UPDATE devices SET lifecycle_state = 'active', updated_at = now()
+                WHERE device_id = ANY($1::text[]) AND lifecycle_state = 'provisioned'
+                RETURNING device_id
+            )
+            INSERT INTO device_history (device_id, from_state, to_state, action, actor, reason)
+            SELECT device_id, 'provisioned', 'active', 'activate', 'gateway', 'first valid message' FROM activated
+            """, [PostgresArray.text(Array(ids))])
+    }
+}
+
+/// Lifecycle state names as the registry stores them (Ingest does not depend on the Registry module).
+enum LifecycleStateName {
+    static let provisioned = "provisioned"
+    static let active = "active"
+}
+
+extension DeviceActivity {
+    /// What a normalized message tells supervision; nil for messages that were not accepted.
+    public init?(_ output: Normalizer.Output) {
+        let message = output.rawMessage
+        guard let id = message.deviceID, message.outcome == .accepted || message.outcome == .partial else { return nil }
+        self.init(deviceID: id, atMicros: message.receivedAtMicros)
+        for observation in output.observations {
+            switch (observation.quantity, observation.value) {
+            case ("battery", .number(let value)): battery = value
+            case ("signal_strength", .number(let value)): signalStrength = value
+            case ("firmware_version", .string(let value)): firmware = value
+            case ("status", .string(let value)): reportedStatus = Connectivity(rawValue: value)
+            default: break
+            }
+        }
+    }
+}
