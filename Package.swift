@@ -36,8 +36,9 @@ let package = Package(
 
         // Devices: lifecycle state machine, claim codes, onboarding throttle, bulk import (pure parts so far).
         .target(name: "Registry", dependencies: [
-            "CCrypto", "Postgres",
+            "CCrypto", "MQTT", "Postgres",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
         // Schema (versioned SQL migrations) and the repositories the API and the pipeline use.

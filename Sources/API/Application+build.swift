@@ -11,16 +11,20 @@ public struct APIDependencies: Sendable {
     public var catalogue: Catalogue
     public var telemetry: any TelemetryRepository
     public var devices: any DeviceRepository
+    /// Enforces lifecycle changes at the broker (dynamic security); nil where no broker is administered.
+    public var broker: (any BrokerAccess)?
     /// How long a claim code issued at registration stays usable.
     public var claimValiditySeconds: Double = 30 * 24 * 3600
     public var readiness: [ReadinessCheck]
     public var metrics: @Sendable () -> [UInt8]
 
     public init(catalogue: Catalogue, telemetry: any TelemetryRepository, devices: any DeviceRepository,
-                readiness: [ReadinessCheck] = [], metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
+                broker: (any BrokerAccess)? = nil, readiness: [ReadinessCheck] = [],
+                metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
         self.catalogue = catalogue
         self.telemetry = telemetry
         self.devices = devices
+        self.broker = broker
         self.readiness = readiness
         self.metrics = metrics
     }
@@ -50,7 +54,9 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
     router.addRoutes(OpenAPIController().routes)
     router.addRoutes(MessagesController(repository: dependencies.telemetry).routes, atPath: "/iot/v1")
     router.addRoutes(DevicesController(repository: dependencies.devices, catalogue: dependencies.catalogue,
-                                       claimValiditySeconds: dependencies.claimValiditySeconds).routes, atPath: "/iot/v1")
+                                       claimValiditySeconds: dependencies.claimValiditySeconds,
+                                       broker: dependencies.broker).routes, atPath: "/iot/v1")
+    router.addRoutes(FleetController(repository: dependencies.devices).routes, atPath: "/iot/v1")
     router.addRoutes(ObservationsController(repository: dependencies.telemetry).routes, atPath: "/integration/v1")
     router.addRoutes(ModelsController(catalogue: dependencies.catalogue).routes, atPath: "/integration/v1")
     return router

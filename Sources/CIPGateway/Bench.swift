@@ -108,7 +108,8 @@ struct Bench: AsyncParsableCommand {
     /// Publishes every payload with a bounded window; returns when all are acknowledged.
     private func publishAll(url: MQTTURL, topicPrefix: String, payloads: [[UInt8]], devices: [String],
                             logger: Logger) throws {
-        let publisher = try MQTTClient(configuration: .init(url: url, clientID: "cip-bench-publisher-\(getpid())"), logger: logger)
+        let publisher = try MQTTClient(configuration: try broker.bridgeConfiguration(clientID: "cip-bench-publisher-\(getpid())"),
+                                       logger: logger)
         try publisher.connect()
         for (index, payload) in payloads.enumerated() {
             try publisher.publish(topic: "\(topicPrefix)/\(devices[index % devices.count])/telemetry", payload: payload,
@@ -120,7 +121,7 @@ struct Bench: AsyncParsableCommand {
 
     private func measureBroker(url: MQTTURL, payloads: [[UInt8]], devices: [String], logger: Logger) throws -> Double {
         let received = ReceivedCounter()
-        var configuration = MQTTClient.Configuration(url: url, clientID: "cip-bench-subscriber-\(getpid())")
+        var configuration = try broker.bridgeConfiguration(clientID: "cip-bench-subscriber-\(getpid())")
         configuration.subscriptions = [("bench/+/telemetry", 1)]
         configuration.tcpNoDelay = MQTTIngress.tcpNoDelay  // the same socket as the gateway's, for a fair baseline
         let subscriber = try MQTTClient(configuration: configuration, logger: logger) { _ in received.add() }
@@ -174,7 +175,7 @@ struct Bench: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: journalDirectory) }
         let gateway = try GatewayServices(
             databaseURL: url,
-            brokerConfiguration: .init(url: brokerURL, clientID: "cip-bench-gateway-\(getpid())", cleanSession: true),
+            brokerConfiguration: try broker.configuration(clientID: "cip-bench-gateway-\(getpid())", cleanSession: true),
             journalDirectory: journalDirectory, journalSync: .milliseconds(5), maxPayloadBytes: 256 << 10,
             maxBatchMessages: IngestPipeline.Configuration().maxBatchMessages, catalogue: catalogue, logger: logger)
         let group = ServiceGroup(services: [gateway.pipeline, gateway.ingress], logger: logger)

@@ -30,6 +30,17 @@ struct BrokerOptions: ParsableArguments {
         MQTTClient.Configuration(url: try parsedURL(), clientID: clientID, cleanSession: cleanSession,
                                  username: username, password: password)
     }
+
+    /// For tools that publish as devices (simulate, bench): the trusted bridge account of the local stack
+    /// (env MQTT_BRIDGE_USERNAME / MQTT_BRIDGE_PASSWORD), else the account above.
+    func bridgeConfiguration(clientID: String) throws -> MQTTClient.Configuration {
+        var configuration = try configuration(clientID: clientID, cleanSession: true)
+        if let bridge = environment["MQTT_BRIDGE_USERNAME"] {
+            configuration.username = bridge
+            configuration.password = environment["MQTT_BRIDGE_PASSWORD"]
+        }
+        return configuration
+    }
 }
 
 enum Observability {

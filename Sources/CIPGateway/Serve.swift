@@ -44,6 +44,22 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Milliseconds within which telemetry reaches the disk (alarms and status: before the PUBACK).")
     var journalSyncMilliseconds: Int = 5
 
+    @Option(help: "Seconds of silence beyond heartbeat × 1.5 before a device is offline (env CIP_HEARTBEAT_GRACE).")
+    var heartbeatGrace: Double = ProcessInfo.processInfo.environment["CIP_HEARTBEAT_GRACE"].flatMap(Double.init) ?? 10
+
+    @Option(help: "Seconds ingest must be caught up before silence counts, after a start or a broker outage (env CIP_SUPERVISION_SETTLE).")
+    var supervisionSettle: Double = ProcessInfo.processInfo.environment["CIP_SUPERVISION_SETTLE"].flatMap(Double.init) ?? 10
+
+    @Option(help: "Administer the broker's dynamic security (device clients, onboarding claims): on or off (env CIP_BROKER_CONTROL).")
+    var brokerControl: String = ProcessInfo.processInfo.environment["CIP_BROKER_CONTROL"] ?? "on"
+
+    var supervisionConfiguration: Supervisor.Configuration {
+        var configuration = Supervisor.Configuration()
+        configuration.tracker.graceSeconds = heartbeatGrace
+        configuration.settleTime = .milliseconds(Int(supervisionSettle * 1000))
+        return configuration
+    }
+
     func run() async throws {
         Observability.bootstrapLogging()
         let registry = PrometheusCollectorRegistry()
@@ -55,7 +71,10 @@ struct Serve: AsyncParsableCommand {
         let services = try GatewayServices(
             databaseURL: database.url, brokerConfiguration: try broker.configuration(clientID: clientID, cleanSession: false),
             journalDirectory: journalDirectory, journalSync: .milliseconds(journalSyncMilliseconds),
-            maxPayloadBytes: maxPayloadBytes, maxBatchMessages: maxBatchMessages, catalogue: normalizer, logger: logger)
+            maxPayloadBytes: maxPayloadBytes, maxBatchMessages: maxBatchMessages, catalogue: normalizer,
+            supervision: supervisionConfiguration,
+            brokerControl: brokerControl == "off" ? nil : try broker.configuration(clientID: clientID + "-control", cleanSession: true),
+            logger: logger)
         let app = buildApplication(
             host: httpHost, port: httpPort,
             dependencies: services.apiDependencies(catalogue: catalogue, metrics: { registry.emitToBuffer() }),
@@ -108,9 +127,11 @@ struct GatewayServices {
     let maintenance: PartitionMaintenance
     let directoryListener: DirectoryListener
     let supervisor: Supervisor?
+    let brokerControl: BrokerControl?
 
     init(databaseURL: String, brokerConfiguration: MQTTClient.Configuration, journalDirectory: String,
          journalSync: Duration, maxPayloadBytes: Int, maxBatchMessages: Int, catalogue: CatalogueNormalizer? = nil,
+         supervision: Supervisor.Configuration = .init(), brokerControl: MQTTClient.Configuration? = nil,
          logger: Logger) throws {
         var journalConfiguration = Journal.Configuration(directory: journalDirectory)
         journalConfiguration.syncInterval = journalSync
@@ -128,7 +149,8 @@ struct GatewayServices {
         let ingress = try MQTTIngress(configuration: brokerConfiguration, journal: journal, logger: logger)
         self.ingress = ingress
         let supervisor = catalogue.map { catalogue in
-            Supervisor(pool: apiPool, catalogue: catalogue.catalogue, directory: directory, logger: logger) {
+            Supervisor(pool: apiPool, catalogue: catalogue.catalogue, directory: directory, configuration: supervision,
+                       logger: logger) {
                 ingress.isConnected && journal.backlog < 10_000
             }
         }
@@ -141,10 +163,14 @@ struct GatewayServices {
         }
         maintenance = PartitionMaintenance(pool: apiPool, logger: logger)
         directoryListener = DirectoryListener(url: databaseURL, directory: pipeline.directory, logger: logger)
+        self.brokerControl = try brokerControl.map { try BrokerControl(configuration: $0, pool: apiPool, logger: logger) }
     }
 
     /// In start order; the service group stops them in reverse, so the ingress stops before the pipeline drains.
-    var background: [any Service] { [pipeline, directoryListener] + (supervisor.map { [$0] } ?? []) + [ingress, maintenance] }
+    var background: [any Service] {
+        [pipeline, directoryListener] + (supervisor.map { [$0] } ?? []) + [ingress] + (brokerControl.map { [$0] } ?? [])
+            + [maintenance]
+    }
 
     func apiDependencies(catalogue: Catalogue, metrics: @escaping @Sendable () -> [UInt8]) -> APIDependencies {
         let pool = apiPool
@@ -154,6 +180,7 @@ struct GatewayServices {
             catalogue: catalogue,
             telemetry: PostgresTelemetryRepository(pool: pool),
             devices: PostgresDeviceRepository(pool: pool),
+            broker: brokerControl,
             readiness: [
                 ReadinessCheck(name: "database") {
                     do {
@@ -165,6 +192,9 @@ struct GatewayServices {
                 },
                 ReadinessCheck(name: "broker") {
                     ingress.isConnected ? nil : "not connected to the MQTT broker"
+                },
+                ReadinessCheck(name: "broker-control") { [brokerControl] in
+                    brokerControl.map { $0.isConnected ? nil : "the control connection to the broker is down" } ?? nil
                 },
                 ReadinessCheck(name: "journal") {
                     journal.backlog > 1_000_000 ? "journal backlog is \(journal.backlog) messages" : nil

@@ -28,7 +28,7 @@ struct Simulate: AsyncParsableCommand {
         let fleet = DemoFleet.make(perKind: devicesPerKind)
         var clients: [(DemoDevice, MQTTClient)] = []
         for device in fleet {
-            var configuration = try broker.configuration(clientID: "demo-\(device.id)", cleanSession: true)
+            var configuration = try broker.bridgeConfiguration(clientID: "demo-\(device.id)")
             configuration.will = (topic: "devices/\(device.id)/status", payload: Array("offline".utf8), qos: 1, retain: false)
             let client = try MQTTClient(configuration: configuration, logger: logger)
             try client.connect()

@@ -14,6 +14,8 @@ public struct Device: Sendable, Equatable {
     public var lifecycleState: LifecycleState
     public var createdAtMicros: Int64
     public var updatedAtMicros: Int64
+    /// What supervision last learned from the device's messages.
+    public var supervision = DeviceSupervision()
 
     public init(deviceId: String, serialNumber: String, type: String, vendor: String?, model: String?,
                 firmwareVersion: String?, tenant: String, placement: String?, careRecipientRef: String?,
@@ -34,6 +36,79 @@ public struct Device: Sendable, Equatable {
     }
 }
 
+/// What supervision knows of a device: `connectivity` is `unknown` until its first message.
+public struct DeviceSupervision: Sendable, Equatable {
+    public var connectivity: String = "unknown"
+    public var connectivitySinceMicros: Int64?
+    public var lastSeenMicros: Int64?
+    public var battery: Double?
+    public var signalStrength: Double?
+    /// The firmware version the device itself reported (the registered one is `Device.firmwareVersion`).
+    public var reportedFirmware: String?
+
+    public init() {}
+}
+
+/// Metadata an administrator may change after registration (nil: leave as is; an empty string clears an
+/// optional field). Identity (id, serial number, type) never changes.
+public struct DevicePatch: Sendable, Equatable {
+    public var vendor: String?
+    public var model: String?
+    public var firmwareVersion: String?
+    public var tenant: String?
+    public var placement: String?
+    public var careRecipientRef: String?
+    public var tags: [String]?
+
+    public init(vendor: String? = nil, model: String? = nil, firmwareVersion: String? = nil, tenant: String? = nil,
+                placement: String? = nil, careRecipientRef: String? = nil, tags: [String]? = nil) {
+        self.vendor = vendor
+        self.model = model
+        self.firmwareVersion = firmwareVersion
+        self.tenant = tenant
+        self.placement = placement
+        self.careRecipientRef = careRecipientRef
+        self.tags = tags
+    }
+
+    /// The names of the fields this patch sets, for the history entry.
+    public var fieldNames: [String] {
+        [("vendor", vendor != nil), ("model", model != nil), ("firmwareVersion", firmwareVersion != nil),
+         ("tenant", tenant != nil), ("placement", placement != nil), ("careRecipientRef", careRecipientRef != nil),
+         ("tags", tags != nil)].filter(\.1).map(\.0)
+    }
+}
+
+/// A device id that published without being registered (its messages are quarantined).
+public struct UnknownDevice: Sendable, Equatable {
+    public var deviceId: String
+    public var firstSeenMicros: Int64
+    public var lastSeenMicros: Int64
+    public var messageCount: Int64
+    public var lastTopic: String
+}
+
+/// The fleet at a glance.
+public struct FleetSummary: Sendable, Equatable {
+    public var total: Int = 0
+    public var byType: [String: Int] = [:]
+    public var byState: [String: Int] = [:]
+    public var byConnectivity: [String: Int] = [:]
+    /// Firmware versions in use (reported, else registered) and how many devices run each.
+    public var firmwareVersions: [String: Int] = [:]
+    /// Devices whose last reported battery is below the threshold, lowest first (at most 100).
+    public var lowBattery: [(deviceId: String, battery: Double)] = []
+    public var lowBatteryThreshold: Double = 20
+
+    public init() {}
+
+    public static func == (lhs: FleetSummary, rhs: FleetSummary) -> Bool {
+        lhs.total == rhs.total && lhs.byType == rhs.byType && lhs.byState == rhs.byState
+            && lhs.byConnectivity == rhs.byConnectivity && lhs.firmwareVersions == rhs.firmwareVersions
+            && lhs.lowBattery.map(\.deviceId) == rhs.lowBattery.map(\.deviceId)
+    }
+}
+
 /// A device just registered, with its claim code: shown once, stored only as a salted hash.
 public struct RegisteredDevice: Sendable, Equatable {
     public var device: Device
@@ -46,14 +121,19 @@ public struct DeviceQuery: Sendable, Equatable {
     public var type: String?
     public var state: LifecycleState?
     public var tenant: String?
+    public var connectivity: String?
+    /// Free text: part of the device id, serial number, placement, vendor or model (case-insensitive).
+    public var text: String?
     public var afterDeviceId: String?
     public var limit: Int
 
-    public init(type: String? = nil, state: LifecycleState? = nil, tenant: String? = nil,
-                afterDeviceId: String? = nil, limit: Int) {
+    public init(type: String? = nil, state: LifecycleState? = nil, tenant: String? = nil, connectivity: String? = nil,
+                text: String? = nil, afterDeviceId: String? = nil, limit: Int) {
         self.type = type
         self.state = state
         self.tenant = tenant
+        self.connectivity = connectivity
+        self.text = text
         self.afterDeviceId = afterDeviceId
         self.limit = limit
     }
@@ -97,4 +177,9 @@ public protocol DeviceRepository: Sendable {
     func history(_ deviceId: String) async throws -> [DeviceHistoryEntry]
     /// Applies a lifecycle action and appends it to the history, in one transaction.
     func apply(_ action: LifecycleAction, to deviceId: String, actor: String, reason: String?) async throws -> Device
+    /// Changes metadata and appends an `update` entry naming the fields to the history.
+    func update(_ deviceId: String, with patch: DevicePatch, actor: String) async throws -> Device
+    /// Unregistered ids seen on the broker, most recently seen first; keyset pagination by (last seen, id).
+    func unknownDevices(after: (lastSeenMicros: Int64, deviceId: String)?, limit: Int) async throws -> [UnknownDevice]
+    func fleet(lowBatteryThreshold: Double) async throws -> FleetSummary
 }

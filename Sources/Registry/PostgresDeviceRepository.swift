@@ -13,6 +13,19 @@ public struct PostgresDeviceRepository: DeviceRepository {
         (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us
         """
 
+    /// A device with its supervision state.
+    private static let select = """
+        SELECT d.device_id, d.serial_number, d.type, d.vendor, d.model, d.firmware_version, d.tenant, d.placement,
+               d.care_recipient_ref, array_to_string(d.tags, ';') AS tags, d.lifecycle_state,
+               (extract(epoch FROM d.created_at) * 1000000)::bigint AS created_us,
+               (extract(epoch FROM d.updated_at) * 1000000)::bigint AS updated_us,
+               coalesce(st.connectivity, 'unknown') AS connectivity,
+               (extract(epoch FROM st.connectivity_since) * 1000000)::bigint AS connectivity_since_us,
+               (extract(epoch FROM st.last_seen) * 1000000)::bigint AS last_seen_us,
+               st.battery, st.signal_strength, st.reported_firmware
+        FROM devices d LEFT JOIN device_status st ON st.device_id = d.device_id
+        """
+
     public func register(_ rows: [ImportedRow], actor: String, claimValiditySeconds: Double) async throws
         -> (registered: [RegisteredDevice], rejected: [ImportRejection])
     {
@@ -79,18 +92,25 @@ public struct PostgresDeviceRepository: DeviceRepository {
 
     public func device(_ deviceId: String) async throws -> Device? {
         try await pool.withConnection { connection in
-            try connection.query("SELECT \(Self.columns) FROM devices WHERE device_id = $1", [deviceId]).first.map(Self.device)
+            try connection.query("\(Self.select) WHERE d.device_id = $1", [deviceId]).first.map(Self.device)
         }
     }
 
     public func list(_ query: DeviceQuery) async throws -> [Device] {
         try await pool.withConnection { connection in
-            try connection.query("""
-                SELECT \(Self.columns) FROM devices
-                WHERE ($1::text IS NULL OR type = $1) AND ($2::text IS NULL OR lifecycle_state = $2)
-                  AND ($3::text IS NULL OR tenant = $3) AND ($4::text IS NULL OR device_id > $4)
-                ORDER BY device_id LIMIT $5::integer
-                """, [query.type, query.state?.rawValue, query.tenant, query.afterDeviceId, String(query.limit)])
+            // The text filter is a substring match: LIKE metacharacters in it are taken literally.
+            let pattern = query.text.map { "%" + $0.replacingOccurrences(of: "\\", with: "\\\\")
+                .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%" }
+            return try connection.query("""
+                \(Self.select)
+                WHERE ($1::text IS NULL OR d.type = $1) AND ($2::text IS NULL OR d.lifecycle_state = $2)
+                  AND ($3::text IS NULL OR d.tenant = $3) AND ($4::text IS NULL OR d.device_id > $4)
+                  AND ($6::text IS NULL OR coalesce(st.connectivity, 'unknown') = $6)
+                  AND ($7::text IS NULL OR d.device_id ILIKE $7 OR d.serial_number ILIKE $7 OR d.placement ILIKE $7
+                       OR d.vendor ILIKE $7 OR d.model ILIKE $7)
+                ORDER BY d.device_id LIMIT $5::integer
+                """, [query.type, query.state?.rawValue, query.tenant, query.afterDeviceId, String(query.limit),
+                      query.connectivity, pattern])
                 .all.map(Self.device)
         }
     }
@@ -128,23 +148,120 @@ public struct PostgresDeviceRepository: DeviceRepository {
                     INSERT INTO device_history (device_id, from_state, to_state, action, actor, reason)
                     VALUES ($1, $2, $3, $4, $5, $6)
                     """, [deviceId, current.rawValue, next.rawValue, action.rawValue, actor, reason])
-                let row = try connection.query("""
-                    UPDATE devices SET lifecycle_state = $2, updated_at = now() WHERE device_id = $1
-                    RETURNING \(Self.columns)
-                    """, [deviceId, next.rawValue])
-                return Self.device(row[0])
+                try connection.query("UPDATE devices SET lifecycle_state = $2, updated_at = now() WHERE device_id = $1",
+                                     [deviceId, next.rawValue])
+                return Self.device(try connection.query("\(Self.select) WHERE d.device_id = $1", [deviceId])[0])
             }
+        }
+    }
+
+    public func update(_ deviceId: String, with patch: DevicePatch, actor: String) async throws -> Device {
+        try await pool.withConnection { connection in
+            try connection.transaction { connection in
+                guard let current = try connection.query(
+                    "SELECT lifecycle_state FROM devices WHERE device_id = $1 FOR UPDATE", [deviceId]
+                ).first?["lifecycle_state"] else {
+                    throw RegistryError.notFound(deviceId: deviceId)
+                }
+                // NULL: unchanged; '' clears an optional field.
+                try connection.query("""
+                    UPDATE devices SET
+                        vendor = CASE WHEN $2::text IS NULL THEN vendor ELSE nullif($2, '') END,
+                        model = CASE WHEN $3::text IS NULL THEN model ELSE nullif($3, '') END,
+                        firmware_version = CASE WHEN $4::text IS NULL THEN firmware_version ELSE nullif($4, '') END,
+                        tenant = coalesce($5, tenant),
+                        placement = CASE WHEN $6::text IS NULL THEN placement ELSE nullif($6, '') END,
+                        care_recipient_ref = CASE WHEN $7::text IS NULL THEN care_recipient_ref ELSE nullif($7, '') END,
+                        tags = CASE WHEN $8::text IS NULL THEN tags WHEN $8 = '' THEN '{}'::text[]
+                                    ELSE string_to_array($8, ';') END,
+                        updated_at = now()
+                    WHERE device_id = $1
+                    """, [deviceId, patch.vendor, patch.model, patch.firmwareVersion, patch.tenant, patch.placement,
+                          patch.careRecipientRef, patch.tags.map { $0.joined(separator: ";") }])
+                try connection.query("""
+                    INSERT INTO device_history (device_id, from_state, to_state, action, actor, reason)
+                    VALUES ($1, $2, $2, 'update', $3, $4)
+                    """, [deviceId, current, actor, "changed: " + patch.fieldNames.joined(separator: ", ")])
+                return Self.device(try connection.query("\(Self.select) WHERE d.device_id = $1", [deviceId])[0])
+            }
+        }
+    }
+
+    public func unknownDevices(after: (lastSeenMicros: Int64, deviceId: String)?, limit: Int) async throws -> [UnknownDevice] {
+        try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT device_id, (extract(epoch FROM first_seen) * 1000000)::bigint AS first_us,
+                       (extract(epoch FROM last_seen) * 1000000)::bigint AS last_us, message_count, last_topic
+                FROM unknown_devices
+                WHERE $1::bigint IS NULL
+                   OR (last_seen, device_id) < (to_timestamp($1::bigint / 1e6), $2::text)
+                ORDER BY last_seen DESC, device_id DESC LIMIT $3::integer
+                """, [after.map { String($0.lastSeenMicros) }, after?.deviceId, String(limit)]).all.map { row in
+                UnknownDevice(deviceId: row["device_id"] ?? "", firstSeenMicros: Int64(row["first_us"] ?? "") ?? 0,
+                              lastSeenMicros: Int64(row["last_us"] ?? "") ?? 0,
+                              messageCount: Int64(row["message_count"] ?? "") ?? 0, lastTopic: row["last_topic"] ?? "")
+            }
+        }
+    }
+
+    public func fleet(lowBatteryThreshold: Double) async throws -> FleetSummary {
+        try await pool.withConnection { connection in
+            var summary = FleetSummary()
+            summary.lowBatteryThreshold = lowBatteryThreshold
+            let groups = try connection.query("""
+                SELECT 'type' AS dimension, d.type AS key, count(*) AS n FROM devices d GROUP BY d.type
+                UNION ALL
+                SELECT 'state', d.lifecycle_state, count(*) FROM devices d GROUP BY d.lifecycle_state
+                UNION ALL
+                SELECT 'connectivity', coalesce(st.connectivity, 'unknown'), count(*)
+                FROM devices d LEFT JOIN device_status st ON st.device_id = d.device_id
+                WHERE d.lifecycle_state <> 'decommissioned' GROUP BY 2
+                UNION ALL
+                SELECT 'firmware', coalesce(st.reported_firmware, d.firmware_version), count(*)
+                FROM devices d LEFT JOIN device_status st ON st.device_id = d.device_id
+                WHERE d.lifecycle_state <> 'decommissioned' AND coalesce(st.reported_firmware, d.firmware_version) IS NOT NULL
+                GROUP BY 2
+                """)
+            for row in groups.all {
+                guard let key = row["key"], let count = row["n"].flatMap(Int.init) else { continue }
+                switch row["dimension"] {
+                case "type": summary.byType[key] = count; summary.total += count
+                case "state": summary.byState[key] = count
+                case "connectivity": summary.byConnectivity[key] = count
+                default: summary.firmwareVersions[key] = count
+                }
+            }
+            summary.lowBattery = try connection.query("""
+                SELECT st.device_id, st.battery FROM device_status st JOIN devices d ON d.device_id = st.device_id
+                WHERE st.battery < $1::float8 AND d.lifecycle_state <> 'decommissioned'
+                ORDER BY st.battery, st.device_id LIMIT 100
+                """, [String(lowBatteryThreshold)]).all.compactMap { row in
+                guard let id = row["device_id"], let battery = row["battery"].flatMap(Double.init) else { return nil }
+                return (id, battery)
+            }
+            return summary
         }
     }
 
     private static func device(_ row: PostgresRow) -> Device {
         let tags = row["tags"] ?? ""
-        return Device(
+        var supervision = DeviceSupervision()
+        if let connectivity = row["connectivity"] {
+            supervision.connectivity = connectivity
+            supervision.connectivitySinceMicros = row["connectivity_since_us"].flatMap { Int64($0) }
+            supervision.lastSeenMicros = row["last_seen_us"].flatMap { Int64($0) }
+            supervision.battery = row["battery"].flatMap(Double.init)
+            supervision.signalStrength = row["signal_strength"].flatMap(Double.init)
+            supervision.reportedFirmware = row["reported_firmware"]
+        }
+        var device = Device(
             deviceId: row["device_id"] ?? "", serialNumber: row["serial_number"] ?? "", type: row["type"] ?? "",
             vendor: row["vendor"], model: row["model"], firmwareVersion: row["firmware_version"],
             tenant: row["tenant"] ?? "", placement: row["placement"], careRecipientRef: row["care_recipient_ref"],
             tags: tags.isEmpty ? [] : tags.split(separator: ";").map(String.init),
             lifecycleState: LifecycleState(rawValue: row["lifecycle_state"] ?? "") ?? .registered,
             createdAtMicros: Int64(row["created_us"] ?? "") ?? 0, updatedAtMicros: Int64(row["updated_us"] ?? "") ?? 0)
+        device.supervision = supervision
+        return device
     }
 }

@@ -24,8 +24,7 @@ extension IntegrationTests {
             let pipeline = IngestPipeline(journal: journal, pool: pool, configuration: limits, logger: TestStack.logger,
                                           catalogue: catalogue)
             let ingress = try MQTTIngress(
-                configuration: .init(url: try TestStack.broker(), clientID: TestStack.uniqueName("pipeline-test"),
-                                     cleanSession: true),
+                configuration: try TestStack.mqtt(TestStack.uniqueName("pipeline-test"), TestStack.gatewayAccount),
                 journal: journal, logger: TestStack.logger)
             let listener = DirectoryListener(url: database.url, directory: pipeline.directory, logger: TestStack.logger)
             let group = ServiceGroup(services: [pipeline, listener, ingress], logger: TestStack.logger)

@@ -9,6 +9,8 @@ struct DevicesController<Context: RequestContext> {
     let catalogue: Catalogue
     /// How long a claim code stays usable.
     let claimValiditySeconds: Double
+    /// Enforces lifecycle changes at the broker at once (a reconciler catches up if it is away).
+    let broker: (any BrokerAccess)?
 
     var routes: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
@@ -16,6 +18,7 @@ struct DevicesController<Context: RequestContext> {
         routes.post("devices/import", use: importCSV)
         routes.get("devices", use: list)
         routes.get("devices/:deviceId", use: show)
+        routes.patch("devices/:deviceId", use: update)
         routes.get("devices/:deviceId/history", use: history)
         routes.post("devices/:deviceId/suspend") { request, context in try await change(.suspend, request, context) }
         routes.post("devices/:deviceId/resume") { request, context in try await change(.resume, request, context) }
@@ -89,9 +92,17 @@ struct DevicesController<Context: RequestContext> {
             return state
         }
         let tenant = try query.string("tenant", maxLength: 128)
+        let connectivity = try query.string("connectivity", maxLength: 16).map { text -> String in
+            guard ["unknown", "online", "offline"].contains(text) else {
+                throw Problem.badParameter("connectivity", "connectivity must be one of unknown, online, offline")
+            }
+            return text
+        }
+        let text = try query.string("q", maxLength: 128)
         let limit = try query.limit(default: 100, max: 1_000)
         let after = try query.string("cursor", maxLength: 1024).map(Cursor.decodeDevice)
         let devices = try await repository.list(DeviceQuery(type: type, state: state, tenant: tenant,
+                                                            connectivity: connectivity, text: text,
                                                             afterDeviceId: after, limit: limit + 1))
         let page = devices.prefix(limit)
         let next = devices.count > limit ? page.last.map { Cursor.encodeDevice(id: $0.deviceId) } : nil
@@ -103,6 +114,69 @@ struct DevicesController<Context: RequestContext> {
         let id = try knownDeviceID(context)
         guard let device = try await repository.device(id) else { throw Problem.notFound("no device \(id) is registered") }
         return DeviceBody(device)
+    }
+
+    struct Patch: Decodable {
+        var vendor: String?
+        var model: String?
+        var firmwareVersion: String?
+        var tenant: String?
+        var placement: String?
+        var careRecipientRef: String?
+        var tags: [String]?
+        var actor: String?
+        // Identity fields, refused with a clear message rather than ignored.
+        var deviceId: String?
+        var serialNumber: String?
+        var type: String?
+        var lifecycleState: String?
+    }
+
+    /// `PATCH /iot/v1/devices/{id}`: metadata only (vendor, model, firmware version, tenant, placement,
+    /// care-recipient reference, tags); `""` clears an optional field. The history records which fields changed.
+    @Sendable func update(_ request: Request, context: Context) async throws -> DeviceBody {
+        let id = try knownDeviceID(context)
+        let buffer = try await request.body.collect(upTo: 64 << 10)
+        let body: Patch
+        do {
+            body = try JSONDecoder().decode(Patch.self, from: Data(buffer: buffer))
+        } catch {
+            throw Problem.badRequest("the body must be a JSON object of the fields to change (vendor, model, firmwareVersion, tenant, placement, careRecipientRef, tags)")
+        }
+        if body.deviceId != nil || body.serialNumber != nil || body.type != nil {
+            throw Problem.badRequest("deviceId, serialNumber and type cannot change; decommission and register anew")
+        }
+        if body.lifecycleState != nil {
+            throw Problem.badRequest("the lifecycle state changes through /suspend, /resume and /decommission")
+        }
+        let patch = DevicePatch(vendor: body.vendor, model: body.model, firmwareVersion: body.firmwareVersion,
+                                tenant: body.tenant, placement: body.placement, careRecipientRef: body.careRecipientRef,
+                                tags: body.tags)
+        guard !patch.fieldNames.isEmpty else { throw Problem.badRequest("the body changes nothing") }
+        try validate(patch)
+        do {
+            return DeviceBody(try await repository.update(id, with: patch, actor: body.actor ?? "api"))
+        } catch let error as RegistryError {
+            throw Problem.notFound(error.description)
+        }
+    }
+
+    /// The same field rules as registration (lengths, characters, no personal identity numbers).
+    private func validate(_ patch: DevicePatch) throws {
+        if let tag = patch.tags?.first(where: { $0.contains(";") }) {
+            throw Problem.badRequest("tag \"\(tag)\" contains ';', which separates tags")
+        }
+        if patch.tenant == "" { throw Problem.badRequest("tenant cannot be empty") }
+        // Check the changed fields by validating a registration row built around them.
+        let values: [DeviceCSVColumn: String] = [
+            .deviceId: "patch", .serialNumber: "patch", .type: catalogue.deviceTypes.first?.id ?? "sensor",
+            .vendor: patch.vendor ?? "", .model: patch.model ?? "", .firmwareVersion: patch.firmwareVersion ?? "",
+            .tenant: patch.tenant ?? "patch", .placement: patch.placement ?? "",
+            .careRecipientRef: patch.careRecipientRef ?? "", .tags: (patch.tags ?? []).joined(separator: ";"),
+        ]
+        if case .failure(let rejection) = DeviceCSV.validate(values, knownTypes: knownTypes) {
+            throw Problem.badRequest(rejection.reason)
+        }
     }
 
     /// `GET /iot/v1/devices/{id}/history`: every change, oldest first.
@@ -132,7 +206,18 @@ struct DevicesController<Context: RequestContext> {
             throw Problem.badRequest("decommissioning needs a reason: {\"reason\": \"...\"}")
         }
         do {
-            return DeviceBody(try await repository.apply(action, to: id, actor: body.actor ?? "api", reason: body.reason))
+            let device = try await repository.apply(action, to: id, actor: body.actor ?? "api", reason: body.reason)
+            if let broker {
+                do {
+                    try await broker.enforce(device.lifecycleState, deviceId: id)
+                } catch {
+                    // The change is committed; the broker reconciliation enforces it as soon as it can.
+                    context.logger.warning("broker did not take the lifecycle change yet", metadata: [
+                        "device": "\(id)", "state": "\(device.lifecycleState.rawValue)", "error": "\(error)",
+                    ])
+                }
+            }
+            return DeviceBody(device)
         } catch let error as RegistryError {
             switch error {
             case .notFound: throw Problem.notFound(error.description)
@@ -203,6 +288,13 @@ public struct DeviceBody: ResponseEncodable, Sendable {
     var lifecycleState: String
     var createdAt: String
     var updatedAt: String
+    var connectivity: String
+    var connectivitySince: String?
+    var lastSeen: String?
+    var battery: Double?
+    var signalStrength: Double?
+    /// As the device last reported it (`firmwareVersion` is the registered one).
+    var reportedFirmware: String?
 
     init(_ device: Device) {
         deviceId = device.deviceId
@@ -218,6 +310,12 @@ public struct DeviceBody: ResponseEncodable, Sendable {
         lifecycleState = device.lifecycleState.rawValue
         createdAt = RFC3339.format(micros: device.createdAtMicros)
         updatedAt = RFC3339.format(micros: device.updatedAtMicros)
+        connectivity = device.supervision.connectivity
+        connectivitySince = device.supervision.connectivitySinceMicros.map { RFC3339.format(micros: $0) }
+        lastSeen = device.supervision.lastSeenMicros.map { RFC3339.format(micros: $0) }
+        battery = device.supervision.battery
+        signalStrength = device.supervision.signalStrength
+        reportedFirmware = device.supervision.reportedFirmware
     }
 }
 

@@ -29,6 +29,18 @@ enum Cursor {
         return String(decoding: id, as: UTF8.self)
     }
 
+    static func encodeUnknownDevice(lastSeenMicros: Int64, id: String) -> String {
+        base64url("u1.\(lastSeenMicros)." + Hex.encode(Array(id.utf8)))
+    }
+
+    static func decodeUnknownDevice(_ text: String) throws -> (lastSeenMicros: Int64, deviceId: String) {
+        let fields = try decodeFields(text)
+        guard fields.count == 3, fields[0] == "u1", let micros = Int64(fields[1]), let id = Hex.decode(fields[2]) else {
+            throw invalid
+        }
+        return (micros, String(decoding: id, as: UTF8.self))
+    }
+
     static func decodeDeadLetter(_ text: String) throws -> Int64 {
         let fields = try decodeFields(text)
         guard fields.count == 2, fields[0] == "d1", let id = Int64(fields[1]) else { throw invalid }

@@ -1,4 +1,4 @@
--- Supervision, quarantine and directory coherence.
+-- Supervision, quarantine, broker enforcement and directory coherence.
 
 -- What the gateway learns about a registered device from its messages (written in batches, never per message).
 CREATE TABLE device_status (
@@ -31,6 +31,10 @@ CREATE INDEX unknown_devices_last_seen ON unknown_devices (last_seen DESC, devic
 ALTER TABLE raw_messages DROP CONSTRAINT raw_messages_outcome_check;
 ALTER TABLE raw_messages ADD CONSTRAINT raw_messages_outcome_check
     CHECK (outcome IN ('accepted', 'partial', 'rejected', 'quarantined'));
+
+-- The lifecycle state the broker last enforced for the device (dynamic security); where it lags behind
+-- `lifecycle_state`, the gateway enforces again.
+ALTER TABLE devices ADD COLUMN broker_state text;
 
 -- Every gateway instance keeps the registry in memory; a change anywhere tells them all which device to reload.
 CREATE FUNCTION cip_notify_device_change() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -74,7 +74,7 @@ final class GatewayProcess: @unchecked Sendable {
     func cleanUp() {
         terminate()
         // Remove the gateway's persistent session, or the broker queues every later message for it.
-        if let reset = try? MQTTClient(configuration: .init(url: try TestStack.broker(), clientID: clientID, cleanSession: true),
+        if let reset = try? MQTTClient(configuration: try TestStack.mqtt(clientID, TestStack.gatewayAccount),
                                        logger: TestStack.logger), (try? reset.connect()) != nil {
             reset.stop()
         }
@@ -95,11 +95,19 @@ final class GatewayProcess: @unchecked Sendable {
     func httpGet(_ path: String) throws -> (status: Int, body: String) {
         try SimpleHTTP.get(host: "127.0.0.1", port: httpPort, path: path)
     }
+
+    func httpSend(_ method: String, _ path: String, json: String) throws -> (status: Int, body: String) {
+        try SimpleHTTP.request(method, host: "127.0.0.1", port: httpPort, path: path, body: json)
+    }
 }
 
 /// A minimal HTTP/1.1 GET over a socket, enough to poll a local process without pulling in an HTTP client.
 enum SimpleHTTP {
     static func get(host: String, port: Int, path: String) throws -> (status: Int, body: String) {
+        try request("GET", host: host, port: port, path: path, body: nil)
+    }
+
+    static func request(_ method: String, host: String, port: Int, path: String, body: String?) throws -> (status: Int, body: String) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed") }
         defer { close(fd) }
@@ -115,7 +123,12 @@ enum SimpleHTTP {
             }
         }
         guard connected == 0 else { throw TestFailure("connect to \(host):\(port) failed") }
-        let request = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n"
+        var request = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
+        if let body {
+            request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+        } else {
+            request += "\r\n"
+        }
         _ = request.withCString { send(fd, $0, strlen($0), 0) }
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)

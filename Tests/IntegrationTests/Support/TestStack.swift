@@ -18,6 +18,20 @@ enum TestStack {
 
     static func broker() throws -> MQTTURL { try MQTTURL(parsing: mqttURL) }
 
+    /// The stack's broker accounts (Gateway/stack writes them to .stack/env): the gateway's, the trusted
+    /// bridge's (publishes as any device) and the shared bootstrap account of new devices.
+    static let gatewayAccount = (username: environment["MQTT_USERNAME"], password: environment["MQTT_PASSWORD"])
+    static let bridgeAccount = (username: environment["MQTT_BRIDGE_USERNAME"], password: environment["MQTT_BRIDGE_PASSWORD"])
+    static let bootstrapAccount = (username: environment["MQTT_BOOTSTRAP_USERNAME"] ?? "bootstrap",
+                                   password: environment["MQTT_BOOTSTRAP_PASSWORD"] ?? "bootstrap")
+
+    /// A client configuration for the test broker with an account.
+    static func mqtt(_ clientID: String, _ account: (username: String?, password: String?),
+                     cleanSession: Bool = true) throws -> MQTTClient.Configuration {
+        MQTTClient.Configuration(url: try broker(), clientID: clientID, cleanSession: cleanSession,
+                                 username: account.username, password: account.password)
+    }
+
     /// The repository's own catalogue.
     static func catalogue() throws -> Catalogue {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -117,7 +131,7 @@ func eventuallyBlocking(timeout: Double, _ condition: () throws -> Bool) rethrow
 
 /// A device-like publisher on the real broker.
 func makePublisher(_ name: String) throws -> MQTTClient {
-    let client = try MQTTClient(configuration: .init(url: try TestStack.broker(), clientID: TestStack.uniqueName(name)),
+    let client = try MQTTClient(configuration: try TestStack.mqtt(TestStack.uniqueName(name), TestStack.bridgeAccount),
                                 logger: TestStack.logger)
     try client.connect()
     return client

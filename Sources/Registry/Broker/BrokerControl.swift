@@ -1,0 +1,200 @@
+import Foundation
+import Logging
+import MQTT
+import Postgres
+import ServiceLifecycle
+import Synchronization
+
+/// The gateway's control connection to the broker: administers dynamic security (`$CONTROL/dynamic-security/v1`)
+/// and receives onboarding claims (`provisioning/+/claim`), which `Onboarding` answers.
+///
+/// Lifecycle changes are enforced at once when an administrator makes them (`enforce`); the database remembers
+/// which state the broker last enforced (`devices.broker_state`), and `run()` re-enforces every device whose
+/// broker state lags behind, so a broker that was away catches up by itself.
+public final class BrokerControl: Service, BrokerAccess, @unchecked Sendable {
+    public static let claimFilter = "provisioning/+/claim"
+
+    private let client: MQTTClient
+    private let pool: PostgresPool
+    private let logger: Logger
+    private let onboarding: Onboarding
+    private let claims: AsyncStream<MQTTMessage>
+    private let pending = Mutex<[String: Pending]>([:])
+    private let nextRequest = Atomic<UInt64>(0)
+    private let reconcileInterval: Duration
+
+    private struct Pending {
+        var expected: Int
+        var responses: [Int: DynamicSecurityCommand.Response] = [:]
+        var continuation: CheckedContinuation<[DynamicSecurityCommand.Response], any Error>
+    }
+
+    public init(configuration: MQTTClient.Configuration, pool: PostgresPool, logger: Logger,
+                onboarding onboardingConfiguration: Onboarding.Configuration = .init(), reconcileInterval: Duration = .seconds(10)) throws {
+        var configuration = configuration
+        configuration.subscriptions = [(DynamicSecurityCommand.responseTopic, 1), (Self.claimFilter, 1)]
+        let (claims, claimSink) = AsyncStream<MQTTMessage>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        self.claims = claims
+        self.pool = pool
+        self.logger = logger
+        self.reconcileInterval = reconcileInterval
+        let responses = ResponseRouter()
+        client = try MQTTClient(configuration: configuration, logger: logger) { message in
+            if message.topic == DynamicSecurityCommand.responseTopic {
+                responses.deliver(message.payload)
+            } else {
+                claimSink.yield(message)
+            }
+        }
+        onboarding = Onboarding(configuration: onboardingConfiguration, pool: pool, logger: logger)
+        responses.control = self
+    }
+
+    public var isConnected: Bool { client.isConnected }
+
+    public func run() async throws {
+        try client.start()
+        let claims = self.claims
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await claim in claims {
+                    await self.onboarding.handle(claim, broker: self)
+                }
+            }
+            group.addTask {
+                while !Task.isShuttingDownGracefully, !Task.isCancelled {
+                    await self.reconcile()
+                    try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.reconcileInterval) }
+                }
+            }
+            await withGracefulShutdownHandler {
+                await group.next()
+            } onGracefulShutdown: {
+                self.client.stop()
+            }
+            group.cancelAll()
+        }
+        client.stop()
+    }
+
+    // MARK: - Dynamic security
+
+    /// Sends commands in one message and waits for their answers (matched by correlation data).
+    public func send(_ commands: [[String: Any]], timeout: Duration = .seconds(5)) async throws -> [DynamicSecurityCommand.Response] {
+        guard client.isConnected else { throw BrokerError("not connected to the broker") }
+        let id = "cip-\(nextRequest.add(1, ordering: .relaxed).newValue)"
+        let tagged = commands.enumerated().map { index, command in
+            var command = command
+            command["correlationData"] = "\(id):\(index)"
+            return command
+        }
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            self.fail(id, BrokerError("the broker did not answer a dynamic-security request within \(timeout)"))
+        }
+        defer { timer.cancel() }
+        return try await withCheckedThrowingContinuation { continuation in
+            pending.withLock { $0[id] = Pending(expected: commands.count, continuation: continuation) }
+            do {
+                try client.publish(topic: DynamicSecurityCommand.topic, payload: DynamicSecurityCommand.encode(tagged), qos: 1)
+            } catch {
+                fail(id, BrokerError("could not send to the broker: \(error)"))
+            }
+        }
+    }
+
+    fileprivate func deliver(_ payload: [UInt8]) {
+        guard let responses = DynamicSecurityCommand.parseResponses(payload) else { return }
+        // Each answer carries the correlation data "<request>:<index>" of its command.
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
+              let raw = object["responses"] as? [[String: Any]] else { return }
+        for (response, rawResponse) in zip(responses, raw) {
+            guard let correlation = rawResponse["correlationData"] as? String,
+                  let colon = correlation.lastIndex(of: ":"),
+                  let index = Int(correlation[correlation.index(after: colon)...]) else { continue }
+            let id = String(correlation[..<colon])
+            let finished: (CheckedContinuation<[DynamicSecurityCommand.Response], any Error>, [DynamicSecurityCommand.Response])? =
+                pending.withLock { pending in
+                    guard var entry = pending[id] else { return nil }
+                    entry.responses[index] = response
+                    if entry.responses.count == entry.expected {
+                        pending[id] = nil
+                        return (entry.continuation, (0..<entry.expected).compactMap { entry.responses[$0] })
+                    }
+                    pending[id] = entry
+                    return nil
+                }
+            if let (continuation, all) = finished { continuation.resume(returning: all) }
+        }
+    }
+
+    private func fail(_ id: String, _ error: any Error) {
+        let continuation = pending.withLock { $0.removeValue(forKey: id)?.continuation }
+        continuation?.resume(throwing: error)
+    }
+
+    /// Sends commands and throws the first error that is not "already so".
+    func perform(_ commands: [[String: Any]]) async throws {
+        for response in try await send(commands) where !response.isAlreadyDone {
+            throw BrokerError("dynamic security refused \(response.command): \(response.error ?? "")")
+        }
+    }
+
+    /// Creates (or re-creates, with a new password) the device's client and role.
+    func createDeviceClient(_ deviceId: String, password: String) async throws {
+        try await perform([
+            DynamicSecurityCommand.deleteClient(deviceId),
+            DynamicSecurityCommand.createDeviceRole(deviceId),
+            DynamicSecurityCommand.createDeviceClient(deviceId, password: password),
+        ])
+    }
+
+    public func enforce(_ state: LifecycleState, deviceId: String) async throws {
+        switch state {
+        case .registered: break
+        case .provisioned, .active: try await perform([DynamicSecurityCommand.enableClient(deviceId)])
+        case .suspended: try await perform([DynamicSecurityCommand.disableClient(deviceId)])
+        case .decommissioned:
+            try await perform([DynamicSecurityCommand.deleteClient(deviceId), DynamicSecurityCommand.deleteRole(deviceId)])
+        }
+        try await pool.withConnection { connection in
+            try connection.query("UPDATE devices SET broker_state = $2 WHERE device_id = $1 AND lifecycle_state = $2",
+                                 [deviceId, state.rawValue])
+        }
+    }
+
+    /// Re-enforces devices whose broker state lags behind their lifecycle state (a change made while the broker
+    /// was away, or by another instance that crashed in between).
+    func reconcile() async {
+        guard client.isConnected else { return }
+        do {
+            let lagging = try await pool.withConnection { connection in
+                try connection.query("""
+                    SELECT device_id, lifecycle_state FROM devices
+                    WHERE broker_state IS DISTINCT FROM lifecycle_state AND lifecycle_state <> 'registered'
+                    ORDER BY updated_at LIMIT 500
+                    """).all.compactMap { row -> (String, LifecycleState)? in
+                    guard let id = row["device_id"], let state = row["lifecycle_state"].flatMap(LifecycleState.init(rawValue:))
+                    else { return nil }
+                    return (id, state)
+                }
+            }
+            for (id, state) in lagging {
+                try await enforce(state, deviceId: id)
+            }
+            if !lagging.isEmpty { logger.info("broker caught up with the registry", metadata: ["devices": "\(lagging.count)"]) }
+        } catch {
+            logger.warning("broker reconciliation failed; will retry", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func publish(topic: String, payload: [UInt8]) throws {
+        try client.publish(topic: topic, payload: payload, qos: 1)
+    }
+}
+
+/// Hands dynamic-security answers from the network thread to the control (set once, right after init).
+private final class ResponseRouter: @unchecked Sendable {
+    weak var control: BrokerControl?
+    func deliver(_ payload: [UInt8]) { control?.deliver(payload) }
+}

@@ -1,0 +1,85 @@
+import Foundation
+
+/// Commands of Mosquitto's dynamic-security plugin (`$CONTROL/dynamic-security/v1`), as JSON, and the parsing of
+/// its answers. Pure: the broker connection is `BrokerControl`'s.
+///
+/// Each provisioned device gets a client (user name = device id) with a role of its own whose ACL lets it
+/// publish only below `devices/<id>/` and subscribe only to `commands/<id>/#`.
+public enum DynamicSecurityCommand {
+    public static let topic = "$CONTROL/dynamic-security/v1"
+    public static let responseTopic = "$CONTROL/dynamic-security/v1/response"
+
+    public static func roleName(_ deviceId: String) -> String { "device-\(deviceId)" }
+
+    public static func createDeviceRole(_ deviceId: String) -> [String: Any] {
+        ["command": "createRole", "rolename": roleName(deviceId),
+         "textname": "ACL of device \(deviceId)",
+         "acls": [
+            ["acltype": "publishClientSend", "topic": "devices/\(deviceId)/#", "priority": 0, "allow": true],
+            ["acltype": "subscribePattern", "topic": "commands/\(deviceId)/#", "priority": 0, "allow": true],
+            ["acltype": "publishClientReceive", "topic": "commands/\(deviceId)/#", "priority": 0, "allow": true],
+         ]]
+    }
+
+    public static func createDeviceClient(_ deviceId: String, password: String) -> [String: Any] {
+        ["command": "createClient", "username": deviceId, "password": password,
+         "textname": "device \(deviceId)", "roles": [["rolename": roleName(deviceId), "priority": 0]]]
+    }
+
+    public static func deleteClient(_ deviceId: String) -> [String: Any] {
+        ["command": "deleteClient", "username": deviceId]
+    }
+
+    public static func deleteRole(_ deviceId: String) -> [String: Any] {
+        ["command": "deleteRole", "rolename": roleName(deviceId)]
+    }
+
+    public static func disableClient(_ deviceId: String) -> [String: Any] {
+        ["command": "disableClient", "username": deviceId]
+    }
+
+    public static func enableClient(_ deviceId: String) -> [String: Any] {
+        ["command": "enableClient", "username": deviceId]
+    }
+
+    public static func encode(_ commands: [[String: Any]]) -> [UInt8] {
+        let data = (try? JSONSerialization.data(withJSONObject: ["commands": commands], options: [.sortedKeys])) ?? Data()
+        return Array(data)
+    }
+
+    /// One answer per command, in order: the command name and its error (nil: done).
+    public struct Response: Sendable, Equatable {
+        public var command: String
+        public var error: String?
+
+        public init(command: String, error: String?) {
+            self.command = command
+            self.error = error
+        }
+
+        /// Errors that mean "already so": creating what exists, deleting what is gone.
+        public var isAlreadyDone: Bool {
+            guard let error = error?.lowercased() else { return true }
+            return error.contains("already exists") || error.contains("not found")
+        }
+    }
+
+    public static func parseResponses(_ payload: [UInt8]) -> [Response]? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
+              let responses = object["responses"] as? [[String: Any]] else { return nil }
+        return responses.map { Response(command: $0["command"] as? String ?? "", error: $0["error"] as? String) }
+    }
+}
+
+/// What the gateway asks of the broker when a device's lifecycle state changes.
+public protocol BrokerAccess: Sendable {
+    /// Makes the broker enforce `state`: provisioned/active → client enabled, suspended → disabled (connection
+    /// dropped, reconnects refused), decommissioned → client and role deleted. Registered devices have no client.
+    func enforce(_ state: LifecycleState, deviceId: String) async throws
+}
+
+/// The broker refused or did not answer.
+public struct BrokerError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
