@@ -211,5 +211,79 @@ extension IntegrationTests {
                 #expect(seen == 10_000)
             }
         }
+    
+        @Test("PATCH changes metadata only, refuses identity changes and personal identity numbers, and is in the history")
+        func patchesMetadata() async throws {
+            try await Self.withApp { client, database in
+                try await client.execute(uri: "/iot/v1/devices", method: .post, body: Self.json(Self.lock)) { #expect($0.status == .created) }
+                try await client.execute(uri: "/iot/v1/devices/lock-100", method: .patch,
+                                         body: Self.json(["placement": "Storgatan 1, entrance", "tags": ["moved"], "model": "", "actor": "admin-7"])) { response in
+                    #expect(response.status == .ok)
+                    let body = String(buffer: response.body)
+                    #expect(body.contains(#""placement":"Storgatan 1, entrance""#))
+                    #expect(body.contains(#""tags":["moved"]"#))
+                    #expect(!body.contains(#""model""#))
+                    #expect(body.contains(#""connectivity":"unknown""#))
+                }
+                #expect(try database.count("SELECT count(*) FROM device_history WHERE device_id = 'lock-100' AND action = 'update' AND actor = 'admin-7' AND reason = 'changed: model, placement, tags'") == 1)
+                for (patch, fragment) in [(["serialNumber": "X"], "cannot change"), (["careRecipientRef": "19121212-1212"], "personal identity number"),
+                                          (["lifecycleState": "active"], "/suspend"), ([:], "changes nothing")] as [([String: Any], String)] {
+                    try await client.execute(uri: "/iot/v1/devices/lock-100", method: .patch, body: Self.json(patch)) { response in
+                        #expect(response.status == .badRequest)
+                        #expect(String(buffer: response.body).contains(fragment), "\(patch)")
+                    }
+                }
+                try await client.execute(uri: "/iot/v1/devices/nope-1", method: .patch, body: Self.json(["placement": "x"])) {
+                    #expect($0.status == .notFound)
+                }
+            }
+        }
+
+        @Test("the fleet view counts by type, state and connectivity, lists low batteries and firmware; unknown ids are listed and paged")
+        func fleetAndUnknownDevices() async throws {
+            try await Self.withApp { client, database in
+                try database.register(["s-1", "s-2", "s-3"])
+                try database.register(["l-1"], type: "digital-lock", state: "suspended")
+                let connection = try database.connect()
+                defer { connection.close() }
+                try connection.execute("""
+                    INSERT INTO device_status (device_id, connectivity, last_seen, battery, reported_firmware) VALUES
+                        ('s-1', 'online', now(), 12, '2.1.0'), ('s-2', 'offline', now(), 55, '2.1.0'), ('l-1', 'online', now(), 5, '1.0');
+                    INSERT INTO unknown_devices VALUES
+                        ('x-1', now() - interval '2 hours', now() - interval '1 hour', 3, 'devices/x-1/telemetry'),
+                        ('x-2', now() - interval '2 hours', now(), 7, 'devices/x-2/events'),
+                        ('x-3', now() - interval '3 hours', now() - interval '2 hours', 1, 'devices/x-3/status');
+                    """)
+                try await client.execute(uri: "/iot/v1/fleet", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let body = try #require(try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any])
+                    #expect(body["total"] as? Int == 4)
+                    #expect(body["byType"] as? [String: Int] == ["sensor": 3, "digital-lock": 1])
+                    #expect(body["byState"] as? [String: Int] == ["active": 3, "suspended": 1])
+                    #expect(body["byConnectivity"] as? [String: Int] == ["online": 2, "offline": 1, "unknown": 1])
+                    #expect(body["firmwareVersions"] as? [String: Int] == ["2.1.0": 2, "1.0": 1])
+                    let low = (body["lowBattery"] as? [[String: Any]])?.compactMap { $0["deviceId"] as? String }
+                    #expect(low == ["l-1", "s-1"])
+                }
+                let filtered = try await client.execute(uri: "/iot/v1/devices?connectivity=online&q=S-", method: .get) { response in
+                    try Self.decode(response).items?.map(\.deviceId)
+                }
+                #expect(filtered == ["s-1"])
+                try await client.execute(uri: "/iot/v1/devices?connectivity=sideways", method: .get) { #expect($0.status == .badRequest) }
+                try await client.execute(uri: "/iot/v1/fleet?lowBattery=200", method: .get) { #expect($0.status == .badRequest) }
+                let page = try await client.execute(uri: "/iot/v1/unknown-devices?limit=2", method: .get) { response in
+                    #expect(response.status == .ok)
+                    return try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                }
+                let ids = (page?["items"] as? [[String: Any]])?.compactMap { $0["deviceId"] as? String }
+                #expect(ids == ["x-2", "x-1"])
+                let cursor = try #require(page?["nextCursor"] as? String)
+                let rest = try await client.execute(uri: "/iot/v1/unknown-devices?limit=2&cursor=\(cursor)", method: .get) { response in
+                    try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                }
+                #expect((rest?["items"] as? [[String: Any]])?.compactMap { $0["messageCount"] as? Int } == [1])
+                #expect(rest?["nextCursor"] == nil)
+            }
+        }
     }
 }

@@ -19,34 +19,23 @@ public struct DeviceProfile: Sendable, Equatable {
 /// The registered devices, held in memory so that the hot path resolves a device without a database round trip.
 ///
 /// Kept coherent with the registry three ways: every change to `devices` is announced with `NOTIFY cip_devices`
-/// (a trigger), which `DirectoryListener` turns into `refresh(_:from:)` in every gateway instance; a device id
-/// that is not in memory is looked up once before its message is quarantined (so a message right after a
-/// registration never loses the race with the notification); and a full reload runs now and then as a safety net.
+/// (a trigger), which `DirectoryListener` turns into `refresh(_:from:)` in every gateway instance; the device ids
+/// of a batch that are not in memory are looked up (one query per batch) before their messages are quarantined,
+/// so a message right after a registration never loses the race with the notification; and a full reload runs
+/// now and then as a safety net.
 public final class DeviceDirectory: Sendable {
-    private struct State {
-        var devices: [String: DeviceProfile] = [:]
-        /// Ids looked up and found unregistered, with when: not looked up again for a while.
-        var knownUnknown: [String: ContinuousClock.Instant] = [:]
+    private let devices = Mutex<[String: DeviceProfile]>([:])
+
+    public init(_ devices: [String: DeviceProfile] = [:]) {
+        self.devices.withLock { $0 = devices }
     }
 
-    private let state = Mutex(State())
-    /// How long an id found unregistered is not looked up again (a registration notification clears it sooner).
-    private let negativeLifetime: Duration
+    public var snapshot: [String: DeviceProfile] { devices.withLock { $0 } }
 
-    public init(_ devices: [String: DeviceProfile] = [:], negativeLifetime: Duration = .seconds(10)) {
-        self.negativeLifetime = negativeLifetime
-        state.withLock { $0.devices = devices }
-    }
-
-    public var snapshot: [String: DeviceProfile] { state.withLock { $0.devices } }
-
-    public var count: Int { state.withLock { $0.devices.count } }
+    public var count: Int { devices.withLock { $0.count } }
 
     public func replace(with devices: [String: DeviceProfile]) {
-        state.withLock {
-            $0.devices = devices
-            $0.knownUnknown.removeAll()
-        }
+        self.devices.withLock { $0 = devices }
     }
 
     private static let columns = "device_id, type, model, lifecycle_state"
@@ -63,45 +52,26 @@ public final class DeviceDirectory: Sendable {
         let rows = try connection.query("SELECT \(Self.columns) FROM devices WHERE device_id = ANY($1::text[])",
                                         [PostgresArray.text(Array(ids))])
         let found = Self.profiles(rows)
-        state.withLock {
-            for id in ids {
-                $0.devices[id] = found[id]
-                $0.knownUnknown[id] = nil
-            }
+        devices.withLock {
+            for id in ids { $0[id] = found[id] }
         }
     }
 
-    /// Of `ids`, those neither in memory nor recently found unregistered: the ones worth a database lookup.
+    /// Of `ids`, those not in memory: the ones to look up before their messages are quarantined.
     public func missing(_ ids: Set<String>) -> Set<String> {
-        let now = ContinuousClock.now
-        return state.withLock { state in
-            ids.filter { id in
-                guard state.devices[id] == nil else { return false }
-                guard let checked = state.knownUnknown[id] else { return true }
-                return now - checked >= negativeLifetime
-            }
-        }
+        devices.withLock { devices in ids.filter { devices[$0] == nil } }
     }
 
-    /// Looks up ids that are not in memory; the found ones join the directory, the others are remembered as
-    /// unregistered for a while (a flood from unknown ids costs one lookup per id and period, not per message).
+    /// Looks up ids that are not in memory (one query for the whole batch); the registered ones join the
+    /// directory. Unknown ids are looked up again with every batch that carries them: a registration counts at
+    /// once, at the price of one small indexed query per such batch.
     public func lookUp(_ ids: Set<String>, from connection: PostgresConnection) throws {
         guard !ids.isEmpty else { return }
         let rows = try connection.query("SELECT \(Self.columns) FROM devices WHERE device_id = ANY($1::text[])",
                                         [PostgresArray.text(Array(ids))])
         let found = Self.profiles(rows)
-        let now = ContinuousClock.now
-        state.withLock {
-            for id in ids {
-                if let profile = found[id] {
-                    $0.devices[id] = profile
-                    $0.knownUnknown[id] = nil
-                } else {
-                    $0.knownUnknown[id] = now
-                }
-            }
-            if $0.knownUnknown.count > 100_000 { $0.knownUnknown.removeAll() }
-        }
+        guard !found.isEmpty else { return }
+        devices.withLock { $0.merge(found) { _, new in new } }
     }
 
     private static func profiles(_ rows: PostgresRows) -> [String: DeviceProfile] {

@@ -177,6 +177,6 @@ enum ClaimAnswer: Error, Equatable {
             if let retryAfter { refusal["retryAfterSeconds"] = Int(retryAfter.rounded(.up)) }
             object = refusal
         }
-        return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
+        return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data())
     }
 }
