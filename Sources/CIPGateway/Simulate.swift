@@ -22,20 +22,35 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "Every Nth round one device sends a malformed message, to show dead letters (0: never).")
     var malformedEvery: Int = 20
 
+    @Option(help: "Claim codes (the report of `devices import`): devices found here onboard themselves over MQTT first.")
+    var claims: String?
+
+    @Option(help: "Where onboarded devices keep their own broker accounts between runs.")
+    var credentials: String = ".stack/demo-fleet-credentials.json"
+
     func run() async throws {
         Observability.bootstrapLogging()
         let logger = Logger(label: "cip.simulate")
         let fleet = DemoFleet.make(perKind: devicesPerKind)
+        let accounts = try onboardFleet(fleet, logger: logger)
         var clients: [(DemoDevice, MQTTClient)] = []
         for device in fleet {
             var configuration = try broker.bridgeConfiguration(clientID: "demo-\(device.id)")
+            if let account = accounts[device.id] {
+                // Its own broker account, as a real device after onboarding.
+                configuration.clientID = device.id
+                configuration.username = account.username
+                configuration.password = account.password
+            }
             configuration.will = (topic: "devices/\(device.id)/status", payload: Array("offline".utf8), qos: 1, retain: false)
             let client = try MQTTClient(configuration: configuration, logger: logger)
             try client.connect()
             try client.publish(topic: "devices/\(device.id)/status", payload: Array("online".utf8))
             clients.append((device, client))
         }
-        logger.info("demo fleet online", metadata: ["devices": "\(clients.count)", "broker": "\(broker.url)"])
+        logger.info("demo fleet online", metadata: [
+            "devices": "\(clients.count)", "ownAccounts": "\(accounts.count)", "broker": "\(broker.url)",
+        ])
         let started = Date()
         var round = 0
         while duration.map({ Date().timeIntervalSince(started) < $0 }) ?? true {
@@ -58,6 +73,69 @@ struct Simulate: AsyncParsableCommand {
             client.stop()
         }
     }
+}
+
+extension Simulate {
+    struct Account: Codable {
+        var username: String
+        var password: String
+    }
+
+    /// Zero-touch onboarding of the demo fleet: each device with a claim code (and no account yet) claims it with
+    /// the shared bootstrap account, as `README.md` shows with mosquitto_pub; accounts are kept for later runs.
+    /// Devices without either publish through the trusted bridge account.
+    func onboardFleet(_ fleet: [DemoDevice], logger: Logger) throws -> [String: Account] {
+        var accounts = (FileManager.default.contents(atPath: credentials))
+            .flatMap { try? JSONDecoder().decode([String: Account].self, from: $0) } ?? [:]
+        guard let claims, let data = FileManager.default.contents(atPath: claims),
+              let report = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let registered = report["registered"] as? [[String: Any]] else { return accounts }
+        let wanted = Set(fleet.map(\.id))
+        for entry in registered {
+            guard let device = entry["device"] as? [String: Any], let id = device["deviceId"] as? String,
+                  wanted.contains(id), accounts[id] == nil,
+                  let serial = device["serialNumber"] as? String, let code = entry["claimCode"] as? String else { continue }
+            let answer = try claim(serial: serial, code: code, logger: logger)
+            guard answer["status"] as? String == "provisioned", let username = answer["username"] as? String,
+                  let password = answer["password"] as? String else {
+                logger.warning("claim refused", metadata: ["device": "\(id)", "reason": "\(answer["reason"] ?? "no answer")"])
+                continue
+            }
+            accounts[id] = Account(username: username, password: password)
+            logger.info("onboarded", metadata: ["device": "\(id)", "serial": "\(serial)"])
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        FileManager.default.createFile(atPath: credentials, contents: try encoder.encode(accounts),
+                                       attributes: [.posixPermissions: 0o600])
+        return accounts
+    }
+
+    /// Publishes a claim with the bootstrap account and waits for the gateway's answer.
+    private func claim(serial: String, code: String, logger: Logger) throws -> [String: Any] {
+        let environment = ProcessInfo.processInfo.environment
+        var configuration = try broker.configuration(clientID: serial, cleanSession: true)
+        configuration.username = environment["MQTT_BOOTSTRAP_USERNAME"] ?? "bootstrap"
+        configuration.password = environment["MQTT_BOOTSTRAP_PASSWORD"] ?? "bootstrap"
+        configuration.subscriptions = [("provisioning/\(serial)/result", 1)]
+        let answer = AnswerBox()
+        let client = try MQTTClient(configuration: configuration, logger: logger) { answer.set($0.payload) }
+        try client.connect()
+        defer { client.stop() }
+        Thread.sleep(forTimeInterval: 0.2)  // the subscription settles
+        let request = try JSONSerialization.data(withJSONObject: ["serial": serial, "claimCode": code])
+        try client.publish(topic: "provisioning/\(serial)/claim", payload: Array(request))
+        let deadline = Date().addingTimeInterval(10)
+        while answer.value == nil, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        return answer.value.flatMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] } ?? [:]
+    }
+}
+
+private final class AnswerBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var payload: [UInt8]?
+    func set(_ value: [UInt8]) { lock.lock(); payload = value; lock.unlock() }
+    var value: [UInt8]? { lock.lock(); defer { lock.unlock() }; return payload }
 }
 
 /// One simulated device and what it says each round.
