@@ -52,6 +52,13 @@ let package = Package(
         ),
 
         // The message path: journal, payload adapters, normalizer, batch writer, dead letters.
+        .target(name: "Alarms", dependencies: [
+            "Models", "Postgres", "Storage",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+
         .target(
             name: "Ingest",
             dependencies: [
@@ -67,7 +74,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Models", "Registry", "Storage", "Ingest", "Postgres",
+                "Alarms", "Models", "Registry", "Storage", "Ingest", "Postgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -77,7 +84,7 @@ let package = Package(
 
         // `cip-gateway`: @main and subcommands only.
         .executableTarget(name: "CIPGateway", dependencies: [
-            "API", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
+            "API", "Alarms", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
@@ -91,8 +98,9 @@ let package = Package(
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Models", "Storage"]),
         .testTarget(name: "APITests", dependencies: ["API", "Storage"]),
         .testTarget(name: "WrapperTests", dependencies: ["MQTT", "Postgres"]),
+        .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "Models"]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "API", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
+            "API", "Alarms", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,3 +1,4 @@
+import Alarms
 import Foundation
 import Hummingbird
 import Logging
@@ -11,6 +12,9 @@ public struct APIDependencies: Sendable {
     public var catalogue: Catalogue
     public var telemetry: any TelemetryRepository
     public var devices: any DeviceRepository
+    /// Alarms and their live stream; nil where the alarm side does not run.
+    public var alarms: (any AlarmRepository)?
+    public var alarmFeed: AlarmFeed?
     /// Enforces lifecycle changes at the broker (dynamic security); nil where no broker is administered.
     public var broker: (any BrokerAccess)?
     /// How long a claim code issued at registration stays usable.
@@ -19,12 +23,15 @@ public struct APIDependencies: Sendable {
     public var metrics: @Sendable () -> [UInt8]
 
     public init(catalogue: Catalogue, telemetry: any TelemetryRepository, devices: any DeviceRepository,
-                broker: (any BrokerAccess)? = nil, readiness: [ReadinessCheck] = [],
+                broker: (any BrokerAccess)? = nil, alarms: (any AlarmRepository)? = nil, alarmFeed: AlarmFeed? = nil,
+                readiness: [ReadinessCheck] = [],
                 metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
         self.catalogue = catalogue
         self.telemetry = telemetry
         self.devices = devices
         self.broker = broker
+        self.alarms = alarms
+        self.alarmFeed = alarmFeed
         self.readiness = readiness
         self.metrics = metrics
     }
@@ -59,6 +66,10 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
     router.addRoutes(FleetController(repository: dependencies.devices).routes, atPath: "/iot/v1")
     router.addRoutes(ObservationsController(repository: dependencies.telemetry).routes, atPath: "/integration/v1")
     router.addRoutes(ModelsController(catalogue: dependencies.catalogue).routes, atPath: "/integration/v1")
+    if let alarms = dependencies.alarms {
+        router.addRoutes(AlarmsController(repository: alarms, feed: dependencies.alarmFeed,
+                                          catalogue: dependencies.catalogue).routes, atPath: "/integration/v1")
+    }
     return router
 }
 

@@ -1,4 +1,5 @@
 import API
+import Alarms
 import ArgumentParser
 import Foundation
 import Hummingbird
@@ -50,6 +51,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds ingest must be caught up before silence counts, after a start or a broker outage (env CIP_SUPERVISION_SETTLE).")
     var supervisionSettle: Double = ProcessInfo.processInfo.environment["CIP_SUPERVISION_SETTLE"].flatMap(Double.init) ?? 10
 
+    @Option(help: "Seconds to acknowledge an alarm, per priority: 1=60,2=300,... (env CIP_ALARM_ACK_TARGETS).")
+    var alarmAckTargets: String = ProcessInfo.processInfo.environment["CIP_ALARM_ACK_TARGETS"] ?? "1=60,2=300,3=900,4=3600,5=14400"
+
     @Option(help: "Administer the broker's dynamic security (device clients, onboarding claims): on or off (env CIP_BROKER_CONTROL).")
     var brokerControl: String = ProcessInfo.processInfo.environment["CIP_BROKER_CONTROL"] ?? "on"
 
@@ -67,12 +71,15 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "cip.gateway")
         let catalogue = try loadCatalogue(logger: logger)
         let normalizer = try loadNormalizer(catalogue)
+        guard let targets = AlarmRules.parseTargets(alarmAckTargets) else {
+            throw StartupError(description: "--alarm-ack-targets \"\(alarmAckTargets)\": expected priority=seconds pairs such as 1=60,2=300")
+        }
 
         let services = try GatewayServices(
             databaseURL: database.url, brokerConfiguration: try broker.configuration(clientID: clientID, cleanSession: false),
             journalDirectory: journalDirectory, journalSync: .milliseconds(journalSyncMilliseconds),
             maxPayloadBytes: maxPayloadBytes, maxBatchMessages: maxBatchMessages, catalogue: normalizer,
-            supervision: supervisionConfiguration,
+            supervision: supervisionConfiguration, alarmRules: AlarmRules(catalogue: catalogue, acknowledgeTargets: targets),
             brokerControl: brokerControl == "off" ? nil : try broker.configuration(clientID: clientID + "-control", cleanSession: true),
             logger: logger)
         let app = buildApplication(
@@ -128,10 +135,12 @@ struct GatewayServices {
     let directoryListener: DirectoryListener
     let supervisor: Supervisor?
     let brokerControl: BrokerControl?
+    let alarmEngine: AlarmEngine?
+    let alarmFeed: AlarmFeed
 
     init(databaseURL: String, brokerConfiguration: MQTTClient.Configuration, journalDirectory: String,
          journalSync: Duration, maxPayloadBytes: Int, maxBatchMessages: Int, catalogue: CatalogueNormalizer? = nil,
-         supervision: Supervisor.Configuration = .init(), brokerControl: MQTTClient.Configuration? = nil,
+         supervision: Supervisor.Configuration = .init(), alarmRules: AlarmRules? = nil, brokerControl: MQTTClient.Configuration? = nil,
          logger: Logger) throws {
         var journalConfiguration = Journal.Configuration(directory: journalDirectory)
         journalConfiguration.syncInterval = journalSync
@@ -164,12 +173,19 @@ struct GatewayServices {
         maintenance = PartitionMaintenance(pool: apiPool, logger: logger)
         directoryListener = DirectoryListener(url: databaseURL, directory: pipeline.directory, logger: logger)
         self.brokerControl = try brokerControl.map { try BrokerControl(configuration: $0, pool: apiPool, logger: logger) }
+        alarmEngine = alarmRules.map { AlarmEngine(url: databaseURL, rules: $0, logger: logger) }
+        alarmFeed = AlarmFeed(url: databaseURL, logger: logger)
     }
 
     /// In start order; the service group stops them in reverse, so the ingress stops before the pipeline drains.
     var background: [any Service] {
-        [pipeline, directoryListener] + (supervisor.map { [$0] } ?? []) + [ingress] + (brokerControl.map { [$0] } ?? [])
-            + [maintenance]
+        var services: [any Service] = [pipeline, directoryListener]
+        if let supervisor { services.append(supervisor) }
+        if let alarmEngine { services.append(alarmEngine) }
+        services += [alarmFeed, ingress] as [any Service]
+        if let brokerControl { services.append(brokerControl) }
+        services.append(maintenance)
+        return services
     }
 
     func apiDependencies(catalogue: Catalogue, metrics: @escaping @Sendable () -> [UInt8]) -> APIDependencies {
@@ -181,6 +197,8 @@ struct GatewayServices {
             telemetry: PostgresTelemetryRepository(pool: pool),
             devices: PostgresDeviceRepository(pool: pool),
             broker: brokerControl,
+            alarms: PostgresAlarmRepository(pool: pool),
+            alarmFeed: alarmFeed,
             readiness: [
                 ReadinessCheck(name: "database") {
                     do {

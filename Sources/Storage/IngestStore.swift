@@ -105,6 +105,7 @@ public struct IngestStore: Sendable {
     /// Runs inside the caller's transaction.
     public static func insertEvents(_ events: [DeviceEvent], on connection: PostgresConnection) throws {
         try connection.execute(Self.createStaging)
+        try connection.query(AdvisoryLock.statement(AdvisoryLock.events))
         try connection.copyIn("COPY stage_events (\(Self.eventColumns)) FROM STDIN BINARY", data: Self.encode(events))
         try connection.query("""
             INSERT INTO events (\(Self.eventColumns))

@@ -584,3 +584,21 @@ struct NormalizationGeneralTests {
         #expect(outcomes == 6000)
     }
 }
+
+@Suite struct EventChannelTests {
+    @Test func aNameThatIsBothIsTheEventOnTheEventsChannel() throws {
+        let normalizer = Normalizer(catalogue: try normalizationNormalizer())
+        let devices = ["lock-1": DeviceProfile(type: "digital-lock", model: nil, state: "active")]
+        func run(_ channel: String) -> Normalizer.Output {
+            normalizer.normalize(JournalRecord(sequence: 1, receivedAtMicros: 1_760_000_000_000_000,
+                                               topic: "devices/lock-1/\(channel)",
+                                               payload: Array(#"[{"n":"tamper","vb":true}]"#.utf8)), devices: devices)
+        }
+        let event = run("events")
+        #expect(event.events.map(\.event) == ["tamper"])
+        #expect(event.observations.isEmpty)
+        let reading = run("telemetry")
+        #expect(reading.observations.map(\.quantity) == ["tamper"])
+        #expect(reading.events.isEmpty)
+    }
+}

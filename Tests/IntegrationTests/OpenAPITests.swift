@@ -1,4 +1,5 @@
 import API
+import Alarms
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -14,7 +15,8 @@ extension IntegrationTests {
             let pool = PostgresPool(url: TestStack.databaseURL, size: 1, logger: TestStack.logger)
             return buildRouter(APIDependencies(catalogue: try TestStack.catalogue(),
                                                telemetry: PostgresTelemetryRepository(pool: pool),
-                                               devices: PostgresDeviceRepository(pool: pool)))
+                                               devices: PostgresDeviceRepository(pool: pool),
+                                               alarms: PostgresAlarmRepository(pool: pool)))
         }
 
         /// `METHOD /path/{param}` for every operation of the document.
@@ -41,7 +43,7 @@ extension IntegrationTests {
                 }.joined(separator: "/")
                 return "\(route.method) /\(path)"
             })
-            #expect(routed.count >= 19)
+            #expect(routed.count >= 28)
             let served = try await Application(router: router).test(.router) { client in
                 try await client.execute(uri: "/openapi.json", method: .get) { response in
                     #expect(response.status == .ok)

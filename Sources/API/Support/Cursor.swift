@@ -1,3 +1,4 @@
+import Alarms
 import Foundation
 import Postgres
 import Storage
@@ -39,6 +40,17 @@ enum Cursor {
             throw invalid
         }
         return (micros, String(decoding: id, as: UTF8.self))
+    }
+
+    static func encodeAlarm(_ cursor: AlarmCursor) -> String {
+        base64url("a1.\(cursor.priority).\(cursor.raisedAtMicros).\(cursor.id)")
+    }
+
+    static func decodeAlarm(_ text: String) throws -> AlarmCursor {
+        let fields = try decodeFields(text)
+        guard fields.count == 4, fields[0] == "a1", let priority = Int(fields[1]), let raised = Int64(fields[2]),
+              let id = Int64(fields[3]) else { throw invalid }
+        return AlarmCursor(priority: priority, raisedAtMicros: raised, id: id)
     }
 
     static func decodeDeadLetter(_ text: String) throws -> Int64 {

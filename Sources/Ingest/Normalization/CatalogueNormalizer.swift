@@ -11,7 +11,8 @@
 //   parts still count.
 // - SenML: the resolved record name is a quantity id or an event id. A name that is both (`heartbeat`,
 //   `tamper`, `alarm_button`, `smoke`) is the quantity when the device type produces that quantity,
-//   otherwise the event. Events: `vb: true` raises it, `vb: false` raises nothing, `vs` raises it with
+//   otherwise the event; on the `events` channel (`preferEvents`) it is the event when the type produces
+//   that event. Events: `vb: true` raises it, `vb: false` raises nothing, `vs` raises it with
 //   attribute "value". Numbers are converted to the canonical unit with `UnitConversion`; no unit means
 //   canonical. Per-record rejections (path `records[i]`, the original index): unknown name, quantity or
 //   event the device type does not produce, wrong value kind, enum value not allowed, number out of
@@ -207,8 +208,11 @@ public struct CatalogueNormalizer: Sendable {
 
     /// Normalizes one payload of a device of type `deviceType` (and, for vendor JSON, model `model`,
     /// the mapping id). Throws when the message as a whole cannot be used.
+    /// - Parameter preferEvents: the message came on the events channel: a SenML name that is both a quantity
+    ///   and an event of the type is the event.
     public func normalize(
-        deviceType: String, model: String?, format: PayloadFormat, payload: [UInt8], receivedAt: Double
+        deviceType: String, model: String?, format: PayloadFormat, payload: [UInt8], receivedAt: Double,
+        preferEvents: Bool = false
     ) throws(Rejection) -> NormalizedPayload {
         guard let info = types[deviceType] else {
             throw Rejection(path: "", reason: "unknown device type \"\(deviceType)\"")
@@ -222,7 +226,7 @@ public struct CatalogueNormalizer: Sendable {
         var result: NormalizedPayload
         switch format {
         case .senml:
-            result = try normalizeSenML(payload, info: info, receivedAt: receivedAt)
+            result = try normalizeSenML(payload, info: info, receivedAt: receivedAt, preferEvents: preferEvents)
         case .vendorJSON:
             result = try normalizeVendorJSON(payload, model: model, info: info, receivedAt: receivedAt)
         case .scaipXML:
@@ -236,7 +240,8 @@ public struct CatalogueNormalizer: Sendable {
 
     // MARK: SenML
 
-    private func normalizeSenML(_ payload: [UInt8], info: TypeInfo, receivedAt: Double) throws(Rejection) -> NormalizedPayload {
+    private func normalizeSenML(_ payload: [UInt8], info: TypeInfo, receivedAt: Double,
+                                preferEvents: Bool) throws(Rejection) -> NormalizedPayload {
         let pack: SenMLPack
         do {
             pack = try SenML.resolve(payload, now: receivedAt)
@@ -250,7 +255,7 @@ public struct CatalogueNormalizer: Sendable {
         }
         for record in pack.records {
             let path = "records[\(record.index)]"
-            switch senMLRecord(record, path: path, info: info) {
+            switch senMLRecord(record, path: path, info: info, preferEvents: preferEvents) {
             case .value(let value): result.values.append(value)
             case .event(let event): result.events.append(event)
             case .nothing: break
@@ -271,12 +276,14 @@ public struct CatalogueNormalizer: Sendable {
         case rejected(String)
     }
 
-    private func senMLRecord(_ record: SenMLRecord, path: String, info: TypeInfo) -> RecordOutcome {
+    private func senMLRecord(_ record: SenMLRecord, path: String, info: TypeInfo, preferEvents: Bool) -> RecordOutcome {
         let name = record.name
         let quantity = catalogue.quantity(name)
         let event = catalogue.event(name)
-        // A name that is both a quantity and an event is the quantity when the type produces it.
-        if let quantity, info.quantities.contains(name) || event == nil {
+        // A name that is both a quantity and an event is the quantity when the type produces it, unless the
+        // message came on the events channel and the type produces the event.
+        let asEvent = preferEvents && event != nil && info.events.contains(name)
+        if let quantity, !asEvent, info.quantities.contains(name) || event == nil {
             guard info.quantities.contains(name) else {
                 return .rejected(notProduced("quantity", name, info))
             }

@@ -117,7 +117,8 @@ public struct Normalizer: Sendable {
         let payload: NormalizedPayload
         do {
             payload = try catalogue.normalize(deviceType: device.type, model: device.model, format: format,
-                                              payload: record.payload, receivedAt: Double(received) / 1e6)
+                                              payload: record.payload, receivedAt: Double(received) / 1e6,
+                                              preferEvents: topic.channel == .events)
         } catch {
             return rejected(record, deviceID: topic.deviceID, reason: "invalid \(format.rawValue): \(error.description)")
         }

@@ -1,0 +1,328 @@
+import Alarms
+import Foundation
+import Hummingbird
+import Models
+import HTTPTypes
+import NIOCore
+
+/// Integration tier: the alarm team's alarms: the queue, one alarm with its timeline and context, acknowledge and
+/// resolve, figures, and a live stream of every change (Server-Sent Events, resumable with `Last-Event-ID`).
+struct AlarmsController<Context: RequestContext> {
+    let repository: any AlarmRepository
+    let feed: AlarmFeed?
+    let catalogue: Catalogue
+
+    var routes: RouteCollection<Context> {
+        let routes = RouteCollection(context: Context.self)
+        routes.get("alarms", use: list)
+        routes.get("alarms/stream", use: stream)
+        routes.get("alarms/stats", use: stats)
+        routes.get("alarms/:alarmId", use: show)
+        routes.post("alarms/:alarmId/acknowledge", use: acknowledge)
+        routes.post("alarms/:alarmId/resolve", use: resolve)
+        return routes
+    }
+
+    /// `GET /integration/v1/alarms?state=&priority=&type=&tenant=&from=&to=&limit=&cursor=`
+    @Sendable func list(_ request: Request, context: Context) async throws -> Page<AlarmBody> {
+        let reader = QueryReader(request)
+        var query = AlarmQuery()
+        if let states = try reader.string("state", maxLength: 64) {
+            query.states = try states.split(separator: ",").map { text in
+                guard let state = AlarmState(rawValue: String(text)) else {
+                    throw Problem.badParameter("state", "state must be a comma-separated list of open, acknowledged, resolved, cancelled")
+                }
+                return state
+            }
+        }
+        query.priority = try reader.string("priority", maxLength: 1).map { text in
+            guard let priority = Int(text), AlarmSpec.priorities.contains(priority) else {
+                throw Problem.badParameter("priority", "priority must be a whole number from 1 to 5")
+            }
+            return priority
+        }
+        query.type = try reader.string("type", maxLength: 64)
+        query.tenant = try reader.string("tenant", maxLength: 128)
+        query.fromMicros = try reader.time("from")
+        query.toMicros = try reader.time("to")
+        if let from = query.fromMicros, let to = query.toMicros, from >= to {
+            throw Problem.badParameter("to", "to must be later than from")
+        }
+        let limit = try reader.limit(default: 100, max: 1_000)
+        query.limit = limit + 1
+        query.after = try reader.string("cursor", maxLength: 1024).map(Cursor.decodeAlarm)
+        let alarms = try await repository.list(query)
+        let page = alarms.prefix(limit)
+        let next = alarms.count > limit ? page.last.map {
+            Cursor.encodeAlarm(AlarmCursor(priority: $0.priority, raisedAtMicros: $0.raisedAtMicros, id: $0.id))
+        } : nil
+        return Page(items: page.map(AlarmBody.init), nextCursor: next)
+    }
+
+    /// `GET /integration/v1/alarms/{id}`: the alarm, its whole timeline, the device and what it last reported.
+    @Sendable func show(_ request: Request, context: Context) async throws -> AlarmDetailBody {
+        let id = try alarmID(context)
+        guard let found = try await repository.alarm(id) else { throw Problem.notFound("no alarm \(id)") }
+        return AlarmDetailBody(found.alarm, timeline: found.timeline, context: found.context)
+    }
+
+    struct Acknowledgement: Decodable {
+        var `operator`: String
+    }
+
+    struct Resolution: Decodable {
+        var `operator`: String
+        var outcome: String
+        var note: String?
+    }
+
+    /// `POST /integration/v1/alarms/{id}/acknowledge` with `{"operator": "..."}`.
+    @Sendable func acknowledge(_ request: Request, context: Context) async throws -> AlarmBody {
+        let id = try alarmID(context)
+        let body: Acknowledgement = try await decode(request, example: #"{"operator": "op-17"}"#)
+        try checkOperator(body.operator)
+        return try await apply(.acknowledge(operator: body.operator), to: id)
+    }
+
+    /// `POST /integration/v1/alarms/{id}/resolve` with `{"operator": "...", "outcome": "...", "note": "..."}`;
+    /// the outcome is one of the catalogue's.
+    @Sendable func resolve(_ request: Request, context: Context) async throws -> AlarmBody {
+        let id = try alarmID(context)
+        let body: Resolution = try await decode(request, example: #"{"operator": "op-17", "outcome": "visit_made", "note": "..."}"#)
+        try checkOperator(body.operator)
+        guard catalogue.outcome(body.outcome) != nil else {
+            throw Problem.badRequest("outcome must be one of \(catalogue.outcomes.map(\.id).joined(separator: ", "))")
+        }
+        if let note = body.note, note.count > 2_000 { throw Problem.badRequest("note is longer than 2000 characters") }
+        return try await apply(.resolve(operator: body.operator, outcome: body.outcome, note: body.note), to: id)
+    }
+
+    /// `GET /integration/v1/alarms/stats?from=&to=` (default: the last 24 hours).
+    @Sendable func stats(_ request: Request, context: Context) async throws -> AlarmStatsBody {
+        let reader = QueryReader(request)
+        let to = try reader.time("to") ?? Int64(Date().timeIntervalSince1970 * 1e6)
+        let from = try reader.time("from") ?? to - 86_400_000_000
+        guard from < to else { throw Problem.badParameter("to", "to must be later than from") }
+        return AlarmStatsBody(try await repository.stats(fromMicros: from, toMicros: to), from: from, to: to)
+    }
+
+    /// `GET /integration/v1/alarms/stream`: every alarm change as a Server-Sent Event whose id is the change id.
+    /// With `Last-Event-ID` (header, or `lastEventId` in the query) the stream first replays every change after
+    /// it, in order, then continues live: no gaps, no duplicates, also across a gateway restart.
+    @Sendable func stream(_ request: Request, context: Context) async throws -> Response {
+        guard let feed else { throw Problem.unavailable("the alarm stream is not running") }
+        let queryLastEvent = try QueryReader(request).string("lastEventId", maxLength: 20)
+        let lastEventText = request.headers[HTTPTypes.HTTPField.Name("Last-Event-ID")!] ?? queryLastEvent
+        let lastEvent: Int64?
+        if let lastEventText {
+            guard let value = Int64(lastEventText), value >= 0 else {
+                throw Problem.badParameter("Last-Event-ID", "Last-Event-ID must be the id of an event of this stream")
+            }
+            lastEvent = value
+        } else {
+            lastEvent = nil
+        }
+        let repository = self.repository
+        let (head, items) = feed.subscribe()
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            // Without a Last-Event-ID the stream starts now.
+            var last = lastEvent ?? head ?? 0
+            try await writer.write(ByteBuffer(string: "retry: 1000\n: alarm stream from \(last)\n\n"))
+            // Catch up from the table to where the live feed began.
+            while let head, last < head {
+                let rows = try await repository.changes(after: last, limit: 500)
+                guard !rows.isEmpty else { break }
+                for row in rows where row.change.id <= head {
+                    try await writer.write(ByteBuffer(string: AlarmEventBody.sse(row.change, row.alarm)))
+                    last = row.change.id
+                }
+                if rows.count < 500 || rows[rows.count - 1].change.id >= head { break }
+            }
+            for await item in items {
+                switch item {
+                case .change(let change, let alarm):
+                    guard change.id > last else { continue }
+                    try await writer.write(ByteBuffer(string: AlarmEventBody.sse(change, alarm)))
+                    last = change.id
+                case .keepAlive:
+                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                }
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    private func apply(_ action: AlarmAction, to id: Int64) async throws -> AlarmBody {
+        do {
+            guard let alarm = try await repository.apply(action, to: id) else { throw Problem.notFound("no alarm \(id)") }
+            return AlarmBody(alarm)
+        } catch let conflict as AlarmConflict {
+            throw Problem.conflict(conflict.description)
+        }
+    }
+
+    private func decode<T: Decodable>(_ request: Request, example: String) async throws -> T {
+        let buffer = try await request.body.collect(upTo: 64 << 10)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
+        } catch {
+            throw Problem.badRequest("the body must be JSON like \(example)")
+        }
+    }
+
+    private func checkOperator(_ id: String) throws {
+        guard (1...128).contains(id.count), id.allSatisfy({ $0.isLetter || $0.isNumber || "-_.:@".contains($0) }) else {
+            throw Problem.badRequest("operator must be 1 to 128 letters, digits or - _ . : @")
+        }
+    }
+
+    private func alarmID(_ context: Context) throws -> Int64 {
+        guard let text = context.parameters.get("alarmId"), let id = Int64(text), id > 0 else {
+            throw Problem.badParameter("alarmId", "alarm id must be a positive whole number")
+        }
+        return id
+    }
+}
+
+struct AlarmBody: ResponseEncodable {
+    var id: Int64
+    var deviceId: String
+    var type: String
+    var kind: String
+    var priority: Int
+    var state: String
+    var tenant: String?
+    var raisedAt: String
+    var openedAt: String
+    var lastTriggeredAt: String
+    var triggerCount: Int
+    var acknowledgeBy: String
+    var escalated: Bool
+    var escalatedAt: String?
+    var acknowledgedAt: String?
+    var acknowledgedBy: String?
+    var resolvedAt: String?
+    var resolvedBy: String?
+    var outcome: String?
+    var note: String?
+    var cancelledAt: String?
+    var attributes: [String: String]
+    var confidentiality: Int
+
+    init(_ alarm: Alarm) {
+        func time(_ micros: Int64?) -> String? { micros.map { RFC3339.format(micros: $0) } }
+        id = alarm.id
+        deviceId = alarm.deviceId
+        type = alarm.type
+        kind = alarm.kind
+        priority = alarm.priority
+        state = alarm.state.rawValue
+        tenant = alarm.tenant
+        raisedAt = RFC3339.format(micros: alarm.raisedAtMicros)
+        openedAt = RFC3339.format(micros: alarm.openedAtMicros)
+        lastTriggeredAt = RFC3339.format(micros: alarm.lastTriggeredAtMicros)
+        triggerCount = alarm.triggerCount
+        acknowledgeBy = RFC3339.format(micros: alarm.ackDeadlineMicros)
+        escalated = alarm.escalatedAtMicros != nil
+        escalatedAt = time(alarm.escalatedAtMicros)
+        acknowledgedAt = time(alarm.acknowledgedAtMicros)
+        acknowledgedBy = alarm.acknowledgedBy
+        resolvedAt = time(alarm.resolvedAtMicros)
+        resolvedBy = alarm.resolvedBy
+        outcome = alarm.outcome
+        note = alarm.note
+        cancelledAt = time(alarm.cancelledAtMicros)
+        attributes = (try? JSONDecoder().decode([String: String].self, from: Data(alarm.attributesJSON.utf8))) ?? [:]
+        confidentiality = alarm.confidentiality
+    }
+}
+
+struct AlarmChangeBody: Encodable {
+    var id: Int64
+    var change: String
+    var actor: String
+    var at: String
+    var details: [String: String]
+
+    init(_ change: AlarmChange) {
+        id = change.id
+        self.change = change.change.rawValue
+        actor = change.actor
+        at = RFC3339.format(micros: change.atMicros)
+        // Details are flat JSON objects of strings and numbers; shown as text.
+        let object = (try? JSONSerialization.jsonObject(with: Data(change.detailsJSON.utf8))) as? [String: Any] ?? [:]
+        details = object.mapValues { "\($0)" }
+    }
+}
+
+struct AlarmDetailBody: ResponseEncodable {
+    struct DeviceContext: Encodable {
+        var deviceId: String
+        var type: String?
+        var placement: String?
+        var careRecipientRef: String?
+    }
+
+    struct LatestValue: Encodable {
+        var quantity: String
+        var value: String
+        var observedAt: String
+    }
+
+    var alarm: AlarmBody
+    var timeline: [AlarmChangeBody]
+    var device: DeviceContext
+    /// The last known position (GPS alarms), lock and door state (locks), battery.
+    var latest: [LatestValue]
+
+    init(_ alarm: Alarm, timeline: [AlarmChange], context: AlarmContext) {
+        self.alarm = AlarmBody(alarm)
+        self.timeline = timeline.map(AlarmChangeBody.init)
+        device = DeviceContext(deviceId: alarm.deviceId, type: context.deviceType, placement: context.placement,
+                               careRecipientRef: context.careRecipientRef)
+        latest = context.latest.map { LatestValue(quantity: $0.quantity, value: $0.value, observedAt: RFC3339.format(micros: $0.observedAtMicros)) }
+    }
+}
+
+/// One change on the stream: `id:` the change id, `event: alarm`, `data:` the change and the alarm as it is now.
+struct AlarmEventBody: Encodable {
+    var change: AlarmChangeBody
+    var alarm: AlarmBody
+
+    static func sse(_ change: AlarmChange, _ alarm: Alarm) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(AlarmEventBody(change: AlarmChangeBody(change), alarm: AlarmBody(alarm)))) ?? Data("{}".utf8)
+        return "id: \(change.id)\nevent: alarm\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
+    }
+}
+
+struct AlarmStatsBody: ResponseEncodable {
+    struct Group: Encodable {
+        var type: String
+        var priority: Int
+        var count: Int
+        var escalated: Int
+    }
+
+    var from: String
+    var to: String
+    var total: Int
+    var escalated: Int
+    var byTypeAndPriority: [Group]
+    var acknowledgeSeconds: [String: Double]
+    var resolveSeconds: [String: Double]
+
+    init(_ stats: AlarmStats, from: Int64, to: Int64) {
+        self.from = RFC3339.format(micros: from)
+        self.to = RFC3339.format(micros: to)
+        total = stats.total
+        escalated = stats.escalated
+        byTypeAndPriority = stats.groups.map { Group(type: $0.type, priority: $0.priority, count: $0.count, escalated: $0.escalated) }
+        acknowledgeSeconds = ["median": stats.acknowledgeMedianSeconds, "p90": stats.acknowledgeP90Seconds].compactMapValues { $0 }
+        resolveSeconds = ["median": stats.resolveMedianSeconds, "p90": stats.resolveP90Seconds].compactMapValues { $0 }
+    }
+}

@@ -1,0 +1,108 @@
+/// An alarm as the alarm team sees it.
+public struct Alarm: Sendable, Equatable {
+    public var id: Int64
+    public var deviceId: String
+    public var type: String
+    public var kind: String
+    public var priority: Int
+    public var state: AlarmState
+    public var tenant: String?
+    public var raisedAtMicros: Int64
+    public var openedAtMicros: Int64
+    public var lastTriggeredAtMicros: Int64
+    public var triggerCount: Int
+    public var ackDeadlineMicros: Int64
+    public var escalatedAtMicros: Int64?
+    public var acknowledgedAtMicros: Int64?
+    public var acknowledgedBy: String?
+    public var resolvedAtMicros: Int64?
+    public var resolvedBy: String?
+    public var outcome: String?
+    public var note: String?
+    public var cancelledAtMicros: Int64?
+    /// The triggering event's attributes (e.g. SCAIP `lte` location text), as JSON text.
+    public var attributesJSON: String
+    public var confidentiality: Int
+}
+
+/// One line of an alarm's timeline; its id orders the live stream.
+public struct AlarmChange: Sendable, Equatable {
+    public var id: Int64
+    public var alarmId: Int64
+    public var change: AlarmChangeKind
+    public var actor: String
+    public var atMicros: Int64
+    public var detailsJSON: String
+}
+
+/// Which alarms to list. Default: the active ones, highest priority first, oldest first within a priority.
+public struct AlarmQuery: Sendable, Equatable {
+    public var states: [AlarmState] = [.open, .acknowledged]
+    public var priority: Int?
+    public var type: String?
+    public var tenant: String?
+    public var fromMicros: Int64?
+    public var toMicros: Int64?
+    public var after: AlarmCursor?
+    public var limit: Int = 100
+
+    public init() {}
+}
+
+/// Keyset position in the list order (priority, raised at, id).
+public struct AlarmCursor: Sendable, Equatable {
+    public var priority: Int
+    public var raisedAtMicros: Int64
+    public var id: Int64
+
+    public init(priority: Int, raisedAtMicros: Int64, id: Int64) {
+        self.priority = priority
+        self.raisedAtMicros = raisedAtMicros
+        self.id = id
+    }
+}
+
+/// What the alarm detail shows beside the alarm: the device and its last known position or lock state.
+public struct AlarmContext: Sendable, Equatable {
+    public var deviceType: String?
+    public var placement: String?
+    public var careRecipientRef: String?
+    /// Latest values that help act: position (or latitude/longitude/accuracy), lock and door state, battery.
+    public var latest: [(quantity: String, value: String, observedAtMicros: Int64)]
+
+    public static func == (lhs: AlarmContext, rhs: AlarmContext) -> Bool {
+        lhs.deviceType == rhs.deviceType && lhs.placement == rhs.placement && lhs.careRecipientRef == rhs.careRecipientRef
+            && lhs.latest.map(\.quantity) == rhs.latest.map(\.quantity) && lhs.latest.map(\.value) == rhs.latest.map(\.value)
+    }
+}
+
+/// Alarm figures over a period.
+public struct AlarmStats: Sendable, Equatable {
+    public struct Group: Sendable, Equatable {
+        public var type: String
+        public var priority: Int
+        public var count: Int
+        public var escalated: Int
+    }
+
+    public var total = 0
+    public var escalated = 0
+    public var groups: [Group] = []
+    public var acknowledgeMedianSeconds: Double?
+    public var acknowledgeP90Seconds: Double?
+    public var resolveMedianSeconds: Double?
+    public var resolveP90Seconds: Double?
+
+    public init() {}
+}
+
+/// The alarms as the API reads and changes them.
+public protocol AlarmRepository: Sendable {
+    func list(_ query: AlarmQuery) async throws -> [Alarm]
+    func alarm(_ id: Int64) async throws -> (alarm: Alarm, timeline: [AlarmChange], context: AlarmContext)?
+    /// Applies an operator's action; throws `AlarmConflict` when the lifecycle refuses it.
+    func apply(_ action: AlarmAction, to id: Int64) async throws -> Alarm?
+    /// Changes after `afterId`, in order (the stream's catch-up).
+    func changes(after afterId: Int64, limit: Int) async throws -> [(change: AlarmChange, alarm: Alarm)]
+    func stats(fromMicros: Int64, toMicros: Int64) async throws -> AlarmStats
+}

@@ -1,0 +1,166 @@
+import Dispatch
+import Foundation
+import Logging
+import Metrics
+import Postgres
+import ServiceLifecycle
+import Storage
+
+/// Turns device events into alarms, exactly once: reads `events` in id order from its cursor, applies the
+/// catalogue's rules (`AlarmRules`), and moves the cursor in the same transaction as the alarms it wrote. Wakes on
+/// `NOTIFY cip_events` (a trigger on `events`), so an alarm is raised as soon as its event is committed, and
+/// escalates open alarms past their time-to-acknowledge target (the deadlines are stored, so a restart loses no
+/// timer).
+public final class AlarmEngine: Service, Sendable {
+    let url: String
+    let rules: AlarmRules
+    let logger: Logger
+    let escalations = Counter(label: "cip_alarms_escalated_total")
+    let raised = Counter(label: "cip_alarms_raised_total")
+
+    public init(url: String, rules: AlarmRules, logger: Logger) {
+        self.url = url
+        self.rules = rules
+        self.logger = logger
+    }
+
+    /// The events that can change alarms; everything else (heartbeats, lock events...) is skipped in SQL.
+    var relevantEvents: [String] {
+        rules.catalogue.events.filter { $0.alarm != nil }.map(\.id) + [AlarmRules.cancellationEvent]
+    }
+
+    public func run() async throws {
+        let queue = DispatchQueue(label: "cip.alarm-engine")
+        var connection: PostgresConnection?
+        var failures = 0
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            do {
+                let live: PostgresConnection
+                if let connection { live = connection } else {
+                    live = try await blocking(queue) { [url] in
+                        let opened = try PostgresConnection(url: url)
+                        try opened.execute("LISTEN cip_events")
+                        return opened
+                    }
+                    connection = live
+                    failures = 0
+                }
+                try await blocking(queue) { [self] in
+                    while try self.processBatch(on: live) {}
+                    try self.escalate(on: live)
+                }
+                // Woken by new events; otherwise at least every quarter second for escalations.
+                _ = try await blocking(queue) { try live.notifications(timeout: 0.25) }
+            } catch {
+                connection?.close()
+                connection = nil
+                failures += 1
+                if failures == 1 || failures % 30 == 0 {
+                    logger.warning("alarm engine lost the database; retrying", metadata: ["error": "\(error)"])
+                }
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+            }
+        }
+        connection?.close()
+    }
+
+    /// Handles the next events after the cursor in one transaction; true when there may be more.
+    func processBatch(on connection: PostgresConnection, limit: Int = 500) throws -> Bool {
+        try connection.transaction { connection in
+            try connection.query(AdvisoryLock.statement(AdvisoryLock.alarmChanges))
+            let cursor = Int64(try connection.query("SELECT last_event FROM alarm_engine_cursor FOR UPDATE")[0]["last_event"] ?? "0") ?? 0
+            // Only ids committed so far: the events' advisory lock makes them commit in id order.
+            let head = Int64(try connection.query("SELECT coalesce(max(id), 0) AS head FROM events")[0]["head"] ?? "0") ?? 0
+            guard head > cursor else { return false }
+            let rows = try connection.query("""
+                SELECT id, device_id, event, \(PostgresAlarmRepository.micros("observed_at")) AS observed_us,
+                       attributes::text AS attributes, confidentiality
+                FROM events WHERE id > $1 AND id <= $2 AND event = ANY($3::text[]) ORDER BY id LIMIT $4::integer
+                """, [String(cursor), String(head), PostgresArray.text(relevantEvents), String(limit)])
+            for row in rows.all {
+                try apply(row, on: connection)
+            }
+            let more = rows.count == limit
+            let next = more ? Int64(rows[rows.count - 1]["id"] ?? "0") ?? head : head
+            try connection.query("UPDATE alarm_engine_cursor SET last_event = $1", [String(next)])
+            return more
+        }
+    }
+
+    private func apply(_ row: PostgresRow, on connection: PostgresConnection) throws {
+        guard let eventId = row["id"], let device = row["device_id"], let event = row["event"] else { return }
+        let observed = row["observed_us"] ?? "0"
+        switch rules.decide(event: event) {
+        case .raise(let type, let kind, let priority):
+            if let existing = try connection.query("""
+                UPDATE alarms SET trigger_count = trigger_count + 1,
+                       last_triggered_at = greatest(last_triggered_at, to_timestamp($3::bigint / 1e6))
+                WHERE device_id = $1 AND type = $2 AND state IN ('open', 'acknowledged')
+                RETURNING id, trigger_count
+                """, [device, type, observed]).first, let id = existing["id"].flatMap({ Int64($0) }) {
+                try PostgresAlarmRepository.append(.retriggered, alarm: id, actor: "device",
+                                                   details: try PostgresAlarmRepository.json(["eventId": eventId, "count": existing["trigger_count"]]),
+                                                   on: connection)
+                return
+            }
+            let target = rules.acknowledgeTarget(priority: priority)
+            let inserted = try connection.query("""
+                INSERT INTO alarms (device_id, type, kind, priority, tenant, raised_at, last_triggered_at, ack_deadline,
+                                    attributes, confidentiality, source_event_id)
+                VALUES ($1, $2, $3, $4::smallint, (SELECT tenant FROM devices WHERE device_id = $1),
+                        to_timestamp($5::bigint / 1e6), to_timestamp($5::bigint / 1e6),
+                        now() + make_interval(secs => $6::double precision), $7::jsonb, $8::smallint, $9::bigint)
+                RETURNING id
+                """, [device, type, kind, String(priority), observed, String(target), row["attributes"] ?? "{}",
+                      row["confidentiality"] ?? "3", eventId])
+            if let id = inserted.first?["id"].flatMap({ Int64($0) }) {
+                try PostgresAlarmRepository.append(.opened, alarm: id, actor: "device",
+                                                   details: try PostgresAlarmRepository.json(["eventId": eventId, "priority": priority]),
+                                                   on: connection)
+                raised.increment()
+            }
+        case .cancelOpenCareAlarms:
+            let cancelled = try connection.query("""
+                UPDATE alarms SET state = 'cancelled', cancelled_at = now(), outcome = 'cancelled_by_device'
+                WHERE device_id = $1 AND state = 'open' AND kind = 'care' RETURNING id
+                """, [device])
+            for row in cancelled.all {
+                guard let id = row["id"].flatMap({ Int64($0) }) else { continue }
+                try PostgresAlarmRepository.append(.cancelled, alarm: id, actor: "device",
+                                                   details: try PostgresAlarmRepository.json(["eventId": eventId]), on: connection)
+            }
+        case .none:
+            break
+        }
+    }
+
+    /// Open alarms past their deadline are flagged once, with a timeline entry (which the stream carries).
+    func escalate(on connection: PostgresConnection) throws {
+        let escalated = try connection.transaction { connection in
+            try connection.query(AdvisoryLock.statement(AdvisoryLock.alarmChanges))
+            return try connection.query("""
+                WITH due AS (
+                    UPDATE alarms SET escalated_at = now()
+                    WHERE state = 'open' AND escalated_at IS NULL AND ack_deadline <= now()
+                    RETURNING id, priority, ack_deadline, opened_at
+                )
+                INSERT INTO alarm_changes (alarm_id, change, actor, details)
+                SELECT id, 'escalated', 'gateway',
+                       jsonb_build_object('priority', priority,
+                                          'targetSeconds', round(extract(epoch FROM ack_deadline - opened_at)))
+                FROM due ORDER BY id
+                RETURNING alarm_id
+                """).count
+        }
+        if escalated > 0 {
+            escalations.increment(by: escalated)
+            logger.warning("alarms escalated: not acknowledged in time", metadata: ["count": "\(escalated)"])
+        }
+    }
+
+    private func blocking<T: Sendable>(_ queue: DispatchQueue, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+}
