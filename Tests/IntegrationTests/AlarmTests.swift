@@ -128,6 +128,10 @@ extension IntegrationTests {
             let resumed = try SSEClient(port: gateway.httpPort, path: "/integration/v1/alarms/stream", lastEventID: resumeFrom)
             defer { resumed.close() }
             #expect(try await eventually(timeout: 15) { try Self.alarm(gateway, device: "lock-1", type: "tamper") != nil })
+            // Supervision state survived the kill: sensor-1 is still offline, and is not declared offline twice.
+            #expect(Self.json(try gateway.httpGet("/iot/v1/devices/sensor-1").body)["connectivity"] as? String == "offline")
+            try await Task.sleep(for: .seconds(3))
+            #expect(try database.count("SELECT count(*) FROM events WHERE device_id = 'sensor-1' AND event = 'device_offline'") == 1)
             let total = try database.count("SELECT count(*) FROM alarm_changes")
             let expected = try database.count("SELECT count(*) FROM alarm_changes WHERE id > $1", [String(resumeFrom)])
             #expect(await eventually(timeout: 10) { resumed.alarmEvents.count == expected }, "\(resumed.events.count) of \(expected)")

@@ -157,6 +157,17 @@ extension IntegrationTests {
                 #expect(device.waitForAcknowledgements(timeout: 10))
                 #expect(try await eventually(timeout: 20) { try database.count("SELECT count(*) FROM observations") == 1 })
                 #expect(try database.count("SELECT message_count FROM unknown_devices WHERE device_id = 'stranger-1'") == 5)
+
+                // A change made elsewhere (another instance, an administrator) reaches the in-memory directory by
+                // NOTIFY: suspended, its next message is refused.
+                try database.connect().execute("UPDATE devices SET lifecycle_state = 'suspended' WHERE device_id = 'stranger-1'")
+                try await Task.sleep(for: .seconds(1))
+                try device.publish(topic: "devices/stranger-1/telemetry", payload: Array(#"[{"bt":1760000200,"n":"v","v":3}]"#.utf8))
+                #expect(device.waitForAcknowledgements(timeout: 10))
+                #expect(try await eventually(timeout: 20) {
+                    try database.count("SELECT count(*) FROM dead_letters WHERE device_id = 'stranger-1' AND reason LIKE '%is suspended%'") == 1
+                })
+                #expect(try database.count("SELECT count(*) FROM observations") == 1)
             }
         }
     }
