@@ -69,6 +69,7 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
     if let alarms = dependencies.alarms {
         router.addRoutes(AlarmsController(repository: alarms, feed: dependencies.alarmFeed,
                                           catalogue: dependencies.catalogue).routes, atPath: "/integration/v1")
+        router.addRoutes(ConsoleController().routes)
     }
     return router
 }

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""The operator console in a real browser (headless Chromium through Selenium and Debian's chromedriver).
+
+Starts its own gateway on a fresh database of the local stack, opens /console/, publishes an alarm over MQTT and
+checks that it appears on the page within a second; acknowledges it from the page (keyboard) and checks the state
+in the API; resolves it from the page. Keeps a screenshot in .stack/artifacts/console.png.
+Run by Gateway/test after the Swift tests; needs the stack's environment (.stack/env) and CIP_GATEWAY_BIN.
+"""
+import json, os, random, signal, subprocess, sys, tempfile, time, urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+env = dict(os.environ)
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+artifacts = os.path.join(root, ".stack", "artifacts")
+os.makedirs(artifacts, exist_ok=True)
+database = "cip_console_%d" % os.getpid()
+base_url = env["DATABASE_URL"].rsplit("/", 1)[0]
+port = random.randint(30000, 39999)
+
+
+def psql(sql, db="cip"):
+    return subprocess.run(["psql", "-qAt", f"{base_url}/{db}", "-c", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def api(path, method="GET", body=None):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def publish(topic, payload):
+    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", env.get("STACK_MQTT_PORT", "18830"), "-q", "1",
+                    "-u", env["MQTT_BRIDGE_USERNAME"], "-P", env["MQTT_BRIDGE_PASSWORD"], "-t", topic, "-m", payload],
+                   check=True)
+
+
+def wait(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = condition()
+            if result:
+                return result
+        except Exception:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s: {what}")
+
+
+psql(f"CREATE DATABASE {database}")
+journal = tempfile.mkdtemp(prefix="cip-console-journal-")
+log = open(os.path.join(artifacts, "console-gateway.log"), "w")
+gateway = subprocess.Popen([env["CIP_GATEWAY_BIN"], "serve"], stdout=log, stderr=log, env={
+    **env, "DATABASE_URL": f"{base_url}/{database}", "HTTP_PORT": str(port), "JOURNAL_DIR": journal,
+    "MQTT_CLIENT_ID": f"cip-console-test-{os.getpid()}"})
+driver = None
+try:
+    wait(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1).status == 200, 60, "gateway ready")
+    psql("INSERT INTO devices (device_id, serial_number, type, tenant, placement, lifecycle_state) VALUES "
+         "('safety-77', 'SN-77', 'safety-alarm', 'elderly-care', 'Storgatan 1', 'active')", database)
+
+    options = webdriver.ChromeOptions()
+    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1920,1080", "--disable-dev-shm-usage"]:
+        options.add_argument(argument)
+    options.binary_location = "/usr/bin/chromium"
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.get(f"http://127.0.0.1:{port}/console/")
+    wait(lambda: driver.find_element(By.ID, "connection").text == "live", 10, "the console's stream is live")
+    operator = driver.find_element(By.ID, "operator")
+    operator.send_keys("op-console")
+    operator.send_keys(Keys.TAB)
+
+    published = time.monotonic()
+    publish("devices/safety-77/events",
+            '<?xml version="1.0"?><mrq><ref>c1</ref><cid>safety-77</cid><mty>ME</mty><stc>0010</stc><pri>1</pri>'
+            '<lte>Kitchen</lte></mrq>')
+    row = wait(lambda: driver.find_element(By.CSS_SELECTOR, "#rows tr.alarm"), 5, "the alarm row")
+    shown_after = time.monotonic() - published
+    print(f"console: the alarm appeared on the page {shown_after * 1000:.0f} ms after the publish")
+    assert shown_after < 1.0, f"the alarm took {shown_after:.2f} s to appear"
+    assert "alarm button" in row.text and "Kitchen" in row.text, row.text
+    alarm_id = int(row.get_attribute("data-id"))
+
+    # Acknowledge from the page by keyboard: focus the row, press "a".
+    row.click()
+    driver.switch_to.active_element.send_keys("a")
+    wait(lambda: api(f"/integration/v1/alarms/{alarm_id}")["alarm"]["state"] == "acknowledged", 5, "acknowledged in the API")
+    assert api(f"/integration/v1/alarms/{alarm_id}")["alarm"]["acknowledgedBy"] == "op-console"
+    wait(lambda: driver.find_element(By.CSS_SELECTOR, f'#rows tr[data-id="{alarm_id}"]').get_attribute("data-state") == "acknowledged",
+         5, "the page shows it acknowledged")
+    driver.save_screenshot(os.path.join(artifacts, "console.png"))
+
+    # Resolve from the page: the dialog, an outcome, confirm.
+    driver.find_element(By.CSS_SELECTOR, f'#rows tr[data-id="{alarm_id}"] button.resolve').click()
+    wait(lambda: driver.find_element(By.ID, "resolve-dialog").is_displayed(), 5, "the resolve dialog")
+    driver.find_element(By.CSS_SELECTOR, '#outcome option[value="visit_made"]').click()
+    driver.find_element(By.ID, "resolve-confirm").click()
+    wait(lambda: api(f"/integration/v1/alarms/{alarm_id}")["alarm"]["state"] == "resolved", 5, "resolved in the API")
+    wait(lambda: not driver.find_elements(By.CSS_SELECTOR, f'#rows tr[data-id="{alarm_id}"]'), 5, "the row leaves the queue")
+    assert api(f"/integration/v1/alarms/{alarm_id}")["alarm"]["outcome"] == "visit_made"
+    print(f"console: acknowledged and resolved from the page; screenshot {os.path.join(artifacts, 'console.png')}")
+finally:
+    if driver is not None:
+        driver.quit()
+    gateway.send_signal(signal.SIGTERM)
+    try:
+        gateway.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        gateway.kill()
+    subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", env.get("STACK_MQTT_PORT", "18830"), "-u", env["MQTT_USERNAME"],
+                    "-P", env["MQTT_PASSWORD"], "-i", f"cip-console-test-{os.getpid()}", "-t", "x", "-W", "1"], capture_output=True)
+    psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")

@@ -1,0 +1,227 @@
+// The alarm team's console: the queue from the integration API, kept live by the alarm stream (SSE).
+"use strict";
+
+const api = "/integration/v1";
+const alarms = new Map();      // id -> alarm (open and acknowledged only)
+const details = new Map();     // id -> { where, device }
+let lastEventId = null;
+let selectedId = null;
+let resolving = null;
+
+const $ = (id) => document.getElementById(id);
+const operatorInput = $("operator");
+operatorInput.value = localStorage.getItem("cip-operator") || "";
+operatorInput.addEventListener("change", () => localStorage.setItem("cip-operator", operatorInput.value.trim()));
+
+function operator() {
+  const id = operatorInput.value.trim();
+  if (!id) { showError("Enter your operator id first."); operatorInput.focus(); }
+  return id;
+}
+
+function showError(text) {
+  const box = $("error");
+  box.textContent = text;
+  box.hidden = false;
+  clearTimeout(showError.timer);
+  showError.timer = setTimeout(() => { box.hidden = true; }, 6000);
+}
+
+async function request(path, options = {}) {
+  const response = await fetch(api + path, { headers: { "content-type": "application/json" }, ...options });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.detail || `${response.status} ${response.statusText}`);
+  return body;
+}
+
+function age(iso) {
+  const seconds = Math.max(0, Math.floor((Date.now() - Date.parse(iso)) / 1000));
+  const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+  return (h ? `${h}:${String(m).padStart(2, "0")}` : `${m}`) + `:${String(s).padStart(2, "0")}`;
+}
+
+function order(a, b) {
+  return a.priority - b.priority || Date.parse(a.raisedAt) - Date.parse(b.raisedAt) || a.id - b.id;
+}
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  if (className) td.className = className;
+  td.textContent = text;
+  return td;
+}
+
+function render() {
+  const rows = $("rows");
+  const sorted = [...alarms.values()].sort(order);
+  rows.replaceChildren(...sorted.map((alarm) => {
+    const tr = document.createElement("tr");
+    tr.className = `alarm state-${alarm.state}` + (alarm.escalated ? " escalated" : "");
+    tr.tabIndex = 0;
+    tr.dataset.id = alarm.id;
+    tr.dataset.state = alarm.state;
+    const prio = cell(String(alarm.priority), `prio p${alarm.priority}`);
+    const type = document.createElement("td");
+    type.innerHTML = `<div class="type"></div><div class="kind"></div>`;
+    type.querySelector(".type").textContent = alarm.type.replaceAll("_", " ");
+    type.querySelector(".kind").textContent = alarm.kind + (alarm.attributes.lte ? ` · ${alarm.attributes.lte}` : "");
+    if (alarm.triggerCount > 1) {
+      const count = document.createElement("span");
+      count.className = "badge count";
+      count.textContent = `×${alarm.triggerCount}`;
+      type.querySelector(".type").append(count);
+    }
+    if (alarm.escalated) {
+      const badge = document.createElement("span");
+      badge.className = "badge escalated";
+      badge.textContent = "ESCALATED";
+      type.querySelector(".type").append(badge);
+    }
+    const raised = cell(age(alarm.raisedAt), "age");
+    raised.dataset.raised = alarm.raisedAt;
+    const detail = details.get(alarm.id) || {};
+    const device = cell(`${alarm.deviceId}${detail.device ? " · " + detail.device : ""}`);
+    const where = cell(detail.where || alarm.attributes.lte || "");
+    const state = cell(alarm.state + (alarm.acknowledgedBy ? ` (${alarm.acknowledgedBy})` : ""), "state");
+    const actions = document.createElement("td");
+    actions.className = "actions";
+    if (alarm.state === "open") {
+      const ack = document.createElement("button");
+      ack.textContent = "Acknowledge";
+      ack.className = "acknowledge";
+      ack.addEventListener("click", () => acknowledge(alarm.id));
+      actions.append(ack);
+    } else {
+      const resolve = document.createElement("button");
+      resolve.textContent = "Resolve";
+      resolve.className = "resolve";
+      resolve.addEventListener("click", () => openResolve(alarm.id));
+      actions.append(resolve);
+    }
+    tr.append(prio, type, raised, device, where, state, actions);
+    tr.addEventListener("focus", () => { selectedId = alarm.id; });
+    return tr;
+  }));
+  $("empty").hidden = alarms.size > 0;
+  if (selectedId !== null) rows.querySelector(`tr[data-id="${selectedId}"]`)?.focus({ preventScroll: false });
+}
+
+// Where the alarm is: location text, coordinates (GPS), lock and door state (locks).
+async function loadDetail(id) {
+  try {
+    const body = await request(`/alarms/${id}`);
+    const latest = Object.fromEntries(body.latest.map((value) => [value.quantity, value.value]));
+    const parts = [];
+    if (body.alarm.attributes.lte) parts.push(body.alarm.attributes.lte);
+    if (latest.position) parts.push(latest.position);
+    else if (latest.latitude && latest.longitude) parts.push(`${Number(latest.latitude).toFixed(5)}, ${Number(latest.longitude).toFixed(5)}`);
+    if (latest.lock_state) parts.push(`lock ${latest.lock_state}` + (latest.door_state ? `, door ${latest.door_state}` : ""));
+    if (body.device.placement) parts.push(body.device.placement);
+    details.set(id, { where: parts.join(" · "), device: body.device.type });
+    render();
+  } catch (error) { /* the row still shows what the list has */ }
+}
+
+async function loadQueue() {
+  const body = await request("/alarms?limit=1000");
+  for (const alarm of body.items) update(alarm);
+}
+
+async function loadOutcomes() {
+  const catalogue = await request("/models");
+  $("outcome").replaceChildren(...(catalogue.outcomes || []).map((outcome) => {
+    const option = document.createElement("option");
+    option.value = outcome.id;
+    option.textContent = outcome.description?.sv || outcome.id;
+    return option;
+  }));
+}
+
+async function acknowledge(id) {
+  const who = operator();
+  if (!who) return;
+  try {
+    const alarm = await request(`/alarms/${id}/acknowledge`, { method: "POST", body: JSON.stringify({ operator: who }) });
+    update(alarm);
+  } catch (error) { showError(error.message); }
+}
+
+function openResolve(id) {
+  resolving = id;
+  $("note").value = "";
+  $("resolve-dialog").showModal();
+  $("outcome").focus();
+}
+
+$("resolve-cancel").addEventListener("click", () => $("resolve-dialog").close());
+$("resolve-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const who = operator();
+  if (!who || resolving === null) return;
+  try {
+    const alarm = await request(`/alarms/${resolving}/resolve`, {
+      method: "POST", body: JSON.stringify({ operator: who, outcome: $("outcome").value, note: $("note").value || undefined }),
+    });
+    $("resolve-dialog").close();
+    update(alarm);
+  } catch (error) { showError(error.message); }
+});
+
+// Alarms only move forward (open → acknowledged → resolved/cancelled; escalation and trigger counts only grow), so
+// whatever order the queue and the stream deliver in, the furthest state wins.
+const rank = { open: 0, acknowledged: 1, resolved: 2, cancelled: 2 };
+const finished = new Set();
+
+function update(incoming) {
+  if (finished.has(incoming.id)) return;
+  const known = alarms.get(incoming.id);
+  let alarm = incoming;
+  if (known && rank[known.state] > rank[incoming.state]) {
+    alarm = { ...known, triggerCount: Math.max(known.triggerCount, incoming.triggerCount),
+              escalated: known.escalated || incoming.escalated };
+  }
+  if (alarm.state === "open" || alarm.state === "acknowledged") {
+    alarms.set(alarm.id, alarm);
+    if (!known) loadDetail(alarm.id);
+  } else {
+    finished.add(alarm.id);
+    alarms.delete(alarm.id);
+    if (selectedId === alarm.id) selectedId = null;
+  }
+  render();
+}
+
+function connect() {
+  const url = api + "/alarms/stream" + (lastEventId !== null ? `?lastEventId=${lastEventId}` : "");
+  const source = new EventSource(url);
+  source.addEventListener("open", () => { $("connection").textContent = "live"; $("connection").className = "connection live"; });
+  source.addEventListener("alarm", (event) => {
+    lastEventId = Number(event.lastEventId);
+    update(JSON.parse(event.data).alarm);
+  });
+  source.addEventListener("error", () => {
+    $("connection").textContent = "reconnecting…";
+    $("connection").className = "connection down";
+  });
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.target.closest("input, textarea, select, dialog")) return;
+  const rows = [...document.querySelectorAll("#rows tr")];
+  const index = rows.findIndex((row) => Number(row.dataset.id) === selectedId);
+  if (event.key === "ArrowDown" || event.key === "j") { rows[Math.min(rows.length - 1, index + 1)]?.focus(); event.preventDefault(); }
+  if (event.key === "ArrowUp" || event.key === "k") { rows[Math.max(0, index - 1)]?.focus(); event.preventDefault(); }
+  if (selectedId === null) return;
+  const alarm = alarms.get(selectedId);
+  if (event.key === "a" && alarm?.state === "open") acknowledge(selectedId);
+  if (event.key === "r" && alarm?.state === "acknowledged") openResolve(selectedId);
+});
+
+setInterval(() => {
+  for (const cell of document.querySelectorAll("td.age")) cell.textContent = age(cell.dataset.raised);
+}, 1000);
+
+// The stream first, then the queue: nothing that happens in between is missed, and `update` keeps the furthest
+// state whichever arrives last.
+connect();
+Promise.all([loadQueue(), loadOutcomes()]).catch((error) => showError(`Could not load the alarms: ${error.message}`));
