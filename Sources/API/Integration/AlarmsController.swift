@@ -4,6 +4,7 @@ import Hummingbird
 import Models
 import HTTPTypes
 import NIOCore
+import ServiceLifecycle
 
 /// Integration tier: the alarm team's alarms: the queue, one alarm with its timeline and context, acknowledge and
 /// resolve, figures, and a live stream of every change (Server-Sent Events, resumable with `Last-Event-ID`).
@@ -141,17 +142,22 @@ struct AlarmsController<Context: RequestContext> {
                 }
                 if rows.count < 500 || rows[rows.count - 1].change.id >= head { break }
             }
-            for await item in items {
-                switch item {
-                case .change(let change, let alarm):
-                    guard change.id > last else { continue }
-                    try await writer.write(ByteBuffer(string: AlarmEventBody.sse(change, alarm)))
-                    last = change.id
-                case .keepAlive:
-                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+            // Live until the client goes or the gateway shuts down (a graceful shutdown must not wait for streams).
+            let live = LiveWriter(writer: writer, last: last)
+            try? await cancelWhenGracefulShutdown {
+                for await item in items {
+                    try Task.checkCancellation()
+                    switch item {
+                    case .change(let change, let alarm):
+                        guard change.id > live.last else { continue }
+                        try await live.write(AlarmEventBody.sse(change, alarm))
+                        live.last = change.id
+                    case .keepAlive:
+                        try await live.write(": keep-alive\n\n")
+                    }
                 }
             }
-            try await writer.finish(nil)
+            try await live.writer.finish(nil)
         })
     }
 
@@ -184,6 +190,21 @@ struct AlarmsController<Context: RequestContext> {
             throw Problem.badParameter("alarmId", "alarm id must be a positive whole number")
         }
         return id
+    }
+}
+
+/// The response writer, handed into the shutdown-cancellable loop of a stream (used by that one task only).
+private final class LiveWriter: @unchecked Sendable {
+    var writer: any ResponseBodyWriter
+    var last: Int64
+
+    init(writer: any ResponseBodyWriter, last: Int64) {
+        self.writer = writer
+        self.last = last
+    }
+
+    func write(_ text: String) async throws {
+        try await writer.write(ByteBuffer(string: text))
     }
 }
 
