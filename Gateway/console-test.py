@@ -53,6 +53,11 @@ def wait(condition, timeout, what):
     raise AssertionError(f"timed out after {timeout} s: {what}")
 
 
+def act(selector, action, what):
+    """Finds the element anew and acts on it, retrying while the page re-renders (stale elements)."""
+    return wait(lambda: action(driver.find_element(By.CSS_SELECTOR, selector)) or True, 5, what)
+
+
 psql(f"CREATE DATABASE {database}")
 journal = tempfile.mkdtemp(prefix="cip-console-journal-")
 log = open(os.path.join(artifacts, "console-gateway.log"), "w")
@@ -80,29 +85,32 @@ try:
     publish("devices/safety-77/events",
             '<?xml version="1.0"?><mrq><ref>c1</ref><cid>safety-77</cid><mty>ME</mty><stc>0010</stc><pri>1</pri>'
             '<lte>Kitchen</lte></mrq>')
-    row = wait(lambda: driver.find_element(By.CSS_SELECTOR, "#rows tr.alarm"), 5, "the alarm row")
+    alarm_id = wait(lambda: int(driver.find_element(By.CSS_SELECTOR, "#rows tr.alarm").get_attribute("data-id")), 5, "the alarm row")
     shown_after = time.monotonic() - published
     print(f"console: the alarm appeared on the page {shown_after * 1000:.0f} ms after the publish")
     assert shown_after < 1.0, f"the alarm took {shown_after:.2f} s to appear"
-    assert "alarm button" in row.text and "Kitchen" in row.text, row.text
-    alarm_id = int(row.get_attribute("data-id"))
+    row = f'#rows tr[data-id="{alarm_id}"]'
+    wait(lambda: "Storgatan 1" in driver.find_element(By.CSS_SELECTOR, row).text, 5, "the row shows where")
+    text = driver.find_element(By.CSS_SELECTOR, row).text
+    assert "alarm button" in text and "Kitchen" in text, text
 
     # Acknowledge from the page by keyboard: focus the row, press "a".
-    row.click()
+    act(row, lambda element: element.click(), "focus the row")
+    wait(lambda: driver.switch_to.active_element.get_attribute("data-id") == str(alarm_id), 5, "the row has the focus")
     driver.switch_to.active_element.send_keys("a")
     wait(lambda: api(f"/integration/v1/alarms/{alarm_id}")["alarm"]["state"] == "acknowledged", 5, "acknowledged in the API")
     assert api(f"/integration/v1/alarms/{alarm_id}")["alarm"]["acknowledgedBy"] == "op-console"
-    wait(lambda: driver.find_element(By.CSS_SELECTOR, f'#rows tr[data-id="{alarm_id}"]').get_attribute("data-state") == "acknowledged",
+    wait(lambda: driver.find_element(By.CSS_SELECTOR, row).get_attribute("data-state") == "acknowledged",
          5, "the page shows it acknowledged")
     driver.save_screenshot(os.path.join(artifacts, "console.png"))
 
     # Resolve from the page: the dialog, an outcome, confirm.
-    driver.find_element(By.CSS_SELECTOR, f'#rows tr[data-id="{alarm_id}"] button.resolve').click()
+    act(row + " button.resolve", lambda element: element.click(), "the resolve button")
     wait(lambda: driver.find_element(By.ID, "resolve-dialog").is_displayed(), 5, "the resolve dialog")
     driver.find_element(By.CSS_SELECTOR, '#outcome option[value="visit_made"]').click()
     driver.find_element(By.ID, "resolve-confirm").click()
     wait(lambda: api(f"/integration/v1/alarms/{alarm_id}")["alarm"]["state"] == "resolved", 5, "resolved in the API")
-    wait(lambda: not driver.find_elements(By.CSS_SELECTOR, f'#rows tr[data-id="{alarm_id}"]'), 5, "the row leaves the queue")
+    wait(lambda: not driver.find_elements(By.CSS_SELECTOR, row), 5, "the row leaves the queue")
     assert api(f"/integration/v1/alarms/{alarm_id}")["alarm"]["outcome"] == "visit_made"
     print(f"console: acknowledged and resolved from the page; screenshot {os.path.join(artifacts, 'console.png')}")
 finally:

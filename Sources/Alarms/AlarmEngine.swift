@@ -37,7 +37,7 @@ public final class AlarmEngine: Service, Sendable {
             do {
                 let live: PostgresConnection
                 if let connection { live = connection } else {
-                    live = try await blocking(queue) { [url] in
+                    live = try await runBlocking(on: queue) { [url] in
                         let opened = try PostgresConnection(url: url)
                         try opened.execute("LISTEN cip_events")
                         return opened
@@ -45,12 +45,12 @@ public final class AlarmEngine: Service, Sendable {
                     connection = live
                     failures = 0
                 }
-                try await blocking(queue) { [self] in
+                try await runBlocking(on: queue) { [self] in
                     while try self.processBatch(on: live) {}
                     try self.escalate(on: live)
                 }
                 // Woken by new events; otherwise at least every quarter second for escalations.
-                _ = try await blocking(queue) { try live.notifications(timeout: 0.25) }
+                _ = try await runBlocking(on: queue) { try live.notifications(timeout: 0.25) }
             } catch {
                 connection?.close()
                 connection = nil
@@ -158,9 +158,4 @@ public final class AlarmEngine: Service, Sendable {
         }
     }
 
-    private func blocking<T: Sendable>(_ queue: DispatchQueue, _ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try body() }) }
-        }
-    }
 }

@@ -59,14 +59,14 @@ public final class AlarmFeed: Service, Sendable {
             do {
                 let live: PostgresConnection
                 if let connection { live = connection } else {
-                    live = try await blocking(queue) { [url] in
+                    live = try await runBlocking(on: queue) { [url] in
                         let opened = try PostgresConnection(url: url)
                         try opened.execute("LISTEN cip_alarm_changes")
                         return opened
                     }
                     connection = live
                     if head == nil {
-                        let newest = try await blocking(queue) {
+                        let newest = try await runBlocking(on: queue) {
                             Int64(try live.query("SELECT coalesce(max(id), 0) AS head FROM alarm_changes")[0]["head"] ?? "0") ?? 0
                         }
                         state.withLock { $0.head = newest }
@@ -75,7 +75,7 @@ public final class AlarmFeed: Service, Sendable {
                 // Read until nothing is new: a notification may stand for many changes.
                 while true {
                     let after = head ?? 0
-                    let rows = try await blocking(queue) {
+                    let rows = try await runBlocking(on: queue) {
                         try PostgresAlarmRepository.changes(after: after, limit: 500, on: live)
                     }
                     guard !rows.isEmpty else { break }
@@ -86,7 +86,7 @@ public final class AlarmFeed: Service, Sendable {
                     broadcast(.keepAlive)
                     quietSince = .now
                 }
-                _ = try await blocking(queue) { try live.notifications(timeout: 0.5) }
+                _ = try await runBlocking(on: queue) { try live.notifications(timeout: 0.5) }
             } catch {
                 connection?.close()
                 connection = nil
@@ -115,9 +115,4 @@ public final class AlarmFeed: Service, Sendable {
         for continuation in state.withLock({ Array($0.subscribers.values) }) { continuation.yield(item) }
     }
 
-    private func blocking<T: Sendable>(_ queue: DispatchQueue, _ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try body() }) }
-        }
-    }
 }

@@ -38,19 +38,13 @@ struct Bench: AsyncParsableCommand {
         var logger = Logger(label: "cip.bench")
         logger.logLevel = .warning
         let brokerURL = try broker.parsedURL()
-        let benchURL = PostgresURL.withDatabase(database.url, benchDatabase)
+
         let payloads = (0..<messages).map { Self.payload($0) }
         let deviceIDs = (0..<devices).map { String(format: "bench-%05d", $0) }
         print("cip-gateway bench: \(messages) QoS 1 SenML messages (3 values each) from \(devices) devices, window \(window)")
 
         // Fresh database with the gateway's schema.
-        let admin = try PostgresConnection(url: database.url)
-        try admin.execute("DROP DATABASE IF EXISTS \(benchDatabase) WITH (FORCE)")
-        try admin.execute("CREATE DATABASE \(benchDatabase)")
-        admin.close()
-        let connection = try PostgresConnection(url: benchURL)
-        try Migrator(migrations: try Migration.bundled(), logger: logger).migrate(connection)
-        try Migrator.ensurePartitions(connection)
+        let (benchURL, connection) = try BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
         // Registered, as in production: unknown device ids would be quarantined.
         try connection.query("""
             INSERT INTO devices (device_id, serial_number, type, tenant, lifecycle_state)
@@ -207,4 +201,28 @@ private final class ReceivedCounter: Sendable {
     private let count = Atomic<Int>(0)
     func add() { count.add(1, ordering: .relaxed) }
     var value: Int { count.load(ordering: .relaxed) }
+}
+
+/// A fresh database for a benchmark run: dropped if it exists (retried while autovacuum still holds it), created,
+/// migrated, with today's partitions. Returns its URL and an open connection.
+enum BenchDatabase {
+    static func fresh(serverURL: String, name: String, logger: Logger) throws -> (url: String, connection: PostgresConnection) {
+        let admin = try PostgresConnection(url: serverURL)
+        defer { admin.close() }
+        for attempt in 1...10 {
+            do {
+                try admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+                break
+            } catch {
+                if attempt == 10 { throw error }
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+        }
+        try admin.execute("CREATE DATABASE \(name)")
+        let url = PostgresURL.withDatabase(serverURL, name)
+        let connection = try PostgresConnection(url: url)
+        try Migrator(migrations: try Migration.bundled(), logger: logger).migrate(connection)
+        try Migrator.ensurePartitions(connection)
+        return (url, connection)
+    }
 }

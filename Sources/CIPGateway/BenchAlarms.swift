@@ -39,14 +39,7 @@ struct BenchAlarms: AsyncParsableCommand {
         Observability.bootstrapLogging()
         var logger = Logger(label: "cip.bench-alarms")
         logger.logLevel = .warning
-        let url = PostgresURL.withDatabase(database.url, benchDatabase)
-        let admin = try PostgresConnection(url: database.url)
-        try admin.execute("DROP DATABASE IF EXISTS \(benchDatabase) WITH (FORCE)")
-        try admin.execute("CREATE DATABASE \(benchDatabase)")
-        admin.close()
-        let connection = try PostgresConnection(url: url)
-        try Migrator(migrations: try Migration.bundled(), logger: logger).migrate(connection)
-        try Migrator.ensurePartitions(connection)
+        let (url, connection) = try BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
         let sensors = (0..<1_000).map { String(format: "bench-sensor-%04d", $0) }
         let alarmDevices = (0..<alarms).map { String(format: "bench-gps-%05d", $0) }
         try connection.query("""

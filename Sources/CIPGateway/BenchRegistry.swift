@@ -26,13 +26,7 @@ struct BenchRegistry: AsyncParsableCommand {
         Observability.bootstrapLogging()
         var logger = Logger(label: "cip.bench-registry")
         logger.logLevel = .warning
-        let url = PostgresURL.withDatabase(database.url, benchDatabase)
-        let admin = try PostgresConnection(url: database.url)
-        try admin.execute("DROP DATABASE IF EXISTS \(benchDatabase) WITH (FORCE)")
-        try admin.execute("CREATE DATABASE \(benchDatabase)")
-        admin.close()
-        let connection = try PostgresConnection(url: url)
-        try Migrator(migrations: try Migration.bundled(), logger: logger).migrate(connection)
+        let (url, connection) = try BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
         let catalogue = try Catalogue.loadDefault()
         let types = ["digital-lock", "gps-alarm", "safety-alarm", "sensor"]
         print("cip-gateway bench-registry: \(devices) devices")

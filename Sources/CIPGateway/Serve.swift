@@ -39,8 +39,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest payload accepted, in bytes; larger ones are dead-lettered.")
     var maxPayloadBytes: Int = 256 * 1024
 
-    @Option(help: "Most messages written in one database transaction.")
-    var maxBatchMessages: Int = IngestPipeline.Configuration().maxBatchMessages
+    @Option(help: "Most messages written in one database transaction (env CIP_MAX_BATCH_MESSAGES).")
+    var maxBatchMessages: Int = ProcessInfo.processInfo.environment["CIP_MAX_BATCH_MESSAGES"].flatMap(Int.init)
+        ?? IngestPipeline.Configuration().maxBatchMessages
 
     @Option(help: "Milliseconds within which telemetry reaches the disk (alarms and status: before the PUBACK).")
     var journalSyncMilliseconds: Int = 5
@@ -136,6 +137,7 @@ struct GatewayServices {
     let supervisor: Supervisor?
     let brokerControl: BrokerControl?
     let alarmEngine: AlarmEngine?
+    let fastPath: EventFastPath?
     let alarmFeed: AlarmFeed
 
     init(databaseURL: String, brokerConfiguration: MQTTClient.Configuration, journalDirectory: String,
@@ -155,7 +157,14 @@ struct GatewayServices {
         let migrations = try Migration.bundled()
         let directory = DeviceDirectory()
         let journal = self.journal
-        let ingress = try MQTTIngress(configuration: brokerConfiguration, journal: journal, logger: logger)
+        // Events (alarms) also take the fast path, on a pool of their own, so they never queue behind telemetry.
+        let fastPath = catalogue.map { catalogue in
+            EventFastPath(pool: PostgresPool(url: databaseURL, size: 1, logger: logger),
+                          normalizer: Normalizer(limits: pipelineConfiguration.normalizer, catalogue: catalogue),
+                          directory: directory, logger: logger)
+        }
+        self.fastPath = fastPath
+        let ingress = try MQTTIngress(configuration: brokerConfiguration, journal: journal, logger: logger, fastPath: fastPath)
         self.ingress = ingress
         let supervisor = catalogue.map { catalogue in
             Supervisor(pool: apiPool, catalogue: catalogue.catalogue, directory: directory, configuration: supervision,
@@ -182,6 +191,7 @@ struct GatewayServices {
         var services: [any Service] = [pipeline, directoryListener]
         if let supervisor { services.append(supervisor) }
         if let alarmEngine { services.append(alarmEngine) }
+        if let fastPath { services.append(fastPath) }
         services += [alarmFeed, ingress] as [any Service]
         if let brokerControl { services.append(brokerControl) }
         services.append(maintenance)

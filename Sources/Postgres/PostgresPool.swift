@@ -91,3 +91,11 @@ public final class PostgresPool: Sendable {
         waiter?.resume(returning: slot)
     }
 }
+
+/// Runs a blocking libpq call on `queue`, off Swift's cooperative pool (for services that own a dedicated
+/// connection, such as listeners).
+public func runBlocking<T: Sendable>(on queue: DispatchQueue, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        queue.async { continuation.resume(with: Result { try body() }) }
+    }
+}

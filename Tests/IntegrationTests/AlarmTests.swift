@@ -151,5 +151,38 @@ extension IntegrationTests {
             #expect(throws: (any Error).self) { try connection.execute("DELETE FROM alarm_changes") }
             #expect(throws: (any Error).self) { try connection.execute("DELETE FROM alarms") }
         }
+    
+        @Test("an alarm does not wait behind a telemetry backlog, and is stored once")
+        func alarmsOvertakeTelemetry() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            let sensors = try database.register((0..<50).map { "fp-sensor-\($0)" })
+            try database.register(["gps-fp"], type: "gps-alarm")
+            let gateway = GatewayProcess(databaseURL: database.url)
+            // One message per transaction: the pipeline falls far behind the stream below.
+            gateway.extraEnvironment = ["CIP_MAX_BATCH_MESSAGES": "1"]
+            defer { gateway.cleanUp() }
+            try gateway.start()
+            try await gateway.waitUntilReady()
+            let device = try makePublisher("fast-path")
+            defer { device.stop() }
+            let total = 5_000
+            for index in 0..<total {
+                try device.publish(topic: "devices/\(sensors[index % sensors.count])/telemetry",
+                                   payload: Array(#"[{"bt":\#(1_760_000_000 + index),"n":"counter","v":\#(index)}]"#.utf8),
+                                   window: 500)
+            }
+            #expect(device.waitForAcknowledgements(timeout: 30))
+            try device.publish(topic: "devices/gps-fp/events", payload: Array(#"[{"n":"sos","vb":true}]"#.utf8))
+            #expect(device.waitForAcknowledgements(timeout: 10))
+            #expect(try await eventually(timeout: 10) { try database.count("SELECT count(*) FROM alarms WHERE device_id = 'gps-fp'") == 1 })
+            let storedWhenRaised = try database.count("SELECT count(*) FROM observations")
+            #expect(storedWhenRaised < total, "the telemetry backlog was already gone: \(storedWhenRaised)")
+            // The pipeline catches up and writes the same message again: still one event, one alarm.
+            #expect(try await eventually(timeout: 120) { try database.count("SELECT count(*) FROM observations") == total })
+            #expect(try await eventually(timeout: 20) { try database.count("SELECT count(*) FROM raw_messages WHERE device_id = 'gps-fp'") == 1 })
+            #expect(try database.count("SELECT count(*) FROM events WHERE device_id = 'gps-fp' AND event = 'sos'") == 1)
+            #expect(try database.count("SELECT count(*) FROM alarms WHERE device_id = 'gps-fp'") == 1)
+        }
     }
 }

@@ -28,25 +28,25 @@ public struct DirectoryListener: Service {
             do {
                 let live: PostgresConnection
                 if let connection { live = connection } else {
-                    live = try await Self.blocking(queue) { [url] in
+                    live = try await runBlocking(on: queue) { [url] in
                         let opened = try PostgresConnection(url: url)
                         try opened.execute("LISTEN cip_devices")
                         return opened
                     }
                     // Listening before the full reload: nothing changed in between goes unseen.
-                    try await Self.blocking(queue) { [directory] in try directory.reload(from: live) }
+                    try await runBlocking(on: queue) { [directory] in try directory.reload(from: live) }
                     lastFullReload = .now
                     connection = live
                     if failures > 0 { logger.info("device directory listener reconnected") }
                     failures = 0
                 }
-                let notifications = try await Self.blocking(queue) { try live.notifications(timeout: 0.5) }
+                let notifications = try await runBlocking(on: queue) { try live.notifications(timeout: 0.5) }
                 let ids = Set(notifications.map(\.payload))
                 if !ids.isEmpty {
-                    try await Self.blocking(queue) { [directory] in try directory.refresh(ids, from: live) }
+                    try await runBlocking(on: queue) { [directory] in try directory.refresh(ids, from: live) }
                 }
                 if ContinuousClock.now - lastFullReload >= fullReloadInterval {
-                    try await Self.blocking(queue) { [directory] in try directory.reload(from: live) }
+                    try await runBlocking(on: queue) { [directory] in try directory.reload(from: live) }
                     lastFullReload = .now
                 }
             } catch {
@@ -61,11 +61,4 @@ public struct DirectoryListener: Service {
         connection?.close()
     }
 
-    /// Runs a blocking libpq call off the cooperative pool.
-    private static func blocking<T: Sendable>(_ queue: DispatchQueue,
-                                              _ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try body() }) }
-        }
-    }
 }

@@ -13,7 +13,9 @@ public final class MQTTIngress: Service, @unchecked Sendable {
     public static let tcpNoDelay = false
     private let logger: Logger
 
-    public init(configuration: MQTTClient.Configuration, journal: Journal, logger: Logger) throws {
+    /// - Parameter fastPath: gets every message of the events channel right after it is journaled.
+    public init(configuration: MQTTClient.Configuration, journal: Journal, logger: Logger,
+                fastPath: EventFastPath? = nil) throws {
         var configuration = configuration
         configuration.subscriptions = DeviceTopic.subscriptions.map { ($0, 1) }
         configuration.tcpNoDelay = Self.tcpNoDelay
@@ -22,7 +24,11 @@ public final class MQTTIngress: Service, @unchecked Sendable {
         client = try MQTTClient(configuration: configuration, logger: logger) { message in
             let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
             let urgent = !message.topic.hasSuffix("/telemetry")
-            journal.append(topic: message.topic, payload: message.payload, receivedAtMicros: now, urgent: urgent)
+            let sequence = journal.append(topic: message.topic, payload: message.payload, receivedAtMicros: now, urgent: urgent)
+            if let fastPath, message.topic.hasSuffix("/events") {
+                fastPath.submit(JournalRecord(sequence: sequence, receivedAtMicros: now, topic: message.topic,
+                                              payload: message.payload))
+            }
             received.increment()
         }
     }
