@@ -32,11 +32,12 @@ let package = Package(
         ]),
 
         // The city's master/metadata catalogue (DataModels/): quantities, events, device types, classification.
+        .target(name: "Digest", dependencies: ["CCrypto"]),
         .target(name: "Models"),
 
         // Devices: lifecycle state machine, claim codes, onboarding throttle, bulk import (pure parts so far).
         .target(name: "Registry", dependencies: [
-            "CCrypto", "MQTT", "Postgres",
+            "Digest", "MQTT", "Postgres",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -52,6 +53,8 @@ let package = Package(
         ),
 
         // The message path: journal, payload adapters, normalizer, batch writer, dead letters.
+        .target(name: "Access", dependencies: ["Digest", "Postgres"]),
+
         .target(name: "Alarms", dependencies: [
             "Models", "Postgres", "Storage",
             .product(name: "Logging", package: "swift-log"),
@@ -62,7 +65,7 @@ let package = Package(
         .target(
             name: "Ingest",
             dependencies: [
-                "CCrypto", "Models", "MQTT", "Postgres", "Storage",
+                "Digest", "Models", "MQTT", "Postgres", "Storage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -74,7 +77,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Alarms", "Models", "Registry", "Storage", "Ingest", "Postgres",
+                "Access", "Alarms", "Models", "Registry", "Storage", "Ingest", "Postgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -84,7 +87,7 @@ let package = Package(
 
         // `cip-gateway`: @main and subcommands only.
         .executableTarget(name: "CIPGateway", dependencies: [
-            "API", "Alarms", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
+            "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
@@ -94,13 +97,14 @@ let package = Package(
         ]),
 
         .testTarget(name: "ModelsTests", dependencies: ["Models"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "Digest"]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Models", "Storage"]),
         .testTarget(name: "APITests", dependencies: ["API", "Storage"]),
         .testTarget(name: "WrapperTests", dependencies: ["MQTT", "Postgres"]),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "Models"]),
+        .testTarget(name: "AccessTests", dependencies: ["Access"]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "API", "Alarms", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
+            "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),

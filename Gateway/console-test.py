@@ -26,10 +26,13 @@ def psql(sql, db="cip"):
     return subprocess.run(["psql", "-qAt", f"{base_url}/{db}", "-c", sql], check=True, capture_output=True, text=True).stdout.strip()
 
 
+token = None
+
+
 def api(path, method="GET", body=None):
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
                                      data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"content-type": "application/json"})
+                                     headers={"content-type": "application/json", "authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read())
 
@@ -67,6 +70,10 @@ gateway = subprocess.Popen([env["CIP_GATEWAY_BIN"], "serve"], stdout=log, stderr
 driver = None
 try:
     wait(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1).status == 200, 60, "gateway ready")
+    created = subprocess.run([env["CIP_GATEWAY_BIN"], "clients", "create", "--name", "console-operator", "--roles",
+                              "alarm-operator", "--clearance", "3"], env={**env, "DATABASE_URL": f"{base_url}/{database}"},
+                             check=True, capture_output=True, text=True)
+    token = json.loads(created.stdout.strip().splitlines()[-1])["token"]
     psql("INSERT INTO devices (device_id, serial_number, type, tenant, placement, lifecycle_state) VALUES "
          "('safety-77', 'SN-77', 'safety-alarm', 'elderly-care', 'Storgatan 1', 'active')", database)
 
@@ -76,6 +83,9 @@ try:
     options.binary_location = "/usr/bin/chromium"
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     driver.get(f"http://127.0.0.1:{port}/console/")
+    token_input = driver.find_element(By.ID, "token")
+    token_input.send_keys(token)
+    token_input.send_keys(Keys.TAB)
     wait(lambda: driver.find_element(By.ID, "connection").text == "live", 10, "the console's stream is live")
     operator = driver.find_element(By.ID, "operator")
     operator.send_keys("op-console")

@@ -1,7 +1,9 @@
+import Access
 import Alarms
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import Models
 import Registry
 import ServiceLifecycle
@@ -12,6 +14,9 @@ public struct APIDependencies: Sendable {
     public var catalogue: Catalogue
     public var telemetry: any TelemetryRepository
     public var devices: any DeviceRepository
+    /// Resolves bearer tokens to clients. `serve` always sets it; nil leaves every route open, which only
+    /// in-process tests of routes and bodies use.
+    public var authenticator: (any ClientAuthenticator)?
     /// Alarms and their live stream; nil where the alarm side does not run.
     public var alarms: (any AlarmRepository)?
     public var alarmFeed: AlarmFeed?
@@ -23,12 +28,13 @@ public struct APIDependencies: Sendable {
     public var metrics: @Sendable () -> [UInt8]
 
     public init(catalogue: Catalogue, telemetry: any TelemetryRepository, devices: any DeviceRepository,
-                broker: (any BrokerAccess)? = nil, alarms: (any AlarmRepository)? = nil, alarmFeed: AlarmFeed? = nil,
+                authenticator: (any ClientAuthenticator)? = nil, broker: (any BrokerAccess)? = nil, alarms: (any AlarmRepository)? = nil, alarmFeed: AlarmFeed? = nil,
                 readiness: [ReadinessCheck] = [],
                 metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
         self.catalogue = catalogue
         self.telemetry = telemetry
         self.devices = devices
+        self.authenticator = authenticator
         self.broker = broker
         self.alarms = alarms
         self.alarmFeed = alarmFeed
@@ -37,12 +43,17 @@ public struct APIDependencies: Sendable {
     }
 }
 
-/// The request context of every route: Hummingbird's basics plus the gateway's JSON style.
-public struct AppRequestContext: RequestContext {
+/// The request context of every route: Hummingbird's basics, the caller's address, the authenticated client,
+/// and the gateway's JSON style.
+public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+    /// Set by `AccessMiddleware` for routes that need a token.
+    public var client: ClientIdentity?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
     }
 
     /// Stable key order and unescaped slashes, so that bodies are easy to read and to diff.
@@ -57,6 +68,9 @@ public struct AppRequestContext: RequestContext {
 public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: ProblemMiddleware())
+    if let authenticator = dependencies.authenticator {
+        router.add(middleware: AccessMiddleware(authenticator: authenticator))
+    }
     router.addRoutes(HealthController(readiness: dependencies.readiness, metrics: dependencies.metrics).routes)
     router.addRoutes(OpenAPIController().routes)
     router.addRoutes(MessagesController(repository: dependencies.telemetry).routes, atPath: "/iot/v1")

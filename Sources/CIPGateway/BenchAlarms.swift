@@ -1,4 +1,5 @@
 import API
+import Access
 import Alarms
 import ArgumentParser
 import Foundation
@@ -81,7 +82,9 @@ struct BenchAlarms: AsyncParsableCommand {
 
         let published = Mutex<[String: UInt64]>([:])
         let latencies = Mutex<[Double]>([])
-        let stream = try SSEReader(port: port, path: "/integration/v1/alarms/stream") { data in
+        let token = try await ClientStore(pool: PostgresPool(url: url, size: 1, logger: logger))
+            .create(name: "bench-alarms", roles: [.alarmOperator], tenants: nil, clearance: 3)
+        let stream = try SSEReader(port: port, path: "/integration/v1/alarms/stream", token: token) { data in
             guard let object = try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any],
                   let change = object["change"] as? [String: Any], change["change"] as? String == "opened",
                   let alarm = object["alarm"] as? [String: Any], let device = alarm["deviceId"] as? String else { return }
@@ -211,7 +214,7 @@ final class TelemetryLoad: @unchecked Sendable {
 final class SSEReader: @unchecked Sendable {
     private let descriptor: Int32
 
-    init(port: Int, path: String, onData: @escaping @Sendable (String) -> Void) throws {
+    init(port: Int, path: String, token: String, onData: @escaping @Sendable (String) -> Void) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -221,7 +224,7 @@ final class SSEReader: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw ValidationError("cannot connect to the gateway's stream on port \(port)") }
-        let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+        let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer \(token)\r\n\r\n"
         _ = request.withCString { send(descriptor, $0, strlen($0), 0) }
         let fd = descriptor
         Thread {

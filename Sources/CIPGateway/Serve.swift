@@ -1,4 +1,5 @@
 import API
+import Access
 import Alarms
 import ArgumentParser
 import Foundation
@@ -206,6 +207,7 @@ struct GatewayServices {
             catalogue: catalogue,
             telemetry: PostgresTelemetryRepository(pool: pool),
             devices: PostgresDeviceRepository(pool: pool),
+            authenticator: CachingClientAuthenticator(store: ClientStore(pool: pool)),
             broker: brokerControl,
             alarms: PostgresAlarmRepository(pool: pool),
             alarmFeed: alarmFeed,

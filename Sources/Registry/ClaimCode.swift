@@ -1,4 +1,4 @@
-import CCrypto
+import Digest
 
 /// One-time claim codes for zero-touch onboarding.
 ///
@@ -86,29 +86,13 @@ public struct ClaimCode: Sendable {
         input.append(0)
         input.append(contentsOf: salt)
         input.append(contentsOf: normalize(code).utf8)
-        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var digestLength: UInt32 = 0
-        let ok = input.withUnsafeBytes { bytes in
-            EVP_Digest(bytes.baseAddress, bytes.count, &digest, &digestLength, EVP_sha256(), nil)
-        }
-        precondition(ok == 1 && Int(digestLength) == hashLength, "EVP_Digest(SHA-256) failed")
-        return Array(digest.prefix(hashLength))
+        return SHA256.hash(input)
     }
 
     /// Whether `code` matches the stored `hash` for `salt`. The comparison takes the same time wherever the first
     /// differing byte is.
     public static func verify(_ code: String, salt: [UInt8], hash expected: [UInt8]) -> Bool {
-        constantTimeEquals(hash(code, salt: salt), expected)
-    }
-
-    /// Constant-time equality for equal-length inputs (the length itself is not secret: always 32).
-    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for index in a.indices {
-            difference |= a[index] ^ b[index]
-        }
-        return difference == 0
+        SHA256.equal(hash(code, salt: salt), expected)
     }
 
     private static let domain = "cip-gateway/claim-code/v1"

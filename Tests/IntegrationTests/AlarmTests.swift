@@ -44,7 +44,7 @@ extension IntegrationTests {
             defer { gateway.cleanUp() }
             try gateway.start()
             try await gateway.waitUntilReady()
-            let live = try SSEClient(port: gateway.httpPort, path: "/integration/v1/alarms/stream")
+            let live = try SSEClient(port: gateway.httpPort, path: "/integration/v1/alarms/stream", token: gateway.token)
             defer { live.close() }
             let device = try makePublisher("alarm-devices")
             defer { device.stop() }
@@ -125,7 +125,8 @@ extension IntegrationTests {
             #expect(device.waitForAcknowledgements(timeout: 10))
             try gateway.start()
             try await gateway.waitUntilReady()
-            let resumed = try SSEClient(port: gateway.httpPort, path: "/integration/v1/alarms/stream", lastEventID: resumeFrom)
+            let resumed = try SSEClient(port: gateway.httpPort, path: "/integration/v1/alarms/stream", lastEventID: resumeFrom,
+                                        token: gateway.token)
             defer { resumed.close() }
             #expect(try await eventually(timeout: 15) { try Self.alarm(gateway, device: "lock-1", type: "tamper") != nil })
             // Supervision state survived the kill: sensor-1 is still offline, and is not declared offline twice.

@@ -1,4 +1,5 @@
 import Foundation
+import Digest
 import Testing
 
 @testable import Registry
@@ -82,11 +83,11 @@ import Testing
     }
 
     @Test func constantTimeEquals() {
-        #expect(ClaimCode.constantTimeEquals([1, 2, 3], [1, 2, 3]))
-        #expect(!ClaimCode.constantTimeEquals([1, 2, 3], [1, 2, 4]))
-        #expect(!ClaimCode.constantTimeEquals([9, 2, 3], [1, 2, 3]))
-        #expect(!ClaimCode.constantTimeEquals([1, 2], [1, 2, 3]))
-        #expect(ClaimCode.constantTimeEquals([], []))
+        #expect(SHA256.equal([1, 2, 3], [1, 2, 3]))
+        #expect(!SHA256.equal([1, 2, 3], [1, 2, 4]))
+        #expect(!SHA256.equal([9, 2, 3], [1, 2, 3]))
+        #expect(!SHA256.equal([1, 2], [1, 2, 3]))
+        #expect(SHA256.equal([], []))
     }
 
     @Test func seededGeneratorIsReproducible() {

@@ -37,6 +37,16 @@ public struct Problem: HTTPResponseError, Sendable {
         Problem(status: .notFound, type: "urn:cip:problem:not-found", title: "Not found", detail: detail)
     }
 
+    /// 401: no token, or one that is unknown, rotated or revoked (answered with `WWW-Authenticate: Bearer`).
+    public static func unauthorized(_ detail: String) -> Problem {
+        Problem(status: .unauthorized, type: "urn:cip:problem:unauthorized", title: "Unauthorized", detail: detail)
+    }
+
+    /// 403: a valid client without the role the route needs.
+    public static func forbidden(_ detail: String) -> Problem {
+        Problem(status: .forbidden, type: "urn:cip:problem:forbidden", title: "Forbidden", detail: detail)
+    }
+
     public static func unavailable(_ detail: String) -> Problem {
         Problem(status: .serviceUnavailable, type: "urn:cip:problem:unavailable", title: "Service unavailable",
                 detail: detail)
@@ -60,6 +70,7 @@ public struct Problem: HTTPResponseError, Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"
         if status == .serviceUnavailable { headers[.retryAfter] = "5" }
+        if status == .unauthorized { headers[.wwwAuthenticate] = #"Bearer realm="cip-gateway""# }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

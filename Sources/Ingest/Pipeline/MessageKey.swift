@@ -1,4 +1,4 @@
-import CCrypto
+import Digest
 
 /// The stable identity of a message: the first 16 bytes of SHA-256 over topic and payload, and, for payloads
 /// whose times are relative to arrival, the arrival time too.
@@ -19,12 +19,6 @@ public enum MessageKey {
         if let receivedAtMicros {
             withUnsafeBytes(of: receivedAtMicros.littleEndian) { input.append(contentsOf: $0) }
         }
-        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var length: UInt32 = 0
-        let ok = input.withUnsafeBytes { bytes in
-            EVP_Digest(bytes.baseAddress, bytes.count, &digest, &length, EVP_sha256(), nil)
-        }
-        precondition(ok == 1, "SHA-256 from libcrypto failed")
-        return Array(digest.prefix(Self.length))
+        return Array(SHA256.hash(input).prefix(Self.length))
     }
 }

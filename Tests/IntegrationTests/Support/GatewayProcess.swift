@@ -11,6 +11,9 @@ final class GatewayProcess: @unchecked Sendable {
     private var process: ChildProcess?
     /// Added to the gateway's environment (for example CIP_DATA_MODELS).
     var extraEnvironment: [String: String] = [:]
+    /// The bearer token `httpGet`/`httpSend` send: a client with every role, every tenant and clearance 3,
+    /// created through the real CLI once the gateway is first ready (after it migrated its database).
+    private(set) var token: String?
     private let logPath: String
 
     init(databaseURL: String) {
@@ -40,10 +43,32 @@ final class GatewayProcess: @unchecked Sendable {
         process = try ChildProcess([Self.binary, "serve"], environment: environment, logPath: logPath)
     }
 
+    /// Creates an API client with `cip-gateway clients create` and returns its token.
+    func createClient(name: String, roles: String, tenants: String = "*", clearance: Int) throws -> String {
+        var environment = TestStack.environment
+        environment["DATABASE_URL"] = databaseURL
+        let output = journalDirectory + "-\(name).client"
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let child = try ChildProcess([Self.binary, "clients", "create", "--name", name, "--roles", roles,
+                                      "--tenants", tenants, "--clearance", String(clearance)],
+                                     environment: environment, logPath: output)
+        let status = child.wait()
+        let text = FileManager.default.contents(atPath: output).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        guard status == 0, let line = text.split(separator: "\n").first(where: { $0.hasPrefix("{") }),
+              let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let token = object["token"] as? String else {
+            throw TestFailure("clients create failed (\(status)): \(text)")
+        }
+        return token
+    }
+
     /// Waits until the gateway's broker session is up (its /readyz answers "ready").
     func waitUntilReady(timeout: Double = 60) async throws {
         let ready = await eventually(timeout: timeout) { (try? httpStatus("/readyz")) == 200 }
         if !ready { throw TestFailure("gateway not ready within \(timeout) s; log: \(logTail())") }
+        if token == nil {
+            token = try createClient(name: "test-all", roles: "device-admin,alarm-operator,integrator,auditor,open-data", clearance: 3)
+        }
     }
 
     /// Waits for the gateway to exit by itself; its exit status.
@@ -92,12 +117,12 @@ final class GatewayProcess: @unchecked Sendable {
         try httpGet(path).status
     }
 
-    func httpGet(_ path: String) throws -> (status: Int, body: String) {
-        try SimpleHTTP.get(host: "127.0.0.1", port: httpPort, path: path)
+    func httpGet(_ path: String, token: String? = nil) throws -> (status: Int, body: String) {
+        try SimpleHTTP.request("GET", host: "127.0.0.1", port: httpPort, path: path, body: nil, token: token ?? self.token)
     }
 
-    func httpSend(_ method: String, _ path: String, json: String) throws -> (status: Int, body: String) {
-        try SimpleHTTP.request(method, host: "127.0.0.1", port: httpPort, path: path, body: json)
+    func httpSend(_ method: String, _ path: String, json: String, token: String? = nil) throws -> (status: Int, body: String) {
+        try SimpleHTTP.request(method, host: "127.0.0.1", port: httpPort, path: path, body: json, token: token ?? self.token)
     }
 }
 
@@ -107,7 +132,8 @@ enum SimpleHTTP {
         try request("GET", host: host, port: port, path: path, body: nil)
     }
 
-    static func request(_ method: String, host: String, port: Int, path: String, body: String?) throws -> (status: Int, body: String) {
+    static func request(_ method: String, host: String, port: Int, path: String, body: String?,
+                        token: String? = nil) throws -> (status: Int, body: String) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed") }
         defer { close(fd) }
@@ -124,6 +150,7 @@ enum SimpleHTTP {
         }
         guard connected == 0 else { throw TestFailure("connect to \(host):\(port) failed") }
         var request = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
+        if let token { request += "Authorization: Bearer \(token)\r\n" }
         if let body {
             request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
         } else {

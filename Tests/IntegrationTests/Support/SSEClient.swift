@@ -14,7 +14,7 @@ final class SSEClient: @unchecked Sendable {
     private var fd: Int32 = -1
     private(set) var status: Int?
 
-    init(port: Int, path: String, lastEventID: Int64? = nil) throws {
+    init(port: Int, path: String, lastEventID: Int64? = nil, token: String? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed") }
         var address = sockaddr_in()
@@ -27,6 +27,7 @@ final class SSEClient: @unchecked Sendable {
         guard connected == 0 else { throw TestFailure("connect to port \(port) failed") }
         var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
         if let lastEventID { request += "Last-Event-ID: \(lastEventID)\r\n" }
+        if let token { request += "Authorization: Bearer \(token)\r\n" }
         request += "\r\n"
         _ = request.withCString { send(fd, $0, strlen($0), 0) }
         let descriptor = fd

@@ -9,6 +9,13 @@ let selectedId = null;
 let resolving = null;
 
 const $ = (id) => document.getElementById(id);
+// The API token (a client with the alarm-operator role) lives in this tab only.
+const tokenInput = $("token");
+tokenInput.value = sessionStorage.getItem("cip-token") || "";
+tokenInput.addEventListener("change", () => {
+  sessionStorage.setItem("cip-token", tokenInput.value.trim());
+  start();
+});
 const operatorInput = $("operator");
 operatorInput.value = localStorage.getItem("cip-operator") || "";
 operatorInput.addEventListener("change", () => localStorage.setItem("cip-operator", operatorInput.value.trim()));
@@ -28,7 +35,9 @@ function showError(text) {
 }
 
 async function request(path, options = {}) {
-  const response = await fetch(api + path, { headers: { "content-type": "application/json" }, ...options });
+  const response = await fetch(api + path, {
+    headers: { "content-type": "application/json", authorization: `Bearer ${tokenInput.value.trim()}` }, ...options,
+  });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.detail || `${response.status} ${response.statusText}`);
   return body;
@@ -191,9 +200,14 @@ function update(incoming) {
   render();
 }
 
+let source = null;
+
 function connect() {
-  const url = api + "/alarms/stream" + (lastEventId !== null ? `?lastEventId=${lastEventId}` : "");
-  const source = new EventSource(url);
+  // EventSource cannot send headers: the stream (only) takes the token as a query parameter.
+  const query = new URLSearchParams({ access_token: tokenInput.value.trim() });
+  if (lastEventId !== null) query.set("lastEventId", lastEventId);
+  source?.close();
+  source = new EventSource(`${api}/alarms/stream?${query}`);
   source.addEventListener("open", () => { $("connection").textContent = "live"; $("connection").className = "connection live"; });
   source.addEventListener("alarm", (event) => {
     lastEventId = Number(event.lastEventId);
@@ -223,5 +237,14 @@ setInterval(() => {
 
 // The stream first, then the queue: nothing that happens in between is missed, and `update` keeps the furthest
 // state whichever arrives last.
-connect();
-Promise.all([loadQueue(), loadOutcomes()]).catch((error) => showError(`Could not load the alarms: ${error.message}`));
+function start() {
+  if (!tokenInput.value.trim()) {
+    $("connection").textContent = "enter a token";
+    tokenInput.focus();
+    return;
+  }
+  connect();
+  Promise.all([loadQueue(), loadOutcomes()]).catch((error) => showError(`Could not load the alarms: ${error.message}`));
+}
+
+start();

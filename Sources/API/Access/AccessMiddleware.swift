@@ -1,0 +1,88 @@
+import Access
+import Foundation
+import Hummingbird
+import NIOCore
+import Synchronization
+
+/// Finds the client a bearer token belongs to.
+public protocol ClientAuthenticator: Sendable {
+    func identity(token: String) async throws -> ClientIdentity?
+}
+
+/// The clients of the database, with a short cache so that a request does not cost a lookup: a revoked or
+/// rotated token stops working within `ttl` (5 s by default).
+public final class CachingClientAuthenticator: ClientAuthenticator {
+    private let store: ClientStore
+    private let ttl: Duration
+    private let cache = Mutex<[String: (identity: ClientIdentity?, until: ContinuousClock.Instant)]>([:])
+
+    public init(store: ClientStore, ttl: Duration = .seconds(5)) {
+        self.store = store
+        self.ttl = ttl
+    }
+
+    public func identity(token: String) async throws -> ClientIdentity? {
+        let now = ContinuousClock.now
+        if let cached = cache.withLock({ $0[token] }), cached.until > now { return cached.identity }
+        let identity = try await store.identity(token: token)
+        cache.withLock { cache in
+            if cache.count > 10_000 { cache.removeAll() }
+            cache[token] = (identity, now + ttl)
+        }
+        return identity
+    }
+}
+
+/// Authentication and role checks for every route, from one table (`AccessPolicy`): 401 without a valid token,
+/// 403 with a valid token but not the role. The client is put in the request context for the routes.
+struct AccessMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let authenticator: any ClientAuthenticator
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let requirement = AccessPolicy.requirement(method: request.method.rawValue, path: request.uri.path)
+        let roles: Set<Role>
+        switch requirement {
+        case .open:
+            return try await next(request, context)
+        case .tokenOrLoopback:
+            if Self.isLoopback(context.remoteAddress), bearer(request) == nil { return try await next(request, context) }
+            roles = Set(Role.allCases)
+        case .anyOf(let needed):
+            roles = needed
+        }
+        guard let token = bearer(request) else {
+            throw Problem.unauthorized("this needs a bearer token: Authorization: Bearer <token> (cip-gateway clients create)")
+        }
+        guard let identity = try await authenticator.identity(token: token) else {
+            throw Problem.unauthorized("the token is not valid: unknown, rotated or revoked")
+        }
+        guard !identity.roles.isDisjoint(with: roles) else {
+            throw Problem.forbidden("this needs the role \(roles.map(\.rawValue).sorted().joined(separator: " or ")); client \(identity.name) has \(identity.roles.map(\.rawValue).sorted().joined(separator: ", "))")
+        }
+        var context = context
+        context.client = identity
+        return try await next(request, context)
+    }
+
+    /// The token from `Authorization: Bearer`, or, for the alarm stream only (a browser's EventSource cannot set
+    /// headers), from the `access_token` query parameter.
+    private func bearer(_ request: Request) -> String? {
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+            let token = parts[1].trimmingCharacters(in: .whitespaces)
+            return token.isEmpty || token.count > 256 ? nil : token
+        }
+        if request.uri.path == "/integration/v1/alarms/stream", let token = request.uri.queryParameters.get("access_token"),
+           !token.isEmpty, token.count <= 256 {
+            return token
+        }
+        return nil
+    }
+
+    static func isLoopback(_ address: SocketAddress?) -> Bool {
+        guard let ip = address?.ipAddress else { return false }
+        return ip == "127.0.0.1" || ip == "::1" || ip.hasPrefix("127.")
+    }
+}
