@@ -60,11 +60,12 @@ CREATE TRIGGER alarms_no_delete BEFORE DELETE ON alarms FOR EACH ROW EXECUTE FUN
 CREATE TRIGGER alarms_no_truncate BEFORE TRUNCATE ON alarms FOR EACH STATEMENT EXECUTE FUNCTION cip_refuse_delete();
 
 -- How far the alarm engine has read the events table; moved in the same transaction as the alarms it wrote.
+-- It starts after the events already stored: what happened before alarms existed is history, not a call to act.
 CREATE TABLE alarm_engine_cursor (
     singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     last_event bigint  NOT NULL
 );
-INSERT INTO alarm_engine_cursor VALUES (true, 0);
+INSERT INTO alarm_engine_cursor SELECT true, coalesce(max(id), 0) FROM events;
 
 -- New events wake the alarm engine; new alarm changes wake every gateway's stream.
 CREATE FUNCTION cip_notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
