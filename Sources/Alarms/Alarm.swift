@@ -45,6 +45,9 @@ public struct AlarmQuery: Sendable, Equatable {
     public var toMicros: Int64?
     public var after: AlarmCursor?
     public var limit: Int = 100
+    /// The client's scope: only alarms of these tenants (nil: every tenant) and of this class or lower.
+    public var tenants: [String]?
+    public var maxConfidentiality: Int = 3
 
     public init() {}
 }

@@ -56,12 +56,14 @@ public struct PostgresAlarmRepository: AlarmRepository {
                   AND ($5::bigint IS NULL OR a.raised_at >= to_timestamp($5::bigint / 1e6))
                   AND ($6::bigint IS NULL OR a.raised_at < to_timestamp($6::bigint / 1e6))
                   AND ($7::smallint IS NULL OR (a.priority, a.raised_at, a.id) > ($7, to_timestamp($8::bigint / 1e6), $9::bigint))
+                  AND ($11::text[] IS NULL OR a.tenant = ANY($11::text[])) AND a.confidentiality <= $12::smallint
                 ORDER BY a.priority, a.raised_at, a.id LIMIT $10::integer
                 """, [
                     PostgresArray.text(query.states.map(\.rawValue)), query.priority.map(String.init), query.type,
                     query.tenant, query.fromMicros.map(String.init), query.toMicros.map(String.init),
                     query.after.map { String($0.priority) }, query.after.map { String($0.raisedAtMicros) },
                     query.after.map { String($0.id) }, String(query.limit),
+                    query.tenants.map(PostgresArray.text), String(query.maxConfidentiality),
                 ]).all.map(Self.alarm)
         }
     }

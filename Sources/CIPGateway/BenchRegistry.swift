@@ -90,7 +90,7 @@ struct BenchRegistry: AsyncParsableCommand {
             let label = ("list " + name).padding(toLength: 30, withPad: " ", startingAt: 0)
             print(label + String(format: "%7.2f ms (%d rows) = %5.1f round trips", time * 1e3, rows, time / roundTrip))
         }
-        let fleet = try await medianAsync(5) { _ = try await repository.fleet(lowBatteryThreshold: 20) }
+        let fleet = try await medianAsync(5) { _ = try await repository.fleet(lowBatteryThreshold: 20, tenants: nil) }
         print("fleet summary".padding(toLength: 30, withPad: " ", startingAt: 0)
               + String(format: "%7.2f ms = %5.1f round trips", fleet * 1e3, fleet / roundTrip))
         connection.close()

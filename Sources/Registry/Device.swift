@@ -124,6 +124,8 @@ public struct DeviceQuery: Sendable, Equatable {
     public var connectivity: String?
     /// Free text: part of the device id, serial number, placement, vendor or model (case-insensitive).
     public var text: String?
+    /// Only devices of these tenants (the client's scope); nil: every tenant.
+    public var tenants: [String]?
     public var afterDeviceId: String?
     public var limit: Int
 
@@ -181,5 +183,6 @@ public protocol DeviceRepository: Sendable {
     func update(_ deviceId: String, with patch: DevicePatch, actor: String) async throws -> Device
     /// Unregistered ids seen on the broker, most recently seen first; keyset pagination by (last seen, id).
     func unknownDevices(after: (lastSeenMicros: Int64, deviceId: String)?, limit: Int) async throws -> [UnknownDevice]
-    func fleet(lowBatteryThreshold: Double) async throws -> FleetSummary
+    /// Over the devices of `tenants` (nil: every tenant).
+    func fleet(lowBatteryThreshold: Double, tenants: [String]?) async throws -> FleetSummary
 }

@@ -108,9 +108,10 @@ public struct PostgresDeviceRepository: DeviceRepository {
                   AND ($6::text IS NULL OR coalesce(st.connectivity, 'unknown') = $6)
                   AND ($7::text IS NULL OR d.device_id ILIKE $7 OR d.serial_number ILIKE $7 OR d.placement ILIKE $7
                        OR d.vendor ILIKE $7 OR d.model ILIKE $7)
+                  AND ($8::text[] IS NULL OR d.tenant = ANY($8::text[]))
                 ORDER BY d.device_id LIMIT $5::integer
                 """, [query.type, query.state?.rawValue, query.tenant, query.afterDeviceId, String(query.limit),
-                      query.connectivity, pattern])
+                      query.connectivity, pattern, query.tenants.map(PostgresArray.text)])
                 .all.map(Self.device)
         }
     }
@@ -204,24 +205,26 @@ public struct PostgresDeviceRepository: DeviceRepository {
         }
     }
 
-    public func fleet(lowBatteryThreshold: Double) async throws -> FleetSummary {
+    public func fleet(lowBatteryThreshold: Double, tenants: [String]?) async throws -> FleetSummary {
         try await pool.withConnection { connection in
             var summary = FleetSummary()
             summary.lowBatteryThreshold = lowBatteryThreshold
+            let scope = tenants.map(PostgresArray.text)
             let groups = try connection.query("""
-                SELECT 'type' AS dimension, d.type AS key, count(*) AS n FROM devices d GROUP BY d.type
+                WITH d AS (SELECT * FROM devices WHERE $1::text[] IS NULL OR tenant = ANY($1::text[]))
+                SELECT 'type' AS dimension, d.type AS key, count(*) AS n FROM d GROUP BY d.type
                 UNION ALL
-                SELECT 'state', d.lifecycle_state, count(*) FROM devices d GROUP BY d.lifecycle_state
+                SELECT 'state', d.lifecycle_state, count(*) FROM d GROUP BY d.lifecycle_state
                 UNION ALL
                 SELECT 'connectivity', coalesce(st.connectivity, 'unknown'), count(*)
-                FROM devices d LEFT JOIN device_status st ON st.device_id = d.device_id
+                FROM d LEFT JOIN device_status st ON st.device_id = d.device_id
                 WHERE d.lifecycle_state <> 'decommissioned' GROUP BY 2
                 UNION ALL
                 SELECT 'firmware', coalesce(st.reported_firmware, d.firmware_version), count(*)
-                FROM devices d LEFT JOIN device_status st ON st.device_id = d.device_id
+                FROM d LEFT JOIN device_status st ON st.device_id = d.device_id
                 WHERE d.lifecycle_state <> 'decommissioned' AND coalesce(st.reported_firmware, d.firmware_version) IS NOT NULL
                 GROUP BY 2
-                """)
+                """, [scope])
             for row in groups.all {
                 guard let key = row["key"], let count = row["n"].flatMap(Int.init) else { continue }
                 switch row["dimension"] {
@@ -234,8 +237,9 @@ public struct PostgresDeviceRepository: DeviceRepository {
             summary.lowBattery = try connection.query("""
                 SELECT st.device_id, st.battery FROM device_status st JOIN devices d ON d.device_id = st.device_id
                 WHERE st.battery < $1::float8 AND d.lifecycle_state <> 'decommissioned'
+                  AND ($2::text[] IS NULL OR d.tenant = ANY($2::text[]))
                 ORDER BY st.battery, st.device_id LIMIT 100
-                """, [String(lowBatteryThreshold)]).all.compactMap { row in
+                """, [String(lowBatteryThreshold), scope]).all.compactMap { row in
                 guard let id = row["device_id"], let battery = row["battery"].flatMap(Double.init) else { return nil }
                 return (id, battery)
             }

@@ -28,9 +28,12 @@ public struct ObservationQuery: Sendable {
     public var toMicros: Int64?
     public var limit: Int
     public var after: ObservationCursor?
+    /// Values of a higher confidentiality class are left out (unclassified values count as class 3).
+    public var maxConfidentiality: Int = 3
 
     public init(deviceID: String, quantity: String? = nil, fromMicros: Int64? = nil, toMicros: Int64? = nil,
-                limit: Int, after: ObservationCursor? = nil) {
+                limit: Int, after: ObservationCursor? = nil, maxConfidentiality: Int = 3) {
+        self.maxConfidentiality = maxConfidentiality
         self.deviceID = deviceID
         self.quantity = quantity
         self.fromMicros = fromMicros
@@ -46,11 +49,13 @@ public protocol TelemetryRepository: Sendable {
     func deviceIsKnown(_ deviceID: String) async throws -> Bool
     /// Newest first; at most `query.limit`.
     func observations(_ query: ObservationQuery) async throws -> [Observation]
-    func latest(deviceID: String) async throws -> [Observation]
+    /// The newest value per quantity, of confidentiality class `maxConfidentiality` or lower.
+    func latest(deviceID: String, maxConfidentiality: Int) async throws -> [Observation]
     /// Newest first.
     func recentMessages(deviceID: String, limit: Int) async throws -> [RawMessage]
     /// Newest first, strictly older than `beforeID` when given.
-    func deadLetters(limit: Int, beforeID: Int64?) async throws -> [DeadLetter]
+    /// With `tenants`, only dead letters of registered devices of those tenants.
+    func deadLetters(limit: Int, beforeID: Int64?, tenants: [String]?) async throws -> [DeadLetter]
 }
 
 public struct PostgresTelemetryRepository: TelemetryRepository {
@@ -84,6 +89,9 @@ public struct PostgresTelemetryRepository: TelemetryRepository {
             }
             let epoch = "timestamptz 'epoch' + interval '1 microsecond' *"
             if let quantity = query.quantity { conditions.append("quantity = \(parameter(quantity))") }
+            if query.maxConfidentiality < 3 {
+                conditions.append("coalesce(confidentiality, 3) <= \(parameter(String(query.maxConfidentiality)))::smallint")
+            }
             if let from = query.fromMicros { conditions.append("observed_at >= \(epoch) \(parameter(String(from)))::bigint") }
             if let to = query.toMicros { conditions.append("observed_at < \(epoch) \(parameter(String(to)))::bigint") }
             if let after = query.after {
@@ -106,12 +114,13 @@ public struct PostgresTelemetryRepository: TelemetryRepository {
         }
     }
 
-    public func latest(deviceID: String) async throws -> [Observation] {
+    public func latest(deviceID: String, maxConfidentiality: Int) async throws -> [Observation] {
         try await pool.withConnection { connection in
             try connection.query("""
                 SELECT \(Self.valueColumns), 0 AS record_index
-                FROM latest_observations WHERE device_id = $1 ORDER BY quantity
-                """, [deviceID]).all.map { Self.observation($0, deviceID: deviceID) }
+                FROM latest_observations WHERE device_id = $1 AND coalesce(confidentiality, 3) <= $2::smallint
+                ORDER BY quantity
+                """, [deviceID, String(maxConfidentiality)]).all.map { Self.observation($0, deviceID: deviceID) }
         }
     }
 
@@ -135,14 +144,16 @@ public struct PostgresTelemetryRepository: TelemetryRepository {
         }
     }
 
-    public func deadLetters(limit: Int, beforeID: Int64?) async throws -> [DeadLetter] {
+    public func deadLetters(limit: Int, beforeID: Int64?, tenants: [String]?) async throws -> [DeadLetter] {
         try await pool.withConnection { connection in
             try connection.query("""
                 SELECT id, \(Self.us("received_at")), topic, device_id, encode(payload, 'hex') AS payload, reason,
                        record_index, encode(message_key, 'hex') AS message_key
-                FROM dead_letters WHERE ($1::bigint IS NULL OR id < $1::bigint)
+                FROM dead_letters l WHERE ($1::bigint IS NULL OR id < $1::bigint)
+                  AND ($3::text[] IS NULL OR EXISTS (SELECT 1 FROM devices d WHERE d.device_id = l.device_id
+                                                                               AND d.tenant = ANY($3::text[])))
                 ORDER BY id DESC LIMIT $2::integer
-                """, [beforeID.map(String.init), String(limit)]).all.map { row in
+                """, [beforeID.map(String.init), String(limit), tenants.map(PostgresArray.text)]).all.map { row in
                 let index = Int(row["record_index"] ?? "") ?? -1
                 return DeadLetter(
                     id: Int64(row["id"] ?? ""), receivedAtMicros: Int64(row["received_at_us"] ?? "") ?? 0,

@@ -1,3 +1,4 @@
+import Access
 import Alarms
 import Foundation
 import Hummingbird
@@ -8,7 +9,7 @@ import ServiceLifecycle
 
 /// Integration tier: the alarm team's alarms: the queue, one alarm with its timeline and context, acknowledge and
 /// resolve, figures, and a live stream of every change (Server-Sent Events, resumable with `Last-Event-ID`).
-struct AlarmsController<Context: RequestContext> {
+struct AlarmsController<Context: ClientRequestContext> {
     let repository: any AlarmRepository
     let feed: AlarmFeed?
     let catalogue: Catalogue
@@ -52,6 +53,8 @@ struct AlarmsController<Context: RequestContext> {
         let limit = try reader.limit(default: 100, max: 1_000)
         query.limit = limit + 1
         query.after = try reader.string("cursor", maxLength: 1024).map(Cursor.decodeAlarm)
+        query.tenants = context.scope.tenants
+        query.maxConfidentiality = context.scope.clearance
         let alarms = try await repository.list(query)
         let page = alarms.prefix(limit)
         let next = alarms.count > limit ? page.last.map {
@@ -63,8 +66,10 @@ struct AlarmsController<Context: RequestContext> {
     /// `GET /integration/v1/alarms/{id}`: the alarm, its whole timeline, the device and what it last reported.
     @Sendable func show(_ request: Request, context: Context) async throws -> AlarmDetailBody {
         let id = try alarmID(context)
-        guard let found = try await repository.alarm(id) else { throw Problem.notFound("no alarm \(id)") }
-        return AlarmDetailBody(found.alarm, timeline: found.timeline, context: found.context)
+        guard let found = try await repository.alarm(id), context.scope.sees(found.alarm) else {
+            throw Problem.notFound("no alarm \(id)")
+        }
+        return AlarmDetailBody(found.alarm, timeline: found.timeline, context: found.context, clearance: context.scope.clearance)
     }
 
     struct Acknowledgement: Decodable {
@@ -82,6 +87,7 @@ struct AlarmsController<Context: RequestContext> {
         let id = try alarmID(context)
         let body: Acknowledgement = try await decode(request, example: #"{"operator": "op-17"}"#)
         try checkOperator(body.operator)
+        try await requireVisible(id, context)
         return try await apply(.acknowledge(operator: body.operator), to: id)
     }
 
@@ -95,6 +101,7 @@ struct AlarmsController<Context: RequestContext> {
             throw Problem.badRequest("outcome must be one of \(catalogue.outcomes.map(\.id).joined(separator: ", "))")
         }
         if let note = body.note, note.count > 2_000 { throw Problem.badRequest("note is longer than 2000 characters") }
+        try await requireVisible(id, context)
         return try await apply(.resolve(operator: body.operator, outcome: body.outcome, note: body.note), to: id)
     }
 
@@ -124,6 +131,7 @@ struct AlarmsController<Context: RequestContext> {
             lastEvent = nil
         }
         let repository = self.repository
+        let scope = context.scope
         let (head, items) = feed.subscribe()
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
@@ -137,7 +145,9 @@ struct AlarmsController<Context: RequestContext> {
                 let rows = try await repository.changes(after: last, limit: 500)
                 guard !rows.isEmpty else { break }
                 for row in rows where row.change.id <= head {
-                    try await writer.write(ByteBuffer(string: AlarmEventBody.sse(row.change, row.alarm)))
+                    if scope.sees(row.alarm) {
+                        try await writer.write(ByteBuffer(string: AlarmEventBody.sse(row.change, row.alarm)))
+                    }
                     last = row.change.id
                 }
                 if rows.count < 500 || rows[rows.count - 1].change.id >= head { break }
@@ -150,7 +160,7 @@ struct AlarmsController<Context: RequestContext> {
                     switch item {
                     case .change(let change, let alarm):
                         guard change.id > live.last else { continue }
-                        try await live.write(AlarmEventBody.sse(change, alarm))
+                        if scope.sees(alarm) { try await live.write(AlarmEventBody.sse(change, alarm)) }
                         live.last = change.id
                     case .keepAlive:
                         try await live.write(": keep-alive\n\n")
@@ -159,6 +169,14 @@ struct AlarmsController<Context: RequestContext> {
             }
             try await live.writer.finish(nil)
         })
+    }
+
+    /// An alarm outside the client's tenants or clearance does not exist for it.
+    private func requireVisible(_ id: Int64, _ context: Context) async throws {
+        guard context.scope.client != nil else { return }
+        guard let found = try await repository.alarm(id), context.scope.sees(found.alarm) else {
+            throw Problem.notFound("no alarm \(id)")
+        }
     }
 
     private func apply(_ action: AlarmAction, to id: Int64) async throws -> AlarmBody {
@@ -299,12 +317,13 @@ struct AlarmDetailBody: ResponseEncodable {
     /// The last known position (GPS alarms), lock and door state (locks), battery.
     var latest: [LatestValue]
 
-    init(_ alarm: Alarm, timeline: [AlarmChange], context: AlarmContext) {
+    init(_ alarm: Alarm, timeline: [AlarmChange], context: AlarmContext, clearance: Int) {
         self.alarm = AlarmBody(alarm)
         self.timeline = timeline.map(AlarmChangeBody.init)
         device = DeviceContext(deviceId: alarm.deviceId, type: context.deviceType, placement: context.placement,
-                               careRecipientRef: context.careRecipientRef)
-        latest = context.latest.map { LatestValue(quantity: $0.quantity, value: $0.value, observedAt: RFC3339.format(micros: $0.observedAtMicros)) }
+                               careRecipientRef: clearance >= 3 ? context.careRecipientRef : nil)
+        // Position, location, lock and door state are class 3: below that clearance nothing of them is shown.
+        latest = clearance < 3 ? [] : context.latest.map { LatestValue(quantity: $0.quantity, value: $0.value, observedAt: RFC3339.format(micros: $0.observedAtMicros)) }
     }
 }
 

@@ -1,10 +1,13 @@
+import Registry
+import Access
 import Hummingbird
 import Ingest
 import Storage
 
 /// Integration tier: normalized observations of a device.
-struct ObservationsController<Context: RequestContext> {
+struct ObservationsController<Context: ClientRequestContext> {
     let repository: any TelemetryRepository
+    let devices: any DeviceRepository
 
     static var maxPageSize: Int { 1_000 }
 
@@ -27,9 +30,11 @@ struct ObservationsController<Context: RequestContext> {
         }
         let limit = try query.limit(default: 100, max: Self.maxPageSize)
         let cursor = try query.string("cursor", maxLength: 1024).map(Cursor.decodeObservation)
+        try await context.scope.requireDevice(deviceID, in: devices)
         try await requireKnown(deviceID)
         let rows = try await repository.observations(ObservationQuery(
-            deviceID: deviceID, quantity: quantity, fromMicros: from, toMicros: to, limit: limit + 1, after: cursor))
+            deviceID: deviceID, quantity: quantity, fromMicros: from, toMicros: to, limit: limit + 1, after: cursor,
+            maxConfidentiality: context.scope.clearance))
         let page = rows.prefix(limit)
         let next = rows.count > limit ? page.last.map { Cursor.encode(ObservationCursor(after: $0)) } : nil
         return Page(items: page.map(ObservationBody.init), nextCursor: next)
@@ -38,8 +43,9 @@ struct ObservationsController<Context: RequestContext> {
     /// `GET /integration/v1/devices/{id}/latest`: the newest value of each quantity.
     @Sendable func latest(_ request: Request, context: Context) async throws -> LatestBody {
         let deviceID = try knownDeviceID(context)
+        try await context.scope.requireDevice(deviceID, in: devices)
         try await requireKnown(deviceID)
-        let rows = try await repository.latest(deviceID: deviceID)
+        let rows = try await repository.latest(deviceID: deviceID, maxConfidentiality: context.scope.clearance)
         return LatestBody(deviceId: deviceID, items: rows.map(ObservationBody.init))
     }
 

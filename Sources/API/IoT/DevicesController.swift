@@ -1,10 +1,11 @@
+import Access
 import Foundation
 import Hummingbird
 import Models
 import Registry
 
 /// IoT tier: register devices (one, or a CSV file), list and read them, and move them through their lifecycle.
-struct DevicesController<Context: RequestContext> {
+struct DevicesController<Context: ClientRequestContext> {
     let repository: any DeviceRepository
     let catalogue: Catalogue
     /// How long a claim code stays usable.
@@ -51,6 +52,9 @@ struct DevicesController<Context: RequestContext> {
             .placement: body.placement ?? "", .careRecipientRef: body.careRecipientRef ?? "",
             .tags: (body.tags ?? []).joined(separator: ";"),
         ]
+        guard context.scope.sees(tenant: body.tenant) else {
+            throw Problem.forbidden("tenant \(body.tenant) is not one of this client's")
+        }
         let row: DeviceImportRow
         switch DeviceCSV.validate(values, knownTypes: knownTypes) {
         case .success(let valid): row = valid
@@ -101,19 +105,23 @@ struct DevicesController<Context: RequestContext> {
         let text = try query.string("q", maxLength: 128)
         let limit = try query.limit(default: 100, max: 1_000)
         let after = try query.string("cursor", maxLength: 1024).map(Cursor.decodeDevice)
-        let devices = try await repository.list(DeviceQuery(type: type, state: state, tenant: tenant,
-                                                            connectivity: connectivity, text: text,
-                                                            afterDeviceId: after, limit: limit + 1))
+        var deviceQuery = DeviceQuery(type: type, state: state, tenant: tenant, connectivity: connectivity, text: text,
+                                      afterDeviceId: after, limit: limit + 1)
+        deviceQuery.tenants = context.scope.tenants
+        let devices = try await repository.list(deviceQuery)
         let page = devices.prefix(limit)
         let next = devices.count > limit ? page.last.map { Cursor.encodeDevice(id: $0.deviceId) } : nil
-        return Page(items: page.map(DeviceBody.init), nextCursor: next)
+        let clearance = context.scope.clearance
+        return Page(items: page.map { DeviceBody($0, clearance: clearance) }, nextCursor: next)
     }
 
     /// `GET /iot/v1/devices/{id}`
     @Sendable func show(_ request: Request, context: Context) async throws -> DeviceBody {
         let id = try knownDeviceID(context)
-        guard let device = try await repository.device(id) else { throw Problem.notFound("no device \(id) is registered") }
-        return DeviceBody(device)
+        guard let device = try await repository.device(id), context.scope.sees(tenant: device.tenant) else {
+            throw Problem.notFound("no device \(id) is registered")
+        }
+        return DeviceBody(device, clearance: context.scope.clearance)
     }
 
     struct Patch: Decodable {
@@ -136,6 +144,7 @@ struct DevicesController<Context: RequestContext> {
     /// care-recipient reference, tags); `""` clears an optional field. The history records which fields changed.
     @Sendable func update(_ request: Request, context: Context) async throws -> DeviceBody {
         let id = try knownDeviceID(context)
+        try await context.scope.requireDevice(id, in: repository)
         let buffer = try await request.body.collect(upTo: 64 << 10)
         let body: Patch
         do {
@@ -155,7 +164,11 @@ struct DevicesController<Context: RequestContext> {
         guard !patch.fieldNames.isEmpty else { throw Problem.badRequest("the body changes nothing") }
         try validate(patch)
         do {
-            return DeviceBody(try await repository.update(id, with: patch, actor: body.actor ?? "api"))
+            if let tenant = patch.tenant, !context.scope.sees(tenant: tenant) {
+                throw Problem.forbidden("tenant \(tenant) is not one of this client's")
+            }
+            return DeviceBody(try await repository.update(id, with: patch, actor: body.actor ?? "api"),
+                              clearance: context.scope.clearance)
         } catch let error as RegistryError {
             throw Problem.notFound(error.description)
         }
@@ -182,6 +195,7 @@ struct DevicesController<Context: RequestContext> {
     /// `GET /iot/v1/devices/{id}/history`: every change, oldest first.
     @Sendable func history(_ request: Request, context: Context) async throws -> HistoryBody {
         let id = try knownDeviceID(context)
+        try await context.scope.requireDevice(id, in: repository)
         let entries = try await repository.history(id)
         guard !entries.isEmpty else { throw Problem.notFound("no device \(id) is registered") }
         return HistoryBody(deviceId: id, items: entries.map(HistoryEntryBody.init))
@@ -195,6 +209,7 @@ struct DevicesController<Context: RequestContext> {
     /// `POST /iot/v1/devices/{id}/suspend|resume|decommission` with `{"reason": ...}`; 409 names the allowed actions.
     @Sendable func change(_ action: LifecycleAction, _ request: Request, _ context: Context) async throws -> DeviceBody {
         let id = try knownDeviceID(context)
+        try await context.scope.requireDevice(id, in: repository)
         let buffer = try await request.body.collect(upTo: 64 << 10)
         let body: ChangeRequest
         do {
@@ -217,7 +232,7 @@ struct DevicesController<Context: RequestContext> {
                     ])
                 }
             }
-            return DeviceBody(device)
+            return DeviceBody(device, clearance: context.scope.clearance)
         } catch let error as RegistryError {
             switch error {
             case .notFound: throw Problem.notFound(error.description)
@@ -296,7 +311,8 @@ public struct DeviceBody: ResponseEncodable, Sendable {
     /// As the device last reported it (`firmwareVersion` is the registered one).
     var reportedFirmware: String?
 
-    init(_ device: Device) {
+    /// The care-recipient reference is personal data (class 3): left out below clearance 3.
+    init(_ device: Device, clearance: Int = 3) {
         deviceId = device.deviceId
         serialNumber = device.serialNumber
         type = device.type
@@ -305,7 +321,7 @@ public struct DeviceBody: ResponseEncodable, Sendable {
         firmwareVersion = device.firmwareVersion
         tenant = device.tenant
         placement = device.placement
-        careRecipientRef = device.careRecipientRef
+        careRecipientRef = clearance >= 3 ? device.careRecipientRef : nil
         tags = device.tags
         lifecycleState = device.lifecycleState.rawValue
         createdAt = RFC3339.format(micros: device.createdAtMicros)

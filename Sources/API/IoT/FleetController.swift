@@ -1,9 +1,10 @@
+import Access
 import Foundation
 import Hummingbird
 import Registry
 
 /// IoT tier: the fleet at a glance, and the device ids that publish without being registered.
-struct FleetController<Context: RequestContext> {
+struct FleetController<Context: ClientRequestContext> {
     let repository: any DeviceRepository
 
     var routes: RouteCollection<Context> {
@@ -23,7 +24,7 @@ struct FleetController<Context: RequestContext> {
             }
             return value
         } ?? 20
-        return FleetBody(try await repository.fleet(lowBatteryThreshold: threshold))
+        return FleetBody(try await repository.fleet(lowBatteryThreshold: threshold, tenants: context.scope.tenants))
     }
 
     /// `GET /iot/v1/unknown-devices?limit=&cursor=`: quarantined ids, most recently seen first.
@@ -31,6 +32,8 @@ struct FleetController<Context: RequestContext> {
         let query = QueryReader(request)
         let limit = try query.limit(default: 100, max: 1_000)
         let after = try query.string("cursor", maxLength: 1024).map(Cursor.decodeUnknownDevice)
+        // Unknown ids belong to no tenant: only clients of every tenant see them.
+        guard context.scope.tenants == nil else { return Page(items: [], nextCursor: nil) }
         let devices = try await repository.unknownDevices(after: after, limit: limit + 1)
         let page = devices.prefix(limit)
         let next = devices.count > limit

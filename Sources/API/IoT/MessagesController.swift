@@ -1,9 +1,12 @@
+import Registry
+import Access
 import Hummingbird
 import Storage
 
 /// IoT tier: raw messages and dead letters, for device administrators troubleshooting a device.
-struct MessagesController<Context: RequestContext> {
+struct MessagesController<Context: ClientRequestContext> {
     let repository: any TelemetryRepository
+    let devices: any DeviceRepository
 
     var routes: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
@@ -16,11 +19,14 @@ struct MessagesController<Context: RequestContext> {
     @Sendable func messages(_ request: Request, context: Context) async throws -> Page<RawMessageBody> {
         let deviceID = try knownDeviceID(context)
         let limit = try QueryReader(request).limit(default: 50, max: 500)
+        try await context.scope.requireDevice(deviceID, in: devices)
         let rows = try await repository.recentMessages(deviceID: deviceID, limit: limit)
         if rows.isEmpty, !(try await repository.deviceIsKnown(deviceID)) {
             throw Problem.notFound("no device \(deviceID) has sent anything to this gateway")
         }
-        return Page(items: rows.map(RawMessageBody.init), nextCursor: nil)
+        // A raw payload holds every value of the message: it is class 3.
+        let clearance = context.scope.clearance
+        return Page(items: rows.map { RawMessageBody($0, withPayload: clearance >= 3) }, nextCursor: nil)
     }
 
     /// `GET /iot/v1/dead-letters?limit=&cursor=`: rejected input, newest first.
@@ -28,9 +34,10 @@ struct MessagesController<Context: RequestContext> {
         let query = QueryReader(request)
         let limit = try query.limit(default: 100, max: 1_000)
         let before = try query.string("cursor", maxLength: 1024).map(Cursor.decodeDeadLetter)
-        let rows = try await repository.deadLetters(limit: limit + 1, beforeID: before)
+        let rows = try await repository.deadLetters(limit: limit + 1, beforeID: before, tenants: context.scope.tenants)
         let page = rows.prefix(limit)
         let next = rows.count > limit ? page.last?.id.map(Cursor.encodeDeadLetter) : nil
-        return Page(items: page.map(DeadLetterBody.init), nextCursor: next)
+        let clearance = context.scope.clearance
+        return Page(items: page.map { DeadLetterBody($0, withPayload: clearance >= 3) }, nextCursor: next)
     }
 }

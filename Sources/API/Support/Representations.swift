@@ -67,11 +67,13 @@ struct RawMessageBody: ResponseEncodable {
     var recordsRejected: Int
     var messageKey: String
     var journalSequence: UInt64
-    /// The payload as text when it is UTF-8, else null (then see payloadBase64).
+    /// The payload as text when it is UTF-8, else null (then see payloadBase64). Both are left out for clients
+    /// below clearance 3 (`payloadRedacted`): a raw payload carries every value of the message.
     var payloadText: String?
-    var payloadBase64: String
+    var payloadBase64: String?
+    var payloadRedacted: Bool
 
-    init(_ message: RawMessage) {
+    init(_ message: RawMessage, withPayload: Bool = true) {
         deviceId = message.deviceID
         topic = message.topic
         receivedAt = RFC3339.format(micros: message.receivedAtMicros)
@@ -80,8 +82,9 @@ struct RawMessageBody: ResponseEncodable {
         recordsRejected = message.recordsRejected
         messageKey = Hex.encode(message.messageKey)
         journalSequence = message.journalSequence
-        payloadText = String(validating: message.payload, as: UTF8.self)
-        payloadBase64 = base64url(message.payload)
+        payloadText = withPayload ? String(validating: message.payload, as: UTF8.self) : nil
+        payloadBase64 = withPayload ? base64url(message.payload) : nil
+        payloadRedacted = !withPayload
     }
 }
 
@@ -94,9 +97,10 @@ struct DeadLetterBody: ResponseEncodable {
     var reason: String
     var messageKey: String
     var payloadText: String?
-    var payloadBase64: String
+    var payloadBase64: String?
+    var payloadRedacted: Bool
 
-    init(_ letter: DeadLetter) {
+    init(_ letter: DeadLetter, withPayload: Bool = true) {
         id = letter.id ?? 0
         receivedAt = RFC3339.format(micros: letter.receivedAtMicros)
         topic = letter.topic
@@ -104,8 +108,9 @@ struct DeadLetterBody: ResponseEncodable {
         recordIndex = letter.recordIndex
         reason = letter.reason
         messageKey = Hex.encode(letter.messageKey)
-        payloadText = String(validating: letter.payload, as: UTF8.self)
-        payloadBase64 = base64url(letter.payload)
+        payloadText = withPayload ? String(validating: letter.payload, as: UTF8.self) : nil
+        payloadBase64 = withPayload ? base64url(letter.payload) : nil
+        payloadRedacted = !withPayload
     }
 }
 

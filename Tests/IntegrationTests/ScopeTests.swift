@@ -1,0 +1,111 @@
+import Access
+import Alarms
+import API
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Postgres
+import Registry
+import Storage
+import Testing
+
+extension IntegrationTests {
+    /// Tenants and clearance through the API on a real database: a client sees only its tenants' devices and
+    /// alarms (others answer 404, like unknown ids) and never a value above its clearance.
+    @Suite(.serialized) struct Scope {
+        struct Clients: ClientAuthenticator {
+            static let identities: [String: ClientIdentity] = [
+                "all": ClientIdentity(name: "all", roles: Set(Role.allCases), tenants: nil, clearance: 3),
+                "care-admin": ClientIdentity(name: "care-admin", roles: [.deviceAdmin], tenants: ["elderly-care"], clearance: 2),
+                "care-reader": ClientIdentity(name: "care-reader", roles: [.integrator], tenants: ["elderly-care"], clearance: 1),
+                "care-operator": ClientIdentity(name: "care-operator", roles: [.alarmOperator], tenants: ["elderly-care"], clearance: 3),
+            ]
+            func identity(token: String) async throws -> ClientIdentity? { Self.identities[token] }
+        }
+
+        static func seed(_ database: TestDatabase) throws {
+            let connection = try database.connect()
+            defer { connection.close() }
+            try connection.execute("""
+                INSERT INTO devices (device_id, serial_number, type, tenant, care_recipient_ref, lifecycle_state) VALUES
+                    ('care-1', 'S1', 'gps-alarm', 'elderly-care', 'cr-1', 'active'),
+                    ('school-1', 'S2', 'sensor', 'schools', NULL, 'active');
+                INSERT INTO latest_observations (device_id, quantity, value_number, value_string, observed_at, received_at, message_key, confidentiality) VALUES
+                    ('care-1', 'temperature', 21, NULL, now(), now(), '\\x01', 1),
+                    ('care-1', 'battery', 80, NULL, now(), now(), '\\x01', 2),
+                    ('care-1', 'position', NULL, '59.3,18.0', now(), now(), '\\x01', 3);
+                INSERT INTO observations (device_id, quantity, value_number, observed_at, received_at, message_key, record_index, confidentiality) VALUES
+                    ('care-1', 'temperature', 21, now(), now(), '\\x01', 0, 1),
+                    ('care-1', 'latitude', 59.3, now(), now(), '\\x01', 1, 3);
+                INSERT INTO raw_messages (device_id, topic, payload, received_at, message_key, journal_sequence, outcome, records_accepted, records_rejected) VALUES
+                    ('care-1', 'devices/care-1/telemetry', 'secret', now(), '\\x01', 1, 'accepted', 1, 0);
+                INSERT INTO dead_letters (received_at, topic, device_id, payload, reason, message_key) VALUES
+                    (now(), 'devices/care-1/telemetry', 'care-1', 'x', 'bad', '\\x02'),
+                    (now(), 'devices/school-1/telemetry', 'school-1', 'y', 'bad', '\\x03');
+                INSERT INTO alarms (device_id, type, kind, priority, tenant, raised_at, last_triggered_at, ack_deadline, confidentiality, source_event_id) VALUES
+                    ('care-1', 'sos', 'care', 1, 'elderly-care', now(), now(), now() + interval '1 hour', 3, 1),
+                    ('care-1', 'low_battery', 'technical', 4, 'elderly-care', now(), now(), now() + interval '1 hour', 1, 2),
+                    ('school-1', 'tamper', 'technical', 3, 'schools', now(), now(), now() + interval '1 hour', 1, 3);
+                """)
+        }
+
+        static func withApp(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            try seed(database)
+            let pool = PostgresPool(url: database.url, size: 2, logger: TestStack.logger)
+            let router = buildRouter(APIDependencies(
+                catalogue: try TestStack.catalogue(), telemetry: PostgresTelemetryRepository(pool: pool),
+                devices: PostgresDeviceRepository(pool: pool), authenticator: Clients(),
+                alarms: PostgresAlarmRepository(pool: pool)))
+            try await Application(router: router).test(.router, body)
+        }
+
+        static func get(_ client: any TestClientProtocol, _ uri: String, as token: String) async throws -> (Int, String) {
+            try await client.execute(uri: uri, method: .get, headers: [.authorization: "Bearer \(token)"]) { response in
+                (Int(response.status.code), String(buffer: response.body))
+            }
+        }
+
+        @Test("tenants scope every device read; clearance leaves out values, payloads and personal references")
+        func tenantsAndClearance() async throws {
+            try await Self.withApp { client in
+                // Devices: the admin of elderly care sees its device only; the school's is 404 like an unknown id.
+                let list = try await Self.get(client, "/iot/v1/devices", as: "care-admin")
+                #expect(list.0 == 200 && list.1.contains("care-1") && !list.1.contains("school-1"))
+                #expect(!list.1.contains("cr-1"), "clearance 2 must not see the care-recipient reference")
+                #expect(try await Self.get(client, "/iot/v1/devices/school-1", as: "care-admin").0 == 404)
+                #expect(try await Self.get(client, "/iot/v1/devices/school-1/history", as: "care-admin").0 == 404)
+                #expect(try await Self.get(client, "/iot/v1/devices/care-1", as: "all").1.contains("cr-1"))
+                let fleet = try await Self.get(client, "/iot/v1/fleet", as: "care-admin")
+                #expect(fleet.1.contains(#""total":1"#))
+                // Raw payloads are class 3; dead letters only of the client's devices.
+                let messages = try await Self.get(client, "/iot/v1/devices/care-1/messages", as: "care-admin")
+                #expect(messages.1.contains(#""payloadRedacted":true"#) && !messages.1.contains("secret"))
+                #expect(try await Self.get(client, "/iot/v1/devices/care-1/messages", as: "all").1.contains("secret"))
+                let letters = try await Self.get(client, "/iot/v1/dead-letters", as: "care-admin")
+                #expect(letters.1.contains("care-1") && !letters.1.contains("school-1"))
+
+                // Values: clearance 1 sees class 1 only, in latest and in the series.
+                let latest = try await Self.get(client, "/integration/v1/devices/care-1/latest", as: "care-reader")
+                #expect(latest.1.contains("temperature") && !latest.1.contains("battery") && !latest.1.contains("position"))
+                let series = try await Self.get(client, "/integration/v1/devices/care-1/observations", as: "care-reader")
+                #expect(series.1.contains("temperature") && !series.1.contains("latitude"))
+                #expect(try await Self.get(client, "/integration/v1/devices/school-1/latest", as: "care-reader").0 == 404)
+                #expect(try await Self.get(client, "/integration/v1/devices/care-1/latest", as: "all").1.contains("position"))
+
+                // Alarms: the tenant's, within the clearance.
+                let readerAlarms = try await Self.get(client, "/integration/v1/alarms", as: "care-reader")
+                #expect(readerAlarms.1.contains("low_battery") && !readerAlarms.1.contains(#""sos""#) && !readerAlarms.1.contains("tamper"))
+                let operatorAlarms = try await Self.get(client, "/integration/v1/alarms", as: "care-operator")
+                #expect(operatorAlarms.1.contains(#""sos""#) && !operatorAlarms.1.contains("tamper"))
+                #expect(try await Self.get(client, "/integration/v1/alarms/3", as: "care-operator").0 == 404)
+                #expect(try await Self.get(client, "/integration/v1/alarms/1", as: "care-reader").0 == 404)
+                let ack = try await client.execute(uri: "/integration/v1/alarms/3/acknowledge", method: .post,
+                                                   headers: [.authorization: "Bearer care-operator"],
+                                                   body: ByteBuffer(string: #"{"operator":"op-1"}"#)) { Int($0.status.code) }
+                #expect(ack == 404)
+            }
+        }
+    }
+}
