@@ -53,7 +53,11 @@ let package = Package(
         ),
 
         // The message path: journal, payload adapters, normalizer, batch writer, dead letters.
-        .target(name: "Access", dependencies: ["Digest", "Postgres"]),
+        .target(name: "Access", dependencies: [
+            "Digest", "Postgres",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
 
         .target(name: "Alarms", dependencies: [
             "Models", "Postgres", "Storage",

@@ -17,6 +17,8 @@ public struct APIDependencies: Sendable {
     /// Resolves bearer tokens to clients. `serve` always sets it; nil leaves every route open, which only
     /// in-process tests of routes and bodies use.
     public var authenticator: (any ClientAuthenticator)?
+    /// Where reads of class 2 and 3 data are recorded (with `authenticator`).
+    public var auditTrail: AuditTrail?
     /// Alarms and their live stream; nil where the alarm side does not run.
     public var alarms: (any AlarmRepository)?
     public var alarmFeed: AlarmFeed?
@@ -28,13 +30,14 @@ public struct APIDependencies: Sendable {
     public var metrics: @Sendable () -> [UInt8]
 
     public init(catalogue: Catalogue, telemetry: any TelemetryRepository, devices: any DeviceRepository,
-                authenticator: (any ClientAuthenticator)? = nil, broker: (any BrokerAccess)? = nil, alarms: (any AlarmRepository)? = nil, alarmFeed: AlarmFeed? = nil,
+                authenticator: (any ClientAuthenticator)? = nil, auditTrail: AuditTrail? = nil, broker: (any BrokerAccess)? = nil, alarms: (any AlarmRepository)? = nil, alarmFeed: AlarmFeed? = nil,
                 readiness: [ReadinessCheck] = [],
                 metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
         self.catalogue = catalogue
         self.telemetry = telemetry
         self.devices = devices
         self.authenticator = authenticator
+        self.auditTrail = auditTrail
         self.broker = broker
         self.alarms = alarms
         self.alarmFeed = alarmFeed
@@ -50,6 +53,8 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public let remoteAddress: SocketAddress?
     /// Set by `AccessMiddleware` for routes that need a token.
     public var client: ClientIdentity?
+    /// What the route returned, for the audit trail (set with `client`).
+    public var audit: AuditNote?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -69,7 +74,7 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: ProblemMiddleware())
     if let authenticator = dependencies.authenticator {
-        router.add(middleware: AccessMiddleware(authenticator: authenticator))
+        router.add(middleware: AccessMiddleware(authenticator: authenticator, auditTrail: dependencies.auditTrail))
     }
     router.addRoutes(HealthController(readiness: dependencies.readiness, metrics: dependencies.metrics).routes)
     router.addRoutes(OpenAPIController().routes)
@@ -80,6 +85,9 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
     router.addRoutes(FleetController(repository: dependencies.devices).routes, atPath: "/iot/v1")
     router.addRoutes(ObservationsController(repository: dependencies.telemetry, devices: dependencies.devices).routes, atPath: "/integration/v1")
     router.addRoutes(ModelsController(catalogue: dependencies.catalogue).routes, atPath: "/integration/v1")
+    if let auditTrail = dependencies.auditTrail {
+        router.addRoutes(AuditController(trail: auditTrail).routes, atPath: "/integration/v1")
+    }
     if let alarms = dependencies.alarms {
         router.addRoutes(AlarmsController(repository: alarms, feed: dependencies.alarmFeed,
                                           catalogue: dependencies.catalogue).routes, atPath: "/integration/v1")

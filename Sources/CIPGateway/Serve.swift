@@ -140,6 +140,7 @@ struct GatewayServices {
     let alarmEngine: AlarmEngine?
     let fastPath: EventFastPath?
     let alarmFeed: AlarmFeed
+    let auditTrail: AuditTrail
 
     init(databaseURL: String, brokerConfiguration: MQTTClient.Configuration, journalDirectory: String,
          journalSync: Duration, maxPayloadBytes: Int, maxBatchMessages: Int, catalogue: CatalogueNormalizer? = nil,
@@ -185,6 +186,7 @@ struct GatewayServices {
         self.brokerControl = try brokerControl.map { try BrokerControl(configuration: $0, pool: apiPool, logger: logger) }
         alarmEngine = alarmRules.map { AlarmEngine(url: databaseURL, rules: $0, logger: logger) }
         alarmFeed = AlarmFeed(url: databaseURL, logger: logger)
+        auditTrail = AuditTrail(pool: apiPool, logger: logger)
     }
 
     /// In start order; the service group stops them in reverse, so the ingress stops before the pipeline drains.
@@ -193,7 +195,7 @@ struct GatewayServices {
         if let supervisor { services.append(supervisor) }
         if let alarmEngine { services.append(alarmEngine) }
         if let fastPath { services.append(fastPath) }
-        services += [alarmFeed, ingress] as [any Service]
+        services += [alarmFeed, auditTrail, ingress] as [any Service]
         if let brokerControl { services.append(brokerControl) }
         services.append(maintenance)
         return services
@@ -208,6 +210,7 @@ struct GatewayServices {
             telemetry: PostgresTelemetryRepository(pool: pool),
             devices: PostgresDeviceRepository(pool: pool),
             authenticator: CachingClientAuthenticator(store: ClientStore(pool: pool)),
+            auditTrail: auditTrail,
             broker: brokerControl,
             alarms: PostgresAlarmRepository(pool: pool),
             alarmFeed: alarmFeed,

@@ -66,7 +66,7 @@ public struct PostgresTelemetryRepository: TelemetryRepository {
     private static func us(_ column: String) -> String { "(extract(epoch FROM \(column)) * 1000000)::bigint AS \(column)_us" }
     private static let valueColumns = """
         quantity, value_number, value_string, value_boolean, encode(value_data, 'hex') AS value_data, value_sum, unit,
-        \(us("observed_at")), \(us("received_at")), encode(message_key, 'hex') AS message_key
+        \(us("observed_at")), \(us("received_at")), encode(message_key, 'hex') AS message_key, confidentiality
         """
 
     public func deviceIsKnown(_ deviceID: String) async throws -> Bool {
@@ -182,7 +182,8 @@ public struct PostgresTelemetryRepository: TelemetryRepository {
             sum: row["value_sum"].flatMap(Double.init), unit: row["unit"],
             observedAtMicros: Int64(row["observed_at_us"] ?? "") ?? 0,
             receivedAtMicros: Int64(row["received_at_us"] ?? "") ?? 0,
-            messageKey: unhex(row["message_key"]), recordIndex: Int(row["record_index"] ?? "") ?? 0)
+            messageKey: unhex(row["message_key"]), recordIndex: Int(row["record_index"] ?? "") ?? 0,
+            confidentiality: row["confidentiality"].flatMap { Int($0) })
     }
 }
 

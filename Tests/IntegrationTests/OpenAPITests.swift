@@ -1,4 +1,5 @@
 import API
+import Access
 import Alarms
 import Foundation
 import Hummingbird
@@ -16,6 +17,7 @@ extension IntegrationTests {
             return buildRouter(APIDependencies(catalogue: try TestStack.catalogue(),
                                                telemetry: PostgresTelemetryRepository(pool: pool),
                                                devices: PostgresDeviceRepository(pool: pool),
+                                               auditTrail: AuditTrail(pool: pool, logger: TestStack.logger),
                                                alarms: PostgresAlarmRepository(pool: pool)))
         }
 

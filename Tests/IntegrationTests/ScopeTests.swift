@@ -19,6 +19,7 @@ extension IntegrationTests {
                 "care-admin": ClientIdentity(name: "care-admin", roles: [.deviceAdmin], tenants: ["elderly-care"], clearance: 2),
                 "care-reader": ClientIdentity(name: "care-reader", roles: [.integrator], tenants: ["elderly-care"], clearance: 1),
                 "care-operator": ClientIdentity(name: "care-operator", roles: [.alarmOperator], tenants: ["elderly-care"], clearance: 3),
+                "auditor": ClientIdentity(name: "auditor", roles: [.auditor], tenants: nil, clearance: 3),
             ]
             func identity(token: String) async throws -> ClientIdentity? { Self.identities[token] }
         }
@@ -49,16 +50,17 @@ extension IntegrationTests {
                 """)
         }
 
-        static func withApp(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        static func withApp(_ body: @escaping @Sendable (any TestClientProtocol, AuditTrail, TestDatabase) async throws -> Void) async throws {
             let database = try TestDatabase.create()
             defer { database.drop() }
             try seed(database)
             let pool = PostgresPool(url: database.url, size: 2, logger: TestStack.logger)
+            let trail = AuditTrail(pool: pool, logger: TestStack.logger)
             let router = buildRouter(APIDependencies(
                 catalogue: try TestStack.catalogue(), telemetry: PostgresTelemetryRepository(pool: pool),
-                devices: PostgresDeviceRepository(pool: pool), authenticator: Clients(),
+                devices: PostgresDeviceRepository(pool: pool), authenticator: Clients(), auditTrail: trail,
                 alarms: PostgresAlarmRepository(pool: pool)))
-            try await Application(router: router).test(.router, body)
+            try await Application(router: router).test(.router) { client in try await body(client, trail, database) }
         }
 
         static func get(_ client: any TestClientProtocol, _ uri: String, as token: String) async throws -> (Int, String) {
@@ -69,7 +71,7 @@ extension IntegrationTests {
 
         @Test("tenants scope every device read; clearance leaves out values, payloads and personal references")
         func tenantsAndClearance() async throws {
-            try await Self.withApp { client in
+            try await Self.withApp { client, _, _ in
                 // Devices: the admin of elderly care sees its device only; the school's is 404 like an unknown id.
                 let list = try await Self.get(client, "/iot/v1/devices", as: "care-admin")
                 #expect(list.0 == 200 && list.1.contains("care-1") && !list.1.contains("school-1"))
@@ -105,6 +107,40 @@ extension IntegrationTests {
                                                    headers: [.authorization: "Bearer care-operator"],
                                                    body: ByteBuffer(string: #"{"operator":"op-1"}"#)) { Int($0.status.code) }
                 #expect(ack == 404)
+            }
+        }
+    
+        @Test("reads of class 2 and 3 data leave audit records that only auditors read and nobody can change")
+        func auditTrail() async throws {
+            try await Self.withApp { client, trail, database in
+                _ = try await Self.get(client, "/integration/v1/devices/care-1/latest", as: "all")          // class 3
+                _ = try await Self.get(client, "/integration/v1/devices/care-1/latest", as: "care-reader")  // class 1 only
+                _ = try await Self.get(client, "/iot/v1/devices/care-1", as: "all")                         // with cr-1
+                _ = try await Self.get(client, "/integration/v1/models", as: "care-reader")                 // open
+                await trail.flush()
+                #expect(try await Self.get(client, "/integration/v1/audit", as: "all").0 == 200)
+                #expect(try await Self.get(client, "/integration/v1/audit", as: "care-admin").0 == 403)
+                await trail.flush()
+                let (status, body) = try await Self.get(client, "/integration/v1/audit?client=all", as: "auditor")
+                #expect(status == 200)
+                let items = (try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["items"] as? [[String: Any]] ?? []
+                let endpoints = items.compactMap { $0["endpoint"] as? String }
+                #expect(endpoints.contains("/integration/v1/devices/{deviceId}/latest"), "\(items)")
+                #expect(endpoints.contains("/iot/v1/devices/{deviceId}"))
+                let latest = try #require(items.first { $0["endpoint"] as? String == "/integration/v1/devices/{deviceId}/latest" })
+                #expect(latest["records"] as? Int == 3 && latest["dataClass"] as? Int == 3 && latest["status"] as? Int == 200)
+                #expect((latest["subjects"] as? [String]) == ["care-1"])
+                // By subject: the care-recipient reference finds the read that returned it.
+                let bySubject = try await Self.get(client, "/integration/v1/audit?subject=cr-1", as: "auditor")
+                #expect(bySubject.1.contains("/iot/v1/devices/{deviceId}"))
+                // Class-1 reads are not audited.
+                #expect(try database.count("SELECT count(*) FROM audit_log WHERE client = 'care-reader'") == 0)
+                // Append-only.
+                let connection = try database.connect()
+                defer { connection.close() }
+                #expect(throws: (any Error).self) { try connection.execute("UPDATE audit_log SET client = 'x'") }
+                #expect(throws: (any Error).self) { try connection.execute("DELETE FROM audit_log") }
+                #expect(throws: (any Error).self) { try connection.execute("TRUNCATE audit_log") }
             }
         }
     }

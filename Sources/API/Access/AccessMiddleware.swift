@@ -38,6 +38,7 @@ public final class CachingClientAuthenticator: ClientAuthenticator {
 struct AccessMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let authenticator: any ClientAuthenticator
+    let auditTrail: AuditTrail?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let requirement = AccessPolicy.requirement(method: request.method.rawValue, path: request.uri.path)
@@ -62,7 +63,20 @@ struct AccessMiddleware: RouterMiddleware {
         }
         var context = context
         context.client = identity
-        return try await next(request, context)
+        let note = AuditNote()
+        context.audit = note
+        let response = try await next(request, context)
+        // Every read that returned class 2 or 3 data leaves a line in the audit trail (written in batches).
+        let summary = note.summary
+        if let auditTrail, summary.dataClass >= 2 {
+            auditTrail.append(AuditRecord(
+                atMicros: Int64(Date().timeIntervalSince1970 * 1e6), client: identity.name,
+                roles: identity.roles.map(\.rawValue).sorted().joined(separator: ","), method: request.method.rawValue,
+                endpoint: context.coreContext.endpointPath.value ?? request.uri.path, path: request.uri.path,
+                subjects: summary.subjects, records: summary.records, dataClass: summary.dataClass,
+                status: Int(response.status.code)))
+        }
+        return response
     }
 
     /// The token from `Authorization: Bearer`, or, for the alarm stream only (a browser's EventSource cannot set

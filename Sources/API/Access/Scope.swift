@@ -6,6 +6,7 @@ import Registry
 /// A request context that knows the authenticated client (set by `AccessMiddleware`).
 public protocol ClientRequestContext: RequestContext {
     var client: ClientIdentity? { get }
+    var audit: AuditNote? { get }
 }
 
 extension AppRequestContext: ClientRequestContext {}

@@ -57,6 +57,8 @@ struct AlarmsController<Context: ClientRequestContext> {
         query.maxConfidentiality = context.scope.clearance
         let alarms = try await repository.list(query)
         let page = alarms.prefix(limit)
+        context.audit?.returned(records: page.count, dataClass: page.map(\.confidentiality).max() ?? 1,
+                                subjects: page.map(\.deviceId))
         let next = alarms.count > limit ? page.last.map {
             Cursor.encodeAlarm(AlarmCursor(priority: $0.priority, raisedAtMicros: $0.raisedAtMicros, id: $0.id))
         } : nil
@@ -69,6 +71,9 @@ struct AlarmsController<Context: ClientRequestContext> {
         guard let found = try await repository.alarm(id), context.scope.sees(found.alarm) else {
             throw Problem.notFound("no alarm \(id)")
         }
+        let careRef = context.scope.clearance >= 3 ? found.context.careRecipientRef : nil
+        context.audit?.returned(records: 1, dataClass: found.alarm.confidentiality,
+                                subjects: [found.alarm.deviceId] + (careRef.map { [$0] } ?? []))
         return AlarmDetailBody(found.alarm, timeline: found.timeline, context: found.context, clearance: context.scope.clearance)
     }
 
@@ -88,7 +93,7 @@ struct AlarmsController<Context: ClientRequestContext> {
         let body: Acknowledgement = try await decode(request, example: #"{"operator": "op-17"}"#)
         try checkOperator(body.operator)
         try await requireVisible(id, context)
-        return try await apply(.acknowledge(operator: body.operator), to: id)
+        return try await apply(.acknowledge(operator: body.operator), to: id, context)
     }
 
     /// `POST /integration/v1/alarms/{id}/resolve` with `{"operator": "...", "outcome": "...", "note": "..."}`;
@@ -102,7 +107,7 @@ struct AlarmsController<Context: ClientRequestContext> {
         }
         if let note = body.note, note.count > 2_000 { throw Problem.badRequest("note is longer than 2000 characters") }
         try await requireVisible(id, context)
-        return try await apply(.resolve(operator: body.operator, outcome: body.outcome, note: body.note), to: id)
+        return try await apply(.resolve(operator: body.operator, outcome: body.outcome, note: body.note), to: id, context)
     }
 
     /// `GET /integration/v1/alarms/stats?from=&to=` (default: the last 24 hours).
@@ -132,6 +137,8 @@ struct AlarmsController<Context: ClientRequestContext> {
         }
         let repository = self.repository
         let scope = context.scope
+        // The stream carries alarms up to the client's clearance from now on: audited once, when it opens.
+        context.audit?.returned(records: 0, dataClass: scope.clearance, subjects: [])
         let (head, items) = feed.subscribe()
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
@@ -179,9 +186,10 @@ struct AlarmsController<Context: ClientRequestContext> {
         }
     }
 
-    private func apply(_ action: AlarmAction, to id: Int64) async throws -> AlarmBody {
+    private func apply(_ action: AlarmAction, to id: Int64, _ context: Context) async throws -> AlarmBody {
         do {
             guard let alarm = try await repository.apply(action, to: id) else { throw Problem.notFound("no alarm \(id)") }
+            context.audit?.returned(records: 1, dataClass: alarm.confidentiality, subjects: [alarm.deviceId])
             return AlarmBody(alarm)
         } catch let conflict as AlarmConflict {
             throw Problem.conflict(conflict.description)

@@ -36,6 +36,8 @@ struct ObservationsController<Context: ClientRequestContext> {
             deviceID: deviceID, quantity: quantity, fromMicros: from, toMicros: to, limit: limit + 1, after: cursor,
             maxConfidentiality: context.scope.clearance))
         let page = rows.prefix(limit)
+        context.audit?.returned(records: page.count, dataClass: page.map { $0.confidentiality ?? 3 }.max() ?? 1,
+                                subjects: page.isEmpty ? [] : [deviceID])
         let next = rows.count > limit ? page.last.map { Cursor.encode(ObservationCursor(after: $0)) } : nil
         return Page(items: page.map(ObservationBody.init), nextCursor: next)
     }
@@ -46,6 +48,8 @@ struct ObservationsController<Context: ClientRequestContext> {
         try await context.scope.requireDevice(deviceID, in: devices)
         try await requireKnown(deviceID)
         let rows = try await repository.latest(deviceID: deviceID, maxConfidentiality: context.scope.clearance)
+        context.audit?.returned(records: rows.count, dataClass: rows.map { $0.confidentiality ?? 3 }.max() ?? 1,
+                                subjects: rows.isEmpty ? [] : [deviceID])
         return LatestBody(deviceId: deviceID, items: rows.map(ObservationBody.init))
     }
 

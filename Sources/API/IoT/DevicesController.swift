@@ -112,6 +112,7 @@ struct DevicesController<Context: ClientRequestContext> {
         let page = devices.prefix(limit)
         let next = devices.count > limit ? page.last.map { Cursor.encodeDevice(id: $0.deviceId) } : nil
         let clearance = context.scope.clearance
+        context.noteDevices(Array(page))
         return Page(items: page.map { DeviceBody($0, clearance: clearance) }, nextCursor: next)
     }
 
@@ -121,6 +122,7 @@ struct DevicesController<Context: ClientRequestContext> {
         guard let device = try await repository.device(id), context.scope.sees(tenant: device.tenant) else {
             throw Problem.notFound("no device \(id) is registered")
         }
+        context.noteDevices([device])
         return DeviceBody(device, clearance: context.scope.clearance)
     }
 
@@ -167,8 +169,9 @@ struct DevicesController<Context: ClientRequestContext> {
             if let tenant = patch.tenant, !context.scope.sees(tenant: tenant) {
                 throw Problem.forbidden("tenant \(tenant) is not one of this client's")
             }
-            return DeviceBody(try await repository.update(id, with: patch, actor: body.actor ?? "api"),
-                              clearance: context.scope.clearance)
+            let device = try await repository.update(id, with: patch, actor: body.actor ?? "api")
+            context.noteDevices([device])
+            return DeviceBody(device, clearance: context.scope.clearance)
         } catch let error as RegistryError {
             throw Problem.notFound(error.description)
         }
@@ -198,6 +201,7 @@ struct DevicesController<Context: ClientRequestContext> {
         try await context.scope.requireDevice(id, in: repository)
         let entries = try await repository.history(id)
         guard !entries.isEmpty else { throw Problem.notFound("no device \(id) is registered") }
+        context.audit?.returned(records: entries.count, dataClass: 2, subjects: [id])
         return HistoryBody(deviceId: id, items: entries.map(HistoryEntryBody.init))
     }
 
@@ -232,6 +236,7 @@ struct DevicesController<Context: ClientRequestContext> {
                     ])
                 }
             }
+            context.noteDevices([device])
             return DeviceBody(device, clearance: context.scope.clearance)
         } catch let error as RegistryError {
             switch error {
@@ -356,4 +361,14 @@ struct HistoryEntryBody: Encodable {
 struct HistoryBody: ResponseEncodable {
     var deviceId: String
     var items: [HistoryEntryBody]
+}
+
+extension ClientRequestContext {
+    /// Device records are internal (class 2); with the care-recipient reference, which only clearance 3 sees,
+    /// they are class 3, and the reference is a subject of the read.
+    func noteDevices(_ devices: [Device]) {
+        let sensitive = scope.clearance >= 3 && devices.contains { $0.careRecipientRef != nil }
+        audit?.returned(records: devices.count, dataClass: sensitive ? 3 : 2,
+                        subjects: devices.map(\.deviceId) + (sensitive ? devices.compactMap(\.careRecipientRef) : []))
+    }
 }

@@ -24,7 +24,9 @@ struct FleetController<Context: ClientRequestContext> {
             }
             return value
         } ?? 20
-        return FleetBody(try await repository.fleet(lowBatteryThreshold: threshold, tenants: context.scope.tenants))
+        let fleet = try await repository.fleet(lowBatteryThreshold: threshold, tenants: context.scope.tenants)
+        context.audit?.returned(records: fleet.total, dataClass: 2, subjects: fleet.lowBattery.map(\.deviceId))
+        return FleetBody(fleet)
     }
 
     /// `GET /iot/v1/unknown-devices?limit=&cursor=`: quarantined ids, most recently seen first.
@@ -36,6 +38,7 @@ struct FleetController<Context: ClientRequestContext> {
         guard context.scope.tenants == nil else { return Page(items: [], nextCursor: nil) }
         let devices = try await repository.unknownDevices(after: after, limit: limit + 1)
         let page = devices.prefix(limit)
+        context.audit?.returned(records: page.count, dataClass: 2, subjects: page.map(\.deviceId))
         let next = devices.count > limit
             ? page.last.map { Cursor.encodeUnknownDevice(lastSeenMicros: $0.lastSeenMicros, id: $0.deviceId) } : nil
         return Page(items: page.map(UnknownDeviceBody.init), nextCursor: next)

@@ -26,6 +26,7 @@ struct MessagesController<Context: ClientRequestContext> {
         }
         // A raw payload holds every value of the message: it is class 3.
         let clearance = context.scope.clearance
+        context.audit?.returned(records: rows.count, dataClass: clearance >= 3 ? 3 : 2, subjects: [deviceID])
         return Page(items: rows.map { RawMessageBody($0, withPayload: clearance >= 3) }, nextCursor: nil)
     }
 
@@ -38,6 +39,7 @@ struct MessagesController<Context: ClientRequestContext> {
         let page = rows.prefix(limit)
         let next = rows.count > limit ? page.last?.id.map(Cursor.encodeDeadLetter) : nil
         let clearance = context.scope.clearance
+        context.audit?.returned(records: page.count, dataClass: clearance >= 3 ? 3 : 2, subjects: page.compactMap(\.deviceID))
         return Page(items: page.map { DeadLetterBody($0, withPayload: clearance >= 3) }, nextCursor: next)
     }
 }
