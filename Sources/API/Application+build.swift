@@ -17,6 +17,8 @@ public struct APIDependencies: Sendable {
     /// Resolves bearer tokens to clients. `serve` always sets it; nil leaves every route open, which only
     /// in-process tests of routes and bodies use.
     public var authenticator: (any ClientAuthenticator)?
+    /// Open data for the CIP facade (NGSI-LD); nil where the facade does not run.
+    public var openData: (any OpenDataRepository)?
     /// Where reads of class 2 and 3 data are recorded (with `authenticator`).
     public var auditTrail: AuditTrail?
     /// Alarms and their live stream; nil where the alarm side does not run.
@@ -30,7 +32,8 @@ public struct APIDependencies: Sendable {
     public var metrics: @Sendable () -> [UInt8]
 
     public init(catalogue: Catalogue, telemetry: any TelemetryRepository, devices: any DeviceRepository,
-                authenticator: (any ClientAuthenticator)? = nil, auditTrail: AuditTrail? = nil, broker: (any BrokerAccess)? = nil, alarms: (any AlarmRepository)? = nil, alarmFeed: AlarmFeed? = nil,
+                authenticator: (any ClientAuthenticator)? = nil, auditTrail: AuditTrail? = nil,
+                openData: (any OpenDataRepository)? = nil, broker: (any BrokerAccess)? = nil, alarms: (any AlarmRepository)? = nil, alarmFeed: AlarmFeed? = nil,
                 readiness: [ReadinessCheck] = [],
                 metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
         self.catalogue = catalogue
@@ -38,6 +41,7 @@ public struct APIDependencies: Sendable {
         self.devices = devices
         self.authenticator = authenticator
         self.auditTrail = auditTrail
+        self.openData = openData
         self.broker = broker
         self.alarms = alarms
         self.alarmFeed = alarmFeed
@@ -85,6 +89,9 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
     router.addRoutes(FleetController(repository: dependencies.devices).routes, atPath: "/iot/v1")
     router.addRoutes(ObservationsController(repository: dependencies.telemetry, devices: dependencies.devices).routes, atPath: "/integration/v1")
     router.addRoutes(ModelsController(catalogue: dependencies.catalogue).routes, atPath: "/integration/v1")
+    if let openData = dependencies.openData {
+        router.addRoutes(NGSILDController(repository: openData, catalogue: dependencies.catalogue).routes, atPath: "/ngsi-ld/v1")
+    }
     if let auditTrail = dependencies.auditTrail {
         router.addRoutes(AuditController(trail: auditTrail).routes, atPath: "/integration/v1")
     }

@@ -211,6 +211,7 @@ struct GatewayServices {
             devices: PostgresDeviceRepository(pool: pool),
             authenticator: CachingClientAuthenticator(store: ClientStore(pool: pool)),
             auditTrail: auditTrail,
+            openData: PostgresOpenDataRepository(pool: pool),
             broker: brokerControl,
             alarms: PostgresAlarmRepository(pool: pool),
             alarmFeed: alarmFeed,

@@ -6,7 +6,7 @@ import MQTT
 /// `cip-gateway simulate`: a small demo fleet of care devices publishing over MQTT, as real ones would.
 struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a demo fleet: digital locks, GPS alarms and safety alarms publishing SenML.")
+        abstract: "Run a demo fleet: digital locks, GPS alarms, safety alarms and room sensors.")
 
     @OptionGroup var broker: BrokerOptions
 
@@ -140,7 +140,7 @@ private final class AnswerBox: @unchecked Sendable {
 
 /// One simulated device and what it says each round.
 struct DemoDevice {
-    enum Kind: String { case lock = "lock", gps = "gps", safety = "safety" }
+    enum Kind: String { case lock = "lock", gps = "gps", safety = "safety", sensor = "sensor" }
 
     var id: String
     var kind: Kind
@@ -181,6 +181,14 @@ struct DemoDevice {
                     """))
             }
             return messages
+        case .sensor:
+            // A room sensor of a care home: open data (temperature, humidity) for the CIP facade.
+            let temperature = 21 + sin(Double(round) / 20 + seed * 6) * 1.5
+            let humidity = 40 + cos(Double(round) / 25 + seed * 6) * 8
+            return [Message(channel: "telemetry", payload: """
+                [{"bt":\(time),"n":"temperature","u":"Cel","v":\(String(format: "%.2f", temperature))},\
+                {"n":"humidity","u":"%RH","v":\(String(format: "%.1f", humidity))},{"n":"battery","u":"%","v":\(battery)}]
+                """)]
         case .safety:
             // Safety alarms speak SCAIP: a heartbeat (PI) each round, now and then a button alarm (ME).
             let reference = String(format: "%08x", UInt32(truncatingIfNeeded: round &* 2_654_435_761 &+ Int(seed * 1000)))
@@ -201,7 +209,7 @@ struct DemoDevice {
 enum DemoFleet {
     static func make(perKind: Int) -> [DemoDevice] {
         var devices: [DemoDevice] = []
-        for kind in [DemoDevice.Kind.lock, .gps, .safety] {
+        for kind in [DemoDevice.Kind.lock, .gps, .safety, .sensor] {
             for number in 1...max(1, perKind) {
                 let id = "\(kind.rawValue)-\(String(format: "%03d", number))"
                 devices.append(DemoDevice(id: id, kind: kind, seed: Double(number) / Double(perKind + 1)))

@@ -18,6 +18,7 @@ extension IntegrationTests {
                                                telemetry: PostgresTelemetryRepository(pool: pool),
                                                devices: PostgresDeviceRepository(pool: pool),
                                                auditTrail: AuditTrail(pool: pool, logger: TestStack.logger),
+                                               openData: PostgresOpenDataRepository(pool: pool),
                                                alarms: PostgresAlarmRepository(pool: pool)))
         }
 

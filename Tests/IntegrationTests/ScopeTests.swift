@@ -2,6 +2,7 @@ import Access
 import Alarms
 import API
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Postgres
@@ -20,6 +21,7 @@ extension IntegrationTests {
                 "care-reader": ClientIdentity(name: "care-reader", roles: [.integrator], tenants: ["elderly-care"], clearance: 1),
                 "care-operator": ClientIdentity(name: "care-operator", roles: [.alarmOperator], tenants: ["elderly-care"], clearance: 3),
                 "auditor": ClientIdentity(name: "auditor", roles: [.auditor], tenants: nil, clearance: 3),
+                "public": ClientIdentity(name: "public", roles: [.openData], tenants: nil, clearance: 1),
             ]
             func identity(token: String) async throws -> ClientIdentity? { Self.identities[token] }
         }
@@ -59,6 +61,7 @@ extension IntegrationTests {
             let router = buildRouter(APIDependencies(
                 catalogue: try TestStack.catalogue(), telemetry: PostgresTelemetryRepository(pool: pool),
                 devices: PostgresDeviceRepository(pool: pool), authenticator: Clients(), auditTrail: trail,
+                openData: PostgresOpenDataRepository(pool: pool),
                 alarms: PostgresAlarmRepository(pool: pool)))
             try await Application(router: router).test(.router) { client in try await body(client, trail, database) }
         }
@@ -141,6 +144,41 @@ extension IntegrationTests {
                 #expect(throws: (any Error).self) { try connection.execute("UPDATE audit_log SET client = 'x'") }
                 #expect(throws: (any Error).self) { try connection.execute("DELETE FROM audit_log") }
                 #expect(throws: (any Error).self) { try connection.execute("TRUNCATE audit_log") }
+            }
+        }
+    
+        @Test("the NGSI-LD facade serves open values only, with JSON-LD context handling and NGSI-LD errors")
+        func ngsiLD() async throws {
+            try await Self.withApp { client, _, _ in
+                func get(_ uri: String, accept: String = "application/json") async throws -> (Int, String, String?) {
+                    try await client.execute(uri: uri, method: .get,
+                                             headers: [.authorization: "Bearer public", .accept: accept]) { response in
+                        (Int(response.status.code), String(buffer: response.body), response.headers[HTTPTypes.HTTPField.Name("Link")!])
+                    }
+                }
+                let (status, body, link) = try await get("/ngsi-ld/v1/entities?type=Device")
+                #expect(status == 200)
+                #expect(body.contains("urn:ngsi-ld:Device:care-1") && body.contains(#""temperature""#))
+                #expect(!body.contains("battery") && !body.contains("position") && !body.contains("latitude") && !body.contains("cr-1"))
+                #expect(link?.contains("ngsi-ld-core-context") == true)
+                let ld = try await get("/ngsi-ld/v1/entities/urn:ngsi-ld:Device:care-1", accept: "application/ld+json")
+                #expect(ld.0 == 200 && ld.1.contains("@context") && ld.2 == nil)
+                #expect(try await get("/ngsi-ld/v1/entities?type=Device&q=temperature>20").1.contains("care-1"))
+                #expect(try await get("/ngsi-ld/v1/entities?type=Device&q=temperature>30").1 == "[]")
+                let badQ = try await get("/ngsi-ld/v1/entities?type=Device&q=battery>1")
+                #expect(badQ.0 == 400 && badQ.1.contains("https://uri.etsi.org/ngsi-ld/errors/BadRequestData"))
+                #expect(try await get("/ngsi-ld/v1/entities?type=Device&limit=1000").0 == 400)
+                #expect(try await get("/ngsi-ld/v1/entities").0 == 400)
+                let missing = try await get("/ngsi-ld/v1/entities/urn:ngsi-ld:Device:school-1")
+                #expect(missing.0 == 404 && missing.1.contains("ResourceNotFound"))
+                let temporal = try await get("/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:Device:care-1?lastN=5")
+                #expect(temporal.0 == 200 && temporal.1.contains(#""temperature":[{"#) && !temporal.1.contains("latitude"))
+                #expect(try await get("/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:Device:care-1?timerel=between&timeAt=2020-01-01T00:00:00Z").0 == 400)
+                #expect(try await get("/ngsi-ld/v1/types").1.contains(#""typeList":["Device"]"#))
+                // Other roles do not reach the facade, and the facade does not reach the other tiers.
+                let admin = try await client.execute(uri: "/ngsi-ld/v1/types", method: .get, headers: [.authorization: "Bearer care-admin"]) { Int($0.status.code) }
+                #expect(admin == 403)
+                #expect(try await get("/integration/v1/devices/care-1/latest").0 == 403)
             }
         }
     }
