@@ -82,8 +82,20 @@ extension IntegrationTests {
                 #expect(try await Self.get(client, "/iot/v1/devices/school-1", as: "care-admin").0 == 404)
                 #expect(try await Self.get(client, "/iot/v1/devices/school-1/history", as: "care-admin").0 == 404)
                 #expect(try await Self.get(client, "/iot/v1/devices/care-1", as: "all").1.contains("cr-1"))
+                // Registering for another tenant is refused, one device or per row of an import.
+                let csv = "device_id,serial_number,type,tenant\ncare-9,S9,sensor,elderly-care\nschool-9,S10,sensor,schools\n"
+                let imported = try await client.execute(uri: "/iot/v1/devices/import", method: .post,
+                                                        headers: [.authorization: "Bearer care-admin", .contentType: "text/csv"],
+                                                        body: ByteBuffer(string: csv)) { String(buffer: $0.body) }
+                #expect(imported.contains("care-9") && imported.contains("tenant schools is not one of this client's"), "\(imported)")
+                let single = try await client.execute(uri: "/iot/v1/devices", method: .post,
+                                                      headers: [.authorization: "Bearer care-admin", .contentType: "application/json"],
+                                                      body: ByteBuffer(string: #"{"deviceId":"school-8","serialNumber":"S8","type":"sensor","tenant":"schools"}"#)) {
+                    Int($0.status.code)
+                }
+                #expect(single == 403)
                 let fleet = try await Self.get(client, "/iot/v1/fleet", as: "care-admin")
-                #expect(fleet.1.contains(#""total":1"#))
+                #expect(fleet.1.contains(#""total":2"#), "care-1 and the imported care-9")
                 // Raw payloads are class 3; dead letters only of the client's devices.
                 let messages = try await Self.get(client, "/iot/v1/devices/care-1/messages", as: "care-admin")
                 #expect(messages.1.contains(#""payloadRedacted":true"#) && !messages.1.contains("secret"))

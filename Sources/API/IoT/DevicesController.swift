@@ -60,7 +60,7 @@ struct DevicesController<Context: ClientRequestContext> {
         case .success(let valid): row = valid
         case .failure(let rejection): throw Problem.badRequest(rejection.reason)
         }
-        let result = try await repository.register([ImportedRow(line: 1, row: row)], actor: "api",
+        let result = try await repository.register([ImportedRow(line: 1, row: row)], actor: context.client?.name ?? "api",
                                                    claimValiditySeconds: claimValiditySeconds)
         if let rejection = result.rejected.first { throw Problem.conflict(rejection.reason) }
         guard let registered = result.registered.first else { throw Problem.conflict("device was not registered") }
@@ -81,8 +81,23 @@ struct DevicesController<Context: ClientRequestContext> {
         } catch {
             throw Problem.badRequest("the CSV file cannot be read: \(error.description)")
         }
-        return try await DeviceImport.run(report, atomic: atomic, repository: repository,
-                                          claimValiditySeconds: claimValiditySeconds, actor: "api")
+        return try await DeviceImport.run(Self.scoped(report, context.scope), atomic: atomic, repository: repository,
+                                          claimValiditySeconds: claimValiditySeconds, actor: context.client?.name ?? "api")
+    }
+
+    /// A tenant-scoped client registers devices of its own tenants only: other rows are rejected with the line.
+    static func scoped(_ report: ImportReport, _ scope: Scope) -> ImportReport {
+        var scoped = ImportReport(accepted: [], rejected: report.rejected)
+        for row in report.accepted {
+            if scope.sees(tenant: row.row.tenant) {
+                scoped.accepted.append(row)
+            } else {
+                scoped.rejected.append(ImportRejection(line: row.line, deviceId: row.row.deviceId,
+                                                       reason: "tenant \(row.row.tenant) is not one of this client's"))
+            }
+        }
+        scoped.rejected.sort { $0.line < $1.line }
+        return scoped
     }
 
     /// `GET /iot/v1/devices?type=&state=&tenant=&limit=&cursor=`
@@ -169,7 +184,7 @@ struct DevicesController<Context: ClientRequestContext> {
             if let tenant = patch.tenant, !context.scope.sees(tenant: tenant) {
                 throw Problem.forbidden("tenant \(tenant) is not one of this client's")
             }
-            let device = try await repository.update(id, with: patch, actor: body.actor ?? "api")
+            let device = try await repository.update(id, with: patch, actor: body.actor ?? context.client?.name ?? "api")
             context.noteDevices([device])
             return DeviceBody(device, clearance: context.scope.clearance)
         } catch let error as RegistryError {
@@ -225,7 +240,8 @@ struct DevicesController<Context: ClientRequestContext> {
             throw Problem.badRequest("decommissioning needs a reason: {\"reason\": \"...\"}")
         }
         do {
-            let device = try await repository.apply(action, to: id, actor: body.actor ?? "api", reason: body.reason)
+            let device = try await repository.apply(action, to: id, actor: body.actor ?? context.client?.name ?? "api",
+                                                    reason: body.reason)
             if let broker {
                 do {
                     try await broker.enforce(device.lifecycleState, deviceId: id)
