@@ -48,30 +48,27 @@ public final class DeviceDirectory: Sendable {
 
     /// Re-reads the given devices (those a notification named); ids no longer in the registry are dropped.
     public func refresh(_ ids: Set<String>, from connection: PostgresConnection) throws {
-        guard !ids.isEmpty else { return }
-        let rows = try connection.query("SELECT \(Self.columns) FROM devices WHERE device_id = ANY($1::text[])",
-                                        [PostgresArray.text(Array(ids))])
-        let found = Self.profiles(rows)
+        let found = try Self.profiles(ids, from: connection)
         devices.withLock {
             for id in ids { $0[id] = found[id] }
         }
     }
 
-    /// Of `ids`, those not in memory: the ones to look up before their messages are quarantined.
-    public func missing(_ ids: Set<String>) -> Set<String> {
-        devices.withLock { devices in ids.filter { devices[$0] == nil } }
+    /// Looks up ids that are not in memory (one query for the whole batch); the registered ones join the
+    /// directory. True when any did. Unknown ids are looked up again with every batch that carries them: a
+    /// registration counts at once, at the price of one small indexed query per such batch.
+    @discardableResult
+    public func lookUp(_ ids: Set<String>, from connection: PostgresConnection) throws -> Bool {
+        let found = try Self.profiles(ids, from: connection)
+        guard !found.isEmpty else { return false }
+        devices.withLock { $0.merge(found) { _, new in new } }
+        return true
     }
 
-    /// Looks up ids that are not in memory (one query for the whole batch); the registered ones join the
-    /// directory. Unknown ids are looked up again with every batch that carries them: a registration counts at
-    /// once, at the price of one small indexed query per such batch.
-    public func lookUp(_ ids: Set<String>, from connection: PostgresConnection) throws {
-        guard !ids.isEmpty else { return }
-        let rows = try connection.query("SELECT \(Self.columns) FROM devices WHERE device_id = ANY($1::text[])",
-                                        [PostgresArray.text(Array(ids))])
-        let found = Self.profiles(rows)
-        guard !found.isEmpty else { return }
-        devices.withLock { $0.merge(found) { _, new in new } }
+    private static func profiles(_ ids: Set<String>, from connection: PostgresConnection) throws -> [String: DeviceProfile] {
+        guard !ids.isEmpty else { return [:] }
+        return profiles(try connection.query("SELECT \(columns) FROM devices WHERE device_id = ANY($1::text[])",
+                                             [PostgresArray.text(Array(ids))]))
     }
 
     private static func profiles(_ rows: PostgresRows) -> [String: DeviceProfile] {

@@ -127,11 +127,19 @@ public final class IngestPipeline: Service, @unchecked Sendable {
             if !records.isEmpty {
                 var batch = IngestBatch()
                 batch.observations.reserveCapacity(records.count * 3)
-                await lookUpUnknownDevices(records)
-                let devices = directory.snapshot
+                var devices = directory.snapshot
+                var outputs = records.map { normalizer.normalize($0, devices: devices) }
+                // Ids not in memory are looked up once before their messages stay quarantined (a registration
+                // counts at once); only those records are normalized again.
+                let unknown = Set(outputs.compactMap { $0.rawMessage.outcome == .quarantined ? $0.rawMessage.deviceID : nil })
+                if !unknown.isEmpty, await lookUp(unknown) {
+                    devices = directory.snapshot
+                    for index in outputs.indices where outputs[index].rawMessage.outcome == .quarantined {
+                        outputs[index] = normalizer.normalize(records[index], devices: devices)
+                    }
+                }
                 var activities: [DeviceActivity] = []
-                for record in records {
-                    let output = normalizer.normalize(record, devices: devices)
+                for output in outputs {
                     if supervisor != nil, let activity = DeviceActivity(output) { activities.append(activity) }
                     batch.observations.append(contentsOf: output.observations)
                     batch.deadLetters.append(contentsOf: output.deadLetters)
@@ -170,20 +178,15 @@ public final class IngestPipeline: Service, @unchecked Sendable {
         }
     }
 
-    /// Device ids of the batch that are not in memory are looked up once before their messages are quarantined.
-    /// When the lookup fails, they are quarantined: the raw messages stay, so nothing is lost.
-    private func lookUpUnknownDevices(_ records: [JournalRecord]) async {
-        var ids = Set<String>()
-        for record in records {
-            if case .success(let topic) = DeviceTopic.parse(record.topic) { ids.insert(topic.deviceID) }
-        }
-        let missing = directory.missing(ids)
-        guard !missing.isEmpty else { return }
+    /// Looks up unknown device ids in the registry; true when some turned out registered. When the lookup fails,
+    /// their messages stay quarantined: the raw messages are kept, so nothing is lost.
+    private func lookUp(_ ids: Set<String>) async -> Bool {
         let directory = self.directory
         do {
-            try await pool.withConnection { try directory.lookUp(missing, from: $0) }
+            return try await pool.withConnection { try directory.lookUp(ids, from: $0) }
         } catch {
-            logger.warning("could not look up unknown device ids", metadata: ["error": "\(error)", "ids": "\(missing.count)"])
+            logger.warning("could not look up unknown device ids", metadata: ["error": "\(error)", "ids": "\(ids.count)"])
+            return false
         }
     }
 
