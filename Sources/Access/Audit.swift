@@ -124,7 +124,7 @@ public final class AuditTrail: Service, Sendable {
                       limit: Int) async throws -> [(id: Int64, record: AuditRecord)] {
         try await pool.withConnection { connection in
             try connection.query("""
-                SELECT id, (extract(epoch FROM at) * 1e6)::bigint AS at_us, client, roles, method, endpoint, path,
+                SELECT id, \(PostgresSQL.epochMicros("at")) AS at_us, client, roles, method, endpoint, path,
                        array_to_string(subjects, chr(31)) AS subjects, records, class, status
                 FROM audit_log
                 WHERE ($1::text IS NULL OR client = $1) AND ($2::text IS NULL OR subjects @> ARRAY[$2::text])

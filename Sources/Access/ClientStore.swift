@@ -85,9 +85,9 @@ public struct ClientStore: Sendable {
         try await pool.withConnection { connection in
             try connection.query("""
                 SELECT name, array_to_string(roles, ',') AS roles, array_to_string(tenants, ',') AS tenants, clearance,
-                       (extract(epoch FROM created_at) * 1e6)::bigint AS created_us,
-                       (extract(epoch FROM rotated_at) * 1e6)::bigint AS rotated_us,
-                       (extract(epoch FROM revoked_at) * 1e6)::bigint AS revoked_us
+                       \(PostgresSQL.epochMicros("created_at")) AS created_us,
+                       \(PostgresSQL.epochMicros("rotated_at")) AS rotated_us,
+                       \(PostgresSQL.epochMicros("revoked_at")) AS revoked_us
                 FROM api_clients ORDER BY name
                 """).all.map { row in
                 APIClient(identity: Self.identity(row), createdAtMicros: row["created_us"].flatMap { Int64($0) } ?? 0,

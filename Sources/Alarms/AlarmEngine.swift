@@ -73,7 +73,7 @@ public final class AlarmEngine: Service, Sendable {
             let head = Int64(try connection.query("SELECT coalesce(max(id), 0) AS head FROM events")[0]["head"] ?? "0") ?? 0
             guard head > cursor else { return false }
             let rows = try connection.query("""
-                SELECT id, device_id, event, \(PostgresAlarmRepository.micros("observed_at")) AS observed_us,
+                SELECT id, device_id, event, \(PostgresSQL.epochMicros("observed_at")) AS observed_us,
                        attributes::text AS attributes, confidentiality
                 FROM events WHERE id > $1 AND id <= $2 AND event = ANY($3::text[]) ORDER BY id LIMIT $4::integer
                 """, [String(cursor), String(head), PostgresArray.text(relevantEvents), String(limit)])

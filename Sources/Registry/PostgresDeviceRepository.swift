@@ -9,19 +9,19 @@ public struct PostgresDeviceRepository: DeviceRepository {
     private static let columns = """
         device_id, serial_number, type, vendor, model, firmware_version, tenant, placement, care_recipient_ref,
         array_to_string(tags, ';') AS tags, lifecycle_state,
-        (extract(epoch FROM created_at) * 1000000)::bigint AS created_us,
-        (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us
+        \(PostgresSQL.epochMicros("created_at")) AS created_us,
+        \(PostgresSQL.epochMicros("updated_at")) AS updated_us
         """
 
     /// A device with its supervision state.
     private static let select = """
         SELECT d.device_id, d.serial_number, d.type, d.vendor, d.model, d.firmware_version, d.tenant, d.placement,
                d.care_recipient_ref, array_to_string(d.tags, ';') AS tags, d.lifecycle_state,
-               (extract(epoch FROM d.created_at) * 1000000)::bigint AS created_us,
-               (extract(epoch FROM d.updated_at) * 1000000)::bigint AS updated_us,
+               \(PostgresSQL.epochMicros("d.created_at")) AS created_us,
+               \(PostgresSQL.epochMicros("d.updated_at")) AS updated_us,
                coalesce(st.connectivity, 'unknown') AS connectivity,
-               (extract(epoch FROM st.connectivity_since) * 1000000)::bigint AS connectivity_since_us,
-               (extract(epoch FROM st.last_seen) * 1000000)::bigint AS last_seen_us,
+               \(PostgresSQL.epochMicros("st.connectivity_since")) AS connectivity_since_us,
+               \(PostgresSQL.epochMicros("st.last_seen")) AS last_seen_us,
                st.battery, st.signal_strength, st.reported_firmware
         FROM devices d LEFT JOIN device_status st ON st.device_id = d.device_id
         """
@@ -64,7 +64,7 @@ public struct PostgresDeviceRepository: DeviceRepository {
                     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                                 $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
                          AS x(d, s, t, v, m, f, te, p, c, g, h, sa)
-                    RETURNING \(Self.columns), (extract(epoch FROM claim_expires_at) * 1000000)::bigint AS claim_us
+                    RETURNING \(Self.columns), \(PostgresSQL.epochMicros("claim_expires_at")) AS claim_us
                     """, [
                         PostgresArray.text(devices.map(\.deviceId)), PostgresArray.text(devices.map(\.serialNumber)),
                         PostgresArray.text(devices.map(\.type)), PostgresArray.text(devices.map(\.vendor)),
@@ -120,7 +120,7 @@ public struct PostgresDeviceRepository: DeviceRepository {
         try await pool.withConnection { connection in
             try connection.query("""
                 SELECT from_state, to_state, action, actor, reason,
-                       (extract(epoch FROM at) * 1000000)::bigint AS at_us
+                       \(PostgresSQL.epochMicros("at")) AS at_us
                 FROM device_history WHERE device_id = $1 ORDER BY id
                 """, [deviceId]).all.map { row in
                 DeviceHistoryEntry(from: row["from_state"].flatMap(LifecycleState.init(rawValue:)),
@@ -191,8 +191,8 @@ public struct PostgresDeviceRepository: DeviceRepository {
     public func unknownDevices(after: (lastSeenMicros: Int64, deviceId: String)?, limit: Int) async throws -> [UnknownDevice] {
         try await pool.withConnection { connection in
             try connection.query("""
-                SELECT device_id, (extract(epoch FROM first_seen) * 1000000)::bigint AS first_us,
-                       (extract(epoch FROM last_seen) * 1000000)::bigint AS last_us, message_count, last_topic
+                SELECT device_id, \(PostgresSQL.epochMicros("first_seen")) AS first_us,
+                       \(PostgresSQL.epochMicros("last_seen")) AS last_us, message_count, last_topic
                 FROM unknown_devices
                 WHERE $1::bigint IS NULL
                    OR (last_seen, device_id) < (to_timestamp($1::bigint / 1e6), $2::text)

@@ -78,7 +78,7 @@ public struct PostgresOpenDataRepository: OpenDataRepository {
 
     private static let columns = """
         device_id, quantity, value_number, value_string, value_boolean, unit,
-        (extract(epoch FROM observed_at) * 1e6)::bigint AS observed_us
+        \(PostgresSQL.epochMicros("observed_at")) AS observed_us
         """
 
     private static func value(_ row: PostgresRow) -> OpenValue {

@@ -63,7 +63,7 @@ public struct PostgresTelemetryRepository: TelemetryRepository {
 
     public init(pool: PostgresPool) { self.pool = pool }
 
-    private static func us(_ column: String) -> String { "(extract(epoch FROM \(column)) * 1000000)::bigint AS \(column)_us" }
+    private static func us(_ column: String) -> String { "\(PostgresSQL.epochMicros(column)) AS \(column)_us" }
     private static let valueColumns = """
         quantity, value_number, value_string, value_boolean, encode(value_data, 'hex') AS value_data, value_sum, unit,
         \(us("observed_at")), \(us("received_at")), encode(message_key, 'hex') AS message_key, confidentiality

@@ -151,8 +151,8 @@ public final class Supervisor: Service, Sendable {
         let rows = try await pool.withConnection { connection in
             try connection.query("""
                 SELECT device_id, connectivity,
-                       (extract(epoch FROM connectivity_since) * 1e6)::bigint AS since,
-                       (extract(epoch FROM last_seen) * 1e6)::bigint AS last_seen,
+                       \(PostgresSQL.epochMicros("connectivity_since")) AS since,
+                       \(PostgresSQL.epochMicros("last_seen")) AS last_seen,
                        battery, signal_strength, reported_firmware
                 FROM device_status
                 """)
