@@ -103,8 +103,9 @@ public struct AlarmStats: Sendable, Equatable {
 public protocol AlarmRepository: Sendable {
     func list(_ query: AlarmQuery) async throws -> [Alarm]
     func alarm(_ id: Int64) async throws -> (alarm: Alarm, timeline: [AlarmChange], context: AlarmContext)?
-    /// Applies an operator's action; throws `AlarmConflict` when the lifecycle refuses it.
-    func apply(_ action: AlarmAction, to id: Int64) async throws -> Alarm?
+    /// Applies an operator's action; throws `AlarmConflict` when the lifecycle refuses it. nil when there is no
+    /// such alarm, or when `visible` (checked in the same transaction) says the caller may not see it.
+    func apply(_ action: AlarmAction, to id: Int64, visible: @escaping @Sendable (Alarm) -> Bool) async throws -> Alarm?
     /// Changes after `afterId`, in order (the stream's catch-up).
     func changes(after afterId: Int64, limit: Int) async throws -> [(change: AlarmChange, alarm: Alarm)]
     func stats(fromMicros: Int64, toMicros: Int64) async throws -> AlarmStats

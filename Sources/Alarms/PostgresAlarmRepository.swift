@@ -9,14 +9,12 @@ public struct PostgresAlarmRepository: AlarmRepository {
 
     public init(pool: PostgresPool) { self.pool = pool }
 
-    static func micros(_ column: String) -> String { "(extract(epoch FROM \(column)) * 1000000)::bigint" }
-
     static let columns = """
-        a.id, a.device_id, a.type, a.kind, a.priority, a.state, a.tenant, \(micros("a.raised_at")) AS raised_us,
-        \(micros("a.opened_at")) AS opened_us, \(micros("a.last_triggered_at")) AS last_us, a.trigger_count,
-        \(micros("a.ack_deadline")) AS deadline_us, \(micros("a.escalated_at")) AS escalated_us,
-        \(micros("a.acknowledged_at")) AS acked_us, a.acknowledged_by, \(micros("a.resolved_at")) AS resolved_us,
-        a.resolved_by, a.outcome, a.note, \(micros("a.cancelled_at")) AS cancelled_us, a.attributes::text AS attributes,
+        a.id, a.device_id, a.type, a.kind, a.priority, a.state, a.tenant, \(PostgresSQL.epochMicros("a.raised_at")) AS raised_us,
+        \(PostgresSQL.epochMicros("a.opened_at")) AS opened_us, \(PostgresSQL.epochMicros("a.last_triggered_at")) AS last_us, a.trigger_count,
+        \(PostgresSQL.epochMicros("a.ack_deadline")) AS deadline_us, \(PostgresSQL.epochMicros("a.escalated_at")) AS escalated_us,
+        \(PostgresSQL.epochMicros("a.acknowledged_at")) AS acked_us, a.acknowledged_by, \(PostgresSQL.epochMicros("a.resolved_at")) AS resolved_us,
+        a.resolved_by, a.outcome, a.note, \(PostgresSQL.epochMicros("a.cancelled_at")) AS cancelled_us, a.attributes::text AS attributes,
         a.confidentiality
         """
 
@@ -43,7 +41,7 @@ public struct PostgresAlarmRepository: AlarmRepository {
 
     static let changeColumns = """
         c.id AS c_id, c.alarm_id AS c_alarm_id, c.change AS c_change, c.actor AS c_actor,
-        \(micros("c.at")) AS c_at_us, c.details::text AS c_details
+        \(PostgresSQL.epochMicros("c.at")) AS c_at_us, c.details::text AS c_details
         """
 
     public func list(_ query: AlarmQuery) async throws -> [Alarm] {
@@ -81,7 +79,7 @@ public struct PostgresAlarmRepository: AlarmRepository {
                 "SELECT type, placement, care_recipient_ref FROM devices WHERE device_id = $1", [alarm.deviceId]).first
             let latest = try connection.query("""
                 SELECT quantity, coalesce(value_string, value_number::text, value_boolean::text) AS value,
-                       \(Self.micros("observed_at")) AS at_us
+                       \(PostgresSQL.epochMicros("observed_at")) AS at_us
                 FROM latest_observations
                 WHERE device_id = $1 AND quantity = ANY('{position,latitude,longitude,position_accuracy,location_text,lock_state,door_state,battery}')
                 ORDER BY quantity
@@ -96,14 +94,15 @@ public struct PostgresAlarmRepository: AlarmRepository {
         }
     }
 
-    public func apply(_ action: AlarmAction, to id: Int64) async throws -> Alarm? {
+    public func apply(_ action: AlarmAction, to id: Int64, visible: @escaping @Sendable (Alarm) -> Bool) async throws -> Alarm? {
         try await pool.withConnection { connection in
             try connection.transaction { connection in
                 try connection.query(AdvisoryLock.statement(AdvisoryLock.alarmChanges))
                 guard let row = try connection.query(
-                    "SELECT state, acknowledged_by FROM alarms WHERE id = $1 FOR UPDATE", [String(id)]).first else { return nil }
-                let status = AlarmStatus(state: row["state"].flatMap(AlarmState.init(rawValue:)) ?? .open,
-                                         acknowledgedBy: row["acknowledged_by"])
+                    "SELECT \(Self.columns) FROM alarms a WHERE a.id = $1 FOR UPDATE", [String(id)]).first else { return nil }
+                let current = Self.alarm(row)
+                guard visible(current) else { return nil }
+                let status = AlarmStatus(state: current.state, acknowledgedBy: current.acknowledgedBy)
                 let (_, change) = try AlarmLifecycle.apply(action, to: status).get()
                 switch action {
                 case .acknowledge(let operatorID) where change != nil:
@@ -184,34 +183,9 @@ public struct PostgresAlarmRepository: AlarmRepository {
                              [String(alarm), change.rawValue, actor, details])
     }
 
+    /// Timeline details as a JSON object; nil values are left out.
     static func json(_ object: [String: Any?]) throws -> String {
-        var parts: [String] = []
-        for (key, value) in object.sorted(by: { $0.key < $1.key }) {
-            guard let value else { continue }
-            switch value {
-            case let text as String: parts.append("\(jsonString(key)):\(jsonString(text))")
-            case let number as Int: parts.append("\(jsonString(key)):\(number)")
-            case let number as Int64: parts.append("\(jsonString(key)):\(number)")
-            case let number as Double: parts.append("\(jsonString(key)):\(number)")
-            default: parts.append("\(jsonString(key)):\(jsonString("\(value)"))")
-            }
-        }
-        return "{" + parts.joined(separator: ",") + "}"
-    }
-
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
+        let data = try JSONSerialization.data(withJSONObject: object.compactMapValues { $0 }, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
     }
 }

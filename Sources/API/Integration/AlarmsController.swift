@@ -92,7 +92,6 @@ struct AlarmsController<Context: ClientRequestContext> {
         let id = try alarmID(context)
         let body: Acknowledgement = try await decode(request, example: #"{"operator": "op-17"}"#)
         try checkOperator(body.operator)
-        try await requireVisible(id, context)
         return try await apply(.acknowledge(operator: body.operator), to: id, context)
     }
 
@@ -106,7 +105,6 @@ struct AlarmsController<Context: ClientRequestContext> {
             throw Problem.badRequest("outcome must be one of \(catalogue.outcomes.map(\.id).joined(separator: ", "))")
         }
         if let note = body.note, note.count > 2_000 { throw Problem.badRequest("note is longer than 2000 characters") }
-        try await requireVisible(id, context)
         return try await apply(.resolve(operator: body.operator, outcome: body.outcome, note: body.note), to: id, context)
     }
 
@@ -178,17 +176,13 @@ struct AlarmsController<Context: ClientRequestContext> {
         })
     }
 
-    /// An alarm outside the client's tenants or clearance does not exist for it.
-    private func requireVisible(_ id: Int64, _ context: Context) async throws {
-        guard context.scope.client != nil else { return }
-        guard let found = try await repository.alarm(id), context.scope.sees(found.alarm) else {
-            throw Problem.notFound("no alarm \(id)")
-        }
-    }
-
     private func apply(_ action: AlarmAction, to id: Int64, _ context: Context) async throws -> AlarmBody {
         do {
-            guard let alarm = try await repository.apply(action, to: id) else { throw Problem.notFound("no alarm \(id)") }
+            // An alarm outside the client's tenants or clearance does not exist for it.
+            let scope = context.scope
+            guard let alarm = try await repository.apply(action, to: id, visible: { scope.sees($0) }) else {
+                throw Problem.notFound("no alarm \(id)")
+            }
             context.audit?.returned(records: 1, dataClass: alarm.confidentiality, subjects: [alarm.deviceId])
             return AlarmBody(alarm)
         } catch let conflict as AlarmConflict {
