@@ -42,17 +42,18 @@ struct AccessMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let requirement = AccessPolicy.requirement(method: request.method.rawValue, path: request.uri.path)
+        let token = bearer(request)
         let roles: Set<Role>
         switch requirement {
         case .open:
             return try await next(request, context)
         case .tokenOrLoopback:
-            if Self.isLoopback(context.remoteAddress), bearer(request) == nil { return try await next(request, context) }
+            if Self.isLoopback(context.remoteAddress), token == nil { return try await next(request, context) }
             roles = Set(Role.allCases)
         case .anyOf(let needed):
             roles = needed
         }
-        guard let token = bearer(request) else {
+        guard let token else {
             throw Problem.unauthorized("this needs a bearer token: Authorization: Bearer <token> (cip-gateway clients create)")
         }
         guard let identity = try await authenticator.identity(token: token) else {
