@@ -215,15 +215,7 @@ final class SSEReader: @unchecked Sendable {
     private let descriptor: Int32
 
     init(port: Int, path: String, token: String, onData: @escaping @Sendable (String) -> Void) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw ValidationError("cannot connect to the gateway's stream on port \(port)") }
+        descriptor = try connectLoopback(port: port)
         let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer \(token)\r\n\r\n"
         _ = request.withCString { send(descriptor, $0, strlen($0), 0) }
         let fd = descriptor

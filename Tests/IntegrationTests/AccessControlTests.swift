@@ -22,7 +22,7 @@ extension IntegrationTests {
                 #expect(try gateway.httpGet(path, token: "").status == 200, "\(path)")
             }
             // No token, a wrong one: 401 as problem+json with WWW-Authenticate.
-            let missing = try SimpleHTTP.request("GET", host: "127.0.0.1", port: gateway.httpPort, path: "/iot/v1/devices", body: nil)
+            let missing = try SimpleHTTP.request("GET", port: gateway.httpPort, path: "/iot/v1/devices", body: nil)
             #expect(missing.status == 401 && missing.body.contains("urn:cip:problem:unauthorized"))
             #expect(try gateway.httpGet("/iot/v1/devices", token: "cip_not-a-token").status == 401)
             // The right role, the wrong role.

@@ -118,38 +118,23 @@ final class GatewayProcess: @unchecked Sendable {
     }
 
     func httpGet(_ path: String, token: String? = nil) throws -> (status: Int, body: String) {
-        try SimpleHTTP.request("GET", host: "127.0.0.1", port: httpPort, path: path, body: nil, token: token ?? self.token)
+        try SimpleHTTP.request("GET", port: httpPort, path: path, body: nil, token: token ?? self.token)
     }
 
     func httpSend(_ method: String, _ path: String, json: String, token: String? = nil) throws -> (status: Int, body: String) {
-        try SimpleHTTP.request(method, host: "127.0.0.1", port: httpPort, path: path, body: json, token: token ?? self.token)
+        try SimpleHTTP.request(method, port: httpPort, path: path, body: json, token: token ?? self.token)
     }
 }
 
 /// A minimal HTTP/1.1 GET over a socket, enough to poll a local process without pulling in an HTTP client.
 enum SimpleHTTP {
-    static func get(host: String, port: Int, path: String) throws -> (status: Int, body: String) {
-        try request("GET", host: host, port: port, path: path, body: nil)
-    }
-
-    static func request(_ method: String, host: String, port: Int, path: String, body: String?,
+    static func request(_ method: String, port: Int, path: String, body: String?,
                         token: String? = nil) throws -> (status: Int, body: String) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket failed") }
+        let fd = try connectLoopback(port: port)
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        inet_pton(AF_INET, host, &address.sin_addr)
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else { throw TestFailure("connect to \(host):\(port) failed") }
-        var request = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
+        var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         if let token { request += "Authorization: Bearer \(token)\r\n" }
         if let body {
             request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
@@ -166,7 +151,7 @@ enum SimpleHTTP {
         }
         let text = String(decoding: response, as: UTF8.self)
         guard text.hasPrefix("HTTP/1.1 "), let status = Int(text.dropFirst(9).prefix(3)) else {
-            throw TestFailure("no HTTP response from \(host):\(port)\(path)")
+            throw TestFailure("no HTTP response from 127.0.0.1:\(port)\(path)")
         }
         let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
         return (status, body)
