@@ -40,6 +40,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest payload accepted, in bytes; larger ones are dead-lettered.")
     var maxPayloadBytes: Int = 256 * 1024
 
+    @Option(help: "Observed times before this many seconds since 1970 are refused per record (default 946684800 = 2000-01-01).")
+    var earliestObservedTime: Double = IngestBounds().earliestObservedTime
+
+    @Option(help: "Observed times more than this many seconds after arrival are refused per record (events keep their arrival time).")
+    var maxFutureSkewSeconds: Double = IngestBounds().maxFutureSkewSeconds
+
     @Option(help: "Most messages written in one database transaction (env CIP_MAX_BATCH_MESSAGES).")
     var maxBatchMessages: Int = ProcessInfo.processInfo.environment["CIP_MAX_BATCH_MESSAGES"].flatMap(Int.init)
         ?? IngestPipeline.Configuration().maxBatchMessages
@@ -77,10 +83,13 @@ struct Serve: AsyncParsableCommand {
             throw StartupError(description: "--alarm-ack-targets \"\(alarmAckTargets)\": expected priority=seconds pairs such as 1=60,2=300")
         }
 
+        var bounds = IngestBounds()
+        bounds.earliestObservedTime = earliestObservedTime
+        bounds.maxFutureSkewSeconds = maxFutureSkewSeconds
         let services = try GatewayServices(
             databaseURL: database.url, brokerConfiguration: try broker.configuration(clientID: clientID, cleanSession: false),
             journalDirectory: journalDirectory, journalSync: .milliseconds(journalSyncMilliseconds),
-            maxPayloadBytes: maxPayloadBytes, maxBatchMessages: maxBatchMessages, catalogue: normalizer,
+            maxPayloadBytes: maxPayloadBytes, maxBatchMessages: maxBatchMessages, bounds: bounds, catalogue: normalizer,
             supervision: supervisionConfiguration, alarmRules: AlarmRules(catalogue: catalogue, acknowledgeTargets: targets),
             brokerControl: brokerControl == "off" ? nil : try broker.configuration(clientID: clientID + "-control", cleanSession: true),
             logger: logger)
@@ -143,7 +152,8 @@ struct GatewayServices {
     let auditTrail: AuditTrail
 
     init(databaseURL: String, brokerConfiguration: MQTTClient.Configuration, journalDirectory: String,
-         journalSync: Duration, maxPayloadBytes: Int, maxBatchMessages: Int, catalogue: CatalogueNormalizer? = nil,
+         journalSync: Duration, maxPayloadBytes: Int, maxBatchMessages: Int, bounds: IngestBounds = IngestBounds(),
+         catalogue: CatalogueNormalizer? = nil,
          supervision: Supervisor.Configuration = .init(), alarmRules: AlarmRules? = nil, brokerControl: MQTTClient.Configuration? = nil,
          logger: Logger) throws {
         var journalConfiguration = Journal.Configuration(directory: journalDirectory)
@@ -156,6 +166,7 @@ struct GatewayServices {
         var pipelineConfiguration = IngestPipeline.Configuration()
         pipelineConfiguration.maxBatchMessages = maxBatchMessages
         pipelineConfiguration.normalizer.maxPayloadBytes = maxPayloadBytes
+        pipelineConfiguration.normalizer.bounds = bounds
         let migrations = try Migration.bundled()
         let directory = DeviceDirectory()
         let journal = self.journal

@@ -349,11 +349,23 @@ struct CatalogueLoader {
             }
         }
 
-        d.rejectUnknownKeys(allowed: ["id", "description", "payloadFormats", "heartbeatIntervalSeconds", "quantities", "events"])
+        var aliases: [String: String] = [:]
+        if let map = d.object("nameAliases", required: false) {
+            for alias in map.object.keys.sorted() {
+                guard let target = map.string(alias) else { continue }
+                if quantities?.contains(target) == true || events?.contains(target) == true {
+                    aliases[alias] = target
+                } else {
+                    map.report(alias, "alias of \"\(target)\", which is neither a quantity nor an event of this device type")
+                }
+            }
+        }
+
+        d.rejectUnknownKeys(allowed: ["id", "description", "payloadFormats", "heartbeatIntervalSeconds", "quantities", "events", "nameAliases"])
         guard let id, let description, let formats, let heartbeat, let quantities, let events else { return nil }
         return DeviceType(
             id: id, description: description, payloadFormats: formats,
-            heartbeatIntervalSeconds: heartbeat, quantities: quantities, events: events)
+            heartbeatIntervalSeconds: heartbeat, quantities: quantities, events: events, nameAliases: aliases)
     }
 
     // MARK: - Entries

@@ -11,6 +11,9 @@ public struct DeviceType: Sendable, Codable, Equatable, Hashable, Identifiable {
     public var quantities: [String]
     /// Ids of every event a device of this type may produce.
     public var events: [String]
+    /// Other names devices of this type use for a quantity or event in SenML (`temp` → `temperature`), applied
+    /// after the device's identity is taken off the name.
+    public var nameAliases: [String: String]
 
     public init(
         id: String,
@@ -18,7 +21,8 @@ public struct DeviceType: Sendable, Codable, Equatable, Hashable, Identifiable {
         payloadFormats: [PayloadFormat],
         heartbeatIntervalSeconds: Int,
         quantities: [String],
-        events: [String]
+        events: [String],
+        nameAliases: [String: String] = [:]
     ) {
         self.id = id
         self.description = description
@@ -26,6 +30,24 @@ public struct DeviceType: Sendable, Codable, Equatable, Hashable, Identifiable {
         self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
         self.quantities = quantities
         self.events = events
+        self.nameAliases = nameAliases
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, description, payloadFormats, heartbeatIntervalSeconds, quantities, events, nameAliases
+    }
+
+    /// `nameAliases` is optional in the files.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try container.decode(String.self, forKey: .id),
+            description: try container.decode(LocalizedText.self, forKey: .description),
+            payloadFormats: try container.decode([PayloadFormat].self, forKey: .payloadFormats),
+            heartbeatIntervalSeconds: try container.decode(Int.self, forKey: .heartbeatIntervalSeconds),
+            quantities: try container.decode([String].self, forKey: .quantities),
+            events: try container.decode([String].self, forKey: .events),
+            nameAliases: try container.decodeIfPresent([String: String].self, forKey: .nameAliases) ?? [:])
     }
 
     public func produces(quantity id: String) -> Bool { quantities.contains(id) }

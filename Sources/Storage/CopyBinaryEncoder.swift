@@ -71,10 +71,11 @@ struct CopyBinaryEncoder {
         append(value)
     }
 
-    /// A timestamptz from microseconds since the Unix epoch.
+    /// A timestamptz from microseconds since the Unix epoch. Wrapping, never trapping: a time outside
+    /// PostgreSQL's range is refused by the server for its row (and isolated as poison), not a crash here.
     mutating func timestamp(micros: Int64) {
         append(Int32(8))
-        append(micros - Self.postgresEpochOffsetMicros)
+        append(micros &- Self.postgresEpochOffsetMicros)
     }
 
     /// Closes the stream; the encoder is not used after this.

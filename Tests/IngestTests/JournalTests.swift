@@ -122,4 +122,40 @@ import Testing
             if case .damaged = JournalCodec.decode(bytes) {} else { Issue.record("a flipped byte must be damage") }
         }
     }
+
+    @Test func aWriteTornByAFullDiskLosesNothingThatFollows() throws {
+        let path = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let journal = try Journal(configuration: .init(directory: path), logger: Self.logger)
+        journal.append(topic: "devices/d/telemetry", payload: Array("before".utf8), receivedAtMicros: 1)
+        // The next write stores 11 bytes of its record, then the disk is full; the append retries and succeeds.
+        journal.injectedFullDiskAfterBytes = 11
+        journal.append(topic: "devices/d/telemetry", payload: Array("torn".utf8), receivedAtMicros: 2)
+        for index in 0..<5 {
+            journal.append(topic: "devices/d/telemetry", payload: Array("after\(index)".utf8), receivedAtMicros: 3)
+        }
+        let records = journal.reader(after: 0).next(maxRecords: 100)
+        #expect(records.map { String(decoding: $0.payload, as: UTF8.self) } == ["before", "torn"] + (0..<5).map { "after\($0)" })
+        #expect(records.map(\.sequence) == Array(1...7))
+        // And after a restart (the scan of the newest segment finds every record too).
+        let reopened = try Journal(configuration: .init(directory: path), logger: Self.logger)
+        #expect(reopened.lastSequence == 7)
+    }
+
+    @Test func anOversizePayloadIsKeptAsANoteAndTheRecordsAfterItAreRead() throws {
+        let path = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let journal = try Journal(configuration: .init(directory: path), logger: Self.logger)
+        let huge = [UInt8](repeating: 0x5B, count: JournalCodec.maxBodySize + 1)
+        journal.append(topic: "devices/d/telemetry", payload: huge, receivedAtMicros: 1)
+        journal.append(topic: "devices/d/telemetry", payload: Array("next".utf8), receivedAtMicros: 2)
+        let records = journal.reader(after: 0).next(maxRecords: 10)
+        #expect(records.count == 2)
+        #expect(records.first?.oversizedPayloadBytes == huge.count)
+        #expect(records.last.map { String(decoding: $0.payload, as: UTF8.self) } == "next")
+        #expect(records.last?.oversizedPayloadBytes == nil)
+        let output = Normalizer().normalize(try #require(records.first), devices: [:])
+        #expect(output.deadLetters.first?.reason.contains("\(huge.count) bytes") == true)
+        #expect(output.rawMessage.outcome == .rejected)
+    }
 }

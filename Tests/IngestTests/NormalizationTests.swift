@@ -383,7 +383,7 @@ struct NormalizationSCAIPTests {
         #expect(result.events == [NormalizedEvent(
             event: "alarm_button", observedAt: t, classification: normalizationSensitive365,
             attributes: ["ref": "ab12cd34", "cid": "0046701234567", "did": "SA-000123", "dty": "0003", "stc": "0010",
-                         "stt": "Manual alarm", "pri": "1", "lco": "0001", "lte": "Hallway"],
+                         "stt": "Manual alarm", "pri": "1", "lco": "0001", "lte": "Hallway", "lge": "59.3293,18.0686"],
             sourcePath: "dty")])
         #expect(result.values == [
             normalizationValue("location_text", .string("Hallway"), nil, normalizationSensitive30, t, "lte"),
@@ -397,7 +397,7 @@ struct NormalizationSCAIPTests {
     @Test func alarmEventByDeviceTypeAndStatusCode() throws {
         let normalizer = try normalizationNormalizer()
         let cases: [(String, String, [String: String])] = [
-            ("<dty>0005</dty><lge>59.8586, 17.6389, 15</lge>", "fall_detector", ["dty": "0005"]),
+            ("<dty>0005</dty><lge>59.8586, 17.6389, 15</lge>", "fall_detector", ["dty": "0005", "lge": "59.8586,17.6389,15.0"]),
             ("<dty>0014</dty>", "door_sensor_open", ["dty": "0014"]),
             ("<dty>0099</dty>", "alarm_button", ["dty": "0099"]),
             ("", "alarm_button", [:]),
@@ -456,13 +456,16 @@ struct NormalizationSCAIPTests {
 
     @Test func unparseableSCAIPIsRejectedWithTheParserText() throws {
         let normalizer = try normalizationNormalizer()
-        for payload in ["", "hello", "<mrq><cid>c</cid><mty>ME</mty></mrq>", normalizationSCAIP("XX"), normalizationSCAIP("ME", "<lge>91.2,18</lge>")] {
+        for payload in ["", "hello", "<mrq><cid>c</cid><mty>ME</mty></mrq>", normalizationSCAIP("XX")] {
             var expected: SCAIPError?
             do { _ = try SCAIPParser.parse(Array(payload.utf8)) } catch { expected = error }
             let error = try #require(expected, "\(payload)")
             #expect(normalizationRejection(normalizer, "safety-alarm", .scaipXML, payload) == Rejection(path: error.field ?? "", reason: error.description))
         }
-        #expect(normalizationRejection(normalizer, "safety-alarm", .scaipXML, normalizationSCAIP("ME", "<lge>91.2,18</lge>"))?.path == "lge")
+        // An unreadable optional field is a rejection of its own; the alarm stands.
+        let badPosition = try normalizationRun(normalizer, "safety-alarm", .scaipXML, normalizationSCAIP("ME", "<lge>91.2,18</lge>"))
+        #expect(badPosition.events.map(\.event) == ["alarm_button"])
+        #expect(badPosition.rejections == [Rejection(path: "lge", reason: "latitude 91.2 is outside -90...90")])
     }
 }
 

@@ -25,6 +25,16 @@ private func scaipError(_ text: String) -> SCAIPError? {
     scaipError(Array(text.utf8))
 }
 
+/// The problem `parse` reports for `text`: the error it throws (a required field, or the whole document), or
+/// else the first issue of an optional field, which leaves the message usable.
+private func scaipProblem(_ text: String) -> SCAIPError? {
+    do {
+        return try SCAIPParser.parse(Array(text.utf8)).issues.first
+    } catch {
+        return error
+    }
+}
+
 /// A minimal valid alarm with `extra` field elements inserted before `</mrq>`.
 private func scaipDocument(_ extra: String = "", ref: String = "<ref>r1</ref>", cid: String = "<cid>c1</cid>", mty: String = "<mty>ME</mty>") -> String {
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<mrq>\n\(ref)\n\(cid)\n\(mty)\n\(extra)\n</mrq>\n"
@@ -291,9 +301,28 @@ struct SCAIPValidationTests {
          #"field "ref": value is 300 characters long, at most 256 allowed"#),
         (scaipDocument("<stt>a<b>bold</b>c</stt>"), #"field "stt": must contain only text, found element "b""#),
     ])
-    func rejected(document: String, expected: String) {
-        let error = scaipError(document)
-        #expect(error?.description == expected)
+    func rejected(document: String, expected: String) throws {
+        // A required field's problem rejects the message; an optional field's is an issue of a message that is
+        // still read (an alarm must not be lost to an unreadable priority), and that field is left out.
+        if let error = scaipError(document) {
+            #expect(error.description == expected)
+            #expect(SCAIPParser.requiredFields.contains(error.field ?? ""))
+        } else {
+            let message = try SCAIPParser.parse(Array(document.utf8))
+            #expect(message.issues.map(\.description) == [expected])
+            #expect(message.messageType == .alarm)
+            let field = try #require(message.issues.first?.field)
+            #expect(!SCAIPParser.requiredFields.contains(field))
+            switch field {
+            case "dty": #expect(message.deviceType == nil)
+            case "stc": #expect(message.statusCode == nil)
+            case "pri": #expect(message.priority == nil)
+            case "lge": #expect(message.position == nil)
+            case "dte": #expect(message.deviceText == nil)
+            case "stt": #expect(message.statusText == nil)
+            default: Issue.record("unexpected field \(field)")
+            }
+        }
     }
 
     @Test func repeatedFieldIsAnErrorNamingTheField() {
@@ -306,10 +335,10 @@ struct SCAIPValidationTests {
         #expect(scaipError("<mrs><ref>r</ref><snu>0</snu></mrs>")?.description == #"not SCAIP: root element is "mrs", expected "mrq""#)
     }
 
-    @Test func firstProblemInFieldOrderIsReported() {
-        // dty comes before pri and lge in the validation order.
-        let error = scaipError(scaipDocument("<lge>100,0</lge><pri>0</pri><dty>1</dty>"))
-        #expect(error?.field == "dty")
+    @Test func problemsAreReportedInFieldOrder() throws {
+        // dty comes before pri and lge in the validation order; each optional field's problem is its own issue.
+        let message = try scaipParse(scaipDocument("<lge>100,0</lge><pri>0</pri><dty>1</dty>"))
+        #expect(message.issues.map(\.field) == ["dty", "pri", "lge"])
     }
 
     @Test func errorDescriptionWithAndWithoutField() {
@@ -320,7 +349,7 @@ struct SCAIPValidationTests {
     @Test func hostileValuesAreShortenedAndDefangedInMessages() throws {
         let error = try #require(scaipError(scaipDocument(mty: "<mty>\(String(repeating: "Z", count: 200))</mty>")))
         #expect(error.reason == "unknown message type \"\(String(repeating: "Z", count: 64))…\" (expected ME, RE, IN or PI)")
-        let tab = try #require(scaipError(scaipDocument("<dty>0\t03</dty>")))
+        let tab = try #require(scaipProblem(scaipDocument("<dty>0\t03</dty>")))
         #expect(tab.reason == #"device type "0?03" is not exactly 4 digits"#)
     }
 }

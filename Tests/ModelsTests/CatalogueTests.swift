@@ -421,6 +421,14 @@ struct BrokenCatalogueTests {
         #expect(error.description == #"DataModels/device-types/lock.json: device type "digital-lock": field "id": must match the file name "lock.json"; got "digital-lock""#)
     }
 
+    @Test func nameAliasesMustNameWhatTheTypeProduces() throws {
+        let fixture = Fixture().replacing(#""heartbeatIntervalSeconds": 3600"#,
+                                          with: #""heartbeatIntervalSeconds": 3600, "nameAliases": {"batt": "battery", "temp": "temperature"}"#,
+                                          in: .deviceType("digital-lock"))
+        let error = try #require(try fixture.failure())
+        #expect(error.description == #"DataModels/device-types/digital-lock.json: device type "digital-lock": field "nameAliases.temp": alias of "temperature", which is neither a quantity nor an event of this device type"#)
+    }
+
     @Test func allProblemsAreReportedOnePerLine() throws {
         let fixture = Fixture()
             .replacing(#""confidentiality": 3, "personalData": true, "retentionDays": 90"#,

@@ -35,6 +35,10 @@ public final class Journal: @unchecked Sendable {
     private var nextSequence: UInt64 = 1
     private var unsynced = false
     private var encodeBuffer: [UInt8] = []
+    /// A failed write could not be cut back: continue in a new segment (readers step over a damaged tail).
+    private var mustRollOver = false
+    /// Tests only: the next write stores this many bytes and then fails as a full disk does.
+    var injectedFullDiskAfterBytes: Int?
 
     /// What readers may see: segments and how far the active one is complete.
     private struct Visible {
@@ -108,14 +112,28 @@ public final class Journal: @unchecked Sendable {
     private func appendOnce(topic: String, payload: [UInt8], receivedAtMicros: Int64, urgent: Bool) throws -> UInt64 {
         lock.lock()
         defer { lock.unlock() }
-        if activeSize >= configuration.segmentBytes {
+        if mustRollOver || activeSize >= configuration.segmentBytes {
             try rollOver()
+            mustRollOver = false
         }
         let sequence = nextSequence
         encodeBuffer.removeAll(keepingCapacity: true)
-        JournalCodec.encode(JournalRecord(sequence: sequence, receivedAtMicros: receivedAtMicros,
-                                          topic: topic, payload: payload), into: &encodeBuffer)
-        try writeAll(encodeBuffer, to: activeFD)
+        // A payload larger than a record may hold would be read back as damage, and a reader cannot step over
+        // damage inside a segment: every message after it would be lost. Keep a note of its size instead.
+        let topicBytes = min(topic.utf8.count, Int(UInt16.max))
+        let fits = JournalCodec.fixedBodySize + topicBytes + payload.count <= JournalCodec.maxBodySize
+        JournalCodec.encode(JournalRecord(sequence: sequence, receivedAtMicros: receivedAtMicros, topic: topic,
+                                          payload: fits ? payload : JournalRecord.oversizeNote(bytes: payload.count)),
+                            into: &encodeBuffer)
+        do {
+            try writeAll(encodeBuffer, to: activeFD)
+        } catch {
+            // A partial write (a full disk) must not stay in the segment: the retry would append the record after
+            // a torn one, and readers stop at a torn record. Cut the segment back to its last whole record; if that
+            // fails too, the retry starts a new segment.
+            if ftruncate(activeFD, off_t(activeSize)) != 0 { mustRollOver = true }
+            throw error
+        }
         activeSize += encodeBuffer.count
         if urgent {
             guard fdatasync(activeFD) == 0 else { throw JournalError.io("fdatasync", errno) }
@@ -262,10 +280,16 @@ public final class Journal: @unchecked Sendable {
     }
 
     private func writeAll(_ bytes: [UInt8], to fd: Int32) throws {
+        var limit = bytes.count
+        if let allowed = injectedFullDiskAfterBytes {
+            injectedFullDiskAfterBytes = nil
+            limit = min(allowed, bytes.count)
+        }
         try bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
-                let written = write(fd, buffer.baseAddress!.advanced(by: offset), buffer.count - offset)
+                if offset >= limit { throw JournalError.io("write", ENOSPC) }
+                let written = write(fd, buffer.baseAddress!.advanced(by: offset), limit - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
                     throw JournalError.io("write", errno)

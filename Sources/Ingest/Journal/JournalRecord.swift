@@ -13,6 +13,18 @@ public struct JournalRecord: Sendable, Equatable {
         self.topic = topic
         self.payload = payload
     }
+
+    /// What the journal keeps instead of a payload too large for a record: a NUL (no JSON or XML starts so)
+    /// and a note with the size. The message is still journaled and acknowledged, and becomes a dead letter.
+    static let oversizePrefix: [UInt8] = [0] + Array("cip-journal: payload not kept; bytes=".utf8)
+
+    static func oversizeNote(bytes: Int) -> [UInt8] { oversizePrefix + Array(String(bytes).utf8) }
+
+    /// The size of the payload the journal did not keep, when this record is such a note.
+    public var oversizedPayloadBytes: Int? {
+        guard payload.count > Self.oversizePrefix.count, payload.starts(with: Self.oversizePrefix) else { return nil }
+        return Int(String(decoding: payload[Self.oversizePrefix.count...], as: UTF8.self))
+    }
 }
 
 /// The on-disk form of a record:

@@ -210,9 +210,10 @@ public struct CatalogueNormalizer: Sendable {
     /// the mapping id). Throws when the message as a whole cannot be used.
     /// - Parameter preferEvents: the message came on the events channel: a SenML name that is both a quantity
     ///   and an event of the type is the event.
+    /// - Parameter deviceID: the sending device's id; a SenML base name that is this id is its identity.
     public func normalize(
         deviceType: String, model: String?, format: PayloadFormat, payload: [UInt8], receivedAt: Double,
-        preferEvents: Bool = false
+        preferEvents: Bool = false, deviceID: String? = nil
     ) throws(Rejection) -> NormalizedPayload {
         guard let info = types[deviceType] else {
             throw Rejection(path: "", reason: "unknown device type \"\(deviceType)\"")
@@ -226,7 +227,8 @@ public struct CatalogueNormalizer: Sendable {
         var result: NormalizedPayload
         switch format {
         case .senml:
-            result = try normalizeSenML(payload, info: info, receivedAt: receivedAt, preferEvents: preferEvents)
+            result = try normalizeSenML(payload, info: info, receivedAt: receivedAt, preferEvents: preferEvents,
+                                        deviceID: deviceID)
         case .vendorJSON:
             result = try normalizeVendorJSON(payload, model: model, info: info, receivedAt: receivedAt)
         case .scaipXML:
@@ -241,7 +243,7 @@ public struct CatalogueNormalizer: Sendable {
     // MARK: SenML
 
     private func normalizeSenML(_ payload: [UInt8], info: TypeInfo, receivedAt: Double,
-                                preferEvents: Bool) throws(Rejection) -> NormalizedPayload {
+                                preferEvents: Bool, deviceID: String?) throws(Rejection) -> NormalizedPayload {
         let pack: SenMLPack
         do {
             pack = try SenML.resolve(payload, now: receivedAt)
@@ -255,7 +257,8 @@ public struct CatalogueNormalizer: Sendable {
         }
         for record in pack.records {
             let path = "records[\(record.index)]"
-            switch senMLRecord(record, path: path, info: info, preferEvents: preferEvents) {
+            let name = Self.catalogueName(record, aliases: info.type.nameAliases, deviceID: deviceID)
+            switch senMLRecord(record, name: name, path: path, info: info, preferEvents: preferEvents) {
             case .value(let value): result.values.append(value)
             case .event(let event): result.events.append(event)
             case .nothing: break
@@ -276,9 +279,21 @@ public struct CatalogueNormalizer: Sendable {
         case rejected(String)
     }
 
-    private func senMLRecord(_ record: SenMLRecord, path: String, info: TypeInfo, preferEvents: Bool) -> RecordOutcome {
-        let name = record.name
-        let quantity = catalogue.quantity(name)
+    /// The catalogue name of a SenML record. RFC 8428 puts the device's identity in the base name
+    /// (`"bn":"urn:dev:ow:10e2073a01080063:"` + `"n":"temperature"`): a base name that ends in `:` or `/`, or that
+    /// is the device's own id, names the device, not the measurement, and is taken off. Any other base name is
+    /// part of the name (`"bn":"temp"`, `"n":"erature"` is `temperature`). Then the device type's aliases apply.
+    static func catalogueName(_ record: SenMLRecord, aliases: [String: String], deviceID: String?) -> String {
+        var name = record.name
+        let base = record.baseName
+        if !base.isEmpty, name.hasPrefix(base), name.count > base.count,
+           base.hasSuffix(":") || base.hasSuffix("/") || base == deviceID {
+            name = String(name.dropFirst(base.count))
+        }
+        return aliases[name] ?? name
+    }
+
+    private func senMLRecord(_ record: SenMLRecord, name: String, path: String, info: TypeInfo, preferEvents: Bool) -> RecordOutcome {        let quantity = catalogue.quantity(name)
         let event = catalogue.event(name)
         // A name that is both a quantity and an event is the quantity when the type produces it, unless the
         // message came on the events channel and the type produces the event.
@@ -347,7 +362,8 @@ public struct CatalogueNormalizer: Sendable {
                 event: name, observedAt: record.time, classification: event.classification,
                 attributes: attributes, sourcePath: path))
         }
-        return .rejected("\"\(name)\" is neither a quantity nor an event of the catalogue")
+        let resolved = name == record.name ? "" : " (resolved from \(quotedForSenMLMessage(record.name)))"
+        return .rejected("\(quotedForSenMLMessage(name))\(resolved) is neither a quantity nor an event of the catalogue")
     }
 
     // MARK: Vendor JSON
@@ -473,6 +489,14 @@ public struct CatalogueNormalizer: Sendable {
         attributes["pri"] = message.priority.map { String($0) }
         attributes["lco"] = message.locationCode
         attributes["lte"] = message.locationText
+        if let position = message.position {
+            // The position travels with the event, so an alarm shows where it was raised.
+            attributes["lge"] = [position.latitude, position.longitude, position.accuracyMeters]
+                .compactMap { $0 }.map { "\($0)" }.joined(separator: ",")
+            attributes["lge_time"] = position.time.map { "\($0)" }
+        }
+        // Unreadable optional fields do not cost the event; each is a rejection of its own.
+        result.rejections += message.issues.map { Rejection(path: $0.field ?? "", reason: $0.reason) }
 
         switch Self.scaipEvent(for: message) {
         case .failure(let rejection):
@@ -482,7 +506,7 @@ public struct CatalogueNormalizer: Sendable {
                 if info.events.contains(id) {
                     result.events.append(NormalizedEvent(
                         event: id, observedAt: receivedAt, classification: code.classification,
-                        attributes: attributes, sourcePath: path))
+                        attributes: scaipAttributes(attributes, for: code.classification), sourcePath: path))
                 } else {
                     result.rejections.append(Rejection(path: path, reason: notProduced("event", id, info)))
                 }
@@ -491,7 +515,7 @@ public struct CatalogueNormalizer: Sendable {
             }
         }
 
-        func add(_ id: String, _ value: NormalizedScalar, _ path: String) {
+        func add(_ id: String, _ value: NormalizedScalar, _ path: String, at time: Double = receivedAt) {
             guard info.quantities.contains(id), let quantity = catalogue.quantity(id) else { return }
             switch check(value, for: quantity) {
             case .failure(let reason):
@@ -499,7 +523,7 @@ public struct CatalogueNormalizer: Sendable {
             case .success(let checked):
                 result.values.append(NormalizedValue(
                     quantity: id, value: checked, unit: quantity.unit, classification: quantity.classification,
-                    observedAt: receivedAt, sourcePath: path))
+                    observedAt: time, sourcePath: path))
             }
         }
         if message.messageType == .heartbeat { add("heartbeat", .boolean(true), "mty") }
@@ -507,9 +531,26 @@ public struct CatalogueNormalizer: Sendable {
         if let code = message.locationCode { add("location_code", .string(code), "lco") }
         if let position = message.position {
             add("position", .position(
-                latitude: position.latitude, longitude: position.longitude, accuracy: position.accuracyMeters), "lge")
+                latitude: position.latitude, longitude: position.longitude, accuracy: position.accuracyMeters), "lge",
+                at: position.time ?? receivedAt)
         }
         return result
+    }
+
+    /// SCAIP attributes that are values of a quantity of their own (location text and code, position) carry that
+    /// quantity's class. They travel with an event only when the event is classed at least as high, so that a
+    /// class-2 event (a low battery) never shows a class-3 location to a class-2 reader; they are stored as
+    /// observations of their own either way.
+    private static let scaipAttributeQuantities = [
+        "lte": "location_text", "lco": "location_code", "lge": "position", "lge_time": "position",
+    ]
+
+    private func scaipAttributes(_ attributes: [String: String], for classification: Classification) -> [String: String] {
+        attributes.filter { key, _ in
+            guard let id = Self.scaipAttributeQuantities[key] else { return true }
+            let attributeClass = catalogue.quantity(id)?.classification.confidentiality.rawValue ?? Int.max
+            return attributeClass <= classification.confidentiality.rawValue
+        }
     }
 
     // MARK: Catalogue checks

@@ -46,6 +46,9 @@ public final class IngestPipeline: Service, @unchecked Sendable {
     /// Read by the batch-reading task: whether latest values wait for a flush.
     private let latestPending = Mutex(false)
     private let stored = Atomic<UInt64>(0)
+    /// Notes on disk which batch is being normalized, so that a message that kills the process is
+    /// quarantined after a few starts instead of killing every start.
+    private let replayGuard: ReplayGuardFile
 
     /// - Parameter pool: a pool reserved for the pipeline (one connection is enough).
     /// - Parameter catalogue: normalizes registered devices' messages; nil stores everything generically.
@@ -61,6 +64,7 @@ public final class IngestPipeline: Service, @unchecked Sendable {
         self.supervisor = supervisor
         self.normalizer = Normalizer(limits: configuration.normalizer, catalogue: catalogue)
         self.logger = logger
+        self.replayGuard = ReplayGuardFile(directory: journal.configuration.directory)
     }
 
     /// The journal sequence through which every message's rows are stored.
@@ -123,11 +127,24 @@ public final class IngestPipeline: Service, @unchecked Sendable {
     /// nothing new arrived; nil when there is nothing and we should not or cannot wait.
     private func nextBatch(_ box: ReaderBox, waitIfEmpty: Bool) async -> PendingBatch? {
         while true {
-            let records = box.reader.next(maxRecords: configuration.maxBatchMessages)
+            let limit = replayGuard.limit(next: box.reader.position + 1, normal: configuration.maxBatchMessages)
+            let records = box.reader.next(maxRecords: limit)
             if !records.isEmpty {
                 var batch = IngestBatch()
                 batch.observations.reserveCapacity(records.count * 3)
                 var devices = directory.snapshot
+                if case .quarantine(let attempts) = replayGuard.begin(first: records[0].sequence,
+                                                                     last: records[records.count - 1].sequence) {
+                    logger.critical("quarantined a journal record that stopped the gateway while it was normalized",
+                                    metadata: ["sequence": "\(records[0].sequence)", "attempts": "\(attempts)"])
+                    let output = normalizer.quarantined(records[0], reason:
+                        "quarantined: normalizing this message stopped the gateway \(attempts) times; it is kept here and not normalized again")
+                    batch.deadLetters = output.deadLetters
+                    batch.rawMessages = [output.rawMessage]
+                    batch.lastSequence = records[0].sequence
+                    metrics.received.increment()
+                    return PendingBatch(batch: batch)
+                }
                 var outputs = records.map { normalizer.normalize($0, devices: devices) }
                 // Ids not in memory are looked up once before their messages stay quarantined (a registration
                 // counts at once); only those records are normalized again.
@@ -146,6 +163,7 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                     batch.events.append(contentsOf: output.events)
                     batch.rawMessages.append(output.rawMessage)
                 }
+                replayGuard.finished()
                 batch.unknownDevices = UnknownDeviceSighting.collect(batch.rawMessages)
                 batch.lastSequence = records[records.count - 1].sequence
                 metrics.received.increment(by: Int64(records.count))
@@ -192,15 +210,20 @@ public final class IngestPipeline: Service, @unchecked Sendable {
 
     /// Writes one batch, retrying until it is committed. False only when shutting down with the batch unwritten:
     /// nothing after it may be committed then, or the checkpoint would pass it.
+    ///
+    /// A batch the database refuses for its data (not for an outage) is never retried as it is: its poison
+    /// messages are found by halving (`PoisonIsolation`) and dead-lettered with the server's reason, and every
+    /// other message is stored.
     @discardableResult
     private func commit(_ pending: PendingBatch, forceLatest: Bool = false) async -> Bool {
-        let batch = pending.batch
-        latest.merge(batch.observations)
-        let flushLatest = !latest.isEmpty && (forceLatest || batch.isEmpty || latest.count >= 50_000
+        var batch = pending.batch
+        var merged = latest
+        merged.merge(batch.observations)
+        var flushLatest = !merged.isEmpty && (forceLatest || batch.isEmpty || merged.count >= 50_000
             || ContinuousClock.now - lastLatestFlush >= configuration.latestFlushInterval)
-        let latestRows = flushLatest ? latest.rows : []
         var delay = configuration.retryInitialDelay
         var attempt = 0
+        var isolated = false
         while true {
             attempt += 1
             let started = DispatchTime.now().uptimeNanoseconds
@@ -210,7 +233,8 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                     prepared = true
                 }
                 let store = self.store
-                let inserted = try await pool.withConnection { try store.write(batch, latest: latestRows, on: $0) }
+                let latestRows = flushLatest ? merged.rows : []
+                let inserted = try await pool.withConnection { [batch] in try store.write(batch, latest: latestRows, on: $0) }
                 metrics.commitLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
                 metrics.batchSize.record(batch.rawMessages.count)
                 metrics.stored.increment(by: Int64(inserted))
@@ -218,6 +242,7 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                 metrics.messagesCommitted.increment(by: Int64(batch.rawMessages.count))
                 stored.store(batch.lastSequence, ordering: .releasing)
                 supervisor?.record(pending.activities, profiles: pending.profiles)
+                latest = merged
                 if flushLatest {
                     latest.removeAll()
                     lastLatestFlush = .now
@@ -232,6 +257,33 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                     logger.info("database writes resumed", metadata: ["attempts": "\(attempt)"])
                 }
                 return true
+            } catch let error as PostgresError where error.isDataError {
+                metrics.writeFailures.increment()
+                if batch.rawMessages.isEmpty || isolated {
+                    if isolated {
+                        // Even the dead letters of the poison were refused (cannot happen with storable topic and
+                        // reason; the last resort so that nothing stops): say so loudly and go on.
+                        logger.critical("dead letters of poison messages refused; they remain only in the journal", metadata: [
+                            "error": "\(error)", "messages": "\(batch.rawMessages.count)", "through": "\(batch.lastSequence)"])
+                        batch.rawMessages = []
+                        batch.deadLetters = []
+                        continue
+                    }
+                    // Only latest values (a cache of stored observations) were being written: give them up
+                    // rather than stop; the next observation of each quantity writes it again.
+                    logger.error("latest values refused by the database; dropped", metadata: ["error": "\(error)", "rows": "\(merged.count)"])
+                    merged.removeAll()
+                    flushLatest = false
+                    continue
+                }
+                // The data is refused: find the poison, store everything else (committed here), then go on with
+                // what is left, which is the poison messages as dead letters.
+                guard let (clean, poisoned) = await isolatePoison(batch, refusedWith: error) else { return false }
+                batch = clean
+                isolated = true
+                merged = latest
+                merged.merge(pending.batch.observations.filter { !poisoned.contains($0.messageKey) })
+                flushLatest = false
             } catch {
                 // Cancelled, or shutting down while the database refuses: stop; the journal still holds the batch,
                 // and the next start writes it.
@@ -247,14 +299,59 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                     ])
                 }
                 if let error = error as? PostgresError, !error.isTransient {
-                    // A statement the server refuses will be refused again: this is a bug, not an outage.
-                    // Keep retrying slowly rather than drop accepted data; the log says why.
+                    // A statement the server refuses for another reason will be refused again: this is a bug,
+                    // not an outage. Keep retrying slowly rather than drop accepted data; the log says why.
                     delay = configuration.retryMaxDelay
                 }
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, configuration.retryMaxDelay)
             }
         }
+    }
+
+    /// Writes the good messages of a batch that was refused for its data, message group by message group as
+    /// `PoisonIsolation` says, retrying outages like `commit`. Returns what is left to write: the poison
+    /// messages as rejected raw messages with dead letters (empty rows otherwise); nil when shutting down.
+    private func isolatePoison(_ batch: IngestBatch, refusedWith error: PostgresError) async -> (IngestBatch, Set<[UInt8]>)? {
+        let keys = batch.messageKeys
+        var isolation = PoisonIsolation(messages: keys.count, refusedWith: error.description)
+        var writes = 0
+        var delay = configuration.retryInitialDelay
+        while case .write(let group) = isolation.next {
+            let subset = batch.only(Set(group.map { keys[$0] }))
+            do {
+                let store = self.store
+                let inserted = try await pool.withConnection { try store.write(subset, latest: [], on: $0) }
+                writes += 1
+                metrics.stored.increment(by: Int64(inserted))
+                metrics.messagesCommitted.increment(by: Int64(subset.rawMessages.count))
+                metrics.deadLettered.increment(by: Int64(subset.deadLetters.count))
+                isolation.committed()
+                delay = configuration.retryInitialDelay
+            } catch let refusal as PostgresError where refusal.isDataError {
+                writes += 1
+                isolation.refused(refusal.description)
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { return nil }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, configuration.retryMaxDelay)
+            }
+        }
+        var clean = IngestBatch()
+        clean.lastSequence = batch.lastSequence
+        var poisoned = Set<[UInt8]>()
+        for (index, reason) in isolation.poisoned.sorted(by: { $0.key < $1.key }) {
+            let replacement = batch.poisonReplacement(for: keys[index], reason: reason)
+            clean.rawMessages += replacement.rawMessages
+            clean.deadLetters += replacement.deadLetters
+            poisoned.insert(keys[index])
+        }
+        metrics.poisoned.increment(by: Int64(isolation.poisoned.count))
+        logger.error("database refused messages of a batch; dead-lettered them and stored the rest", metadata: [
+            "poisoned": "\(isolation.poisoned.count)", "messages": "\(keys.count)", "writes": "\(writes)",
+            "error": "\(error)",
+        ])
+        return (clean, poisoned)
     }
 }
 

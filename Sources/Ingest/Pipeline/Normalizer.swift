@@ -12,8 +12,8 @@ public struct Normalizer: Sendable {
     public struct Limits: Sendable {
         /// Larger payloads are dead-lettered without being parsed.
         public var maxPayloadBytes: Int = 256 << 10
-        /// Times further ahead of arrival than this are refused (a device clock gone wrong).
-        public var maxFutureSkewSeconds: Double = 24 * 3600
+        /// The window of accepted observed times and what text can be stored.
+        public var bounds = IngestBounds()
 
         public init() {}
     }
@@ -45,6 +45,10 @@ public struct Normalizer: Sendable {
         case .success(let parsed): topic = parsed
         case .failure(let error): return rejected(record, deviceID: nil, reason: error.reason)
         }
+        if let size = record.oversizedPayloadBytes {
+            return rejected(record, deviceID: topic.deviceID,
+                            reason: "payload is \(size) bytes, more than a journal record holds; only its size was kept")
+        }
         guard let device = devices[topic.deviceID] else {
             let key = MessageKey.compute(topic: record.topic, payload: record.payload, receivedAtMicros: received)
             return Output(rawMessage: raw(record, topic.deviceID, key, .quarantined, 0, 0))
@@ -73,16 +77,22 @@ public struct Normalizer: Sendable {
         let key = MessageKey.compute(topic: record.topic, payload: record.payload,
                                      receivedAtMicros: relative ? received : nil)
         var output = Output(rawMessage: raw(record, topic.deviceID, key, .accepted, 0, 0))
-        let latestAllowed = Double(received) / 1_000_000 + limits.maxFutureSkewSeconds
         for senml in pack.records {
-            if senml.time > latestAllowed {
-                output.deadLetters.append(deadLetter(record, topic.deviceID, key, senml.index,
-                    "record \(senml.index): time \(senml.time) is more than \(Int(limits.maxFutureSkewSeconds)) s after arrival"))
+            let observedAt: Int64
+            switch limits.bounds.observedMicros(senml.time, receivedAtMicros: received) {
+            case .success(let micros): observedAt = micros
+            case .failure(let refusal):
+                output.deadLetters.append(deadLetter(record, topic.deviceID, key, senml.index, "record \(senml.index): \(refusal.reason)"))
+                continue
+            }
+            let value = Self.value(senml.value)
+            if let reason = Self.unstorable(name: senml.name, unit: senml.unit, value: value) {
+                output.deadLetters.append(deadLetter(record, topic.deviceID, key, senml.index, "record \(senml.index): \(reason)"))
                 continue
             }
             output.observations.append(Observation(
-                deviceID: topic.deviceID, quantity: senml.name, value: Self.value(senml.value), sum: senml.sum,
-                unit: senml.unit, observedAtMicros: Int64((senml.time * 1_000_000).rounded()),
+                deviceID: topic.deviceID, quantity: senml.name, value: value, sum: senml.sum,
+                unit: senml.unit, observedAtMicros: observedAt,
                 receivedAtMicros: received, messageKey: key, recordIndex: senml.index))
         }
         for error in pack.rejected {
@@ -118,7 +128,7 @@ public struct Normalizer: Sendable {
         do {
             payload = try catalogue.normalize(deviceType: device.type, model: device.model, format: format,
                                               payload: record.payload, receivedAt: Double(received) / 1e6,
-                                              preferEvents: topic.channel == .events)
+                                              preferEvents: topic.channel == .events, deviceID: topic.deviceID)
         } catch {
             return rejected(record, deviceID: topic.deviceID, reason: "invalid \(format.rawValue): \(error.description)")
         }
@@ -128,6 +138,7 @@ public struct Normalizer: Sendable {
         let key = MessageKey.compute(topic: record.topic, payload: record.payload,
                                      receivedAtMicros: contentKeyed ? nil : received)
         var output = Output(rawMessage: raw(record, topic.deviceID, key, .accepted, 0, 0))
+        var rejections = payload.rejections
         for (index, value) in payload.values.enumerated() {
             let stored: ObservationValue
             switch value.value {
@@ -138,18 +149,39 @@ public struct Normalizer: Sendable {
                 // A position is kept as text "lat,lon[,accuracy]"; its parts are values of their own when sent so.
                 stored = .string([latitude, longitude, accuracy].compactMap { $0 }.map { "\($0)" }.joined(separator: ","))
             }
+            let observedAt: Int64
+            switch limits.bounds.observedMicros(value.observedAt, receivedAtMicros: received) {
+            case .success(let micros): observedAt = micros
+            case .failure(let refusal):
+                rejections.append(Rejection(path: value.sourcePath, reason: refusal.reason))
+                continue
+            }
+            if let reason = Self.unstorable(name: value.quantity, unit: value.unit, value: stored) {
+                rejections.append(Rejection(path: value.sourcePath, reason: reason))
+                continue
+            }
             output.observations.append(Observation(
                 deviceID: topic.deviceID, quantity: value.quantity, value: stored, sum: nil, unit: value.unit,
-                observedAtMicros: Int64((value.observedAt * 1e6).rounded()), receivedAtMicros: received,
+                observedAtMicros: observedAt, receivedAtMicros: received,
                 messageKey: key, recordIndex: index, confidentiality: value.classification.confidentiality.rawValue))
         }
         for event in payload.events {
+            // An event is kept whatever its time says: an alarm is never dropped because the device's clock is
+            // wrong. A time outside the window is replaced by the arrival time, and the rejection says so.
+            let observedAt: Int64
+            switch limits.bounds.observedMicros(event.observedAt, receivedAtMicros: received) {
+            case .success(let micros): observedAt = micros
+            case .failure(let refusal):
+                observedAt = received
+                rejections.append(Rejection(path: event.sourcePath, reason: "\(refusal.reason); event \(event.event) kept at its arrival time"))
+            }
             output.events.append(DeviceEvent(
-                deviceID: topic.deviceID, event: event.event, observedAtMicros: Int64((event.observedAt * 1e6).rounded()),
-                receivedAtMicros: received, attributes: event.attributes,
-                confidentiality: event.classification.confidentiality.rawValue, messageKey: key, sourcePath: event.sourcePath))
+                deviceID: topic.deviceID, event: event.event, observedAtMicros: observedAt,
+                receivedAtMicros: received, attributes: event.attributes.mapValues(IngestBounds.storable),
+                confidentiality: event.classification.confidentiality.rawValue, messageKey: key,
+                sourcePath: IngestBounds.storable(event.sourcePath)))
         }
-        for (index, rejection) in payload.rejections.enumerated() {
+        for (index, rejection) in rejections.enumerated() {
             output.deadLetters.append(deadLetter(record, topic.deviceID, key, index, rejection.description))
         }
         let accepted = output.observations.count + output.events.count
@@ -158,6 +190,14 @@ public struct Normalizer: Sendable {
         output.rawMessage.recordsRejected = refused
         output.rawMessage.outcome = refused == 0 ? .accepted : (accepted == 0 ? .rejected : .partial)
         return output
+    }
+
+    /// Why an observation's texts cannot be stored, or nil.
+    private static func unstorable(name: String, unit: String?, value: ObservationValue) -> String? {
+        if let reason = IngestBounds.unstorable(name) { return "name \(reason)" }
+        if let unit, let reason = IngestBounds.unstorable(unit) { return "unit \(reason)" }
+        if case .string(let text) = value, let reason = IngestBounds.unstorable(text) { return "value \(reason)" }
+        return nil
     }
 
     private static func value(_ value: SenMLValue?) -> ObservationValue {
@@ -187,6 +227,12 @@ public struct Normalizer: Sendable {
         return text == "online" || text == "offline" ? text : nil
     }
 
+    /// A record that is not to be normalized (see `ReplayGuard`): its raw message as rejected and a dead letter.
+    public func quarantined(_ record: JournalRecord, reason: String) -> Output {
+        let deviceID = (try? DeviceTopic.parse(record.topic).get())?.deviceID
+        return rejected(record, deviceID: deviceID, reason: reason)
+    }
+
     private func rejected(_ record: JournalRecord, deviceID: String?, reason: String) -> Output {
         let key = MessageKey.compute(topic: record.topic, payload: record.payload, receivedAtMicros: record.receivedAtMicros)
         return Output(deadLetters: [deadLetter(record, deviceID, key, nil, reason)],
@@ -195,13 +241,13 @@ public struct Normalizer: Sendable {
 
     private func deadLetter(_ record: JournalRecord, _ deviceID: String?, _ key: [UInt8], _ index: Int?,
                             _ reason: String) -> DeadLetter {
-        DeadLetter(receivedAtMicros: record.receivedAtMicros, topic: record.topic, deviceID: deviceID,
-                   payload: record.payload, reason: reason, recordIndex: index, messageKey: key)
+        DeadLetter(receivedAtMicros: record.receivedAtMicros, topic: IngestBounds.storable(record.topic), deviceID: deviceID,
+                   payload: record.payload, reason: IngestBounds.storable(reason), recordIndex: index, messageKey: key)
     }
 
     private func raw(_ record: JournalRecord, _ deviceID: String?, _ key: [UInt8], _ outcome: MessageOutcome,
                      _ accepted: Int, _ rejected: Int) -> RawMessage {
-        RawMessage(deviceID: deviceID, topic: record.topic, payload: record.payload,
+        RawMessage(deviceID: deviceID, topic: IngestBounds.storable(record.topic), payload: record.payload,
                    receivedAtMicros: record.receivedAtMicros, messageKey: key, journalSequence: record.sequence,
                    outcome: outcome, recordsAccepted: accepted, recordsRejected: rejected)
     }

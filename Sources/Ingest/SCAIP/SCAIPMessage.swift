@@ -45,15 +45,18 @@ public struct SCAIPMessage: Sendable, Equatable {
     public var locationCode: String?
     /// `lte`: location text.
     public var locationText: String?
-    /// `lge`: geographic position.
+    /// `lge`: geographic position (text "lat,lon[,accuracy]", or structured `geo`/`tim`/`gga`).
     public var position: GeoPosition?
+    /// Optional fields that could not be read: left out of the message, each with its reason.
+    public var issues: [SCAIPError]
 
     public init(
         reference: String, version: String? = nil, controllerID: String, deviceType: String? = nil,
         deviceID: String? = nil, component: String? = nil, deviceText: String? = nil,
         messageType: MessageType, statusCode: String? = nil, statusText: String? = nil,
         priority: Int? = nil, callHandling: String? = nil, callerAddress: String? = nil,
-        locationCode: String? = nil, locationText: String? = nil, position: GeoPosition? = nil
+        locationCode: String? = nil, locationText: String? = nil, position: GeoPosition? = nil,
+        issues: [SCAIPError] = []
     ) {
         self.reference = reference
         self.version = version
@@ -71,6 +74,7 @@ public struct SCAIPMessage: Sendable, Equatable {
         self.locationCode = locationCode
         self.locationText = locationText
         self.position = position
+        self.issues = issues
     }
 }
 
@@ -82,11 +86,14 @@ public struct GeoPosition: Sendable, Equatable {
     public var longitude: Double
     /// Accuracy radius in meters (non-negative), when the device sent one.
     public var accuracyMeters: Double?
+    /// When the fix was taken (seconds since the Unix epoch), from a structured `lge`'s `tim`.
+    public var time: Double?
 
-    public init(latitude: Double, longitude: Double, accuracyMeters: Double? = nil) {
+    public init(latitude: Double, longitude: Double, accuracyMeters: Double? = nil, time: Double? = nil) {
         self.latitude = latitude
         self.longitude = longitude
         self.accuracyMeters = accuracyMeters
+        self.time = time
     }
 }
 

@@ -42,7 +42,7 @@ public enum SCAIPParser {
     public static func parse(_ bytes: [UInt8]) throws(SCAIPError) -> SCAIPMessage {
         try SCAIPPayloadScreen.check(bytes)
         let fields = try SCAIPXMLReader.readFields(bytes)
-        return try validate(fields)
+        return try validate(fields.values, issues: fields.issues)
     }
 
     /// The receiver's answer `mrs` (ref, snu 0 = OK) as XML bytes.
@@ -68,10 +68,31 @@ public enum SCAIPParser {
         "stc", "stt", "pri", "cha", "crd", "lco", "lte", "lge",
     ]
     static let knownFields: Set<String> = Set(fieldNames)
+    /// The fields a message cannot do without; a problem with one of these rejects the message.
+    static let requiredFields: Set<String> = ["ref", "cid", "mty"]
+    /// The children of a structured `lge`: `geo` ("lat,lon[,accuracy]"), `tim` (time of the fix), `gga` (NMEA).
+    static let positionParts: Set<String> = ["geo", "tim", "gga"]
 
-    /// Turns the trimmed texts of the field elements into a message, checking each field in
-    /// `fieldNames` order, so the first problem in that order is the one reported.
-    static func validate(_ fields: [String: String]) throws(SCAIPError) -> SCAIPMessage {
+    /// Turns the trimmed texts of the field elements into a message. A problem with a required field (`ref`,
+    /// `cid`, `mty`) rejects the message, the first in `fieldNames` order being reported; a problem with an
+    /// optional field leaves that field nil and is listed in the message's `issues`, so an alarm whose position
+    /// or status text is unreadable is still an alarm.
+    static func validate(_ fields: [String: String], issues fieldIssues: [String: String] = [:]) throws(SCAIPError) -> SCAIPMessage {
+        for name in fieldNames where requiredFields.contains(name) {
+            if let reason = fieldIssues[name] { throw SCAIPError(field: name, reason: reason) }
+        }
+        var issues: [SCAIPError] = fieldNames.flatMap { name in
+            fieldIssues.filter { $0.key == name || $0.key.hasPrefix("\(name)/") }
+                .sorted { $0.key < $1.key }
+                .map { SCAIPError(field: $0.key, reason: $0.value) }
+        }
+        /// An optional field's check: a failure is noted and the field is left out.
+        func lenient<T>(_ check: () throws(SCAIPError) -> T?) -> T? {
+            do { return try check() } catch {
+                issues.append(error)
+                return nil
+            }
+        }
         func optional(_ name: String) throws(SCAIPError) -> String? {
             guard let value = fields[name], !value.isEmpty else { return nil }
             let length = value.unicodeScalars.count
@@ -98,35 +119,49 @@ public enum SCAIPParser {
         }
 
         let reference = try required("ref")
-        let version = try optional("ver")
+        let version = lenient { () throws(SCAIPError) in try optional("ver") }
         let controllerID = try required("cid")
-        let deviceType = try fourDigits("dty", "device type")
-        let deviceID = try optional("did")
-        let component = try optional("dco")
-        let deviceText = try optional("dte")
+        let deviceType = lenient { () throws(SCAIPError) in try fourDigits("dty", "device type") }
+        let deviceID = lenient { () throws(SCAIPError) in try optional("did") }
+        let component = lenient { () throws(SCAIPError) in try optional("dco") }
+        let deviceText = lenient { () throws(SCAIPError) in try optional("dte") }
         let messageTypeText = try required("mty")
         guard let messageType = SCAIPMessage.MessageType(rawValue: messageTypeText) else {
             throw SCAIPError(field: "mty", reason: "unknown message type \(scaipQuoted(messageTypeText)) (expected ME, RE, IN or PI)")
         }
-        let statusCode = try fourDigits("stc", "status code")
-        let statusText = try optional("stt")
-        var priority: Int?
-        if let text = try optional("pri") {
+        let statusCode = lenient { () throws(SCAIPError) in try fourDigits("stc", "status code") }
+        let statusText = lenient { () throws(SCAIPError) in try optional("stt") }
+        let priority: Int? = lenient { () throws(SCAIPError) -> Int? in
+            guard let text = try optional("pri") else { return nil }
             guard let value = Int(text) else {
                 throw SCAIPError(field: "pri", reason: "priority \(scaipQuoted(text)) is not an integer")
             }
             guard (1...9).contains(value) else {
                 throw SCAIPError(field: "pri", reason: "priority \(value) is outside 1...9")
             }
-            priority = value
+            return value
         }
-        let callHandling = try optional("cha")
-        let callerAddress = try optional("crd")
-        let locationCode = try optional("lco")
-        let locationText = try optional("lte")
+        let callHandling = lenient { () throws(SCAIPError) in try optional("cha") }
+        let callerAddress = lenient { () throws(SCAIPError) in try optional("crd") }
+        let locationCode = lenient { () throws(SCAIPError) in try optional("lco") }
+        let locationText = lenient { () throws(SCAIPError) in try optional("lte") }
         var position: GeoPosition?
-        if let text = try optional("lge") {
-            position = try parsePosition(text)
+        if let text = lenient({ () throws(SCAIPError) in try optional("lge") }) {
+            position = lenient { () throws(SCAIPError) in try parsePosition(text) }
+        } else if let geo = lenient({ () throws(SCAIPError) in try optional("lge/geo") }) {
+            // The structured form SCAIP peers send: <lge><geo>lat,lon</geo><tim>...</tim><gga>...</gga></lge>.
+            position = lenient { () throws(SCAIPError) in
+                do throws(SCAIPError) { return try parsePosition(geo) } catch { throw SCAIPError(field: "lge/geo", reason: error.reason) }
+            }
+        } else if let gga = lenient({ () throws(SCAIPError) in try optional("lge/gga") }) {
+            position = lenient { () throws(SCAIPError) in try parseGGA(gga) }
+        }
+        if position != nil, let tim = lenient({ () throws(SCAIPError) in try optional("lge/tim") }) {
+            switch VendorRFC3339.parse(tim) {
+            case .time(let seconds): position?.time = seconds
+            case .problem(let problem):
+                issues.append(SCAIPError(field: "lge/tim", reason: "time of the fix \(scaipQuoted(tim)) is not an RFC 3339 date-time: \(problem)"))
+            }
         }
 
         return SCAIPMessage(
@@ -134,8 +169,37 @@ public enum SCAIPParser {
             deviceID: deviceID, component: component, deviceText: deviceText, messageType: messageType,
             statusCode: statusCode, statusText: statusText, priority: priority, callHandling: callHandling,
             callerAddress: callerAddress, locationCode: locationCode, locationText: locationText,
-            position: position
+            position: position, issues: issues
         )
+    }
+
+    /// A position from an NMEA GGA sentence (`$GPGGA,hhmmss,ddmm.mmmm,N,dddmm.mmmm,E,fix,...`): degrees and
+    /// decimal minutes with a hemisphere; a fix quality of 0 means there is no position.
+    static func parseGGA(_ sentence: String) throws(SCAIPError) -> GeoPosition {
+        let fail = { (reason: String) in SCAIPError(field: "lge/gga", reason: reason) }
+        let parts = sentence.split(separator: "*", maxSplits: 1)[0].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count >= 7, parts[0].hasSuffix("GGA") else {
+            throw fail("not an NMEA GGA sentence: \(scaipQuoted(sentence))")
+        }
+        guard parts[6] != "0", !parts[6].isEmpty else { throw fail("GGA reports no fix (quality 0)") }
+        func coordinate(_ text: String, _ hemisphere: String, degreeDigits: Int, positive: String, negative: String,
+                        limit: Double) throws(SCAIPError) -> Double {
+            guard text.utf8.count > degreeDigits, isPlainDecimal(text), !text.hasPrefix("-"), !text.hasPrefix("+"),
+                  let degrees = Double(text.prefix(degreeDigits)), let minutes = Double(text.dropFirst(degreeDigits)),
+                  minutes < 60 else {
+                throw fail("coordinate \(scaipQuoted(text)) is not ddmm.mmmm")
+            }
+            let value = degrees + minutes / 60
+            guard value <= limit else { throw fail("coordinate \(scaipQuoted(text)) is outside ±\(Int(limit))") }
+            switch hemisphere {
+            case positive: return value
+            case negative: return -value
+            default: throw fail("hemisphere \(scaipQuoted(hemisphere)) is not \(positive) or \(negative)")
+            }
+        }
+        let latitude = try coordinate(parts[2], parts[3], degreeDigits: 2, positive: "N", negative: "S", limit: 90)
+        let longitude = try coordinate(parts[4], parts[5], degreeDigits: 3, positive: "E", negative: "W", limit: 180)
+        return GeoPosition(latitude: latitude, longitude: longitude)
     }
 
     /// `lge`: "latitude,longitude" or "latitude,longitude,accuracy" in plain decimal
@@ -333,18 +397,30 @@ enum SCAIPPayloadScreen {
 
 // MARK: - XML reading
 
-/// The `XMLParser` delegate for one parse; collects the trimmed text of each known field.
+/// What the XML reader found: the trimmed text of each known field (the parts of a structured `lge` as
+/// `lge/geo`, `lge/tim`, `lge/gga`), and the fields it could not read, with the reason.
+struct SCAIPFields: Sendable, Equatable {
+    var values: [String: String] = [:]
+    var issues: [String: String] = [:]
+}
+
+/// The `XMLParser` delegate for one parse; collects the trimmed text of each known field. A field it cannot read
+/// (a child element where text belongs, a repeat) is noted as an issue of that field and the parse goes on: an
+/// alarm must not be lost because an optional part of it is unreadable.
 private final class SCAIPXMLReader: NSObject, XMLParserDelegate {
     private var failure: SCAIPError?
     private var depth = 0
     private var sawRoot = false
-    private var fields: [String: String] = [:]
+    private var fields = SCAIPFields()
     private var currentField: String?
     private var text = ""
+    /// Inside a structured `lge`: the child being read (`geo`, `tim`, `gga`) and its text.
+    private var currentPart: String?
+    private var partText = ""
 
-    static func readFields(_ bytes: [UInt8]) throws(SCAIPError) -> [String: String] {
+    static func readFields(_ bytes: [UInt8]) throws(SCAIPError) -> SCAIPFields {
         let reader = SCAIPXMLReader()
-        reader.fields.reserveCapacity(SCAIPParser.fieldNames.count)
+        reader.fields.values.reserveCapacity(SCAIPParser.fieldNames.count)
         let parser = XMLParser(data: Data(bytes))
         parser.shouldResolveExternalEntities = false
         parser.shouldProcessNamespaces = false
@@ -394,16 +470,26 @@ private final class SCAIPXMLReader: NSObject, XMLParserDelegate {
             }
         case 2:
             guard SCAIPParser.knownFields.contains(elementName) else { return }  // unknown: ignored
-            if fields[elementName] != nil {
-                fail(SCAIPError(field: elementName, reason: "element is repeated (line \(parser.lineNumber))"), parser)
+            if fields.values[elementName] != nil || fields.issues[elementName] != nil {
+                // The first one counts; the repeat is noted (and is fatal for a required field, see validate).
+                fields.issues[elementName] = fields.issues[elementName] ?? "element is repeated (line \(parser.lineNumber))"
                 return
             }
             currentField = elementName
             text = ""
         case 3:
-            if let currentField {
-                fail(SCAIPError(field: currentField, reason: "must contain only text, found element \(scaipQuoted(elementName))"), parser)
-            }
+            guard let field = currentField else { return }
+            if field == "lge", SCAIPParser.positionParts.contains(elementName) {
+                if fields.values["lge/\(elementName)"] != nil {
+                    fields.issues["lge/\(elementName)"] = "element is repeated (line \(parser.lineNumber))"
+                } else {
+                    currentPart = elementName
+                    partText = ""
+                }
+            } else if field != "lge" {
+                fields.issues[field] = "must contain only text, found element \(scaipQuoted(elementName))"
+                currentField = nil
+            }  // other children of lge: ignored, like unknown fields
         default:
             break
         }
@@ -411,8 +497,13 @@ private final class SCAIPXMLReader: NSObject, XMLParserDelegate {
 
     func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName qName: String?) {
         guard failure == nil else { return }
+        if depth == 3, let part = currentPart {
+            fields.values["lge/\(part)"] = scaipTrimmed(partText)
+            currentPart = nil
+            partText = ""
+        }
         if depth == 2, let field = currentField {
-            fields[field] = scaipTrimmed(text)
+            fields.values[field] = scaipTrimmed(text)
             currentField = nil
             text = ""
         }
@@ -420,14 +511,21 @@ private final class SCAIPXMLReader: NSObject, XMLParserDelegate {
     }
 
     func parser(_ parser: XMLParser, foundCharacters string: String) {
-        if failure == nil, depth == 2, currentField != nil {
-            text += string
-        }
+        append(string)
     }
 
     func parser(_ parser: XMLParser, foundCDATA CDATABlock: Data) {
-        if failure == nil, depth == 2, currentField != nil {
-            text += String(decoding: CDATABlock, as: UTF8.self)
+        append(String(decoding: CDATABlock, as: UTF8.self))
+    }
+
+    /// Text belongs to the field at depth 2, or to the part of a structured `lge` at depth 3; a field's text is
+    /// bounded so that a huge one costs no more than a rejection.
+    private func append(_ string: String) {
+        guard failure == nil, currentField != nil else { return }
+        if depth == 2, text.utf8.count <= SCAIPParser.maxBytes {
+            text += string
+        } else if depth == 3, currentPart != nil, partText.utf8.count <= SCAIPParser.maxBytes {
+            partText += string
         }
     }
 

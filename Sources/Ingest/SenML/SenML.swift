@@ -6,10 +6,15 @@ public enum SenMLValue: Sendable, Equatable {
     case data([UInt8])
 }
 
-/// A resolved SenML record (RFC 8428 §4.6): base fields applied, time absolute.
+/// A resolved SenML record (RFC 8428 §4.6): base fields applied, time absolute. Two records are equal when
+/// their resolved data is (RFC 8428 §4.6: a pack and its resolved form are the same data), whatever base name
+/// they were resolved from.
 public struct SenMLRecord: Sendable, Equatable {
     /// Resolved name: base name + name.
     public var name: String
+    /// The base name in force for this record ("" when none), so that a consumer can tell the device's
+    /// identity (RFC 8428: `urn:dev:ow:10e2073a01080063:`) from the measurement's name.
+    public var baseName: String = ""
     /// Resolved unit: the record's "u", else the base unit.
     public var unit: String?
     /// Resolved value: the base value is added to a numeric "v".
@@ -38,6 +43,12 @@ public struct SenMLRecord: Sendable, Equatable {
         self.updateTime = updateTime
         self.index = index
         self.timeIsRelative = timeIsRelative
+    }
+
+    public static func == (lhs: SenMLRecord, rhs: SenMLRecord) -> Bool {
+        lhs.name == rhs.name && lhs.unit == rhs.unit && lhs.value == rhs.value && lhs.sum == rhs.sum
+            && lhs.time == rhs.time && lhs.updateTime == rhs.updateTime && lhs.index == rhs.index
+            && lhs.timeIsRelative == rhs.timeIsRelative
     }
 }
 
@@ -402,7 +413,7 @@ private struct SenMLPackResolver {
             return failure(.time, "time \(senMLFormatNumber(fields.time ?? 0)) plus base time \(senMLFormatNumber(baseTime)) is not a finite number")
         }
 
-        return .success(SenMLRecord(
+        var record = SenMLRecord(
             name: name,
             unit: fields.unit ?? baseUnit,
             value: value,
@@ -411,7 +422,9 @@ private struct SenMLPackResolver {
             updateTime: fields.updateTime,
             index: index,
             timeIsRelative: isRelative
-        ))
+        )
+        record.baseName = baseName
+        return .success(record)
     }
 
     /// Records the record's single value; a second value field is a record problem.

@@ -72,6 +72,12 @@ final class GatewayProcess: @unchecked Sendable {
     }
 
     /// Waits for the gateway to exit by itself; its exit status.
+    /// The running process's id; nil when it is not running (it exited or crashed).
+    var pid: pid_t? {
+        guard let process, process.isRunning else { return nil }
+        return process.pid
+    }
+
     func waitForExit() -> Int32? {
         guard let process else { return nil }
         let status = process.wait()

@@ -1,0 +1,206 @@
+import Foundation
+import MQTT
+import Testing
+
+extension IntegrationTests {
+    /// The hostile-input suite (issue 10): a real gateway, broker and database, fed what an attacker or a broken
+    /// device sends. Afterwards the gateway is the same process, ready, every message is accounted for, and a good
+    /// message sent last is stored. Then the same poison waits in the journal of a killed gateway, and a restart
+    /// gets through it.
+    @Suite(.serialized) struct HostileIngest {
+        static let now = Int(Date().timeIntervalSince1970)
+
+        /// Valid payloads per device type and channel, the seeds of the mutations.
+        static let seeds: [(device: String, channel: String, payload: String)] = [
+            ("h-sensor", "telemetry", #"[{"bn":"urn:dev:ow:195bc4:","bt":\#(now),"n":"temperature","u":"Cel","v":21.5},{"n":"humidity","u":"%RH","v":40}]"#),
+            ("h-sensor", "events", #"[{"bt":\#(now),"n":"tamper","vb":true}]"#),
+            ("h-sensor", "status", "online"),
+            ("h-lock", "telemetry", #"[{"bt":\#(now),"n":"lock_state","vs":"locked"},{"n":"door_state","vs":"closed"},{"n":"battery","u":"%","v":80}]"#),
+            ("h-lock", "events", #"[{"bt":\#(now),"n":"unlocked","vb":true},{"n":"lock_change_method","vs":"staff_credential"}]"#),
+            ("h-gps", "telemetry", #"[{"bt":\#(now),"n":"latitude","u":"lat","v":59.3293},{"n":"longitude","u":"lon","v":18.0686},{"n":"position_accuracy","u":"m","v":8}]"#),
+            ("h-gps", "events", #"[{"bt":\#(now),"n":"sos","vb":true}]"#),
+            ("h-alarm", "events", #"<?xml version="1.0" encoding="UTF-8"?><mrq><ref>R1</ref><cid>1</cid><dty>0005</dty><mty>ME</mty><stc>0009</stc><lge><geo>57.7089,11.9746</geo></lge></mrq>"#),
+            ("h-alarm", "status", #"<?xml version="1.0" encoding="UTF-8"?><mrq><ref>R2</ref><cid>1</cid><mty>PI</mty></mrq>"#),
+        ]
+
+        /// The messages issue 10 reported, verbatim.
+        static let reported: [(device: String, channel: String, payload: String)] = [
+            ("h-sensor", "telemetry", #"[{"n":"temperature","u":"Cel","v":21,"t":1e13}]"#),
+            ("h-sensor", "telemetry", #"[{"n":"temperature","u":"Cel","v":21,"t":-1e13}]"#),
+            ("h-sensor", "events", #"[{"n":"tamper","vb":true,"t":1e13}]"#),
+            ("h-sensor", "telemetry", #"[{"n":"firmware_version","vs":"a\u0000b"}]"#),
+            ("h-sensor", "telemetry", #"[{"n":"temperature","v":21,"t":-1e12}]"#),
+            ("h-sensor", "telemetry", #"[{"n":"temperature","v":99,"t":253402300000}]"#),
+        ]
+
+        /// A few hundred hostile variants: numeric extremes, NUL and invalid UTF-8, deep nesting, huge strings,
+        /// times at every limit, and byte mutations of the valid seeds.
+        static func hostile(count: Int) -> [(topic: String, payload: [UInt8])] {
+            var random = SystemRandomNumberGenerator()
+            let extremes = ["1e13", "-1e13", "1e308", "-1e308", "1e999", "-0", "4.9e-324", "9223372036854775808",
+                            "946684799", "946684800", "\(now + 86_400)", "\(now + 86_401)", "268435455", "268435456",
+                            "\"a\\u0000b\"", "\"\\ud800\"", "true", "null", "[]", "{}"]
+            var out: [(String, [UInt8])] = [
+                ("devices/h-sensor/telemetry", Array(String(repeating: "[", count: 100_000).utf8)),
+                ("devices/h-sensor/telemetry", [0x5B, 0x7B, 0x22, 0x6E, 0x22, 0x3A, 0x22, 0xFF, 0xFE, 0x22, 0x7D, 0x5D]),
+                ("devices/h-sensor/telemetry", Array("[{\"n\":\"firmware_version\",\"vs\":\"\(String(repeating: "x", count: 200_000))\"}]".utf8)),
+                ("devices/h-alarm/events", Array("<mrq>\(String(repeating: "<a>", count: 50))</mrq>".utf8)),
+                ("devices/h-alarm/events", Array("<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY a \"b\">]><mrq/>".utf8)),
+                ("devices/h-alarm/events", [0x3C, 0x6D, 0x72, 0x71, 0x3E, 0x00, 0x3C, 0x2F, 0x6D, 0x72, 0x71, 0x3E]),
+            ]
+            while out.count < count {
+                let seed = seeds.randomElement(using: &random)!
+                var bytes = Array(seed.payload.utf8)
+                switch Int.random(in: 0..<5, using: &random) {
+                case 0:  // replace a number with an extreme
+                    var text = seed.payload
+                    if let range = text.range(of: #"-?[0-9]+(\.[0-9]+)?"#, options: .regularExpression) {
+                        text.replaceSubrange(range, with: extremes.randomElement(using: &random)!)
+                    }
+                    bytes = Array(text.utf8)
+                case 1:  // flip bytes
+                    for _ in 0..<Int.random(in: 1...4, using: &random) where !bytes.isEmpty {
+                        bytes[Int.random(in: 0..<bytes.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
+                    }
+                case 2:  // truncate
+                    bytes = Array(bytes.prefix(Int.random(in: 0..<max(bytes.count, 1), using: &random)))
+                case 3:  // a NUL somewhere
+                    bytes.insert(0, at: Int.random(in: 0...bytes.count, using: &random))
+                default:  // an extreme time on every record
+                    let time = extremes.randomElement(using: &random)!
+                    bytes = Array(seed.payload.replacingOccurrences(of: "\"bt\":\(now)", with: "\"bt\":\(time)").utf8)
+                }
+                out.append(("devices/\(seed.device)/\(seed.channel)", bytes))
+            }
+            return out
+        }
+
+        static func registerFleet(_ database: TestDatabase) throws {
+            try database.register(["h-sensor"], type: "sensor")
+            try database.register(["h-lock"], type: "digital-lock")
+            try database.register(["h-gps"], type: "gps-alarm")
+            try database.register(["h-alarm"], type: "safety-alarm")
+        }
+
+        /// Distinct messages only: identical timestamped SenML from one device is one message by content (a
+        /// redelivery), which would make "every message accounted for" count one row for two.
+        static func distinct(_ messages: [(topic: String, payload: [UInt8])]) -> [(topic: String, payload: [UInt8])] {
+            var seen = Set<[UInt8]>()
+            return messages.filter { seen.insert(Array($0.topic.utf8) + [0] + $0.payload).inserted }
+        }
+
+        static func publishAll(_ messages: [(topic: String, payload: [UInt8])], _ publisher: MQTTClient) throws {
+            for message in messages {
+                try publisher.publish(topic: message.topic, payload: message.payload, qos: 1, window: 100)
+            }
+            #expect(publisher.waitForAcknowledgements(timeout: 60))
+        }
+
+        /// A good message with a value nobody else sends.
+        static func goodMessage(_ marker: Int) -> (topic: String, payload: [UInt8]) {
+            ("devices/h-sensor/telemetry", Array(#"[{"bt":\#(now),"n":"humidity","u":"%RH","v":\#(marker)}]"#.utf8))
+        }
+
+        @Test("hundreds of hostile payloads on every device type and channel: same process, ready, all accounted for, good data still stored")
+        func hostilePayloadsStopNothing() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            try Self.registerFleet(database)
+            let gateway = GatewayProcess(databaseURL: database.url)
+            defer { gateway.cleanUp() }
+            try gateway.start()
+            try await gateway.waitUntilReady()
+            let pid = try #require(gateway.pid)
+
+            let messages = Self.distinct(Self.reported.map { ("devices/\($0.device)/\($0.channel)", Array($0.payload.utf8)) }
+                + Self.hostile(count: 600) + [Self.goodMessage(77)])
+            let publisher = try makePublisher("hostile-publisher")
+            defer { publisher.stop() }
+            try Self.publishAll(messages, publisher)
+
+            // Every message is accounted for (stored, partial, rejected), and the last good one is stored.
+            let accounted = try await eventually(timeout: 60) {
+                try database.count("SELECT count(*) FROM raw_messages") == messages.count
+            }
+            let rawCount = try database.count("SELECT count(*) FROM raw_messages")
+            #expect(accounted, "raw messages \(rawCount) of \(messages.count); log: \(gateway.logTail())")
+            #expect(try database.count("SELECT count(*) FROM observations WHERE device_id = 'h-sensor' AND quantity = 'humidity' AND value_number = 77") == 1)
+            #expect(gateway.pid == pid, "the gateway process is the same")
+            #expect(try gateway.httpStatus("/readyz") == 200)
+            // The reported poisons are dead letters with reasons that say why.
+            #expect(try database.count("SELECT count(*) FROM dead_letters WHERE reason LIKE '%after arrival%'") >= 2)
+            #expect(try database.count("SELECT count(*) FROM dead_letters WHERE reason LIKE '%before%'") >= 2)
+            #expect(try database.count("SELECT count(*) FROM dead_letters WHERE reason LIKE '%NUL%'") >= 1)
+            // Nothing far in the future pins a latest value.
+            #expect(try database.count("SELECT count(*) FROM latest_observations WHERE observed_at > now() + interval '1 day'") == 0)
+            // The standard SenML base name stored its values; the structured-lge fall alarm raised an alarm with its position.
+            #expect(try database.count("SELECT count(*) FROM observations WHERE device_id = 'h-sensor' AND quantity = 'temperature'") >= 1)
+            #expect(try await eventually(timeout: 30) {
+                try database.count("SELECT count(*) FROM alarms WHERE device_id = 'h-alarm' AND attributes->>'lge' = '57.7089,11.9746'") >= 1
+            }, "log: \(gateway.logTail())")
+        }
+
+        @Test("a database refusal of one message's data dead-letters that message and stores the rest of its batch")
+        func poisonIsIsolatedInTheDatabase() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            try Self.registerFleet(database)
+            // A rule the normalizer does not know: the database refuses humidity 66.6 (SQLSTATE 23514).
+            let connection = try database.connect()
+            try connection.execute("ALTER TABLE observations ADD CONSTRAINT refuse_666 CHECK (value_number IS DISTINCT FROM 66.6)")
+            connection.close()
+            let gateway = GatewayProcess(databaseURL: database.url)
+            defer { gateway.cleanUp() }
+            // Stop the database so that the poison and its neighbours land in one batch.
+            try gateway.start()
+            try await gateway.waitUntilReady()
+            try TestStack.stack("db-stop")
+            let publisher = try makePublisher("poison-publisher")
+            defer { publisher.stop() }
+            var messages = (0..<200).map { Self.goodMessage(1_000 + $0) }
+            messages.insert(("devices/h-sensor/telemetry", Array(#"[{"bt":\#(Self.now),"n":"humidity","u":"%RH","v":66.6}]"#.utf8)), at: 123)
+            try Self.publishAll(messages, publisher)
+            try TestStack.stack("db-start")
+
+            let stored = try await eventually(timeout: 60) {
+                try database.count("SELECT count(*) FROM observations WHERE value_number >= 1000") == 200
+            }
+            #expect(stored, "log: \(gateway.logTail())")
+            #expect(try database.count("SELECT count(*) FROM dead_letters WHERE reason LIKE '%23514%refuse_666%'") == 1)
+            #expect(try database.count("SELECT count(*) FROM raw_messages WHERE outcome = 'rejected'") == 1)
+            // And ingest goes on.
+            try Self.publishAll([Self.goodMessage(5_000)], publisher)
+            #expect(try await eventually(timeout: 30) {
+                try database.count("SELECT count(*) FROM observations WHERE value_number = 5000") == 1
+            })
+        }
+
+        @Test("the reported poisons waiting in the journal of a killed gateway do not stop the restarted one")
+        func restartWithPoisonInTheJournal() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            try Self.registerFleet(database)
+            let gateway = GatewayProcess(databaseURL: database.url)
+            defer { gateway.cleanUp() }
+            try gateway.start()
+            try await gateway.waitUntilReady()
+            try TestStack.stack("db-stop")
+            let publisher = try makePublisher("replay-publisher")
+            defer { publisher.stop() }
+            let messages = Self.distinct(Self.reported.map { ("devices/\($0.device)/\($0.channel)", Array($0.payload.utf8)) }
+                + Self.hostile(count: 100) + [Self.goodMessage(88)])
+            try Self.publishAll(messages, publisher)  // journaled, acknowledged, not yet stored
+            gateway.kill()
+            try TestStack.stack("db-start")
+            try gateway.start()
+            try await gateway.waitUntilReady()
+            let pid = try #require(gateway.pid)
+            let stored = try await eventually(timeout: 60) {
+                try database.count("SELECT count(*) FROM observations WHERE value_number = 88") == 1
+            }
+            #expect(stored, "log: \(gateway.logTail())")
+            #expect(try database.count("SELECT count(*) FROM raw_messages") == messages.count)
+            #expect(gateway.pid == pid)
+        }
+    }
+}
