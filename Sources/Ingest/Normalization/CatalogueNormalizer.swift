@@ -22,7 +22,10 @@
 // - SCAIP XML: the message type (`mty`), device type code (`dty`) and status code (`stc`) choose the
 //   event by the table `scaipEvent(for:)`; `lte`, `lco` and `lge` become `location_text`,
 //   `location_code` and `position` when the device type produces them. SCAIP has no time stamp, so
-//   observedAt is the arrival time.
+//   observedAt is the arrival time (a structured `lge` may carry the fix's time). An unreadable optional
+//   field is a rejection of its own; the event stands.
+// - SenML names: a base name naming the device (ends in `:` or `/`, or is its id) is taken off, then the
+//   device type's aliases apply (`catalogueName`).
 // - Position folding (SenML and vendor JSON): accepted `latitude` and `longitude` values with the same
 //   time (and a `position_accuracy` with that time, if any) also yield one `position` value when the
 //   device type produces `position`; the separate values are kept.
