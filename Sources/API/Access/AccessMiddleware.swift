@@ -37,7 +37,7 @@ public final class CachingClientAuthenticator: ClientAuthenticator {
 /// 403 with a valid token but not the role. The client is put in the request context for the routes.
 ///
 /// Router middleware runs after the router resolved the path, so the decision is taken on the route template the
-/// router matched (`context.coreContext.endpointPath`), the same one whose handler runs: `//iot/v1/devices` or
+/// router matched (`context.endpointPath`), the same one whose handler runs: `//iot/v1/devices` or
 /// `/iot/v1/devices/` get exactly the decision of `/iot/v1/devices`. A matched route without a policy entry is
 /// refused (403). No match at all (an unknown path, or a known path with another method) answers 404 to any
 /// valid token and 401 without one, so unknown paths need a token like every non-open route.
@@ -47,7 +47,7 @@ struct AccessMiddleware: RouterMiddleware {
     let auditTrail: AuditTrail?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let template = context.coreContext.endpointPath.value
+        let template = context.endpointPath
         let route = template.map { "\(request.method.rawValue) \($0)" }
         let requirement: AccessPolicy.Requirement
         if let template, let route {
