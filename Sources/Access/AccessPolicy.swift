@@ -35,7 +35,10 @@ public struct ClientIdentity: Sendable, Equatable {
     }
 }
 
-/// Which roles each route needs: one table, one place. Pure: method and path in, decision out.
+/// Which roles each route needs: one table, one place, keyed by the route the router matched (its template, as
+/// Hummingbird spells it: `GET /iot/v1/devices/{deviceId}`), never by the raw path: the router ignores empty
+/// segments (`//iot/v1/devices` routes like `/iot/v1/devices`), so a decision taken on the raw string can differ
+/// from the handler that runs. A route missing from the table is refused (deny by default).
 public enum AccessPolicy {
     public enum Requirement: Sendable, Equatable {
         /// No token needed (health, the OpenAPI document, the console's static files).
@@ -46,24 +49,60 @@ public enum AccessPolicy {
         case anyOf(Set<Role>)
     }
 
-    public static func requirement(method: String, path: String) -> Requirement {
-        let path = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
-        switch path {
-        case "/healthz", "/readyz", "/openapi.json": return .open
-        case "/metrics": return .tokenOrLoopback
-        default: break
-        }
-        if path == "/console" || path.hasPrefix("/console/") { return .open }
-        if path.hasPrefix("/iot/") { return .anyOf([.deviceAdmin]) }
-        if path.hasPrefix("/integration/v1/audit") { return .anyOf([.auditor]) }
-        if path.hasPrefix("/integration/v1/alarms") {
-            return method == "GET" ? .anyOf([.alarmOperator, .integrator]) : .anyOf([.alarmOperator])
-        }
-        if path.hasPrefix("/integration/") {
-            return method == "GET" ? .anyOf([.integrator, .alarmOperator]) : .anyOf([.integrator])
-        }
-        if path.hasPrefix("/ngsi-ld/") { return .anyOf([.openData]) }
-        // Anything else (unknown paths answer 404 after this): a valid token of any role.
-        return .anyOf(Set(Role.allCases))
+    /// The requirement of a matched route; nil when the route has no entry, which the caller must refuse.
+    public static func requirement(method: String, route: String) -> Requirement? {
+        table["\(method) \(route)"]
     }
+
+    /// The alarm stream is the one route that also takes its token from the query (EventSource sends no headers).
+    public static let queryTokenRoute = "GET /integration/v1/alarms/stream"
+
+    private static let deviceAdmin = Requirement.anyOf([.deviceAdmin])
+    private static let readers = Requirement.anyOf([.integrator, .alarmOperator])
+    private static let alarmOperator = Requirement.anyOf([.alarmOperator])
+
+    /// Every route of the router, `METHOD template`. A test fails when the router has a route this table lacks.
+    public static let table: [String: Requirement] = [
+        "GET /healthz": .open,
+        "GET /readyz": .open,
+        "GET /openapi.json": .open,
+        "GET /console": .open,
+        "GET /console/{file}": .open,
+        "GET /metrics": .tokenOrLoopback,
+
+        // IoT tier: device administration.
+        "GET /iot/v1/devices": deviceAdmin,
+        "POST /iot/v1/devices": deviceAdmin,
+        "POST /iot/v1/devices/import": deviceAdmin,
+        "GET /iot/v1/devices/{deviceId}": deviceAdmin,
+        "PATCH /iot/v1/devices/{deviceId}": deviceAdmin,
+        "GET /iot/v1/devices/{deviceId}/history": deviceAdmin,
+        "GET /iot/v1/devices/{deviceId}/messages": deviceAdmin,
+        "POST /iot/v1/devices/{deviceId}/suspend": deviceAdmin,
+        "POST /iot/v1/devices/{deviceId}/resume": deviceAdmin,
+        "POST /iot/v1/devices/{deviceId}/decommission": deviceAdmin,
+        "GET /iot/v1/dead-letters": deviceAdmin,
+        "GET /iot/v1/fleet": deviceAdmin,
+        "GET /iot/v1/unknown-devices": deviceAdmin,
+
+        // Integration tier: reads for integrators and the alarm team; alarm changes for the alarm team only.
+        "GET /integration/v1/devices/{deviceId}/observations": readers,
+        "GET /integration/v1/devices/{deviceId}/latest": readers,
+        "GET /integration/v1/models": readers,
+        "GET /integration/v1/models/device-types/{typeId}": readers,
+        "GET /integration/v1/models/quantities/{quantityId}": readers,
+        "GET /integration/v1/alarms": readers,
+        "GET /integration/v1/alarms/stream": readers,
+        "GET /integration/v1/alarms/stats": readers,
+        "GET /integration/v1/alarms/{alarmId}": readers,
+        "POST /integration/v1/alarms/{alarmId}/acknowledge": alarmOperator,
+        "POST /integration/v1/alarms/{alarmId}/resolve": alarmOperator,
+        "GET /integration/v1/audit": .anyOf([.auditor]),
+
+        // The CIP facade: open data.
+        "GET /ngsi-ld/v1/entities": .anyOf([.openData]),
+        "GET /ngsi-ld/v1/entities/{entityId}": .anyOf([.openData]),
+        "GET /ngsi-ld/v1/types": .anyOf([.openData]),
+        "GET /ngsi-ld/v1/temporal/entities/{entityId}": .anyOf([.openData]),
+    ]
 }

@@ -8,20 +8,41 @@ import Testing
         ("GET", "/readyz", .open),
         ("GET", "/openapi.json", .open),
         ("GET", "/console", .open),
-        ("GET", "/console/console.js", .open),
+        ("GET", "/console/{file}", .open),
         ("GET", "/metrics", .tokenOrLoopback),
         ("GET", "/iot/v1/devices", .anyOf([.deviceAdmin])),
-        ("POST", "/iot/v1/devices/d1/suspend", .anyOf([.deviceAdmin])),
+        ("POST", "/iot/v1/devices/{deviceId}/suspend", .anyOf([.deviceAdmin])),
         ("GET", "/integration/v1/alarms", .anyOf([.alarmOperator, .integrator])),
         ("GET", "/integration/v1/alarms/stream", .anyOf([.alarmOperator, .integrator])),
-        ("POST", "/integration/v1/alarms/7/acknowledge", .anyOf([.alarmOperator])),
-        ("GET", "/integration/v1/devices/d1/observations?limit=5", .anyOf([.integrator, .alarmOperator])),
+        ("POST", "/integration/v1/alarms/{alarmId}/acknowledge", .anyOf([.alarmOperator])),
+        ("GET", "/integration/v1/devices/{deviceId}/observations", .anyOf([.integrator, .alarmOperator])),
         ("GET", "/integration/v1/audit", .anyOf([.auditor])),
         ("GET", "/ngsi-ld/v1/entities", .anyOf([.openData])),
-        ("GET", "/elsewhere", .anyOf(Set(Role.allCases))),
     ])
-    func everyRouteHasItsRoles(method: String, path: String, expected: AccessPolicy.Requirement) {
-        #expect(AccessPolicy.requirement(method: method, path: path) == expected)
+    func everyRouteHasItsRoles(method: String, route: String, expected: AccessPolicy.Requirement) {
+        #expect(AccessPolicy.requirement(method: method, route: route) == expected)
+    }
+
+    /// The table is keyed by matched templates only: raw paths, prefixes, other methods and unknown routes have
+    /// no entry, and the middleware refuses what has none.
+    @Test(arguments: [
+        ("GET", "/iot/v1/devices/sensor-004"), ("GET", "//iot/v1/devices"), ("GET", "/iot/v1/devices/"),
+        ("GET", "/iot/v1"), ("GET", "/integration/v1/audit/x"), ("DELETE", "/iot/v1/devices/{deviceId}"),
+        ("POST", "/integration/v1/audit"), ("GET", "/elsewhere"), ("HEAD", "/healthz"), ("get", "/healthz"),
+    ])
+    func anythingButAMappedRouteHasNoEntry(method: String, route: String) {
+        #expect(AccessPolicy.requirement(method: method, route: route) == nil)
+    }
+
+    @Test func everyEntryIsAWellFormedRouteAndNoneIsOpenByAccident() {
+        let open = AccessPolicy.table.filter { $0.value == .open }.keys.sorted()
+        #expect(open == ["GET /console", "GET /console/{file}", "GET /healthz", "GET /openapi.json", "GET /readyz"])
+        for key in AccessPolicy.table.keys {
+            let parts = key.split(separator: " ")
+            #expect(parts.count == 2 && ["GET", "POST", "PATCH", "PUT", "DELETE"].contains(parts[0]), "\(key)")
+            #expect(parts.last?.hasPrefix("/") == true && !key.contains("//") && !key.hasSuffix("/") && !key.contains(":"), "\(key)")
+        }
+        #expect(AccessPolicy.table[AccessPolicy.queryTokenRoute] != nil)
     }
 
     @Test func tenantsScopeWhatAClientSees() {

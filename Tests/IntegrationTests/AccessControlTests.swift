@@ -35,6 +35,18 @@ extension IntegrationTests {
             #expect(try gateway.httpSend("POST", "/integration/v1/alarms/1/acknowledge", json: #"{"operator":"x"}"#, token: integrator).status == 403)
             #expect(try gateway.httpSend("POST", "/integration/v1/alarms/1/acknowledge", json: #"{"operator":"x"}"#, token: operatorToken).status == 404)
 
+            // The decision is the matched route's, over real sockets: a doubled slash routes like the canonical path
+            // and is checked like it (these three answered 200 when the policy matched raw prefixes).
+            let openData = try gateway.createClient(name: "public", roles: "open-data", clearance: 1)
+            #expect(try gateway.httpGet("//iot/v1/devices", token: openData).status == 403)
+            #expect(try gateway.httpSend("POST", "//iot/v1/devices/sensor-004/suspend", json: "{}", token: openData).status == 403)
+            #expect(try gateway.httpGet("/integration//v1/audit", token: integrator).status == 403)
+            #expect(try gateway.httpGet("//iot/v1/devices/", token: admin).status == 200)
+            // Unknown routes: 404 to any valid token, 401 without one.
+            let unknown = try gateway.httpGet("/iot/v1/nothing-here", token: openData)
+            #expect(unknown.status == 404 && unknown.body.contains("no resource at"))
+            #expect(try SimpleHTTP.request("GET", port: gateway.httpPort, path: "/iot/v1/nothing-here", body: nil).status == 401)
+
             // Rotation: the old token stops working (within the 5 s cache), the new one works.
             let rotated = try runCLI(gateway, ["clients", "rotate", "--name", "admin"])
             try await Task.sleep(for: .seconds(6))

@@ -35,14 +35,32 @@ public final class CachingClientAuthenticator: ClientAuthenticator {
 
 /// Authentication and role checks for every route, from one table (`AccessPolicy`): 401 without a valid token,
 /// 403 with a valid token but not the role. The client is put in the request context for the routes.
+///
+/// Router middleware runs after the router resolved the path, so the decision is taken on the route template the
+/// router matched (`context.endpointPath`), the same one whose handler runs: `//iot/v1/devices` or
+/// `/iot/v1/devices/` get exactly the decision of `/iot/v1/devices`. A matched route without a policy entry is
+/// refused (403). No match at all (an unknown path, or a known path with another method) answers 404 to any
+/// valid token and 401 without one, so unknown paths need a token like every non-open route.
 struct AccessMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let authenticator: any ClientAuthenticator
     let auditTrail: AuditTrail?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let requirement = AccessPolicy.requirement(method: request.method.rawValue, path: request.uri.path)
-        let token = bearer(request)
+        let template = context.endpointPath
+        let route = template.map { "\(request.method.rawValue) \($0)" }
+        let requirement: AccessPolicy.Requirement
+        if let template, let route {
+            guard let found = AccessPolicy.requirement(method: request.method.rawValue, route: template) else {
+                context.logger.error("route without an access rule refused", metadata: ["route": "\(route)"])
+                throw Problem.forbidden("\(route) has no access rule; routes without one are refused")
+            }
+            requirement = found
+        } else {
+            // Nothing matched: the router's 404 follows, for a valid token of any role.
+            requirement = .anyOf(Set(Role.allCases))
+        }
+        let token = bearer(request, route: route)
         let roles: Set<Role>
         switch requirement {
         case .open:
@@ -81,15 +99,16 @@ struct AccessMiddleware: RouterMiddleware {
     }
 
     /// The token from `Authorization: Bearer`, or, for the alarm stream only (a browser's EventSource cannot set
-    /// headers), from the `access_token` query parameter.
-    private func bearer(_ request: Request) -> String? {
+    /// headers), from the `access_token` query parameter. The route is the matched template, so a path variant of
+    /// the stream takes its token the same way.
+    private func bearer(_ request: Request, route: String?) -> String? {
         if let header = request.headers[.authorization] {
             let parts = header.split(separator: " ", maxSplits: 1)
             guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
             let token = parts[1].trimmingCharacters(in: .whitespaces)
             return token.isEmpty || token.count > 256 ? nil : token
         }
-        if request.uri.path == "/integration/v1/alarms/stream", let token = request.uri.queryParameters.get("access_token"),
+        if route == AccessPolicy.queryTokenRoute, let token = request.uri.queryParameters.get("access_token"),
            !token.isEmpty, token.count <= 256 {
             return token
         }
