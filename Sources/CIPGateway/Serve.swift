@@ -188,7 +188,7 @@ struct GatewayServices {
         self.supervisor = supervisor
         pipeline = IngestPipeline(journal: journal, pool: ingestPool, configuration: pipelineConfiguration,
                                   logger: logger, catalogue: catalogue, directory: directory,
-                                  supervisor: supervisor) { connection in
+                                  observers: supervisor.map { [$0] } ?? []) { connection in
             try Migrator(migrations: migrations, logger: logger).migrate(connection)
             try Migrator.ensurePartitions(connection)
         }

@@ -1,3 +1,4 @@
+import Storage
 import Testing
 
 @testable import Ingest
@@ -67,10 +68,33 @@ import Testing
         let normalizer = Normalizer()
         let record = JournalRecord(sequence: 1, receivedAtMicros: Self.t0, topic: "devices/d1/telemetry",
                                    payload: Array(#"[{"n":"battery","u":"%","v":42},{"n":"signal_strength","u":"dBm","v":-80},{"n":"firmware_version","vs":"3.1"}]"#.utf8))
+        func activities(_ output: Normalizer.Output) -> [DeviceActivity] {
+            DeviceActivity.of(CommittedBatch(observations: output.observations, rawMessages: [output.rawMessage]))
+        }
         let output = normalizer.normalize(record, devices: ["d1": DeviceProfile(type: "sensor", model: nil, state: "active")])
-        let activity = DeviceActivity(output)
-        #expect(activity == DeviceActivity(deviceID: "d1", atMicros: Self.t0, battery: 42, signalStrength: -80, firmware: "3.1"))
+        #expect(activities(output) == [DeviceActivity(deviceID: "d1", atMicros: Self.t0, battery: 42, signalStrength: -80, firmware: "3.1")])
         let quarantined = normalizer.normalize(record, devices: [:])
-        #expect(DeviceActivity(quarantined) == nil)
+        #expect(activities(quarantined).isEmpty)
+    }
+
+    @Test func activitiesOfACommittedBatchFollowItsAcceptedMessages() {
+        func raw(_ id: String, _ key: UInt8, _ outcome: MessageOutcome, at micros: Int64) -> RawMessage {
+            RawMessage(deviceID: id, topic: "devices/\(id)/telemetry", payload: [], receivedAtMicros: micros,
+                       messageKey: [key], journalSequence: UInt64(key), outcome: outcome, recordsAccepted: 1, recordsRejected: 0)
+        }
+        func observation(_ id: String, _ key: UInt8, _ quantity: String, _ value: ObservationValue) -> Observation {
+            Observation(deviceID: id, quantity: quantity, value: value, sum: nil, unit: nil, observedAtMicros: 1,
+                        receivedAtMicros: 1, messageKey: [key], recordIndex: 0)
+        }
+        let batch = CommittedBatch(
+            observations: [observation("d1", 1, "battery", .number(80)), observation("d2", 3, "firmware_version", .string("2.1")),
+                           observation("d1", 4, "battery", .number(79))],
+            rawMessages: [raw("d1", 1, .accepted, at: 10), raw("d1", 2, .rejected, at: 20), raw("d2", 3, .partial, at: 30),
+                          raw("d1", 4, .accepted, at: 40), raw("x", 5, .quarantined, at: 50)])
+        let activities = DeviceActivity.of(batch)
+        #expect(activities.map(\.deviceID) == ["d1", "d2", "d1"])
+        #expect(activities.map(\.atMicros) == [10, 30, 40])
+        #expect(activities.map(\.battery) == [80, nil, 79])
+        #expect(activities[1].firmware == "2.1")
     }
 }

@@ -13,6 +13,7 @@ extension IntegrationTests {
         /// Runs journal + pipeline + MQTT ingress for the duration of `body`.
         static func withGateway(
             database: TestDatabase, journalDirectory: String? = nil, catalogue: CatalogueNormalizer? = nil,
+            observers: [any BatchObserver] = [],
             _ body: (Journal) async throws -> Void
         ) async throws {
             let directory = journalDirectory ?? NSTemporaryDirectory() + TestStack.uniqueName("journal")
@@ -22,7 +23,7 @@ extension IntegrationTests {
             var limits = IngestPipeline.Configuration()
             limits.normalizer.maxPayloadBytes = 4_096
             let pipeline = IngestPipeline(journal: journal, pool: pool, configuration: limits, logger: TestStack.logger,
-                                          catalogue: catalogue)
+                                          catalogue: catalogue, observers: observers)
             let ingress = try MQTTIngress(
                 configuration: try TestStack.mqtt(TestStack.uniqueName("pipeline-test"), TestStack.gatewayAccount),
                 journal: journal, logger: TestStack.logger)
@@ -39,6 +40,30 @@ extension IntegrationTests {
             }
             await group.triggerGracefulShutdown()
             try await running.value
+        }
+
+        @Test("batch observers see each committed batch, without the rows of a message the database refused")
+        func observersSeeCommittedBatches() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            try database.register(["obs-1", "obs-2"])
+            let connection = try database.connect()
+            try connection.execute("ALTER TABLE observations ADD CONSTRAINT refuse_13 CHECK (value_number IS DISTINCT FROM 13)")
+            connection.close()
+            let observer = RecordingObserver()
+            try await Self.withGateway(database: database, observers: [observer]) { _ in
+                let device = try makePublisher("observed")
+                defer { device.stop() }
+                for (index, value) in [11, 12, 13, 14].enumerated() {
+                    try device.publish(topic: "devices/obs-\(index % 2 + 1)/telemetry",
+                                       payload: Array(#"[{"bt":1760000000,"n":"counter","v":\#(value)}]"#.utf8))
+                }
+                #expect(device.waitForAcknowledgements(timeout: 10))
+                #expect(try await eventually(timeout: 20) { observer.values.count == 3 })
+            }
+            #expect(observer.values.sorted() == [11, 12, 14])
+            #expect(Set(observer.devices) == ["obs-1", "obs-2"])
+            #expect(try database.count("SELECT count(*) FROM observations") == 3)
         }
 
         @Test("valid SenML becomes observations and latest values; bad input becomes dead letters with reasons")
@@ -170,5 +195,20 @@ extension IntegrationTests {
                 #expect(try database.count("SELECT count(*) FROM observations") == 1)
             }
         }
+    }
+}
+
+/// Keeps what the pipeline told it.
+final class RecordingObserver: BatchObserver, @unchecked Sendable {
+    private let lock = NSLock()
+    private var batches: [CommittedBatch] = []
+    func committed(_ batch: CommittedBatch) { lock.lock(); batches.append(batch); lock.unlock() }
+    var values: [Double] {
+        lock.lock(); defer { lock.unlock() }
+        return batches.flatMap(\.observations).compactMap { if case .number(let value) = $0.value { value } else { nil } }
+    }
+    var devices: [String] {
+        lock.lock(); defer { lock.unlock() }
+        return batches.flatMap(\.rawMessages).filter { $0.outcome == .accepted }.compactMap(\.deviceID)
     }
 }

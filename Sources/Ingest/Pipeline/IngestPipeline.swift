@@ -35,8 +35,8 @@ public final class IngestPipeline: Service, @unchecked Sendable {
     private let prepare: @Sendable (PostgresConnection) throws -> Void
     /// Registered devices in memory (kept coherent by a `DirectoryListener`); unknown ids are looked up per batch.
     public let directory: DeviceDirectory
-    /// Told what each committed batch says about its devices (last seen, battery, connectivity).
-    public let supervisor: Supervisor?
+    /// Told about each committed batch (supervision first; geofences and lock access later).
+    public let observers: [any BatchObserver]
 
     // Touched only by the task running `run()`.
     private var prepared = false
@@ -54,14 +54,14 @@ public final class IngestPipeline: Service, @unchecked Sendable {
     /// - Parameter catalogue: normalizes registered devices' messages; nil stores everything generically.
     public init(journal: Journal, pool: PostgresPool, configuration: Configuration = .init(), logger: Logger,
                 catalogue: CatalogueNormalizer? = nil, directory: DeviceDirectory = DeviceDirectory(),
-                supervisor: Supervisor? = nil,
+                observers: [any BatchObserver] = [],
                 prepare: @escaping @Sendable (PostgresConnection) throws -> Void = { _ in }) {
         self.journal = journal
         self.prepare = prepare
         self.pool = pool
         self.configuration = configuration
         self.directory = directory
-        self.supervisor = supervisor
+        self.observers = observers
         self.normalizer = Normalizer(limits: configuration.normalizer, catalogue: catalogue)
         self.logger = logger
         self.replayGuard = ReplayGuardFile(directory: journal.configuration.directory)
@@ -155,9 +155,7 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                         outputs[index] = normalizer.normalize(records[index], devices: devices)
                     }
                 }
-                var activities: [DeviceActivity] = []
                 for output in outputs {
-                    if supervisor != nil, let activity = DeviceActivity(output) { activities.append(activity) }
                     batch.observations.append(contentsOf: output.observations)
                     batch.deadLetters.append(contentsOf: output.deadLetters)
                     batch.events.append(contentsOf: output.events)
@@ -167,7 +165,7 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                 batch.unknownDevices = UnknownDeviceSighting.collect(batch.rawMessages)
                 batch.lastSequence = records[records.count - 1].sequence
                 metrics.received.increment(by: Int64(records.count))
-                return PendingBatch(batch: batch, activities: activities, profiles: devices)
+                return PendingBatch(batch: batch, profiles: devices)
             }
             if !waitIfEmpty || Task.isShuttingDownGracefully { return nil }
             let position = box.reader.position
@@ -217,6 +215,7 @@ public final class IngestPipeline: Service, @unchecked Sendable {
     @discardableResult
     private func commit(_ pending: PendingBatch, forceLatest: Bool = false) async -> Bool {
         var batch = pending.batch
+        var poisoned = Set<[UInt8]>()
         var merged = latest
         merged.merge(batch.observations)
         var flushLatest = !merged.isEmpty && (forceLatest || batch.isEmpty || merged.count >= 50_000
@@ -241,7 +240,7 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                 metrics.deadLettered.increment(by: Int64(batch.deadLetters.count))
                 metrics.messagesCommitted.increment(by: Int64(batch.rawMessages.count))
                 stored.store(batch.lastSequence, ordering: .releasing)
-                supervisor?.record(pending.activities, profiles: pending.profiles)
+                if !observers.isEmpty { notifyObservers(pending, without: poisoned) }
                 latest = merged
                 if flushLatest {
                     latest.removeAll()
@@ -278,8 +277,9 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                 }
                 // The data is refused: find the poison, store everything else (committed here), then go on with
                 // what is left, which is the poison messages as dead letters.
-                guard let (clean, poisoned) = await isolatePoison(batch, refusedWith: error) else { return false }
+                guard let (clean, refused) = await isolatePoison(batch, refusedWith: error) else { return false }
                 batch = clean
+                poisoned = refused
                 isolated = true
                 merged = latest
                 merged.merge(pending.batch.observations.filter { !poisoned.contains($0.messageKey) })
@@ -307,6 +307,18 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                 delay = min(delay * 2, configuration.retryMaxDelay)
             }
         }
+    }
+
+    /// Tells the observers what the batch stored: its rows without those of poison messages.
+    private func notifyObservers(_ pending: PendingBatch, without poisoned: Set<[UInt8]>) {
+        var committed = CommittedBatch(observations: pending.batch.observations, events: pending.batch.events,
+                                       rawMessages: pending.batch.rawMessages, profiles: pending.profiles)
+        if !poisoned.isEmpty {
+            committed.observations.removeAll { poisoned.contains($0.messageKey) }
+            committed.events.removeAll { poisoned.contains($0.messageKey) }
+            committed.rawMessages.removeAll { poisoned.contains($0.messageKey) }
+        }
+        for observer in observers { observer.committed(committed) }
     }
 
     /// Writes the good messages of a batch that was refused for its data, message group by message group as
@@ -355,10 +367,9 @@ public final class IngestPipeline: Service, @unchecked Sendable {
     }
 }
 
-/// A normalized batch, with what it says about its devices for supervision.
+/// A normalized batch, with the registry profiles it was normalized with.
 struct PendingBatch: Sendable {
     var batch: IngestBatch
-    var activities: [DeviceActivity] = []
     var profiles: [String: DeviceProfile] = [:]
 }
 

@@ -10,7 +10,7 @@ import Synchronization
 /// device, and into `device_online` / `device_offline` events (which the alarms consume); activates provisioned
 /// devices on their first valid message. Writes every `interval`, never per message, and keeps its state in
 /// `device_status`, from which it starts again after a restart.
-public final class Supervisor: Service, Sendable {
+public final class Supervisor: Service, BatchObserver, Sendable {
     public struct Configuration: Sendable {
         public var interval: Duration = .seconds(1)
         public var tracker = ConnectivityTracker.Configuration()
@@ -48,7 +48,12 @@ public final class Supervisor: Service, Sendable {
         self.state = Mutex(State(tracker: ConnectivityTracker(configuration: configuration.tracker)))
     }
 
-    /// Called by the pipeline with the activity of each committed batch.
+    /// The pipeline committed a batch: each accepted message is activity of its device.
+    public func committed(_ batch: CommittedBatch) {
+        record(DeviceActivity.of(batch), profiles: batch.profiles)
+    }
+
+    /// Records activity of devices (what a committed batch says about them).
     public func record(_ activities: [DeviceActivity], profiles: [String: DeviceProfile]) {
         guard !activities.isEmpty else { return }
         state.withLock { state in
@@ -229,19 +234,26 @@ enum LifecycleStateName {
 }
 
 extension DeviceActivity {
-    /// What a normalized message tells supervision; nil for messages that were not accepted.
-    public init?(_ output: Normalizer.Output) {
-        let message = output.rawMessage
-        guard let id = message.deviceID, message.outcome == .accepted || message.outcome == .partial else { return nil }
-        self.init(deviceID: id, atMicros: message.receivedAtMicros)
-        for observation in output.observations {
+    /// What a committed batch tells supervision: one activity per accepted (or partly accepted) message, in
+    /// journal order, with the battery, signal, firmware and reported status that message carried.
+    public static func of(_ batch: CommittedBatch) -> [DeviceActivity] {
+        var activities: [DeviceActivity] = []
+        var byKey: [[UInt8]: Int] = [:]
+        for message in batch.rawMessages where message.outcome == .accepted || message.outcome == .partial {
+            guard let id = message.deviceID else { continue }
+            byKey[message.messageKey] = activities.count
+            activities.append(DeviceActivity(deviceID: id, atMicros: message.receivedAtMicros))
+        }
+        for observation in batch.observations {
+            guard let index = byKey[observation.messageKey] else { continue }
             switch (observation.quantity, observation.value) {
-            case ("battery", .number(let value)): battery = value
-            case ("signal_strength", .number(let value)): signalStrength = value
-            case ("firmware_version", .string(let value)): firmware = value
-            case ("status", .string(let value)): reportedStatus = Connectivity(rawValue: value)
+            case ("battery", .number(let value)): activities[index].battery = value
+            case ("signal_strength", .number(let value)): activities[index].signalStrength = value
+            case ("firmware_version", .string(let value)): activities[index].firmware = value
+            case ("status", .string(let value)): activities[index].reportedStatus = Connectivity(rawValue: value)
             default: break
             }
         }
+        return activities
     }
 }
