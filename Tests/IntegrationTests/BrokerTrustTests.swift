@@ -154,5 +154,36 @@ extension IntegrationTests {
             #expect(Self.accepted("cip-bridge/\(suffix)", TestStack.bridgeAccount), "the bridge account was replaced")
             #expect(try database.count("SELECT count(*) FROM devices WHERE device_id = 'cip-bridge' AND lifecycle_state = 'registered'") == 1)
         }
+
+        @Test("the demo simulator onboards its fleet with the nonce protocol and publishes on the devices' own accounts")
+        func simulatorOnboards() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            let gateway = try await Self.startGateway(database)
+            defer { gateway.cleanUp() }
+            var registered: [[String: Any]] = []
+            for (id, type) in [("lock-001", "digital-lock"), ("gps-001", "gps-alarm"), ("safety-001", "safety-alarm"), ("sensor-001", "sensor")] {
+                let response = try gateway.httpSend("POST", "/iot/v1/devices", json: """
+                    {"deviceId":"\(id)","serialNumber":"SN-SIM-\(id)-\(getpid())","type":"\(type)","tenant":"elderly-care"}
+                    """)
+                #expect(response.status == 201, "\(response.body)")
+                registered.append(try #require(try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any]))
+            }
+            let directory = NSTemporaryDirectory() + TestStack.uniqueName("simulate")
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try JSONSerialization.data(withJSONObject: ["registered": registered]).write(to: URL(fileURLWithPath: directory + "/claims.json"))
+            let status = try ChildProcess([GatewayProcess.binary, "simulate", "--devices-per-kind", "1", "--interval", "0.5",
+                                           "--duration", "3", "--claims", directory + "/claims.json",
+                                           "--credentials", directory + "/credentials.json"],
+                                          environment: TestStack.environment, logPath: directory + "/simulate.log").wait()
+            let log = (try? String(contentsOfFile: directory + "/simulate.log", encoding: .utf8)) ?? ""
+            #expect(status == 0, "\(log)")
+            let credentials = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/credentials.json"))) as? [String: Any]
+            #expect(Set(credentials?.keys.map { $0 } ?? []) == ["lock-001", "gps-001", "safety-001", "sensor-001"], "\(log)")
+            #expect(try await eventually(timeout: 15) {
+                try database.count("SELECT count(*) FROM devices WHERE lifecycle_state = 'active'") == 4
+            }, "\(log) \(gateway.logTail())")
+        }
     }
 }
