@@ -17,6 +17,10 @@
  * `provisioning/<serial>/result/+` (checked on 2.0.11), which would read another device's onboarding answer;
  * with wildcards refused, a bootstrap holder can only read an answer whose topic (its nonce) it knows.
  *
+ * Third rule (option `plugin_opt_no_retain_users u1,u2`): the listed accounts may not publish retained
+ * messages. A retained claim from the shared bootstrap account would be stored by the broker (without bound,
+ * one per serial an attacker invents) and replayed to the gateway on every reconnect.
+ *
  * It registers for MOSQ_EVT_BASIC_AUTH and MOSQ_EVT_ACL_CHECK. Load it BEFORE the dynamic-security plugin in mosquitto.conf:
  * Mosquitto 2.0 calls the basic-auth callbacks in the order the plugins were loaded, and the first that does
  * not return MOSQ_ERR_PLUGIN_DEFER decides (ACL checks likewise). This plugin defers when the client id is the user's, so dynamic
@@ -36,15 +40,17 @@
 #include <mosquitto_plugin.h>
 
 static mosquitto_plugin_id_t *plugin_id = NULL;
-/* ",user1,user2," (leading and trailing commas) from plugin_opt_no_wildcard_users, or NULL. */
+/* ",user1,user2," (leading and trailing commas) from plugin_opt_no_wildcard_users / _no_retain_users, or NULL. */
 static char *no_wildcard_users = NULL;
+static char *no_retain_users = NULL;
 
-static bool wildcards_refused(const char *username)
+/* Whether username is in list (",a,b,"); a missing user name counts as listed. */
+static bool listed(const char *list, const char *username)
 {
 	char needle[512];
 	size_t length;
 
-	if(no_wildcard_users == NULL) return false;
+	if(list == NULL) return false;
 	if(username == NULL) return true;
 	length = strlen(username);
 	if(length + 3 > sizeof(needle) || strchr(username, ',') != NULL) return true;
@@ -52,7 +58,21 @@ static bool wildcards_refused(const char *username)
 	memcpy(needle + 1, username, length);
 	needle[length + 1] = ',';
 	needle[length + 2] = '\0';
-	return strstr(no_wildcard_users, needle) != NULL;
+	return strstr(list, needle) != NULL;
+}
+
+/* ",value," in a fresh allocation, or NULL when out of memory. */
+static char *make_list(const char *value)
+{
+	size_t length = strlen(value);
+	char *list = malloc(length + 3);
+
+	if(list == NULL) return NULL;
+	list[0] = ',';
+	memcpy(list + 1, value, length);
+	list[length + 1] = ',';
+	list[length + 2] = '\0';
+	return list;
 }
 
 static int acl_check(int event, void *event_data, void *userdata)
@@ -62,10 +82,18 @@ static int acl_check(int event, void *event_data, void *userdata)
 
 	(void)event;
 	(void)userdata;
-	if(ed->access != MOSQ_ACL_SUBSCRIBE || ed->topic == NULL) return MOSQ_ERR_PLUGIN_DEFER;
+	if(ed->topic == NULL) return MOSQ_ERR_PLUGIN_DEFER;
+	if(ed->access == MOSQ_ACL_WRITE && ed->retain){
+		username = mosquitto_client_username(ed->client);
+		if(!listed(no_retain_users, username)) return MOSQ_ERR_PLUGIN_DEFER;
+		mosquitto_log_printf(MOSQ_LOG_NOTICE, "cip_clientid: refused retained publish to '%s' of user '%s'",
+				ed->topic, username ? username : "");
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	if(ed->access != MOSQ_ACL_SUBSCRIBE) return MOSQ_ERR_PLUGIN_DEFER;
 	if(strpbrk(ed->topic, "+#") == NULL) return MOSQ_ERR_PLUGIN_DEFER;
 	username = mosquitto_client_username(ed->client);
-	if(!wildcards_refused(username)) return MOSQ_ERR_PLUGIN_DEFER;
+	if(!listed(no_wildcard_users, username)) return MOSQ_ERR_PLUGIN_DEFER;
 	mosquitto_log_printf(MOSQ_LOG_NOTICE, "cip_clientid: refused wildcard subscription '%s' of user '%s'",
 			ed->topic, username ? username : "");
 	return MOSQ_ERR_ACL_DENIED;
@@ -112,20 +140,17 @@ int mosquitto_plugin_version(int supported_version_count, const int *supported_v
 int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **user_data, struct mosquitto_opt *opts, int opt_count)
 {
 	int i, rc;
-	size_t length;
 
 	(void)user_data;
 	plugin_id = identifier;
 	for(i = 0; i < opt_count; i++){
-		if(strcmp(opts[i].key, "no_wildcard_users") == 0 && opts[i].value != NULL){
-			length = strlen(opts[i].value);
+		if(opts[i].value == NULL) continue;
+		if(strcmp(opts[i].key, "no_wildcard_users") == 0){
 			free(no_wildcard_users);
-			no_wildcard_users = malloc(length + 3);
-			if(no_wildcard_users == NULL) return MOSQ_ERR_NOMEM;
-			no_wildcard_users[0] = ',';
-			memcpy(no_wildcard_users + 1, opts[i].value, length);
-			no_wildcard_users[length + 1] = ',';
-			no_wildcard_users[length + 2] = '\0';
+			if((no_wildcard_users = make_list(opts[i].value)) == NULL) return MOSQ_ERR_NOMEM;
+		}else if(strcmp(opts[i].key, "no_retain_users") == 0){
+			free(no_retain_users);
+			if((no_retain_users = make_list(opts[i].value)) == NULL) return MOSQ_ERR_NOMEM;
 		}
 	}
 	rc = mosquitto_callback_register(plugin_id, MOSQ_EVT_BASIC_AUTH, basic_auth, NULL, NULL);
@@ -141,5 +166,7 @@ int mosquitto_plugin_cleanup(void *user_data, struct mosquitto_opt *opts, int op
 	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_ACL_CHECK, acl_check, NULL);
 	free(no_wildcard_users);
 	no_wildcard_users = NULL;
+	free(no_retain_users);
+	no_retain_users = NULL;
 	return mosquitto_callback_unregister(plugin_id, MOSQ_EVT_BASIC_AUTH, basic_auth, NULL);
 }

@@ -77,6 +77,25 @@ extension IntegrationTests {
             #expect(!stolen.all.contains { String(decoding: $0.payload, as: UTF8.self).contains(code) })
         }
 
+        @Test("the bootstrap account cannot leave a retained claim on the broker")
+        func bootstrapCannotRetain() async throws {
+            let serial = "SN-RET-\(TestStack.uniqueName("r").replacingOccurrences(of: "_", with: "-"))"
+            let bootstrap = try MQTTClient(configuration: try TestStack.mqtt("retain", TestStack.bootstrapAccount), logger: TestStack.logger)
+            try bootstrap.connect()
+            try bootstrap.publish(topic: "provisioning/\(serial)/claim", payload: Array("{}".utf8), qos: 1, retain: true)
+            _ = bootstrap.waitForAcknowledgements(timeout: 5)
+            bootstrap.stop()
+            // What a (re)connecting gateway would be handed: nothing.
+            let inbox = Inbox()
+            var reader = try TestStack.mqtt("retain-reader", TestStack.gatewayAccount)
+            reader.subscriptions = [("provisioning/\(serial)/claim", 1)]
+            let client = try MQTTClient(configuration: reader, logger: TestStack.logger) { inbox.add($0) }
+            try client.connect()
+            defer { client.stop() }
+            try await Task.sleep(for: .seconds(1))
+            #expect(inbox.all.isEmpty, "a retained claim was stored")
+        }
+
         @Test("no other account can take over the gateway's or a device's client id; a device account is bound to its own")
         func clientIdsCannotBeTakenOver() async throws {
             let database = try TestDatabase.create()
