@@ -11,14 +11,14 @@ port=$((30000 + RANDOM % 9000))
 base="${DATABASE_URL%/*}"
 journal=$(mktemp -d)
 psql -q "$base/cip" -c "CREATE DATABASE $database"
-export DATABASE_URL="$base/$database" HTTP_PORT="$port" JOURNAL_DIR="$journal" MQTT_CLIENT_ID="cip-fuzz-$$"
+export DATABASE_URL="$base/$database" HTTP_PORT="$port" JOURNAL_DIR="$journal" MQTT_CLIENT_ID="${MQTT_USERNAME:-cip-gateway}/fuzz-$$"
 mkdir -p .stack/artifacts
 "$CIP_GATEWAY_BIN" serve > .stack/artifacts/fuzz-gateway.log 2>&1 &
 gateway=$!
 cleanup() {
     kill -TERM "$gateway" 2>/dev/null || true
     wait "$gateway" 2>/dev/null || true
-    mosquitto_sub -h 127.0.0.1 -p "${STACK_MQTT_PORT:-18830}" -u "$MQTT_USERNAME" -P "$MQTT_PASSWORD" -i "cip-fuzz-$$" -t x -W 1 >/dev/null 2>&1 || true
+    mosquitto_sub -h 127.0.0.1 -p "${STACK_MQTT_PORT:-18830}" -u "$MQTT_USERNAME" -P "$MQTT_PASSWORD" -i "${MQTT_USERNAME:-cip-gateway}/fuzz-$$" -t x -W 1 >/dev/null 2>&1 || true
     psql -q "$base/cip" -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" || true
     rm -rf "$journal"
 }

@@ -39,7 +39,8 @@ def api(path, method="GET", body=None):
 
 def publish(topic, payload):
     subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", env.get("STACK_MQTT_PORT", "18830"), "-q", "1",
-                    "-u", env["MQTT_BRIDGE_USERNAME"], "-P", env["MQTT_BRIDGE_PASSWORD"], "-t", topic, "-m", payload],
+                    "-u", env["MQTT_BRIDGE_USERNAME"], "-P", env["MQTT_BRIDGE_PASSWORD"],
+                    "-i", f"{env['MQTT_BRIDGE_USERNAME']}/console-test-{os.getpid()}", "-t", topic, "-m", payload],
                    check=True)
 
 
@@ -66,7 +67,7 @@ journal = tempfile.mkdtemp(prefix="cip-console-journal-")
 log = open(os.path.join(artifacts, "console-gateway.log"), "w")
 gateway = subprocess.Popen([env["CIP_GATEWAY_BIN"], "serve"], stdout=log, stderr=log, env={
     **env, "DATABASE_URL": f"{base_url}/{database}", "HTTP_PORT": str(port), "JOURNAL_DIR": journal,
-    "MQTT_CLIENT_ID": f"cip-console-test-{os.getpid()}"})
+    "MQTT_CLIENT_ID": f"{env['MQTT_USERNAME']}/console-test-{os.getpid()}"})
 driver = None
 try:
     wait(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1).status == 200, 60, "gateway ready")
@@ -132,5 +133,5 @@ finally:
     except subprocess.TimeoutExpired:
         gateway.kill()
     subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", env.get("STACK_MQTT_PORT", "18830"), "-u", env["MQTT_USERNAME"],
-                    "-P", env["MQTT_PASSWORD"], "-i", f"cip-console-test-{os.getpid()}", "-t", "x", "-W", "1"], capture_output=True)
+                    "-P", env["MQTT_PASSWORD"], "-i", f"{env['MQTT_USERNAME']}/console-test-{os.getpid()}", "-t", "x", "-W", "1"], capture_output=True)
     psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")

@@ -26,9 +26,10 @@ struct BrokerOptions: ParsableArguments {
         do { return try MQTTURL(parsing: url) } catch { throw ValidationError(error.description) }
     }
 
+    /// The client id is put in the account's namespace (`ClientIDNamespace`: `<user>/<id>`), as the broker requires.
     func configuration(clientID: String, cleanSession: Bool) throws -> MQTTClient.Configuration {
-        MQTTClient.Configuration(url: try parsedURL(), clientID: clientID, cleanSession: cleanSession,
-                                 username: username, password: password)
+        MQTTClient.Configuration(url: try parsedURL(), clientID: ClientIDNamespace.qualify(clientID, for: username),
+                                 cleanSession: cleanSession, username: username, password: password)
     }
 
     /// For tools that publish as devices (simulate, bench): the trusted bridge account of the local stack
@@ -38,6 +39,7 @@ struct BrokerOptions: ParsableArguments {
         if let bridge = environment["MQTT_BRIDGE_USERNAME"] {
             configuration.username = bridge
             configuration.password = environment["MQTT_BRIDGE_PASSWORD"]
+            configuration.clientID = ClientIDNamespace.qualify(clientID, for: bridge)
         }
         return configuration
     }

@@ -31,8 +31,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("journal-dir"), help: "Directory of the ingest journal (env JOURNAL_DIR).")
     var journalDirectory: String = ProcessInfo.processInfo.environment["JOURNAL_DIR"] ?? ".stack/journal"
 
-    @Option(name: .customLong("mqtt-client-id"), help: "Fixed client id of the gateway's persistent MQTT session.")
-    var clientID: String = ProcessInfo.processInfo.environment["MQTT_CLIENT_ID"] ?? "cip-gateway-ingest"
+    @Option(name: .customLong("mqtt-client-id"),
+            help: "Fixed client id of the gateway's persistent MQTT session (env MQTT_CLIENT_ID), within the account's namespace: <user>/<id>; the control connection adds /control.")
+    var clientID: String = ProcessInfo.processInfo.environment["MQTT_CLIENT_ID"] ?? "ingest"
 
     @Option(name: .customLong("data-models"), help: "The catalogue directory (env CIP_DATA_MODELS; default: ./DataModels or next to the binary).")
     var dataModels: String? = ProcessInfo.processInfo.environment["CIP_DATA_MODELS"]
@@ -91,7 +92,7 @@ struct Serve: AsyncParsableCommand {
             journalDirectory: journalDirectory, journalSync: .milliseconds(journalSyncMilliseconds),
             maxPayloadBytes: maxPayloadBytes, maxBatchMessages: maxBatchMessages, bounds: bounds, catalogue: normalizer,
             supervision: supervisionConfiguration, alarmRules: AlarmRules(catalogue: catalogue, acknowledgeTargets: targets),
-            brokerControl: brokerControl == "off" ? nil : try broker.configuration(clientID: clientID + "-control", cleanSession: true),
+            brokerControl: brokerControl == "off" ? nil : try broker.configuration(clientID: clientID + "/control", cleanSession: true),
             logger: logger)
         let app = buildApplication(
             host: httpHost, port: httpPort,

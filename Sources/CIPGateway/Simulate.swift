@@ -111,23 +111,37 @@ extension Simulate {
         return accounts
     }
 
-    /// Publishes a claim with the bootstrap account and waits for the gateway's answer.
+    /// Publishes a claim with the bootstrap account and waits for the gateway's answer, which comes on a topic
+    /// only this claimant knows: `provisioning/<serial>/result/<nonce>`, the nonce being 128 fresh random bits.
     private func claim(serial: String, code: String, logger: Logger) throws -> [String: Any] {
         let environment = ProcessInfo.processInfo.environment
-        var configuration = try broker.configuration(clientID: serial, cleanSession: true)
-        configuration.username = environment["MQTT_BOOTSTRAP_USERNAME"] ?? "bootstrap"
+        let nonce = Self.nonce()
+        let username = environment["MQTT_BOOTSTRAP_USERNAME"] ?? "bootstrap"
+        var configuration = try broker.configuration(clientID: "claim", cleanSession: true)
+        configuration.username = username
         configuration.password = environment["MQTT_BOOTSTRAP_PASSWORD"] ?? "bootstrap"
-        configuration.subscriptions = [("provisioning/\(serial)/result", 1)]
+        configuration.clientID = ClientIDNamespace.qualify(Self.nonce(), for: username)
+        configuration.subscriptions = [("provisioning/\(serial)/result/\(nonce)", 1)]
         let answer = AnswerBox()
         let client = try MQTTClient(configuration: configuration, logger: logger) { answer.set($0.payload) }
         try client.connect()
         defer { client.stop() }
         Thread.sleep(forTimeInterval: 0.2)  // the subscription settles
-        let request = try JSONSerialization.data(withJSONObject: ["serial": serial, "claimCode": code])
+        let request = try JSONSerialization.data(withJSONObject: ["serial": serial, "claimCode": code, "nonce": nonce])
         try client.publish(topic: "provisioning/\(serial)/claim", payload: Array(request))
         let deadline = Date().addingTimeInterval(10)
         while answer.value == nil, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         return answer.value.flatMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] } ?? [:]
+    }
+
+    /// 128 random bits as 32 hex digits, from the system's CSPRNG.
+    static func nonce() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in
+            let value = generator.next() as UInt64
+            let hex = String(value, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }.joined()
     }
 }
 

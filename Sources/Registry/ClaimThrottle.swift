@@ -5,7 +5,9 @@ public enum ThrottleDecision: Sendable, Equatable {
     case refused(retryAfter: Double)
 }
 
-/// Rate limiting of repeated claim failures per serial number. A value type with an injected clock: every call
+/// Rate limiting of repeated claim failures per serial number. Onboarding uses it only for wrong codes: a
+/// lockout answers wrong codes with a retry-after, but never refuses the right one (`ClaimEvaluation` explains
+/// the trade-off), so a flood of bad claims cannot keep a genuine device out. A value type with an injected clock: every call
 /// takes `now` (seconds, any monotonic-enough epoch), so it is deterministic and testable. The owner (an actor or a
 /// mutex-protected property) serializes access.
 ///

@@ -523,7 +523,8 @@ private struct RowValidator {
             tags: tags))
     }
 
-    /// Device ids become MQTT topic levels (`devices/<id>/...`) and broker usernames: 1–128 of A–Z a–z 0–9 - _ . :
+    /// Device ids become MQTT topic levels (`devices/<id>/...`) and broker usernames: 1–128 of A–Z a–z 0–9 - _ . :,
+    /// and never a reserved name (`ReservedNames`: the fixed broker accounts and the `cip-` prefix).
     static func deviceIdProblem(_ id: String) -> String? {
         if id.isEmpty { return "device_id is required" }
         let count = id.utf8.count
@@ -538,7 +539,7 @@ private struct RowValidator {
                     + "allowed are A-Z, a-z, 0-9, '-', '_', '.', ':'"
             }
         }
-        return nil
+        return ReservedNames.problem(deviceId: id)
     }
 
     /// Serials are printable ASCII, 1–64. They are also a topic level in `provisioning/<serial>/claim`, so the MQTT

@@ -41,6 +41,15 @@ extension IntegrationTests {
             return body?["claimCode"] as? String ?? ""
         }
 
+        /// A fresh claim nonce: 128 random bits as hex.
+        static func nonce() -> String {
+            (0..<2).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
+        }
+
+        static func claim(serial: String, code: String, nonce: String) -> [UInt8] {
+            Array(#"{"serial":"\#(serial)","claimCode":"\#(code)","nonce":"\#(nonce)"}"#.utf8)
+        }
+
         static func device(_ gateway: GatewayProcess, _ id: String) throws -> [String: Any] {
             let response = try gateway.httpGet("/iot/v1/devices/\(id)")
             return (try? JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any]) ?? [:]
@@ -73,21 +82,22 @@ extension IntegrationTests {
 
             // The shared bootstrap account: claim with a wrong code, then with the right one.
             let inbox = Inbox()
+            let nonce = Self.nonce()
             var bootstrapConfiguration = try TestStack.mqtt(serial, TestStack.bootstrapAccount)
-            bootstrapConfiguration.subscriptions = [("provisioning/\(serial)/result", 1)]
+            bootstrapConfiguration.subscriptions = [("provisioning/\(serial)/result/\(nonce)", 1)]
             let bootstrap = try MQTTClient(configuration: bootstrapConfiguration, logger: TestStack.logger) { inbox.add($0) }
             try bootstrap.connect()
             defer { bootstrap.stop() }
             try await Task.sleep(for: .milliseconds(300))
             let wrong = "2222-2222-2222-2222-2222"
-            try bootstrap.publish(topic: "provisioning/\(serial)/claim", payload: Array(#"{"serial":"\#(serial)","claimCode":"\#(wrong)"}"#.utf8))
+            try bootstrap.publish(topic: "provisioning/\(serial)/claim", payload: Self.claim(serial: serial, code: wrong, nonce: nonce))
             #expect(await eventually(timeout: 10) { inbox.all.count == 1 })
             #expect(inbox.json(0)?["status"] as? String == "refused")
-            #expect((inbox.json(0)?["reason"] as? String)?.contains("claim code is wrong") == true)
+            #expect((inbox.json(0)?["reason"] as? String)?.contains("not accepted") == true)
             // The bootstrap account cannot publish as a device.
             try bootstrap.publish(topic: "devices/\(id)/telemetry", payload: Array(#"[{"n":"battery","u":"%","v":1}]"#.utf8))
 
-            try bootstrap.publish(topic: "provisioning/\(serial)/claim", payload: Array(#"{"serial":"\#(serial)","claimCode":"\#(code)"}"#.utf8))
+            try bootstrap.publish(topic: "provisioning/\(serial)/claim", payload: Self.claim(serial: serial, code: code, nonce: nonce))
             #expect(await eventually(timeout: 10) { inbox.all.count == 2 })
             let result = inbox.json(1) ?? [:]
             #expect(result["status"] as? String == "provisioned", "\(result) \(gateway.logTail())")
@@ -122,24 +132,26 @@ extension IntegrationTests {
             #expect(suspended.status == 200, "\(suspended.body)")
             #expect(await eventually(timeout: 10) { !device.isConnected })
             device.stop()
-            #expect(throws: MQTTError.self) { try Self.connect(id, password, clientID: id + "-again").stop() }
+            #expect(throws: MQTTError.self) { try Self.connect(id, password, clientID: id).stop() }
             #expect(try gateway.httpSend("POST", "/iot/v1/devices/\(id)/resume", json: "{}").status == 200)
-            #expect(throws: Never.self) { try Self.connect(id, password, clientID: id + "-resumed").stop() }
+            #expect(throws: Never.self) { try Self.connect(id, password, clientID: id).stop() }
 
             // Decommissioned: the broker client is gone for good, and the used claim code does not bring it back.
             #expect(try gateway.httpSend("POST", "/iot/v1/devices/\(id)/decommission", json: #"{"reason":"returned"}"#).status == 200)
-            #expect(throws: MQTTError.self) { try Self.connect(id, password, clientID: id + "-gone").stop() }
-            try bootstrap.publish(topic: "provisioning/\(serial)/claim", payload: Array(#"{"serial":"\#(serial)","claimCode":"\#(code)"}"#.utf8))
+            #expect(throws: MQTTError.self) { try Self.connect(id, password, clientID: id).stop() }
+            try bootstrap.publish(topic: "provisioning/\(serial)/claim", payload: Self.claim(serial: serial, code: code, nonce: nonce))
             #expect(await eventually(timeout: 10) { inbox.all.count == 3 })
-            #expect((inbox.json(2)?["reason"] as? String)?.contains("decommissioned") == true)
+            // A used code learns nothing about the device: the same refusal as an unknown serial.
+            #expect(inbox.json(2)?["reason"] as? String == inbox.json(0)?["reason"] as? String)
+            #expect((inbox.json(2)?["reason"] as? String)?.contains(id) == false)
             let history = try gateway.httpGet("/iot/v1/devices/\(id)/history").body
             for action in ["register", "provision", "activate", "suspend", "resume", "decommission"] {
                 #expect(history.contains("\"action\":\"\(action)\""), "\(history)")
             }
         }
 
-        @Test("repeated wrong claim codes lock the serial out for a while")
-        func wrongCodesAreRateLimited() async throws {
+        @Test("repeated wrong claim codes are answered with a retry-after, but never lock the right code out")
+        func wrongCodesAreRateLimitedButNeverLockOutTheRightCode() async throws {
             let database = try TestDatabase.create()
             defer { database.drop() }
             let gateway = GatewayProcess(databaseURL: database.url)
@@ -150,23 +162,26 @@ extension IntegrationTests {
             let serial = "SN-THR-\(suffix)"
             let code = try Self.register(gateway, id: "thr-\(suffix)", serial: serial)
             let inbox = Inbox()
+            let nonce = Self.nonce()
             var configuration = try TestStack.mqtt(serial, TestStack.bootstrapAccount)
-            configuration.subscriptions = [("provisioning/\(serial)/result", 1)]
+            configuration.subscriptions = [("provisioning/\(serial)/result/\(nonce)", 1)]
             let bootstrap = try MQTTClient(configuration: configuration, logger: TestStack.logger) { inbox.add($0) }
             try bootstrap.connect()
             defer { bootstrap.stop() }
             try await Task.sleep(for: .milliseconds(300))
-            for attempt in 0..<5 {
+            // A flood of wrong codes for the serial (anyone with the public bootstrap password can send it).
+            for attempt in 0..<8 {
                 try bootstrap.publish(topic: "provisioning/\(serial)/claim",
-                                      payload: Array(#"{"serial":"\#(serial)","claimCode":"3333-3333-3333-3333-333\#(attempt + 2)"}"#.utf8))
+                                      payload: Self.claim(serial: serial, code: "3333-3333-3333-3333-333\(attempt + 2)", nonce: nonce))
                 #expect(await eventually(timeout: 10) { inbox.all.count == attempt + 1 })
             }
-            // Locked out now: even the right code is refused, with the time to wait.
-            try bootstrap.publish(topic: "provisioning/\(serial)/claim", payload: Array(#"{"serial":"\#(serial)","claimCode":"\#(code)"}"#.utf8))
-            #expect(await eventually(timeout: 10) { inbox.all.count == 6 })
-            #expect((inbox.json(5)?["reason"] as? String)?.contains("too many failed claims") == true)
-            #expect(inbox.json(5)?["retryAfterSeconds"] as? Int != nil)
-            #expect(try database.count("SELECT count(*) FROM devices WHERE serial_number = $1 AND lifecycle_state = 'registered'", [serial]) == 1)
+            #expect((inbox.json(7)?["reason"] as? String)?.contains("too many failed claims") == true)
+            #expect(inbox.json(7)?["retryAfterSeconds"] as? Int != nil)
+            // The genuine device, right after: its right code still provisions it.
+            try bootstrap.publish(topic: "provisioning/\(serial)/claim", payload: Self.claim(serial: serial, code: code, nonce: nonce))
+            #expect(await eventually(timeout: 10) { inbox.all.count == 9 })
+            #expect(inbox.json(8)?["status"] as? String == "provisioned", "\(inbox.json(8) ?? [:])")
+            #expect(try database.count("SELECT count(*) FROM devices WHERE serial_number = $1 AND lifecycle_state = 'provisioned'", [serial]) == 1)
         }
     }
 }

@@ -79,8 +79,13 @@ public final class BrokerControl: Service, BrokerAccess, @unchecked Sendable {
 
     // MARK: - Dynamic security
 
-    /// Sends commands in one message and waits for their answers (matched by correlation data).
+    /// Sends commands in one message and waits for their answers (matched by correlation data). Refuses, before
+    /// anything is sent, a batch that names a reserved account or role (`ReservedNames`).
     public func send(_ commands: [[String: Any]], timeout: Duration = .seconds(5)) async throws -> [DynamicSecurityCommand.Response] {
+        if let target = DynamicSecurityCommand.reservedTarget(commands) {
+            logger.error("refused a dynamic-security command on a reserved name", metadata: ["target": "\(target)"])
+            throw BrokerError("refused: \(target) is reserved for the platform's own broker accounts")
+        }
         guard client.isConnected else { throw BrokerError("not connected to the broker") }
         let id = "cip-\(nextRequest.add(1, ordering: .relaxed).newValue)"
         let tagged = commands.enumerated().map { index, command in
@@ -142,6 +147,7 @@ public final class BrokerControl: Service, BrokerAccess, @unchecked Sendable {
 
     /// Creates (or re-creates, with a new password) the device's client and role.
     func createDeviceClient(_ deviceId: String, password: String) async throws {
+        if let problem = ReservedNames.problem(deviceId: deviceId) { throw BrokerError(problem) }
         try await perform([
             DynamicSecurityCommand.deleteClient(deviceId),
             DynamicSecurityCommand.createDeviceRole(deviceId),
@@ -150,6 +156,7 @@ public final class BrokerControl: Service, BrokerAccess, @unchecked Sendable {
     }
 
     public func enforce(_ state: LifecycleState, deviceId: String) async throws {
+        if let problem = ReservedNames.problem(deviceId: deviceId) { throw BrokerError(problem) }
         switch state {
         case .registered: break
         case .provisioned, .active: try await perform([DynamicSecurityCommand.enableClient(deviceId)])
@@ -180,6 +187,12 @@ public final class BrokerControl: Service, BrokerAccess, @unchecked Sendable {
                 }
             }
             for (id, state) in lagging {
+                // A reserved id registered before names were reserved: never administered, and never allowed to
+                // stop the devices behind it from catching up.
+                if ReservedNames.isReserved(id) {
+                    logger.error("device id is reserved; the broker is not told about it", metadata: ["device": "\(id)"])
+                    continue
+                }
                 try await enforce(state, deviceId: id)
             }
             if !lagging.isEmpty { logger.info("broker caught up with the registry", metadata: ["devices": "\(lagging.count)"]) }

@@ -3,8 +3,8 @@ import Foundation
 /// Commands of Mosquitto's dynamic-security plugin (`$CONTROL/dynamic-security/v1`), as JSON, and the parsing of
 /// its answers. Pure: the broker connection is `BrokerControl`'s.
 ///
-/// Each provisioned device gets a client (user name = device id) with a role of its own whose ACL lets it
-/// publish only below `devices/<id>/` and subscribe only to `commands/<id>/#`.
+/// Each provisioned device gets a client (user name = device id, bound to the client id = device id) with a role
+/// of its own whose ACL lets it publish only below `devices/<id>/` and subscribe only to `commands/<id>/#`.
 public enum DynamicSecurityCommand {
     public static let topic = "$CONTROL/dynamic-security/v1"
     public static let responseTopic = "$CONTROL/dynamic-security/v1/response"
@@ -22,8 +22,30 @@ public enum DynamicSecurityCommand {
     }
 
     public static func createDeviceClient(_ deviceId: String, password: String) -> [String: Any] {
-        ["command": "createClient", "username": deviceId, "password": password,
+        ["command": "createClient", "username": deviceId, "password": password, "clientid": deviceId,
          "textname": "device \(deviceId)", "roles": [["rolename": roleName(deviceId), "priority": 0]]]
+    }
+
+    /// The reserved account or role a batch of commands would touch, if any (`ReservedNames`). The gateway only
+    /// ever administers device clients and `device-<id>` roles; a command naming a fixed account (user name) or
+    /// a fixed role, or a device role of a reserved id, must never reach the broker, whoever built it.
+    public static func reservedTarget(_ commands: [[String: Any]]) -> String? {
+        for command in commands {
+            if let username = command["username"] as? String, ReservedNames.isReserved(username) {
+                return "user name \(username)"
+            }
+            var roles: [String] = []
+            if let role = command["rolename"] as? String { roles.append(role) }
+            if let list = command["roles"] as? [[String: Any]] { roles += list.compactMap { $0["rolename"] as? String } }
+            for role in roles {
+                let lowered = role.lowercased()
+                if ReservedNames.roles.contains(lowered) || ReservedNames.isReserved(role) { return "role \(role)" }
+                if lowered.hasPrefix("device-"), ReservedNames.isReserved(String(role.dropFirst("device-".count))) {
+                    return "role \(role)"
+                }
+            }
+        }
+        return nil
     }
 
     public static func deleteClient(_ deviceId: String) -> [String: Any] {

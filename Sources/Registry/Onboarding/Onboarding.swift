@@ -4,11 +4,22 @@ import MQTT
 import Postgres
 import Synchronization
 
-/// Zero-touch onboarding: a new device, connected with the shared bootstrap account, publishes
-/// `{"serial": ..., "claimCode": ...}` to `provisioning/<serial>/claim`. If the code is right, unused and not
-/// expired, the device gets a broker client of its own and becomes `provisioned`; the answer on
-/// `provisioning/<serial>/result` carries its device id, user name and password, or a precise refusal.
-/// Wrong codes are counted per serial and rate-limited (`ClaimThrottle`).
+/// Zero-touch onboarding: a new device, connected with the shared bootstrap account (client id
+/// `bootstrap/<anything>`), subscribes to `provisioning/<serial>/result/<nonce>` and publishes
+/// `{"serial": ..., "claimCode": ..., "nonce": ...}` to `provisioning/<serial>/claim`. The nonce is the device's
+/// own fresh random secret (at least 32 characters of `A–Z a–z 0–9 - _`, e.g. 128 bits as hex): the answer goes
+/// only to the topic it names, which no other bootstrap holder can subscribe to (the broker refuses wildcard
+/// subscriptions of the bootstrap account and the claim topic is readable by the gateway alone). If the code is
+/// right, unused and not expired, the device gets a broker client of its own (bound to the client id = its
+/// device id) and becomes `provisioned`; the answer carries its device id, user name and password.
+///
+/// What an answer reveals: a claim whose code is not proven right gets one and the same refusal
+/// (`ClaimEvaluation.notAccepted`) whether the serial is unknown, the code wrong, used, withdrawn or the device
+/// decommissioned; only the holder of the right code learns that it expired or was withdrawn. A claim without a
+/// valid nonce is not answered at all (any answer topic it could name is one others may read).
+///
+/// Wrong codes are counted per serial (`ClaimThrottle`), but a lockout never refuses the right code: see
+/// `ClaimEvaluation` for the trade-off.
 public final class Onboarding: Sendable {
     public struct Configuration: Sendable {
         public var throttle = ClaimThrottle.Configuration()
@@ -29,66 +40,82 @@ public final class Onboarding: Sendable {
         throttle = Mutex(ClaimThrottle(configuration: configuration.throttle))
     }
 
+    /// The topic of the answer to a claim with this serial and nonce.
+    public static func resultTopic(serial: String, nonce: String) -> String { "provisioning/\(serial)/result/\(nonce)" }
+
     /// Handles one claim and publishes its answer.
     func handle(_ message: MQTTMessage, broker: BrokerControl) async {
         let parts = message.topic.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == "provisioning", parts[2] == "claim", !parts[1].isEmpty else { return }
         let serial = String(parts[1])
+        // A retained claim would be replayed to the gateway on every reconnect: claims are one-off requests.
+        if message.retained {
+            logger.warning("retained claim ignored", metadata: ["serial": "\(serial)"])
+            return
+        }
+        let request: ClaimRequest
+        switch ClaimRequest.parse(message.payload, topicSerial: serial) {
+        case .success(let parsed): request = parsed
+        case .failure(.unanswerable(let reason)):
+            logger.warning("claim ignored: no answer topic", metadata: ["serial": "\(serial)", "reason": "\(reason)"])
+            return
+        case .failure(.refused(let nonce, let answer)):
+            publish(answer, serial: serial, nonce: nonce, broker: broker)
+            return
+        }
         let answer: ClaimAnswer
         do {
-            answer = try await claim(serial: serial, payload: message.payload, broker: broker)
+            answer = try await claim(request, broker: broker)
         } catch {
             logger.error("claim could not be processed", metadata: ["serial": "\(serial)", "error": "\(error)"])
             answer = .refused("the claim could not be processed now; try again later", retryAfter: 30)
         }
+        publish(answer, serial: serial, nonce: request.nonce, broker: broker)
+    }
+
+    private func publish(_ answer: ClaimAnswer, serial: String, nonce: String, broker: BrokerControl) {
         switch answer {
         case .provisioned(let deviceId, _):
             logger.notice("device provisioned by claim", metadata: ["serial": "\(serial)", "device": "\(deviceId)"])
-        case .refused(let reason, _):
-            logger.warning("claim refused", metadata: ["serial": "\(serial)", "reason": "\(reason)"])
+        case .refused(let reason, let retryAfter):
+            // During a lockout the flood is logged at debug level only.
+            logger.log(level: retryAfter == nil ? .warning : .debug, "claim refused",
+                       metadata: ["serial": "\(serial)", "reason": "\(reason)"])
         }
         do {
-            try broker.publish(topic: "provisioning/\(serial)/result", payload: answer.payload)
+            try broker.publish(topic: Self.resultTopic(serial: serial, nonce: nonce), payload: answer.payload)
         } catch {
             logger.error("could not answer a claim", metadata: ["serial": "\(serial)", "error": "\(error)"])
         }
     }
 
-    func claim(serial: String, payload: [UInt8], broker: BrokerControl) async throws -> ClaimAnswer {
+    func claim(_ request: ClaimRequest, broker: BrokerControl) async throws -> ClaimAnswer {
         let now = Date().timeIntervalSince1970
-        if case .refused(let retryAfter) = throttle.withLock({ $0.check(serial: serial, now: now) }) {
-            return .refused("too many failed claims for serial \(serial); try again in \(Int(retryAfter.rounded(.up))) s",
-                            retryAfter: retryAfter)
-        }
-        let request: ClaimRequest
-        switch ClaimRequest.parse(payload, topicSerial: serial) {
-        case .success(let parsed): request = parsed
-        case .failure(let refusal): return refusal
-        }
-        let record = try await pool.withConnection { connection in
+        let row = try await pool.withConnection { connection in
             try connection.query("""
                 SELECT device_id, lifecycle_state, encode(claim_code_hash, 'hex') AS hash,
                        encode(claim_code_salt, 'hex') AS salt, claim_expires_at < now() AS expired
                 FROM devices WHERE serial_number = $1
-                """, [serial]).first
+                """, [request.serial]).first
         }
-        guard let record, let deviceId = record["device_id"] else {
-            return failure(serial, now, "serial \(serial) is not registered, or the claim code is wrong")
+        let record = row.flatMap { row in
+            row["device_id"].map { id in
+                ClaimRecord(deviceId: id, lifecycleState: row["lifecycle_state"].flatMap(LifecycleState.init(rawValue:)),
+                            hash: row["hash"].flatMap(Hex.decode), salt: row["salt"].flatMap(Hex.decode),
+                            expired: row["expired"] == "t")
+            }
         }
-        guard record["lifecycle_state"] == LifecycleState.registered.rawValue else {
-            return .refused("device \(deviceId) is \(record["lifecycle_state"] ?? "unknown"); its claim code was used or withdrawn",
-                            retryAfter: nil)
+        let verdict = throttle.withLock {
+            ClaimEvaluation.evaluate(record: record, claimCode: request.claimCode, serial: request.serial, now: now, throttle: &$0)
         }
-        guard let hash = record["hash"].flatMap(Hex.decode), let salt = record["salt"].flatMap(Hex.decode) else {
-            return .refused("device \(deviceId) has no claim code; register it again or ask for a new code", retryAfter: nil)
+        let deviceId: String
+        switch verdict {
+        case .refused(let answer): return answer
+        case .reservedDeviceId(let id):
+            logger.error("a registered device has a reserved id; it cannot be provisioned", metadata: ["device": "\(id)"])
+            return .refused(ClaimEvaluation.notAccepted, retryAfter: nil)
+        case .provision(let id): deviceId = id
         }
-        guard ClaimCode.verify(request.claimCode, salt: salt, hash: hash) else {
-            return failure(serial, now, "serial \(serial) is not registered, or the claim code is wrong")
-        }
-        if record["expired"] == "t" {
-            return .refused("the claim code of serial \(serial) has expired; ask for a new one", retryAfter: nil)
-        }
-        throttle.withLock { $0.recordSuccess(serial: serial) }
 
         // The broker client first: if the database step then fails, the code stays usable and a new claim
         // replaces the client and its password.
@@ -112,17 +139,9 @@ public final class Onboarding: Sendable {
         }
         guard provisioned else {
             try? await broker.perform([DynamicSecurityCommand.deleteClient(deviceId)])
-            return .refused("device \(deviceId) was claimed at the same moment by another request", retryAfter: nil)
+            return .refused("the device was claimed at the same moment by another request", retryAfter: nil)
         }
         return .provisioned(deviceId: deviceId, password: password)
-    }
-
-    private func failure(_ serial: String, _ now: Double, _ reason: String) -> ClaimAnswer {
-        let decision = throttle.withLock { $0.recordFailure(serial: serial, now: now) }
-        if case .refused(let retryAfter) = decision {
-            return .refused(reason + "; too many failures: try again in \(Int(retryAfter.rounded(.up))) s", retryAfter: retryAfter)
-        }
-        return .refused(reason, retryAfter: nil)
     }
 
     /// A random password from letters and digits (143 bits at 24 characters).
@@ -133,34 +152,119 @@ public final class Onboarding: Sendable {
     }
 }
 
+/// What the registry holds about the serial of a claim.
+struct ClaimRecord: Equatable {
+    var deviceId: String
+    var lifecycleState: LifecycleState?
+    var hash: [UInt8]?
+    var salt: [UInt8]?
+    var expired: Bool
+}
+
+/// The decision on a claim, without storage or broker: pure, so that what an answer may reveal and what the
+/// throttle may refuse are pinned by unit tests.
+///
+/// Throttle trade-off: claim codes carry ≈ 99 bits, expire and are single-use, so online guessing is hopeless
+/// with or without a throttle (the gateway checks a few thousand claims a second at most: 2^-60 per year of
+/// guessing one code). A lockout that also refused the right code would let anyone holding the public bootstrap
+/// password lock a genuine device out for as long as they keep sending wrong codes for its serial (the serial is
+/// printed on the box). So the right code always wins; wrong codes are counted per serial and, past the limit,
+/// answered with `retryAfterSeconds` and logged at debug level only (a brake on noise, not a wall). Unknown
+/// serials are counted exactly like known ones, so the throttle is no oracle for which serials exist.
+enum ClaimEvaluation {
+    /// The one refusal for every claim whose code is not proven right.
+    static let notAccepted = "the claim was not accepted: unknown serial, or a wrong, used, withdrawn or expired claim code"
+
+    enum Verdict: Equatable {
+        case provision(deviceId: String)
+        case refused(ClaimAnswer)
+        /// The code is right but the device id is reserved (registered before names were reserved).
+        case reservedDeviceId(String)
+    }
+
+    /// A hash/salt pair that matches no code, checked when the serial has none, so that every claim costs the same.
+    private static let decoySalt = [UInt8](repeating: 0, count: ClaimCode.saltLength)
+    private static let decoyHash = [UInt8](repeating: 0, count: ClaimCode.hashLength)
+
+    static func evaluate(record: ClaimRecord?, claimCode: String, serial: String, now: Double,
+                         throttle: inout ClaimThrottle) -> Verdict {
+        let codeIsRight: Bool
+        if let record, let hash = record.hash, let salt = record.salt {
+            codeIsRight = ClaimCode.verify(claimCode, salt: salt, hash: hash)
+        } else {
+            _ = ClaimCode.verify(claimCode, salt: decoySalt, hash: decoyHash)
+            codeIsRight = false
+        }
+        guard codeIsRight, let record else {
+            if case .refused(let retryAfter) = throttle.recordFailure(serial: serial, now: now) {
+                return .refused(.refused(notAccepted + "; too many failed claims for this serial: try again in "
+                                         + "\(Int(retryAfter.rounded(.up))) s", retryAfter: retryAfter))
+            }
+            return .refused(.refused(notAccepted, retryAfter: nil))
+        }
+        // The claimant holds the right code: it may learn why it cannot be used.
+        throttle.recordSuccess(serial: serial)
+        guard record.lifecycleState == .registered else {
+            return .refused(.refused("this claim code was withdrawn (the device is no longer awaiting onboarding)", retryAfter: nil))
+        }
+        if record.expired {
+            return .refused(.refused("this claim code has expired; ask for a new one", retryAfter: nil))
+        }
+        if ReservedNames.isReserved(record.deviceId) { return .reservedDeviceId(record.deviceId) }
+        return .provision(deviceId: record.deviceId)
+    }
+}
+
 /// A parsed claim message.
 struct ClaimRequest: Equatable {
     var serial: String
     var claimCode: String
+    var nonce: String
 
-    /// `{"serial": "...", "claimCode": "..."}`; the serial must be the topic's.
-    static func parse(_ payload: [UInt8], topicSerial: String) -> Result<ClaimRequest, ClaimAnswer> {
+    /// Shortest and longest nonce: 32 characters are 128 bits as hex, 192 as base64url.
+    static let nonceLength = 32...128
+
+    /// Whether `nonce` can name the answer topic: 32–128 of `A–Z a–z 0–9 - _` (one topic level, no wildcard).
+    static func isValidNonce(_ nonce: String) -> Bool {
+        nonceLength.contains(nonce.utf8.count) && nonce.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"): true
+            default: false
+            }
+        }
+    }
+
+    enum Failure: Error, Equatable {
+        /// No usable nonce: there is no topic only the claimant reads, so no answer at all.
+        case unanswerable(String)
+        /// Answered on the claimant's own topic.
+        case refused(nonce: String, ClaimAnswer)
+    }
+
+    /// `{"serial": "...", "claimCode": "...", "nonce": "..."}`; the serial must be the topic's.
+    static func parse(_ payload: [UInt8], topicSerial: String) -> Result<ClaimRequest, Failure> {
         guard payload.count <= 4_096,
               let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
-            return .failure(.refused("the claim must be a JSON object {\"serial\": ..., \"claimCode\": ...}", retryAfter: nil))
+            return .failure(.unanswerable("the claim is not a JSON object"))
         }
-        guard let serial = object["serial"] as? String else {
-            return .failure(.refused("the claim has no \"serial\" string", retryAfter: nil))
+        guard let nonce = object["nonce"] as? String, isValidNonce(nonce) else {
+            return .failure(.unanswerable("the claim has no \"nonce\" of 32-128 characters A-Z a-z 0-9 - _"))
         }
-        guard serial == topicSerial else {
-            return .failure(.refused("the claim's serial \(serial) is not the topic's \(topicSerial)", retryAfter: nil))
+        func refuse(_ reason: String) -> Result<ClaimRequest, Failure> {
+            .failure(.refused(nonce: nonce, .refused(reason, retryAfter: nil)))
         }
-        guard let code = object["claimCode"] as? String else {
-            return .failure(.refused("the claim has no \"claimCode\" string", retryAfter: nil))
-        }
+        guard let serial = object["serial"] as? String else { return refuse("the claim has no \"serial\" string") }
+        guard serial == topicSerial else { return refuse("the claim's serial is not the topic's") }
+        guard let code = object["claimCode"] as? String else { return refuse("the claim has no \"claimCode\" string") }
         guard ClaimCode.isWellFormed(code) else {
-            return .failure(.refused("the claim code is not of the form XXXX-XXXX-XXXX-XXXX-XXXX", retryAfter: nil))
+            return refuse("the claim code is not of the form XXXX-XXXX-XXXX-XXXX-XXXX")
         }
-        return .success(ClaimRequest(serial: serial, claimCode: code))
+        return .success(ClaimRequest(serial: serial, claimCode: code, nonce: nonce))
     }
 }
 
-/// The answer on `provisioning/<serial>/result`.
+/// The answer on `provisioning/<serial>/result/<nonce>`.
 enum ClaimAnswer: Error, Equatable {
     case provisioned(deviceId: String, password: String)
     case refused(String, retryAfter: Double?)

@@ -25,11 +25,12 @@ enum TestStack {
     static let bootstrapAccount = (username: environment["MQTT_BOOTSTRAP_USERNAME"] ?? "bootstrap",
                                    password: environment["MQTT_BOOTSTRAP_PASSWORD"] ?? "bootstrap")
 
-    /// A client configuration for the test broker with an account.
+    /// A client configuration for the test broker with an account; the client id is put in the account's
+    /// namespace (`<user>/<id>`), which the broker requires. Tests of the rule itself build configurations by hand.
     static func mqtt(_ clientID: String, _ account: (username: String?, password: String?),
                      cleanSession: Bool = true) throws -> MQTTClient.Configuration {
-        MQTTClient.Configuration(url: try broker(), clientID: clientID, cleanSession: cleanSession,
-                                 username: account.username, password: account.password)
+        MQTTClient.Configuration(url: try broker(), clientID: ClientIDNamespace.qualify(clientID, for: account.username),
+                                 cleanSession: cleanSession, username: account.username, password: account.password)
     }
 
     /// The repository's own catalogue.
