@@ -21,6 +21,10 @@
  * messages. A retained claim from the shared bootstrap account would be stored by the broker (without bound,
  * one per serial an attacker invents) and replayed to the gateway on every reconnect.
  *
+ * Fourth rule (option `plugin_opt_no_retain_topics prefix1,prefix2`): nobody publishes retained messages to a
+ * topic that starts with a listed prefix. The device tree `devices/` is listed: the broker would hand a retained
+ * device message to the gateway again on every subscribe, and keep a stale reading there for any reader.
+ *
  * It registers for MOSQ_EVT_BASIC_AUTH and MOSQ_EVT_ACL_CHECK. Load it BEFORE the dynamic-security plugin in mosquitto.conf:
  * Mosquitto 2.0 calls the basic-auth callbacks in the order the plugins were loaded, and the first that does
  * not return MOSQ_ERR_PLUGIN_DEFER decides (ACL checks likewise). This plugin defers when the client id is the user's, so dynamic
@@ -43,6 +47,21 @@ static mosquitto_plugin_id_t *plugin_id = NULL;
 /* ",user1,user2," (leading and trailing commas) from plugin_opt_no_wildcard_users / _no_retain_users, or NULL. */
 static char *no_wildcard_users = NULL;
 static char *no_retain_users = NULL;
+static char *no_retain_topics = NULL;
+
+/* Whether topic starts with one of the prefixes in list (",a/,b/,"). */
+static bool under(const char *list, const char *topic)
+{
+	const char *start, *end;
+
+	if(list == NULL) return false;
+	for(start = list + 1; *start != '\0'; start = end + 1){
+		end = strchr(start, ',');
+		if(end == NULL) break;
+		if(end > start && strncmp(topic, start, (size_t)(end - start)) == 0) return true;
+	}
+	return false;
+}
 
 /* Whether username is in list (",a,b,"); a missing user name counts as listed. */
 static bool listed(const char *list, const char *username)
@@ -85,7 +104,7 @@ static int acl_check(int event, void *event_data, void *userdata)
 	if(ed->topic == NULL) return MOSQ_ERR_PLUGIN_DEFER;
 	if(ed->access == MOSQ_ACL_WRITE && ed->retain){
 		username = mosquitto_client_username(ed->client);
-		if(!listed(no_retain_users, username)) return MOSQ_ERR_PLUGIN_DEFER;
+		if(!listed(no_retain_users, username) && !under(no_retain_topics, ed->topic)) return MOSQ_ERR_PLUGIN_DEFER;
 		mosquitto_log_printf(MOSQ_LOG_NOTICE, "cip_clientid: refused retained publish to '%s' of user '%s'",
 				ed->topic, username ? username : "");
 		return MOSQ_ERR_ACL_DENIED;
@@ -151,6 +170,9 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **user_data, s
 		}else if(strcmp(opts[i].key, "no_retain_users") == 0){
 			free(no_retain_users);
 			if((no_retain_users = make_list(opts[i].value)) == NULL) return MOSQ_ERR_NOMEM;
+		}else if(strcmp(opts[i].key, "no_retain_topics") == 0){
+			free(no_retain_topics);
+			if((no_retain_topics = make_list(opts[i].value)) == NULL) return MOSQ_ERR_NOMEM;
 		}
 	}
 	rc = mosquitto_callback_register(plugin_id, MOSQ_EVT_BASIC_AUTH, basic_auth, NULL, NULL);
@@ -168,5 +190,7 @@ int mosquitto_plugin_cleanup(void *user_data, struct mosquitto_opt *opts, int op
 	no_wildcard_users = NULL;
 	free(no_retain_users);
 	no_retain_users = NULL;
+	free(no_retain_topics);
+	no_retain_topics = NULL;
 	return mosquitto_callback_unregister(plugin_id, MOSQ_EVT_BASIC_AUTH, basic_auth, NULL);
 }

@@ -96,6 +96,39 @@ extension IntegrationTests {
             #expect(inbox.all.isEmpty, "a retained claim was stored")
         }
 
+        @Test("nobody leaves a retained message on a device topic, and the broker refuses payloads above 1 MiB")
+        func deviceTopicsKeepNoRetainedOrHugeMessages() async throws {
+            let device = "retained-\(TestStack.uniqueName("d").replacingOccurrences(of: "_", with: "-"))"
+            let inbox = Inbox()
+            var reader = try TestStack.mqtt("size-reader", TestStack.gatewayAccount)
+            reader.subscriptions = [("devices/\(device)/#", 1)]
+            let live = try MQTTClient(configuration: reader, logger: TestStack.logger) { inbox.add($0) }
+            try live.connect()
+            defer { live.stop() }
+            try await Task.sleep(for: .milliseconds(300))
+
+            let bridge = try makePublisher("size-bridge")
+            defer { bridge.stop() }
+            try bridge.publish(topic: "devices/\(device)/telemetry", payload: Array("retained".utf8), qos: 1, retain: true)
+            try bridge.publish(topic: "devices/\(device)/telemetry", payload: [UInt8](repeating: 0x20, count: 1_048_577), qos: 1)
+            try bridge.publish(topic: "devices/\(device)/telemetry", payload: [UInt8](repeating: 0x20, count: 1_000_000), qos: 1)
+            try bridge.publish(topic: "devices/\(device)/telemetry", payload: Array("after".utf8), qos: 1)
+            _ = bridge.waitForAcknowledgements(timeout: 5)
+            #expect(await eventually(timeout: 5) { inbox.all.contains { $0.payload == Array("after".utf8) } })
+            // The huge one never reached a subscriber; the one under the limit did.
+            #expect(inbox.all.map(\.payload.count).sorted() == [5, 1_000_000])
+
+            // A subscriber arriving later is handed nothing retained.
+            let late = Inbox()
+            var lateReader = try TestStack.mqtt("size-late", TestStack.gatewayAccount)
+            lateReader.subscriptions = [("devices/\(device)/#", 1)]
+            let lateClient = try MQTTClient(configuration: lateReader, logger: TestStack.logger) { late.add($0) }
+            try lateClient.connect()
+            defer { lateClient.stop() }
+            try await Task.sleep(for: .seconds(1))
+            #expect(late.all.isEmpty, "retained: \(late.all.map(\.topic))")
+        }
+
         @Test("no other account can take over the gateway's or a device's client id; a device account is bound to its own")
         func clientIdsCannotBeTakenOver() async throws {
             let database = try TestDatabase.create()
