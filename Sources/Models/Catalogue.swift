@@ -12,6 +12,8 @@ public struct Catalogue: Sendable, Equatable {
     public let events: [EventCode]
     public let outcomes: [Outcome]
     public let deviceTypes: [DeviceType]
+    /// SCAIP message → event, in order (`catalogue/scaip.json`).
+    public let scaipRules: [SCAIPRule]
 
     private let quantityIndex: [String: Int]
     private let eventIndex: [String: Int]
@@ -20,11 +22,13 @@ public struct Catalogue: Sendable, Equatable {
 
     /// Builds a catalogue from values without validating them (use ``load(from:)`` for the
     /// validated files). When an id occurs twice, lookups return the first.
-    public init(quantities: [Quantity], events: [EventCode], outcomes: [Outcome], deviceTypes: [DeviceType]) {
+    public init(quantities: [Quantity], events: [EventCode], outcomes: [Outcome], deviceTypes: [DeviceType],
+                scaipRules: [SCAIPRule] = []) {
         self.quantities = quantities
         self.events = events
         self.outcomes = outcomes
         self.deviceTypes = deviceTypes
+        self.scaipRules = scaipRules
         quantityIndex = Self.index(quantities.map(\.id))
         eventIndex = Self.index(events.map(\.id))
         outcomeIndex = Self.index(outcomes.map(\.id))
@@ -53,6 +57,11 @@ public struct Catalogue: Sendable, Equatable {
         deviceTypeIndex[id].map { deviceTypes[$0] }
     }
 
+    /// The first SCAIP rule that matches a message's codes.
+    public func scaipRule(messageType: String, deviceType: String?, statusCode: String?) -> SCAIPRule? {
+        scaipRules.first { $0.matches(messageType: messageType, deviceType: deviceType, statusCode: statusCode) }
+    }
+
     /// The quantities a device type may produce, in the device type's order (unknown ids skipped).
     public func quantities(of deviceType: DeviceType) -> [Quantity] {
         deviceType.quantities.compactMap { quantity($0) }
@@ -66,7 +75,7 @@ public struct Catalogue: Sendable, Equatable {
     // MARK: Loading
 
     /// Loads and validates a DataModels directory: `catalogue/quantities.json`,
-    /// `catalogue/events.json` and every `device-types/*.json` (sorted by file name; hidden files
+    /// `catalogue/events.json`, `catalogue/scaip.json` (optional) and every `device-types/*.json` (sorted by file name; hidden files
     /// and files not ending in `.json` are ignored).
     ///
     /// All problems are collected; the error lists each with file, entry and field, with file

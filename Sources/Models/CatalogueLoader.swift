@@ -5,6 +5,7 @@ import Foundation
 struct CatalogueLoader {
     static let quantitiesPath = "catalogue/quantities.json"
     static let eventsPath = "catalogue/events.json"
+    static let scaipPath = "catalogue/scaip.json"
     static let deviceTypesPath = "device-types"
 
     let directory: URL
@@ -25,12 +26,14 @@ struct CatalogueLoader {
             knownQuantities: quantities.knownIDs,
             knownEvents: events.knownIDs
         )
+        let scaipRules = loadSCAIPRules(knownEvents: events.knownIDs)
         guard log.issues.isEmpty else { throw CatalogueError(issues: log.issues) }
         return Catalogue(
             quantities: quantities.values,
             events: events.values,
             outcomes: events.outcomes,
-            deviceTypes: deviceTypes
+            deviceTypes: deviceTypes,
+            scaipRules: scaipRules
         )
     }
 
@@ -79,6 +82,48 @@ struct CatalogueLoader {
             top.report("version", "must be \(Catalogue.supportedVersion), got \(version)")
         }
         return top
+    }
+
+    // MARK: - SCAIP
+
+    /// `catalogue/scaip.json`, when present: the SCAIP table. Each rule names a message type, optionally a
+    /// device type and a status code (4 digits each), a known event and the element that chose it.
+    private func loadSCAIPRules(knownEvents: Set<String>?) -> [SCAIPRule] {
+        guard FileManager.default.fileExists(atPath: directory.appendingPathComponent(Self.scaipPath).path),
+              let top = readCatalogueFile(Self.scaipPath, allowedKeys: ["version", "description", "rules"]),
+              let entries = top.array("rules") else { return [] }
+        var rules: [SCAIPRule] = []
+        for (index, entry) in entries.enumerated() {
+            guard case .object(let object) = entry else {
+                top.report("rules[\(index)]", "expected an object, got \(entry.summary)")
+                continue
+            }
+            let rule = Fields(object: object, file: top.file, entry: "rule \(index)", log: log)
+            rule.rejectUnknownKeys(allowed: ["mty", "dty", "stc", "event", "path"])
+            let messageType = rule.string("mty")
+            if let messageType, !SCAIPRule.messageTypes.contains(messageType) {
+                rule.report("mty", "unknown message type \"\(messageType)\"; expected one of \(SCAIPRule.messageTypes.joined(separator: ", "))")
+            }
+            let codes = ["dty", "stc"].map { key -> String? in
+                let code = rule.string(key, required: false)
+                if let code, code.utf8.count != 4 || !code.utf8.allSatisfy({ (0x30...0x39).contains($0) }) {
+                    rule.report(key, "must be exactly 4 digits, got \"\(code)\"")
+                }
+                return code
+            }
+            let event = rule.string("event")
+            if let event, let knownEvents, !knownEvents.contains(event) {
+                rule.report("event", "unknown event \"\(event)\"; it is not in \(displayPath(Self.eventsPath))")
+            }
+            let path = rule.string("path")
+            if let path, !["mty", "dty", "stc"].contains(path) {
+                rule.report("path", "must be mty, dty or stc, got \"\(path)\"")
+            }
+            if let messageType, let event, let path {
+                rules.append(SCAIPRule(messageType: messageType, deviceType: codes[0], statusCode: codes[1], event: event, path: path))
+            }
+        }
+        return rules
     }
 
     // MARK: - Quantities

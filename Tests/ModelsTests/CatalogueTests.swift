@@ -166,6 +166,21 @@ struct RealCatalogueTests {
         #expect(c.event("heartbeat_missed")?.raisesAlarm == true)
     }
 
+    @Test func scaipTableMapsTheKnownCodes() throws {
+        let catalogue = try loadRealCatalogue()
+        func event(_ mty: String, dty: String? = nil, stc: String? = nil) -> String? {
+            catalogue.scaipRule(messageType: mty, deviceType: dty, statusCode: stc)?.event
+        }
+        #expect(event("ME", dty: "0005") == "fall_detector")
+        #expect(event("ME", dty: "0005", stc: "0016") == "low_battery")
+        #expect(event("ME", dty: "0099") == "alarm_button")
+        #expect(event("RE") == "alarm_cancelled")
+        #expect(event("PI") == "heartbeat")
+        #expect(event("IN", stc: "0127") == "unlocked")
+        #expect(event("IN", stc: "0042") == nil)
+        #expect(event("IN") == nil)
+    }
+
     @Test func codableMirrorsTheFiles() throws {
         let catalogue = try loadRealCatalogue()
 
@@ -419,6 +434,30 @@ struct BrokenCatalogueTests {
         fixture.deviceTypes = ["lock": fixture.deviceTypes["digital-lock"]!]
         let error = try #require(try fixture.failure())
         #expect(error.description == #"DataModels/device-types/lock.json: device type "digital-lock": field "id": must match the file name "lock.json"; got "digital-lock""#)
+    }
+
+    @Test func scaipRulesAreCheckedAgainstTheCatalogue() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("scaip-\(UUID())/DataModels")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("catalogue"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("device-types"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory.deletingLastPathComponent()) }
+        let fixture = Fixture()
+        try fixture.quantities.write(to: directory.appendingPathComponent("catalogue/quantities.json"), atomically: true, encoding: .utf8)
+        try fixture.events.write(to: directory.appendingPathComponent("catalogue/events.json"), atomically: true, encoding: .utf8)
+        try #"{"version": 1, "rules": [{"mty": "ME", "event": "forced_entry", "path": "mty"}, {"mty": "XX", "dty": "12", "event": "nope", "path": "ref"}]}"#
+            .write(to: directory.appendingPathComponent("catalogue/scaip.json"), atomically: true, encoding: .utf8)
+        #expect(throws: CatalogueError.self) { try Catalogue.load(from: directory) }
+        do {
+            _ = try Catalogue.load(from: directory)
+        } catch {
+            let lines = error.description.split(separator: "\n").map(String.init)
+            #expect(lines == [
+                #"DataModels/catalogue/scaip.json: rule 1: field "mty": unknown message type "XX"; expected one of ME, RE, IN, PI"#,
+                #"DataModels/catalogue/scaip.json: rule 1: field "dty": must be exactly 4 digits, got "12""#,
+                #"DataModels/catalogue/scaip.json: rule 1: field "event": unknown event "nope"; it is not in DataModels/catalogue/events.json"#,
+                #"DataModels/catalogue/scaip.json: rule 1: field "path": must be mty, dty or stc, got "ref""#,
+            ])
+        }
     }
 
     @Test func nameAliasesMustNameWhatTheTypeProduces() throws {

@@ -20,7 +20,7 @@
 // - Vendor JSON: `VendorMapper` (built once per mapping in `init`) reads the values and events; they go
 //   through the same catalogue checks; its issues become rejections at their JSON pointer.
 // - SCAIP XML: the message type (`mty`), device type code (`dty`) and status code (`stc`) choose the
-//   event by the table `scaipEvent(for:)`; `lte`, `lco` and `lge` become `location_text`,
+//   event by the catalogue's SCAIP table (`DataModels/catalogue/scaip.json`); `lte`, `lco` and `lge` become `location_text`,
 //   `location_code` and `position` when the device type produces them. SCAIP has no time stamp, so
 //   observedAt is the arrival time (a structured `lge` may carry the fix's time). An unreadable optional
 //   field is a rejection of its own; the event stands.
@@ -433,46 +433,18 @@ public struct CatalogueNormalizer: Sendable {
 
     // MARK: SCAIP
 
-    /// SCAIP (SS 91100) → catalogue event. The catalogue has no SCAIP field; the codes are named in the
-    /// event descriptions of `events.json`:
-    ///
-    /// | mty | condition            | event              |
-    /// |-----|----------------------|--------------------|
-    /// | ME  | stc 0016             | `low_battery`      |
-    /// | ME  | dty 0003             | `alarm_button`     |
-    /// | ME  | dty 0005             | `fall_detector`    |
-    /// | ME  | dty 0014             | `door_sensor_open` |
-    /// | ME  | other or no dty      | `alarm_button`     |
-    /// | RE  |                      | `alarm_cancelled`  |
-    /// | PI  |                      | `heartbeat` (+ value `heartbeat` true) |
-    /// | IN  | stc 0016             | `low_battery`      |
-    /// | IN  | stc 0118             | `locked`           |
-    /// | IN  | stc 0127             | `unlocked`         |
-    /// | IN  | other or no stc      | rejection at `stc` |
-    ///
-    /// Returns the event id and the element that chose it, or the reason there is none.
-    static func scaipEvent(for message: SCAIPMessage) -> Result<(event: String, path: String), Rejection> {
-        switch message.messageType {
-        case .alarm:
-            if message.statusCode == "0016" { return .success(("low_battery", "stc")) }
-            switch message.deviceType {
-            case "0003": return .success(("alarm_button", "dty"))
-            case "0005": return .success(("fall_detector", "dty"))
-            case "0014": return .success(("door_sensor_open", "dty"))
-            default: return .success(("alarm_button", "mty"))
-            }
-        case .reset:
-            return .success(("alarm_cancelled", "mty"))
-        case .heartbeat:
-            return .success(("heartbeat", "mty"))
-        case .info:
-            switch message.statusCode {
-            case "0016": return .success(("low_battery", "stc"))
-            case "0118": return .success(("locked", "stc"))
-            case "0127": return .success(("unlocked", "stc"))
-            case let code?: return .failure(Rejection(path: "stc", reason: "status code \(code) has no catalogue event"))
-            case nil: return .failure(Rejection(path: "stc", reason: "an IN message without a status code has no catalogue event"))
-            }
+    /// SCAIP (SS 91100) → catalogue event, by the catalogue's SCAIP table (`DataModels/catalogue/scaip.json`):
+    /// the first rule whose message type, device type and status code match. Returns the event id and the
+    /// element that chose it, or the reason there is none.
+    func scaipEvent(for message: SCAIPMessage) -> Result<(event: String, path: String), Rejection> {
+        if let rule = catalogue.scaipRule(messageType: message.messageType.rawValue, deviceType: message.deviceType,
+                                          statusCode: message.statusCode) {
+            return .success((rule.event, rule.path))
+        }
+        switch (message.messageType, message.statusCode) {
+        case (.info, let code?): return .failure(Rejection(path: "stc", reason: "status code \(code) has no catalogue event"))
+        case (.info, nil): return .failure(Rejection(path: "stc", reason: "an IN message without a status code has no catalogue event"))
+        default: return .failure(Rejection(path: "mty", reason: "message type \(message.messageType.rawValue) has no catalogue event"))
         }
     }
 
@@ -501,7 +473,7 @@ public struct CatalogueNormalizer: Sendable {
         // Unreadable optional fields do not cost the event; each is a rejection of its own.
         result.rejections += message.issues.map { Rejection(path: $0.field ?? "", reason: $0.reason) }
 
-        switch Self.scaipEvent(for: message) {
+        switch scaipEvent(for: message) {
         case .failure(let rejection):
             result.rejections.append(rejection)
         case .success(let (id, path)):
