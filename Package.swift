@@ -37,7 +37,7 @@ let package = Package(
 
         // Devices: lifecycle state machine, claim codes, onboarding throttle, bulk import (pure parts so far).
         .target(name: "Registry", dependencies: [
-            "Digest", "MQTT", "Postgres",
+            "Digest", "Models", "MQTT", "Postgres",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Access", "Alarms", "Models", "Registry", "Storage", "Ingest", "Postgres",
+                "Access", "Alarms", "Models", "Registry", "Storage", "Postgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

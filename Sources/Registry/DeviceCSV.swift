@@ -13,6 +13,8 @@
 // - Structural problems (unbalanced quotes, the limits, invalid UTF-8, a bad header) make the whole file an error
 //   (`DeviceCSVError`); everything else rejects just the row, with all of its problems joined by "; ".
 
+import Models
+
 /// One valid row of an import file.
 public struct DeviceImportRow: Sendable, Equatable, Hashable {
     public var deviceId: String
@@ -162,7 +164,7 @@ public struct DeviceCSV: Sendable {
     public static let personalIdentityNumberReason =
         "care_recipient_ref looks like a personal identity number; use the pseudonymous reference"
 
-    static let maxDeviceIdLength = 128
+    static let maxDeviceIdLength = DeviceID.maxLength
     static let maxSerialLength = 64
     static let maxTenantLength = 128
     static let maxTagLength = 64
@@ -531,13 +533,8 @@ private struct RowValidator {
         if count > DeviceCSV.maxDeviceIdLength {
             return "device_id is \(count) bytes long; at most \(DeviceCSV.maxDeviceIdLength) allowed"
         }
-        for scalar in id.unicodeScalars {
-            switch scalar {
-            case "A"..."Z", "a"..."z", "0"..."9", "-", "_", ".", ":": continue
-            default:
-                return "device_id '\(printable(id))' contains \(describe(scalar)); "
-                    + "allowed are A-Z, a-z, 0-9, '-', '_', '.', ':'"
-            }
+        if let scalar = DeviceID.firstDisallowed(in: id) {
+            return "device_id '\(printable(id))' contains \(describe(scalar)); allowed are \(DeviceID.allowedCharacters)"
         }
         return ReservedNames.problem(deviceId: id)
     }

@@ -1,7 +1,7 @@
 import Registry
 import Access
 import Hummingbird
-import Ingest
+import Models
 import Storage
 
 /// Integration tier: normalized observations of a device.
@@ -63,7 +63,7 @@ struct ObservationsController<Context: ClientRequestContext> {
 /// The `{deviceId}` path parameter, checked against the device id rules.
 func knownDeviceID(_ context: some RequestContext) throws -> String {
     let id = context.parameters.get("deviceId") ?? ""
-    guard DeviceTopic.isValidDeviceID(id) else {
+    guard DeviceID.isValid(id) else {
         throw Problem.badParameter("deviceId", "device id must be 1 to 128 characters of A-Z a-z 0-9 - _ . :")
     }
     return id

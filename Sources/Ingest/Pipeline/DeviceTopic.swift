@@ -1,3 +1,5 @@
+import Models
+
 /// The device topic scheme: `devices/<deviceId>/<channel>`.
 public struct DeviceTopic: Sendable, Equatable {
     public enum Channel: String, Sendable, CaseIterable {
@@ -16,17 +18,6 @@ public struct DeviceTopic: Sendable, Equatable {
     /// scheme gets a dead letter that says so instead of silence.
     public static let subscriptions = ["devices/#"]
 
-    /// Device ids: 1 to 128 of A–Z a–z 0–9 `-` `_` `.` `:`.
-    public static func isValidDeviceID(_ id: some StringProtocol) -> Bool {
-        guard !id.isEmpty, id.utf8.count <= 128 else { return false }
-        return id.utf8.allSatisfy { byte in
-            switch byte {
-            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x5F, 0x2E, 0x3A: true
-            default: false
-            }
-        }
-    }
-
     public init(deviceID: String, channel: Channel) {
         self.deviceID = deviceID
         self.channel = channel
@@ -38,7 +29,7 @@ public struct DeviceTopic: Sendable, Equatable {
         guard parts.count == 3, parts[0] == "devices" else {
             return .failure(TopicError(reason: "topic \"\(topic)\" is outside the scheme devices/<deviceId>/{telemetry,events,status}"))
         }
-        guard isValidDeviceID(parts[1]) else {
+        guard DeviceID.isValid(parts[1]) else {
             return .failure(TopicError(reason: "device id \"\(parts[1])\" must be 1 to 128 characters of A-Z a-z 0-9 - _ . :"))
         }
         guard let channel = Channel(rawValue: String(parts[2])) else {
