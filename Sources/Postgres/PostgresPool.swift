@@ -1,11 +1,17 @@
 import Dispatch
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// A fixed set of connections, each with its own serial queue, so that libpq's blocking calls never run on
 /// Swift's cooperative threads. Connections open lazily and are replaced after they break.
-public final class PostgresPool: Sendable {
+///
+/// A `Service`: run it in the service group before the services that use it (a group stops in reverse order),
+/// and on graceful shutdown it waits for the connections in use to come back, closes them all and refuses
+/// later work.
+public final class PostgresPool: Service, Sendable {
     public let url: String
+    public let size: Int
     private let logger: Logger
     private let state: Mutex<State>
 
@@ -19,11 +25,13 @@ public final class PostgresPool: Sendable {
     private struct State: ~Copyable {
         var idle: [Slot]
         var waiters: [CheckedContinuation<Slot, Never>] = []
+        var shutDown = false
     }
 
     public init(url: String, size: Int, logger: Logger) {
         precondition(size > 0, "a pool needs at least one connection")
         self.url = url
+        self.size = size
         self.logger = logger
         let slots = (0..<size).map { Slot(label: "postgres.connection.\($0)") }
         state = Mutex(State(idle: slots))
@@ -34,6 +42,9 @@ public final class PostgresPool: Sendable {
     public func withConnection<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
+        guard !isShutDown else {
+            throw PostgresError(kind: .connection, message: "the connection pool is shut down")
+        }
         let slot = await acquire()
         defer { release(slot) }
         let url = self.url
@@ -58,6 +69,26 @@ public final class PostgresPool: Sendable {
                 }
             }
         }
+    }
+
+    public var isShutDown: Bool { state.withLock { $0.shutDown } }
+
+    /// Waits for graceful shutdown, then shuts the pool down.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await shutDown()
+    }
+
+    /// Refuses new work, waits (a bounded time) for the connections in use to come back, and closes every
+    /// connection.
+    public func shutDown(waitingAtMost limit: Duration = .seconds(10)) async {
+        state.withLock { $0.shutDown = true }
+        let deadline = ContinuousClock.now + limit
+        while state.withLock({ $0.idle.count < size }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        closeIdleConnections()
+        logger.debug("connection pool shut down", metadata: ["connections": "\(size)"])
     }
 
     /// Closes idle connections; later calls open new ones.
