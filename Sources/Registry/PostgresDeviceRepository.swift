@@ -140,8 +140,13 @@ public struct PostgresDeviceRepository: DeviceRepository {
                 ).first?["lifecycle_state"].flatMap(LifecycleState.init(rawValue:)) else {
                     throw RegistryError.notFound(deviceId: deviceId)
                 }
+                // A device suspended while still provisioned goes back to provisioned, not active.
+                let suspendedFrom = action == .resume ? try connection.query("""
+                    SELECT from_state FROM device_history
+                    WHERE device_id = $1 AND action = 'suspend' ORDER BY id DESC LIMIT 1
+                    """, [deviceId]).first?["from_state"].flatMap(LifecycleState.init(rawValue:)) : nil
                 let next: LifecycleState
-                switch Lifecycle.apply(action, to: current) {
+                switch Lifecycle.apply(action, to: current, suspendedFrom: suspendedFrom) {
                 case .success(let state): next = state
                 case .failure(let error): throw RegistryError.lifecycle(error)
                 }

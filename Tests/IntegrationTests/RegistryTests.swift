@@ -138,6 +138,24 @@ extension IntegrationTests {
             }
         }
 
+        @Test("resume returns a device to the state it was suspended from: provisioned stays provisioned")
+        func resumeReturnsToTheSuspendedFromState() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            try database.register(["boxed"], state: "provisioned")
+            try database.register(["running"], state: "active")
+            let repository = PostgresDeviceRepository(pool: PostgresPool(url: database.url, size: 1, logger: TestStack.logger))
+            for id in ["boxed", "running"] {
+                _ = try await repository.apply(.suspend, to: id, actor: "test", reason: nil)
+            }
+            #expect(try await repository.apply(.resume, to: "boxed", actor: "test", reason: nil).lifecycleState == .provisioned)
+            #expect(try await repository.apply(.resume, to: "running", actor: "test", reason: nil).lifecycleState == .active)
+            // A second round remembers the latest suspension, not the first.
+            _ = try await repository.apply(.activate, to: "boxed", actor: "gateway", reason: nil)
+            _ = try await repository.apply(.suspend, to: "boxed", actor: "test", reason: nil)
+            #expect(try await repository.apply(.resume, to: "boxed", actor: "test", reason: nil).lifecycleState == .active)
+        }
+
         @Test("CSV import answers per row; atomic imports register nothing when a row is bad")
         func imports() async throws {
             try await Self.withApp { client, database in

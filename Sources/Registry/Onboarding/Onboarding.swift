@@ -121,18 +121,22 @@ public final class Onboarding: Sendable {
         // replaces the client and its password.
         let password = Self.password(length: configuration.passwordLength)
         try await broker.createDeviceClient(deviceId, password: password)
+        // The one lifecycle state machine says where a claim leads (registered → provisioned).
+        let transition = try Lifecycle.transition(.provision, from: .registered, actor: "gateway:claim",
+                                                  reason: "claim code accepted", at: 0).get()
         let provisioned = try await pool.withConnection { connection in
             try connection.transaction { connection in
                 let updated = try connection.query("""
-                    UPDATE devices SET lifecycle_state = 'provisioned', broker_state = 'provisioned',
+                    UPDATE devices SET lifecycle_state = $3, broker_state = $3,
                            claim_code_hash = NULL, claim_code_salt = NULL, claim_expires_at = NULL, updated_at = now()
-                    WHERE device_id = $1 AND lifecycle_state = 'registered'
-                    """, [deviceId]).affected
+                    WHERE device_id = $1 AND lifecycle_state = $2
+                    """, [deviceId, transition.from.rawValue, transition.to.rawValue]).affected
                 if updated == 1 {
                     try connection.query("""
                         INSERT INTO device_history (device_id, from_state, to_state, action, actor, reason)
-                        VALUES ($1, 'registered', 'provisioned', 'provision', 'gateway:claim', 'claim code accepted')
-                        """, [deviceId])
+                        VALUES ($1, $2, $3, $4, $5, $6)
+                        """, [deviceId, transition.from.rawValue, transition.to.rawValue, transition.action.rawValue,
+                              transition.actor, transition.reason])
                 }
                 return updated == 1
             }
