@@ -165,12 +165,29 @@ import Testing
         "<stt>a</stt><stt>b</stt>",
         "<lte><b>kitchen</b></lte>",
         "<lge><gga>$GPGGA,1,2,3</gga></lge>",
+        "<lge><gga>*</gga></lge>",
+        "<lge><gga>**</gga></lge>",
+        "<lge><gga>*xyz</gga></lge>",
+        "<lge><geo>57.7,11.9</geo><tim>*</tim></lge>",
+        "<lge><geo>*</geo></lge>",
     ])
     func anAlarmWithAnUnreadableOptionalFieldIsStillRaised(garbage: String) {
         let output = normalize("devices/alarm-1/events", Self.scaip(garbage))
         #expect(output.events.map(\.event) == ["fall_detector"], "\(garbage)")
         #expect(!output.deadLetters.isEmpty, "the unreadable part is a rejection of its own: \(garbage)")
         #expect(output.rawMessage.outcome == .partial)
+    }
+
+    @Test func randomPositionPartsNeverTrap() {
+        // Random text in every part of a structured lge (the GGA parser once trapped on "*").
+        let alphabet = Array("$GPGA*,.-+0123456789NSEW: \t")
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<3_000 {
+            let text = String((0..<Int.random(in: 0...40, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
+            let part = ["gga", "geo", "tim"].randomElement(using: &generator)!
+            let output = normalize("devices/alarm-1/events", Self.scaip("<lge><\(part)>\(text)</\(part)></lge>"))
+            #expect(output.events.map(\.event) == ["fall_detector"], "\(part): \(text)")
+        }
     }
 
     @Test func aMessageWithoutItsRequiredFieldsIsStillRejectedWhole() {

@@ -436,10 +436,13 @@ struct SCAIPHardeningTests {
                 + String(repeating: "<ext>", count: inner) + String(repeating: "</ext>", count: inner) + "</mrq>"
         }
         #expect(try SCAIPParser.parse(Array(nested(SCAIPParser.maxDepth).utf8)).reference == "r")
-        #expect(scaipError(nested(SCAIPParser.maxDepth + 1)) == SCAIPError(reason: "XML nesting is deeper than 8 elements (line 1)"))
+        #expect(scaipError(nested(SCAIPParser.maxDepth + 1)) == SCAIPError(reason: "XML nesting is deeper than 64 elements (line 1)"))
         // Far deeper than the limit, still within the size limit.
         let deep = "<mrq>" + String(repeating: "<a>", count: 5000)
-        #expect(scaipError(deep)?.reason == "XML nesting is deeper than 8 elements (line 1)")
+        #expect(scaipError(deep)?.reason == "XML nesting is deeper than 64 elements (line 1)")
+        // An unknown extension nested a dozen deep is ignored; the alarm stands.
+        let extended = try SCAIPParser.parse(Array(nested(12).utf8))
+        #expect(extended.messageType == .alarm)
     }
 
     @Test func sizeLimit() throws {

@@ -33,8 +33,10 @@ import Foundation
 public enum SCAIPParser {
     /// Largest accepted payload, in bytes.
     public static let maxBytes = 16 * 1024
-    /// Deepest accepted element nesting; the root `mrq` is depth 1, its fields depth 2.
-    public static let maxDepth = 8
+    /// Deepest accepted element nesting; the root `mrq` is depth 1, its fields depth 2. Generous, because an
+    /// unknown extension (ignored) must not cost an alarm; still far below libxml2's own limit, and the
+    /// payload's size bounds the work anyway.
+    public static let maxDepth = 64
     /// Longest accepted field value, in Unicode scalars (after trimming).
     public static let maxFieldLength = 256
 
@@ -177,7 +179,9 @@ public enum SCAIPParser {
     /// decimal minutes with a hemisphere; a fix quality of 0 means there is no position.
     static func parseGGA(_ sentence: String) throws(SCAIPError) -> GeoPosition {
         let fail = { (reason: String) in SCAIPError(field: "lge/gga", reason: reason) }
-        let parts = sentence.split(separator: "*", maxSplits: 1)[0].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        // The checksum after "*" is not needed; "*" alone leaves an empty sentence, not a crash.
+        let body = sentence.split(separator: "*", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        let parts = body.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard parts.count >= 7, parts[0].hasSuffix("GGA") else {
             throw fail("not an NMEA GGA sentence: \(scaipQuoted(sentence))")
         }
