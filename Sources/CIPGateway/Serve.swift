@@ -168,6 +168,8 @@ struct GatewayServices {
         pipelineConfiguration.maxBatchMessages = maxBatchMessages
         pipelineConfiguration.normalizer.maxPayloadBytes = maxPayloadBytes
         pipelineConfiguration.normalizer.bounds = bounds
+        pipelineConfiguration.normalizer.trapOnPayload = ProcessInfo.processInfo.environment["CIP_TEST_TRAP_PAYLOAD"]
+            .map { Array($0.utf8) }
         let migrations = try Migration.bundled()
         let directory = DeviceDirectory()
         let journal = self.journal
@@ -175,7 +177,7 @@ struct GatewayServices {
         let fastPath = catalogue.map { catalogue in
             EventFastPath(pool: PostgresPool(url: databaseURL, size: 1, logger: logger),
                           normalizer: Normalizer(limits: pipelineConfiguration.normalizer, catalogue: catalogue),
-                          directory: directory, logger: logger)
+                          directory: directory, logger: logger, guardDirectory: journalDirectory)
         }
         self.fastPath = fastPath
         let ingress = try MQTTIngress(configuration: brokerConfiguration, journal: journal, logger: logger, fastPath: fastPath)

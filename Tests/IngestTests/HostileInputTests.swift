@@ -281,41 +281,67 @@ import Testing
 }
 
 @Suite struct ReplayGuardTests {
-    /// Simulates starts of a gateway whose normalizer dies on `poison`; returns the quarantined sequences and
-    /// how many starts it took to get through `1...last`.
-    func simulate(poison: UInt64, last: UInt64, batch: Int) -> (quarantined: [UInt64], starts: Int) {
-        var state = ReplayGuard()
-        var committed: UInt64 = 0
+    /// Simulates starts of a gateway whose normalizer dies on the records in `poison`, the way the pipeline runs:
+    /// the checkpoint moves only now and then (every `checkpointEvery` records) and one batch behind (the next
+    /// batch is normalized while the current one is written), so records before a poison are replayed on every
+    /// start. The guard's state survives each death as its file does. Returns the quarantined sequences and how
+    /// many starts it took to get through `1...last`.
+    func simulate(poison: Set<UInt64>, last: UInt64, batch: Int, checkpointEvery: UInt64 = 1) -> (quarantined: [UInt64], starts: Int) {
+        var persisted = ReplayGuard.State()
+        var checkpoint: UInt64 = 0
         var quarantined: [UInt64] = []
         var starts = 0
-        restart: while committed < last, starts < 100 {
+        restart: while checkpoint < last, starts < 200 {
             starts += 1
-            var next = committed + 1
+            var replayGuard = ReplayGuard(state: persisted)
+            persisted = replayGuard.state
+            var next = checkpoint + 1
+            var previousEnd = checkpoint
             while next <= last {
-                let count = UInt64(state.limit(next: next, normal: batch))
-                let end = min(next + count - 1, last)
-                switch state.begin(first: next, last: end) {
-                case .quarantine:
-                    quarantined.append(next)
-                case .normalize:
-                    if (next...end).contains(poison) { continue restart }  // the process dies
+                let end = min(next + UInt64(replayGuard.limit(next: next, normal: batch)) - 1, last)
+                let decision = replayGuard.begin(first: next, last: end)
+                persisted = replayGuard.state
+                if case .quarantine = decision {
+                    // A replay from an older checkpoint quarantines a record again (the same dead letter).
+                    if !quarantined.contains(next) { quarantined.append(next) }
+                } else if (next...end).contains(where: poison.contains) {
+                    continue restart  // the process dies with the batch begun
                 }
-                state.finished()
-                committed = end
+                replayGuard.finished()
+                persisted = replayGuard.state
+                // One batch behind, and only every so many records.
+                if previousEnd / checkpointEvery > checkpoint / checkpointEvery || previousEnd == last { checkpoint = previousEnd }
+                previousEnd = end
                 next = end + 1
             }
+            checkpoint = last
         }
         return (quarantined, starts)
     }
 
     @Test func aRecordThatKillsEveryStartIsQuarantinedAndTheRestGoesOn() {
-        let result = simulate(poison: 37, last: 100, batch: 10)
+        let result = simulate(poison: [37], last: 100, batch: 10)
         #expect(result.quarantined == [37])
-        #expect(result.starts <= 7)
+        #expect(result.starts == 4)  // three deaths, then the start that quarantines
+    }
+
+    @Test func aLaggingCheckpointThatReplaysEarlierRecordsDoesNotResetTheCount() {
+        // The review's case: the checkpoint sits records before the poison, which are replayed on every start.
+        for (batch, every) in [(10, 25), (1, 50), (5_000, 1_000), (3, 7)] as [(Int, UInt64)] {
+            let result = simulate(poison: [58], last: 200, batch: batch, checkpointEvery: every)
+            #expect(result.quarantined == [58], "batch \(batch), checkpoint every \(every)")
+            #expect(result.starts <= 4, "batch \(batch), checkpoint every \(every): \(result.starts) starts")
+        }
+    }
+
+    @Test func twoPoisonRecordsAreBothQuarantined() {
+        let result = simulate(poison: [12, 13, 90], last: 120, batch: 50, checkpointEvery: 30)
+        #expect(result.quarantined == [12, 13, 90])
+        #expect(result.starts <= 10)
     }
 
     @Test func withoutPoisonNothingIsQuarantined() {
-        let result = simulate(poison: 0, last: 100, batch: 10)
+        let result = simulate(poison: [], last: 100, batch: 10)
         #expect(result.quarantined.isEmpty)
         #expect(result.starts == 1)
     }
@@ -325,16 +351,46 @@ import Testing
         for _ in 0..<5 {
             #expect(state.begin(first: 1, last: 10) == .normalize)
             state.finished()  // normalized, then not committed (database down), then restarted
+            state = ReplayGuard(state: state.state)
         }
         #expect(state.limit(next: 1, normal: 10) == 10)
+        #expect(state.state.suspect == nil)
     }
 
-    @Test func theFileKeepsTheMarkAcrossStarts() throws {
+    @Test func theFileKeepsTheStateAcrossStarts() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("guard-\(UUID())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        for _ in 0..<3 { _ = ReplayGuardFile(directory: directory).begin(first: 5, last: 9) }
-        #expect(ReplayGuardFile(directory: directory).mark == ReplayGuard.Mark(first: 5, last: 9, attempts: 3, singlyThrough: 0))
-        #expect(ReplayGuardFile(directory: directory).limit(next: 5, normal: 100) == 1)
+        for _ in 0..<3 { _ = ReplayGuardFile(directory: directory).begin(first: 5, last: 9) }  // three deaths
+        let file = ReplayGuardFile(directory: directory)
+        #expect(file.state == ReplayGuard.State(current: nil, suspect: ReplayGuard.Range(5, 9), deaths: 3))
+        #expect(file.limit(next: 5, normal: 100) == 1)
+        #expect(file.limit(next: 2, normal: 100) == 3)
+        // A corrupt file is a clean state, not a crash.
+        try "garbage 1 2".write(toFile: directory + "/replay-guard", atomically: true, encoding: .utf8)
+        #expect(ReplayGuardFile(directory: directory).state == ReplayGuard.State())
+    }
+}
+
+@Suite struct FastPathGuardTests {
+    @Test func aMessageThatDiedInTheFastPathIsSkippedAfterTheRestart() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fast-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let good = MessageKey.compute(topic: "devices/a/events", payload: Array("good".utf8), receivedAtMicros: nil)
+        let poison = MessageKey.compute(topic: "devices/a/events", payload: Array("poison".utf8), receivedAtMicros: nil)
+        do {
+            let first = FastPathGuard(directory: directory)
+            #expect(first.begin(good))
+            first.finished()
+            #expect(first.begin(poison))  // ... and the process dies here
+        }
+        let second = FastPathGuard(directory: directory)
+        #expect(second.skipped == [poison])
+        #expect(!second.begin(poison), "the broker's redelivery is left to the pipeline")
+        #expect(second.begin(good))
+        second.finished()
+        // Still skipped after a clean restart.
+        #expect(!FastPathGuard(directory: directory).begin(poison))
     }
 }

@@ -209,5 +209,43 @@ extension IntegrationTests {
             #expect(distinctCount == messages.count, "distinct raw \(distinctCount) of \(messages.count); log: \(gateway.logTail())")
             #expect(gateway.pid == pid)
         }
+
+        @Test("a message that kills the gateway while it is normalized is quarantined after three deaths; the rest flows",
+              arguments: ["telemetry", "events"])
+        func crashLoopIsBroken(channel: String) async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            try Self.registerFleet(database)
+            let gateway = GatewayProcess(databaseURL: database.url)
+            // Fault injection: a payload containing TRAP-ME kills the process in the normalizer (as a missed bound would).
+            gateway.extraEnvironment = ["CIP_TEST_TRAP_PAYLOAD": "TRAP-ME", "CIP_MAX_BATCH_MESSAGES": "50"]
+            defer { gateway.cleanUp() }
+            try gateway.start()
+            try await gateway.waitUntilReady()
+            let publisher = try makePublisher("trap-publisher")
+            defer { publisher.stop() }
+            var messages = (0..<30).map { Self.goodMessage(10 + Double($0)) }
+            // On the events channel the fast path meets it first, at arrival.
+            let poison = channel == "events" ? #"[{"bt":\#(Self.now),"n":"tamper","vs":"TRAP-ME"}]"#
+                : #"[{"bt":\#(Self.now),"n":"firmware_version","vs":"TRAP-ME"}]"#
+            messages.insert(("devices/h-sensor/\(channel)", Array(poison.utf8)), at: 12)
+            try Self.publishAll(messages, publisher)
+
+            // Restart it whenever it dies, as systemd would, until the message after the poison is stored.
+            var restarts = 0
+            let through = try await eventually(timeout: 120) {
+                if gateway.pid == nil, restarts < 10 {
+                    restarts += 1
+                    try gateway.start()
+                }
+                return try database.count("SELECT count(*) FROM observations WHERE value_number = 39") == 1
+            }
+            #expect(through, "restarts \(restarts); log: \(gateway.logTail())")
+            // Three deaths in the pipeline (on the events channel one more in the fast path), then the start that
+            // quarantines.
+            #expect(restarts >= 3 && restarts <= 5, "restarts: \(restarts)")
+            #expect(try database.count("SELECT count(*) FROM observations WHERE value_number BETWEEN 10 AND 39") == 30)
+            #expect(try database.count("SELECT count(*) FROM dead_letters WHERE reason LIKE 'quarantined: normalizing this message stopped the gateway 3 times%'") == 1)
+        }
     }
 }

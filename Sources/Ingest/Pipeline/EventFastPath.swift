@@ -2,6 +2,8 @@ import Logging
 import Postgres
 import ServiceLifecycle
 import Storage
+import Foundation
+import Synchronization
 
 /// The fast path for device events (alarms): a message on `devices/<id>/events`, once journaled, is also
 /// normalized here and its events are written at once in a small transaction of their own, so an alarm does not
@@ -15,12 +17,17 @@ public final class EventFastPath: Service, Sendable {
     private let logger: Logger
     private let records: AsyncStream<JournalRecord>
     private let sink: AsyncStream<JournalRecord>.Continuation
+    private let crashGuard: FastPathGuard?
 
-    public init(pool: PostgresPool, normalizer: Normalizer, directory: DeviceDirectory, logger: Logger) {
+    /// - Parameter guardDirectory: where the fast path notes the message it is normalizing (the journal's
+    ///   directory); a message that killed the process there is left to the pipeline and its replay guard.
+    public init(pool: PostgresPool, normalizer: Normalizer, directory: DeviceDirectory, logger: Logger,
+                guardDirectory: String? = nil) {
         self.pool = pool
         self.normalizer = normalizer
         self.directory = directory
         self.logger = logger
+        self.crashGuard = guardDirectory.map(FastPathGuard.init(directory:))
         // Bounded: under a flood the oldest wait for the pipeline instead.
         (records, sink) = AsyncStream<JournalRecord>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
     }
@@ -34,7 +41,14 @@ public final class EventFastPath: Service, Sendable {
         await withGracefulShutdownHandler {
             var iterator = records.makeAsyncIterator()
             while let first = await iterator.next() {
+                let key = MessageKey.compute(topic: first.topic, payload: first.payload, receivedAtMicros: nil)
+                if let crashGuard, !crashGuard.begin(key) {
+                    logger.warning("event fast path skips a message that killed the gateway; the pipeline handles it",
+                                   metadata: ["topic": "\(first.topic)"])
+                    continue
+                }
                 let events = normalizer.normalize(first, devices: directory.snapshot).events
+                crashGuard?.finished()
                 guard !events.isEmpty else { continue }
                 do {
                     try await pool.withConnection { connection in
@@ -47,6 +61,70 @@ public final class EventFastPath: Service, Sendable {
             }
         } onGracefulShutdown: {
             self.sink.finish()
+        }
+    }
+}
+
+/// The fast path's guard against a message that kills the process while it is normalized: the fast path sees a
+/// message as it arrives, before its PUBACK, so the broker delivers it again after the restart (under a new
+/// journal sequence) and it would kill the fast path on every start. The content key of the message being
+/// normalized is noted in a file; a start that finds a note adds that key to the keys the fast path skips (the
+/// pipeline normalizes those messages under its own `ReplayGuard`).
+final class FastPathGuard: Sendable {
+    private struct State {
+        var skipped: [[UInt8]]
+    }
+    private let inFlightPath: String
+    private let skippedPath: String
+    private let state: Mutex<State>
+    static let maxSkipped = 256
+
+    init(directory: String) {
+        inFlightPath = (directory as NSString).appendingPathComponent("fast-path-in-flight")
+        skippedPath = (directory as NSString).appendingPathComponent("fast-path-skipped")
+        var skipped = Self.readKeys(skippedPath)
+        if let died = Self.readKeys(inFlightPath).first, !skipped.contains(died) {
+            skipped = Array((skipped + [died]).suffix(Self.maxSkipped))
+            Self.writeKeys(skipped, to: skippedPath)
+        }
+        Self.writeKeys([], to: inFlightPath)
+        state = Mutex(State(skipped: skipped))
+    }
+
+    /// Notes `key` as being normalized; false when it is one to skip.
+    func begin(_ key: [UInt8]) -> Bool {
+        guard !state.withLock({ $0.skipped.contains(key) }) else { return false }
+        Self.writeKeys([key], to: inFlightPath)
+        return true
+    }
+
+    func finished() {
+        Self.writeKeys([], to: inFlightPath)
+    }
+
+    var skipped: [[UInt8]] { state.withLock { $0.skipped } }
+
+    private static func writeKeys(_ keys: [[UInt8]], to path: String) {
+        let text = keys.map { $0.map { String(format: "%02x", $0) }.joined() }.joined(separator: "\n")
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        _ = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+    }
+
+    private static func readKeys(_ path: String) -> [[UInt8]] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            guard line.utf8.count == 32 else { return nil }
+            var bytes: [UInt8] = []
+            var index = line.startIndex
+            while index < line.endIndex {
+                let next = line.index(index, offsetBy: 2)
+                guard let byte = UInt8(line[index..<next], radix: 16) else { return nil }
+                bytes.append(byte)
+                index = next
+            }
+            return bytes
         }
     }
 }

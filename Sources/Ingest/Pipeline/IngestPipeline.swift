@@ -133,12 +133,12 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                 var batch = IngestBatch()
                 batch.observations.reserveCapacity(records.count * 3)
                 var devices = directory.snapshot
-                if case .quarantine(let attempts) = replayGuard.begin(first: records[0].sequence,
-                                                                     last: records[records.count - 1].sequence) {
+                if case .quarantine(let deaths) = replayGuard.begin(first: records[0].sequence,
+                                                                   last: records[records.count - 1].sequence) {
                     logger.critical("quarantined a journal record that stopped the gateway while it was normalized",
-                                    metadata: ["sequence": "\(records[0].sequence)", "attempts": "\(attempts)"])
+                                    metadata: ["sequence": "\(records[0].sequence)", "deaths": "\(deaths)"])
                     let output = normalizer.quarantined(records[0], reason:
-                        "quarantined: normalizing this message stopped the gateway \(attempts) times; it is kept here and not normalized again")
+                        "quarantined: normalizing this message stopped the gateway \(deaths) times; it is kept here and not normalized again")
                     batch.deadLetters = output.deadLetters
                     batch.rawMessages = [output.rawMessage]
                     batch.lastSequence = records[0].sequence

@@ -14,6 +14,9 @@ public struct Normalizer: Sendable {
         public var maxPayloadBytes: Int = 256 << 10
         /// The window of accepted observed times and what text can be stored.
         public var bounds = IngestBounds()
+        /// Fault injection for the crash guards' tests only (`CIP_TEST_TRAP_PAYLOAD`): a payload that contains
+        /// these bytes kills the process while it is normalized. Nil in production.
+        public var trapOnPayload: [UInt8]?
 
         public init() {}
     }
@@ -39,6 +42,9 @@ public struct Normalizer: Sendable {
     ///   Registered devices are normalized through the catalogue by their type and model (without a catalogue,
     ///   through the generic SenML path).
     public func normalize(_ record: JournalRecord, devices: [String: DeviceProfile]) -> Output {
+        if let trap = limits.trapOnPayload, !trap.isEmpty, record.payload.firstRange(of: trap) != nil {
+            fatalError("CIP_TEST_TRAP_PAYLOAD: normalizing journal record \(record.sequence)")
+        }
         let received = record.receivedAtMicros
         let topic: DeviceTopic
         switch DeviceTopic.parse(record.topic) {
