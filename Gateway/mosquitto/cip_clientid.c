@@ -21,11 +21,17 @@
  * messages. A retained claim from the shared bootstrap account would be stored by the broker (without bound,
  * one per serial an attacker invents) and replayed to the gateway on every reconnect.
  *
- * Fourth rule (option `plugin_opt_no_retain_topics prefix1,prefix2`): nobody publishes retained messages to a
- * topic that starts with a listed prefix. The device tree `devices/` is listed: the broker would hand a retained
- * device message to the gateway again on every subscribe, and keep a stale reading there for any reader.
+ * Fourth rule (option `plugin_opt_device_topics prefix1,prefix2`): a message to a topic under a listed prefix
+ * (`devices/`) is never retained: the retain flag is cleared and the message goes on (MOSQ_EVT_MESSAGE may change
+ * it), so an alarm a device sends retained is still delivered, while the broker never hands an old reading to the
+ * gateway again on a resubscribe. Refusing it instead would drop the alarm with a successful PUBACK.
  *
- * It registers for MOSQ_EVT_BASIC_AUTH and MOSQ_EVT_ACL_CHECK. Load it BEFORE the dynamic-security plugin in mosquitto.conf:
+ * Fifth rule (option `plugin_opt_max_device_payload N`): a message under those prefixes with a payload above N
+ * bytes goes on with its payload replaced by a note, a NUL and "cip: payload not kept; bytes=<size>", which the
+ * gateway dead-letters with the size. The broker never holds such payloads in its queues, and the message is
+ * accounted for instead of vanishing.
+ *
+ * It registers for MOSQ_EVT_BASIC_AUTH, MOSQ_EVT_ACL_CHECK and MOSQ_EVT_MESSAGE. Load it BEFORE the dynamic-security plugin in mosquitto.conf:
  * Mosquitto 2.0 calls the basic-auth callbacks in the order the plugins were loaded, and the first that does
  * not return MOSQ_ERR_PLUGIN_DEFER decides (ACL checks likewise). This plugin defers when the client id is the user's, so dynamic
  * security still checks the password; it refuses (MOSQ_ERR_AUTH, CONNACK "not authorised") otherwise, before
@@ -35,6 +41,7 @@
  * Built by Gateway/stack: gcc -shared -fPIC -O2 -o cip_clientid.so cip_clientid.c (needs mosquitto-dev).
  */
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +54,8 @@ static mosquitto_plugin_id_t *plugin_id = NULL;
 /* ",user1,user2," (leading and trailing commas) from plugin_opt_no_wildcard_users / _no_retain_users, or NULL. */
 static char *no_wildcard_users = NULL;
 static char *no_retain_users = NULL;
-static char *no_retain_topics = NULL;
+static char *device_topics = NULL;
+static unsigned long max_device_payload = 0;
 
 /* Whether topic starts with one of the prefixes in list (",a/,b/,"). */
 static bool under(const char *list, const char *topic)
@@ -104,7 +112,7 @@ static int acl_check(int event, void *event_data, void *userdata)
 	if(ed->topic == NULL) return MOSQ_ERR_PLUGIN_DEFER;
 	if(ed->access == MOSQ_ACL_WRITE && ed->retain){
 		username = mosquitto_client_username(ed->client);
-		if(!listed(no_retain_users, username) && !under(no_retain_topics, ed->topic)) return MOSQ_ERR_PLUGIN_DEFER;
+		if(!listed(no_retain_users, username)) return MOSQ_ERR_PLUGIN_DEFER;
 		mosquitto_log_printf(MOSQ_LOG_NOTICE, "cip_clientid: refused retained publish to '%s' of user '%s'",
 				ed->topic, username ? username : "");
 		return MOSQ_ERR_ACL_DENIED;
@@ -116,6 +124,37 @@ static int acl_check(int event, void *event_data, void *userdata)
 	mosquitto_log_printf(MOSQ_LOG_NOTICE, "cip_clientid: refused wildcard subscription '%s' of user '%s'",
 			ed->topic, username ? username : "");
 	return MOSQ_ERR_ACL_DENIED;
+}
+
+static int on_message(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_message *ed = event_data;
+	static const char note[] = "cip: payload not kept; bytes=";
+	char text[64];
+	char *payload;
+	int length;
+
+	(void)event;
+	(void)userdata;
+	if(ed->topic == NULL || !under(device_topics, ed->topic)) return MOSQ_ERR_SUCCESS;
+	if(ed->retain){
+		ed->retain = false;
+		mosquitto_log_printf(MOSQ_LOG_NOTICE, "cip_clientid: cleared the retain flag of a message to '%s'", ed->topic);
+	}
+	if(max_device_payload > 0 && ed->payloadlen > max_device_payload){
+		length = snprintf(text, sizeof(text), "%s%u", note, (unsigned)ed->payloadlen);
+		if(length <= 0 || (size_t)length >= sizeof(text)) return MOSQ_ERR_SUCCESS;
+		/* The broker frees the old payload and owns this one. */
+		payload = mosquitto_malloc((size_t)length + 1);
+		if(payload == NULL) return MOSQ_ERR_NOMEM;
+		payload[0] = '\0';
+		memcpy(payload + 1, text, (size_t)length);
+		mosquitto_log_printf(MOSQ_LOG_NOTICE, "cip_clientid: kept only the size of a %u-byte payload to '%s'",
+				(unsigned)ed->payloadlen, ed->topic);
+		ed->payload = payload;
+		ed->payloadlen = (uint32_t)length + 1;
+	}
+	return MOSQ_ERR_SUCCESS;
 }
 
 /* True if client_id is username or starts with username followed by '/'. */
@@ -170,12 +209,16 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **user_data, s
 		}else if(strcmp(opts[i].key, "no_retain_users") == 0){
 			free(no_retain_users);
 			if((no_retain_users = make_list(opts[i].value)) == NULL) return MOSQ_ERR_NOMEM;
-		}else if(strcmp(opts[i].key, "no_retain_topics") == 0){
-			free(no_retain_topics);
-			if((no_retain_topics = make_list(opts[i].value)) == NULL) return MOSQ_ERR_NOMEM;
+		}else if(strcmp(opts[i].key, "device_topics") == 0){
+			free(device_topics);
+			if((device_topics = make_list(opts[i].value)) == NULL) return MOSQ_ERR_NOMEM;
+		}else if(strcmp(opts[i].key, "max_device_payload") == 0){
+			max_device_payload = strtoul(opts[i].value, NULL, 10);
 		}
 	}
 	rc = mosquitto_callback_register(plugin_id, MOSQ_EVT_BASIC_AUTH, basic_auth, NULL, NULL);
+	if(rc) return rc;
+	rc = mosquitto_callback_register(plugin_id, MOSQ_EVT_MESSAGE, on_message, NULL, NULL);
 	if(rc) return rc;
 	return mosquitto_callback_register(plugin_id, MOSQ_EVT_ACL_CHECK, acl_check, NULL, NULL);
 }
@@ -186,11 +229,12 @@ int mosquitto_plugin_cleanup(void *user_data, struct mosquitto_opt *opts, int op
 	(void)opts;
 	(void)opt_count;
 	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_ACL_CHECK, acl_check, NULL);
+	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_MESSAGE, on_message, NULL);
 	free(no_wildcard_users);
 	no_wildcard_users = NULL;
 	free(no_retain_users);
 	no_retain_users = NULL;
-	free(no_retain_topics);
-	no_retain_topics = NULL;
+	free(device_topics);
+	device_topics = NULL;
 	return mosquitto_callback_unregister(plugin_id, MOSQ_EVT_BASIC_AUTH, basic_auth, NULL);
 }

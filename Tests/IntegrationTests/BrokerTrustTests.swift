@@ -1,5 +1,6 @@
 import Digest
 import Foundation
+import Ingest
 import MQTT
 import Postgres
 import Registry
@@ -96,7 +97,7 @@ extension IntegrationTests {
             #expect(inbox.all.isEmpty, "a retained claim was stored")
         }
 
-        @Test("nobody leaves a retained message on a device topic, and the broker refuses payloads above 1 MiB")
+        @Test("a retained device message is delivered but not retained; a payload above 1 MiB arrives as a note of its size")
         func deviceTopicsKeepNoRetainedOrHugeMessages() async throws {
             let device = "retained-\(TestStack.uniqueName("d").replacingOccurrences(of: "_", with: "-"))"
             let inbox = Inbox()
@@ -109,14 +110,19 @@ extension IntegrationTests {
 
             let bridge = try makePublisher("size-bridge")
             defer { bridge.stop() }
-            try bridge.publish(topic: "devices/\(device)/telemetry", payload: Array("retained".utf8), qos: 1, retain: true)
+            // An alarm a device sends retained: it must still arrive.
+            try bridge.publish(topic: "devices/\(device)/events", payload: Array("retained".utf8), qos: 1, retain: true)
             try bridge.publish(topic: "devices/\(device)/telemetry", payload: [UInt8](repeating: 0x20, count: 1_048_577), qos: 1)
             try bridge.publish(topic: "devices/\(device)/telemetry", payload: [UInt8](repeating: 0x20, count: 1_000_000), qos: 1)
             try bridge.publish(topic: "devices/\(device)/telemetry", payload: Array("after".utf8), qos: 1)
             _ = bridge.waitForAcknowledgements(timeout: 5)
-            #expect(await eventually(timeout: 5) { inbox.all.contains { $0.payload == Array("after".utf8) } })
-            // The huge one never reached a subscriber; the one under the limit did.
-            #expect(inbox.all.map(\.payload.count).sorted() == [5, 1_000_000])
+            #expect(await eventually(timeout: 5) { inbox.all.count == 4 })
+            let payloads = inbox.all.map(\.payload)
+            #expect(payloads.contains(Array("retained".utf8)))
+            #expect(payloads.contains([0] + Array("cip: payload not kept; bytes=1048577".utf8)), "the huge one arrives as a note")
+            #expect(payloads.map(\.count).contains(1_000_000))
+            let note = try #require(payloads.first { $0.first == 0 })
+            #expect(JournalRecord(sequence: 1, receivedAtMicros: 0, topic: "t", payload: note).oversizedPayloadBytes == 1_048_577)
 
             // A subscriber arriving later is handed nothing retained.
             let late = Inbox()

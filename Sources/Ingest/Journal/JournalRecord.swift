@@ -14,9 +14,10 @@ public struct JournalRecord: Sendable, Equatable {
         self.payload = payload
     }
 
-    /// What the journal keeps instead of a payload too large for a record: a NUL (no JSON or XML starts so)
-    /// and a note with the size. The message is still journaled and acknowledged, and becomes a dead letter.
-    static let oversizePrefix: [UInt8] = [0] + Array("cip-journal: payload not kept; bytes=".utf8)
+    /// What the journal keeps instead of a payload too large for a record, and what the broker plugin forwards
+    /// instead of a device payload above its limit: a NUL (no JSON or XML starts so) and a note with the size.
+    /// The message is still journaled and acknowledged, and becomes a dead letter.
+    static let oversizePrefix: [UInt8] = [0] + Array("cip: payload not kept; bytes=".utf8)
 
     static func oversizeNote(bytes: Int) -> [UInt8] { oversizePrefix + Array(String(bytes).utf8) }
 
