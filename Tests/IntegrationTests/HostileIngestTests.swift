@@ -116,14 +116,21 @@ extension IntegrationTests {
                 + Self.hostile(count: 600) + [Self.goodMessage(77)])
             let publisher = try makePublisher("hostile-publisher")
             defer { publisher.stop() }
+            // A device that sends its SOS retained, and one that sends 2 MB: neither may vanish.
+            try publisher.publish(topic: "devices/h-gps/events", payload: Array(#"[{"bt":\#(Self.now - 5),"n":"sos","vb":true}]"#.utf8),
+                                  qos: 1, retain: true)
+            try publisher.publish(topic: "devices/h-sensor/telemetry", payload: [UInt8](repeating: 0x5B, count: 2_000_000), qos: 1)
             try Self.publishAll(messages, publisher)
 
             // Every message is accounted for (stored, partial, rejected), and the last good one is stored.
             let accounted = try await eventually(timeout: 60) {
-                try database.count("SELECT count(*) FROM raw_messages") == messages.count
+                try database.count("SELECT count(*) FROM raw_messages") == messages.count + 2
             }
             let rawCount = try database.count("SELECT count(*) FROM raw_messages")
-            #expect(accounted, "raw messages \(rawCount) of \(messages.count); log: \(gateway.logTail())")
+            #expect(accounted, "raw messages \(rawCount) of \(messages.count + 2); log: \(gateway.logTail())")
+            #expect(try database.count("SELECT count(*) FROM events WHERE device_id = 'h-gps' AND event = 'sos' AND observed_at = to_timestamp($1::bigint)",
+                                       [String(Self.now - 5)]) == 1, "the retained SOS was stored")
+            #expect(try database.count("SELECT count(*) FROM dead_letters WHERE reason LIKE '%2000000 bytes%'") == 1)
             #expect(try database.count("SELECT count(*) FROM observations WHERE device_id = 'h-sensor' AND quantity = 'humidity' AND value_number = 77") == 1)
             #expect(gateway.pid == pid, "the gateway process is the same")
             #expect(try gateway.httpStatus("/readyz") == 200)
