@@ -65,6 +65,8 @@ public enum AccessPolicy {
     public static let table: [String: Requirement] = [
         "GET /healthz": .open,
         "GET /readyz": .open,
+        "HEAD /healthz": .open,
+        "HEAD /readyz": .open,
         "GET /openapi.json": .open,
         "GET /console": .open,
         "GET /console/{file}": .open,

@@ -28,7 +28,7 @@ import Testing
     @Test(arguments: [
         ("GET", "/iot/v1/devices/sensor-004"), ("GET", "//iot/v1/devices"), ("GET", "/iot/v1/devices/"),
         ("GET", "/iot/v1"), ("GET", "/integration/v1/audit/x"), ("DELETE", "/iot/v1/devices/{deviceId}"),
-        ("POST", "/integration/v1/audit"), ("GET", "/elsewhere"), ("HEAD", "/healthz"), ("get", "/healthz"),
+        ("POST", "/integration/v1/audit"), ("GET", "/elsewhere"), ("HEAD", "/metrics"), ("get", "/healthz"),
     ])
     func anythingButAMappedRouteHasNoEntry(method: String, route: String) {
         #expect(AccessPolicy.requirement(method: method, route: route) == nil)
@@ -36,10 +36,11 @@ import Testing
 
     @Test func everyEntryIsAWellFormedRouteAndNoneIsOpenByAccident() {
         let open = AccessPolicy.table.filter { $0.value == .open }.keys.sorted()
-        #expect(open == ["GET /console", "GET /console/{file}", "GET /healthz", "GET /openapi.json", "GET /readyz"])
+        #expect(open == ["GET /console", "GET /console/{file}", "GET /healthz", "GET /openapi.json", "GET /readyz",
+                         "HEAD /healthz", "HEAD /readyz"])
         for key in AccessPolicy.table.keys {
             let parts = key.split(separator: " ")
-            #expect(parts.count == 2 && ["GET", "POST", "PATCH", "PUT", "DELETE"].contains(parts[0]), "\(key)")
+            #expect(parts.count == 2 && ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"].contains(parts[0]), "\(key)")
             #expect(parts.last?.hasPrefix("/") == true && !key.contains("//") && !key.hasSuffix("/") && !key.contains(":"), "\(key)")
         }
         #expect(AccessPolicy.table[AccessPolicy.queryTokenRoute] != nil)

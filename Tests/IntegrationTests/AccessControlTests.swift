@@ -21,6 +21,10 @@ extension IntegrationTests {
             for path in ["/healthz", "/readyz", "/openapi.json", "/console/", "/metrics"] {
                 #expect(try gateway.httpGet(path, token: "").status == 200, "\(path)")
             }
+            // Load balancers probe with HEAD, without a token.
+            for path in ["/healthz", "/readyz"] {
+                #expect(try SimpleHTTP.request("HEAD", port: gateway.httpPort, path: path, body: nil).status == 200, "HEAD \(path)")
+            }
             // No token, a wrong one: 401 as problem+json with WWW-Authenticate.
             let missing = try SimpleHTTP.request("GET", port: gateway.httpPort, path: "/iot/v1/devices", body: nil)
             #expect(missing.status == 401 && missing.body.contains("urn:cip:problem:unauthorized"))

@@ -194,7 +194,7 @@ extension IntegrationTests {
                     (.get, "/iot/v1/devices/x/y/z"), (.get, "/integration/v1/audit/x"), (.get, "/integration"),
                     (.get, "/ngsi-ld/v1"), (.get, "/elsewhere"), (.get, "/IOT/v1/devices"), (.get, "/Healthz"),
                     (.delete, "/iot/v1/devices/sensor-004"), (.put, "/integration/v1/audit"), (.post, "/integration/v1/audit"),
-                    (.head, "/healthz"), (.options, "/iot/v1/devices"), (.post, "/ngsi-ld/v1/entities"),
+                    (.head, "/metrics"), (.head, "/iot/v1/devices"), (.options, "/iot/v1/devices"), (.post, "/ngsi-ld/v1/entities"),
                 ]
                 for (method, path) in unknown {
                     for caller in Self.callers {

@@ -21,6 +21,9 @@ struct HealthController<Context: RequestContext> {
         let routes = RouteCollection(context: Context.self)
         routes.get("healthz") { _, _ in StatusBody(status: "ok", checks: [:]) }
         routes.get("readyz", use: ready)
+        // Load balancers probe with HEAD: the same status, no body.
+        routes.head("healthz") { _, _ in HTTPResponse.Status.ok }
+        routes.head("readyz") { request, context in try await ready(request, context: context).status }
         routes.get("metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
