@@ -114,7 +114,11 @@ struct AlarmsController<Context: ClientRequestContext> {
         let to = try reader.time("to") ?? Int64(Date().timeIntervalSince1970 * 1e6)
         let from = try reader.time("from") ?? to - 86_400_000_000
         guard from < to else { throw Problem.badParameter("to", "to must be later than from") }
-        return AlarmStatsBody(try await repository.stats(fromMicros: from, toMicros: to), from: from, to: to)
+        // Counted within the client's scope, like the list: a count is a read of the alarms it counts.
+        let scope = context.scope
+        let stats = try await repository.stats(fromMicros: from, toMicros: to, tenants: scope.tenants,
+                                               maxConfidentiality: scope.clearance)
+        return AlarmStatsBody(stats, from: from, to: to)
     }
 
     /// `GET /integration/v1/alarms/stream`: every alarm change as a Server-Sent Event whose id is the change id.
@@ -180,7 +184,9 @@ struct AlarmsController<Context: ClientRequestContext> {
         do {
             // An alarm outside the client's tenants or clearance does not exist for it.
             let scope = context.scope
-            guard let alarm = try await repository.apply(action, to: id, visible: { scope.sees($0) }) else {
+            // The operator named in the body is recorded as the actor, the authenticated client beside it.
+            guard let alarm = try await repository.apply(action, to: id, client: context.client?.name,
+                                                         visible: { scope.sees($0) }) else {
                 throw Problem.notFound("no alarm \(id)")
             }
             context.audit?.returned(records: 1, dataClass: alarm.confidentiality, subjects: [alarm.deviceId])
@@ -285,6 +291,8 @@ struct AlarmChangeBody: Encodable {
     var id: Int64
     var change: String
     var actor: String
+    /// The authenticated client that made the change (absent for the device's and the gateway's own changes).
+    var client: String?
     var at: String
     var details: [String: String]
 
@@ -292,6 +300,7 @@ struct AlarmChangeBody: Encodable {
         id = change.id
         self.change = change.change.rawValue
         actor = change.actor
+        client = change.client
         at = RFC3339.format(micros: change.atMicros)
         // Details are flat JSON objects of strings and numbers; shown as text.
         let object = (try? JSONSerialization.jsonObject(with: Data(change.detailsJSON.utf8))) as? [String: Any] ?? [:]
