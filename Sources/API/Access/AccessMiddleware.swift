@@ -84,17 +84,32 @@ struct AccessMiddleware: RouterMiddleware {
         context.client = identity
         let note = AuditNote()
         context.audit = note
-        let response = try await next(request, context)
+        let endpoint = context.coreContext.endpointPath.value ?? request.uri.path
+        let auditTrail = self.auditTrail
+        let method = request.method.rawValue
+        let path = request.uri.path
         // Every read that returned class 2 or 3 data leaves a line in the audit trail (written in batches).
-        let summary = note.summary
-        if let auditTrail, summary.dataClass >= 2 {
+        let audit: @Sendable (Int, Int, [String], Int) -> Void = { records, dataClass, subjects, status in
+            guard let auditTrail, dataClass >= 2 else { return }
             auditTrail.append(AuditRecord(
                 atMicros: Int64(Date().timeIntervalSince1970 * 1e6), client: identity.name,
-                roles: identity.roles.map(\.rawValue).sorted().joined(separator: ","), method: request.method.rawValue,
-                endpoint: context.coreContext.endpointPath.value ?? request.uri.path, path: request.uri.path,
-                subjects: summary.subjects, records: summary.records, dataClass: summary.dataClass,
-                status: Int(response.status.code)))
+                roles: identity.roles.map(\.rawValue).sorted().joined(separator: ","), method: method,
+                endpoint: endpoint, path: path, subjects: subjects, records: records, dataClass: dataClass,
+                status: status))
         }
+        let authenticator = self.authenticator
+        context.streamAccess = StreamAccess(
+            isStillAuthorized: {
+                do {
+                    return try await authenticator.identity(token: token) == identity
+                } catch {
+                    return true
+                }
+            },
+            audit: { records, dataClass, subjects in audit(records, dataClass, subjects, 200) })
+        let response = try await next(request, context)
+        let summary = note.summary
+        audit(summary.records, summary.dataClass, summary.subjects, Int(response.status.code))
         return response
     }
 
