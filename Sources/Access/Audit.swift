@@ -137,10 +137,10 @@ public final class AuditTrail: Service, Sendable {
                   AND ($5::bigint IS NULL OR id < $5::bigint)
                   AND class <= $7::smallint
                   AND ($8::text[] IS NULL OR (cardinality(subjects) > 0 AND NOT EXISTS (
-                        SELECT 1 FROM unnest(subjects) AS s(subject) WHERE NOT EXISTS (
-                            SELECT 1 FROM devices d
-                            WHERE (d.device_id = s.subject OR d.care_recipient_ref = s.subject)
-                              AND d.tenant = ANY($8::text[])))))
+                        SELECT 1 FROM unnest(subjects) AS s(subject)
+                        WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.device_id = s.subject AND d.tenant = ANY($8::text[]))
+                          AND NOT EXISTS (SELECT 1 FROM devices d
+                                          WHERE d.care_recipient_ref = s.subject AND d.tenant = ANY($8::text[])))))
                 ORDER BY id DESC LIMIT $6::integer
                 """, [client, subject, fromMicros.map(String.init), toMicros.map(String.init), beforeID.map(String.init),
                       String(limit), String(maxClass), tenants.map(PostgresArray.text)]).all.map { row in

@@ -3,3 +3,6 @@
 -- API client made (the device, the gateway itself, the CLI) and for rows written before this migration.
 ALTER TABLE device_history ADD COLUMN client text;
 ALTER TABLE alarm_changes ADD COLUMN client text;
+
+-- A tenant-scoped auditor's reads of the audit trail look subjects up by care-recipient reference too.
+CREATE INDEX devices_care_recipient_ref ON devices (care_recipient_ref) WHERE care_recipient_ref IS NOT NULL;
