@@ -59,6 +59,8 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var client: ClientIdentity?
     /// What the route returned, for the audit trail (set with `client`).
     public var audit: AuditNote?
+    /// Token re-checks and audit lines for the alarm stream (set with `client`).
+    public var streamAccess: StreamAccess?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -120,8 +120,12 @@ public final class AuditTrail: Service, Sendable {
     }
 
     /// Reads the trail, newest first: by client, by subject (device id or care-recipient reference), by time.
+    ///
+    /// Scoped like every other read: an auditor sees the entries of class `maxClass` or lower, and, when it has
+    /// `tenants` (nil: every tenant), only entries whose every subject is a device of those tenants (or the
+    /// care-recipient reference of one); entries without subjects belong to no tenant and need every tenant.
     public func query(client: String?, subject: String?, fromMicros: Int64?, toMicros: Int64?, beforeID: Int64?,
-                      limit: Int) async throws -> [(id: Int64, record: AuditRecord)] {
+                      limit: Int, tenants: [String]? = nil, maxClass: Int = 3) async throws -> [(id: Int64, record: AuditRecord)] {
         try await pool.withConnection { connection in
             try connection.query("""
                 SELECT id, \(PostgresSQL.epochMicros("at")) AS at_us, client, roles, method, endpoint, path,
@@ -131,9 +135,15 @@ public final class AuditTrail: Service, Sendable {
                   AND ($3::bigint IS NULL OR at >= to_timestamp($3::bigint / 1e6))
                   AND ($4::bigint IS NULL OR at < to_timestamp($4::bigint / 1e6))
                   AND ($5::bigint IS NULL OR id < $5::bigint)
+                  AND class <= $7::smallint
+                  AND ($8::text[] IS NULL OR (cardinality(subjects) > 0 AND NOT EXISTS (
+                        SELECT 1 FROM unnest(subjects) AS s(subject)
+                        WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.device_id = s.subject AND d.tenant = ANY($8::text[]))
+                          AND NOT EXISTS (SELECT 1 FROM devices d
+                                          WHERE d.care_recipient_ref = s.subject AND d.tenant = ANY($8::text[])))))
                 ORDER BY id DESC LIMIT $6::integer
                 """, [client, subject, fromMicros.map(String.init), toMicros.map(String.init), beforeID.map(String.init),
-                      String(limit)]).all.map { row in
+                      String(limit), String(maxClass), tenants.map(PostgresArray.text)]).all.map { row in
                 let subjects = row["subjects"] ?? ""
                 return (Int64(row["id"] ?? "") ?? 0, AuditRecord(
                     atMicros: Int64(row["at_us"] ?? "") ?? 0, client: row["client"] ?? "", roles: row["roles"] ?? "",

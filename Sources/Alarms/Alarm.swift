@@ -31,6 +31,9 @@ public struct AlarmChange: Sendable, Equatable {
     public var alarmId: Int64
     public var change: AlarmChangeKind
     public var actor: String
+    /// The authenticated API client that made the change, beside the `actor` it named (nil: the device or the
+    /// gateway made it).
+    public var client: String? = nil
     public var atMicros: Int64
     public var detailsJSON: String
 }
@@ -105,8 +108,11 @@ public protocol AlarmRepository: Sendable {
     func alarm(_ id: Int64) async throws -> (alarm: Alarm, timeline: [AlarmChange], context: AlarmContext)?
     /// Applies an operator's action; throws `AlarmConflict` when the lifecycle refuses it. nil when there is no
     /// such alarm, or when `visible` (checked in the same transaction) says the caller may not see it.
-    func apply(_ action: AlarmAction, to id: Int64, visible: @escaping @Sendable (Alarm) -> Bool) async throws -> Alarm?
+    /// `client` is the authenticated API client, recorded on the timeline beside the operator the action names.
+    func apply(_ action: AlarmAction, to id: Int64, client: String?, visible: @escaping @Sendable (Alarm) -> Bool) async throws -> Alarm?
     /// Changes after `afterId`, in order (the stream's catch-up).
     func changes(after afterId: Int64, limit: Int) async throws -> [(change: AlarmChange, alarm: Alarm)]
-    func stats(fromMicros: Int64, toMicros: Int64) async throws -> AlarmStats
+    /// Figures over the alarms of `tenants` (nil: every tenant) up to class `maxConfidentiality`: the same scope
+    /// as `list`, so that counts do not reveal alarms the caller may not see.
+    func stats(fromMicros: Int64, toMicros: Int64, tenants: [String]?, maxConfidentiality: Int) async throws -> AlarmStats
 }

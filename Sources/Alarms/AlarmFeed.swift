@@ -25,20 +25,30 @@ public final class AlarmFeed: Service, Sendable {
     private let url: String
     private let logger: Logger
     private let keepAliveInterval: Duration
+    private let subscriberBuffer: Int
     private let state = Mutex(State())
 
-    public init(url: String, logger: Logger, keepAliveInterval: Duration = .seconds(15)) {
+    /// `subscriberBuffer`: how many items a subscriber may fall behind before it is dropped (see `subscribe`).
+    public init(url: String, logger: Logger, keepAliveInterval: Duration = .seconds(15), subscriberBuffer: Int = 1_000) {
         self.url = url
         self.logger = logger
         self.keepAliveInterval = keepAliveInterval
+        self.subscriberBuffer = max(1, subscriberBuffer)
     }
+
+    /// How many streams are subscribed now.
+    public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 
     /// The newest change id known (nil before the feed has read the table).
     public var head: Int64? { state.withLock { $0.head } }
 
     /// Every change after `head` (returned with the stream), in order, as it is committed.
+    ///
+    /// The buffer is bounded: a subscriber that falls `subscriberBuffer` items behind (a slow or stalled client)
+    /// is finished after the items it has, rather than buffered without limit, and never gets a later item, so
+    /// what it received has no gap. Its client reconnects with `Last-Event-ID` and catches up from the table.
     public func subscribe() -> (head: Int64?, items: AsyncStream<Item>) {
-        let (stream, continuation) = AsyncStream<Item>.makeStream()
+        let (stream, continuation) = AsyncStream<Item>.makeStream(bufferingPolicy: .bufferingOldest(subscriberBuffer))
         let (id, head) = state.withLock { state -> (UInt64, Int64?) in
             let id = state.nextSubscriber
             state.nextSubscriber += 1
@@ -95,24 +105,39 @@ public final class AlarmFeed: Service, Sendable {
             }
         }
         connection?.close()
-        state.withLock { state in
-            for continuation in state.subscribers.values { continuation.finish() }
-            state.subscribers.removeAll()
+        // Finished outside the lock: finishing runs the subscriber's termination handler, which takes it.
+        let subscribers = state.withLock { state in
+            defer { state.subscribers.removeAll() }
+            return Array(state.subscribers.values)
         }
+        for continuation in subscribers { continuation.finish() }
     }
 
-    private func publish(_ rows: [(change: AlarmChange, alarm: Alarm)]) {
+    func publish(_ rows: [(change: AlarmChange, alarm: Alarm)]) {
         let subscribers = state.withLock { state -> [AsyncStream<Item>.Continuation] in
             state.head = rows[rows.count - 1].change.id
             return Array(state.subscribers.values)
         }
         for continuation in subscribers {
-            for row in rows { continuation.yield(.change(row.change, row.alarm)) }
+            for row in rows where !deliver(.change(row.change, row.alarm), to: continuation) { break }
         }
     }
 
     private func broadcast(_ item: Item) {
-        for continuation in state.withLock({ Array($0.subscribers.values) }) { continuation.yield(item) }
+        for continuation in state.withLock({ Array($0.subscribers.values) }) { _ = deliver(item, to: continuation) }
+    }
+
+    /// False when the subscriber's buffer is full: it is finished (and removed by its termination handler).
+    private func deliver(_ item: Item, to continuation: AsyncStream<Item>.Continuation) -> Bool {
+        switch continuation.yield(item) {
+        case .enqueued: return true
+        case .terminated: return false
+        case .dropped:
+            continuation.finish()
+            logger.notice("alarm stream subscriber too slow: disconnected, it resumes with Last-Event-ID")
+            return false
+        @unknown default: return false
+        }
     }
 
 }

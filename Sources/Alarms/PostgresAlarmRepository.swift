@@ -35,12 +35,12 @@ public struct PostgresAlarmRepository: AlarmRepository {
     static func change(_ row: PostgresRow, prefix: String = "c_") -> AlarmChange {
         AlarmChange(id: row[prefix + "id"].flatMap { Int64($0) } ?? 0, alarmId: row[prefix + "alarm_id"].flatMap { Int64($0) } ?? 0,
                     change: row[prefix + "change"].flatMap(AlarmChangeKind.init(rawValue:)) ?? .opened,
-                    actor: row[prefix + "actor"] ?? "", atMicros: row[prefix + "at_us"].flatMap { Int64($0) } ?? 0,
+                    actor: row[prefix + "actor"] ?? "", client: row[prefix + "client"], atMicros: row[prefix + "at_us"].flatMap { Int64($0) } ?? 0,
                     detailsJSON: row[prefix + "details"] ?? "{}")
     }
 
     static let changeColumns = """
-        c.id AS c_id, c.alarm_id AS c_alarm_id, c.change AS c_change, c.actor AS c_actor,
+        c.id AS c_id, c.alarm_id AS c_alarm_id, c.change AS c_change, c.actor AS c_actor, c.client AS c_client,
         \(PostgresSQL.epochMicros("c.at")) AS c_at_us, c.details::text AS c_details
         """
 
@@ -94,7 +94,7 @@ public struct PostgresAlarmRepository: AlarmRepository {
         }
     }
 
-    public func apply(_ action: AlarmAction, to id: Int64, visible: @escaping @Sendable (Alarm) -> Bool) async throws -> Alarm? {
+    public func apply(_ action: AlarmAction, to id: Int64, client: String?, visible: @escaping @Sendable (Alarm) -> Bool) async throws -> Alarm? {
         try await pool.withConnection { connection in
             try connection.transaction { connection in
                 try connection.query(AdvisoryLock.statement(AdvisoryLock.alarmChanges))
@@ -109,13 +109,13 @@ public struct PostgresAlarmRepository: AlarmRepository {
                     try connection.query("""
                         UPDATE alarms SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2 WHERE id = $1
                         """, [String(id), operatorID])
-                    try Self.append(.acknowledged, alarm: id, actor: operatorID, details: "{}", on: connection)
+                    try Self.append(.acknowledged, alarm: id, actor: operatorID, client: client, details: "{}", on: connection)
                 case .resolve(let operatorID, let outcome, let note):
                     try connection.query("""
                         UPDATE alarms SET state = 'resolved', resolved_at = now(), resolved_by = $2, outcome = $3, note = $4
                         WHERE id = $1
                         """, [String(id), operatorID, outcome, note])
-                    try Self.append(.resolved, alarm: id, actor: operatorID,
+                    try Self.append(.resolved, alarm: id, actor: operatorID, client: client,
                                     details: try Self.json(["outcome": outcome, "note": note]), on: connection)
                 case .cancel:
                     try connection.query("""
@@ -146,11 +146,14 @@ public struct PostgresAlarmRepository: AlarmRepository {
             """, [String(afterId), String(limit)]).all.map { (Self.change($0), Self.alarm($0)) }
     }
 
-    public func stats(fromMicros: Int64, toMicros: Int64) async throws -> AlarmStats {
+    public func stats(fromMicros: Int64, toMicros: Int64, tenants: [String]?, maxConfidentiality: Int) async throws -> AlarmStats {
         try await pool.withConnection { connection in
             var stats = AlarmStats()
-            let range = [String(fromMicros), String(toMicros)]
-            let within = "raised_at >= to_timestamp($1::bigint / 1e6) AND raised_at < to_timestamp($2::bigint / 1e6)"
+            let range = [String(fromMicros), String(toMicros), tenants.map(PostgresArray.text), String(maxConfidentiality)]
+            let within = """
+                raised_at >= to_timestamp($1::bigint / 1e6) AND raised_at < to_timestamp($2::bigint / 1e6)
+                AND ($3::text[] IS NULL OR tenant = ANY($3::text[])) AND confidentiality <= $4::smallint
+                """
             stats.groups = try connection.query("""
                 SELECT type, priority, count(*) AS n, count(escalated_at) AS escalated FROM alarms
                 WHERE \(within) GROUP BY type, priority ORDER BY priority, type
@@ -177,10 +180,10 @@ public struct PostgresAlarmRepository: AlarmRepository {
     }
 
     /// Appends a timeline entry; the caller holds the changes' advisory lock in its transaction.
-    static func append(_ change: AlarmChangeKind, alarm: Int64, actor: String, details: String,
+    static func append(_ change: AlarmChangeKind, alarm: Int64, actor: String, client: String? = nil, details: String,
                        on connection: PostgresConnection) throws {
-        try connection.query("INSERT INTO alarm_changes (alarm_id, change, actor, details) VALUES ($1, $2, $3, $4::jsonb)",
-                             [String(alarm), change.rawValue, actor, details])
+        try connection.query("INSERT INTO alarm_changes (alarm_id, change, actor, client, details) VALUES ($1, $2, $3, $4, $5::jsonb)",
+                             [String(alarm), change.rawValue, actor, client, details])
     }
 
     /// Timeline details as a JSON object; nil values are left out.

@@ -141,6 +141,8 @@ struct GatewayServices {
     let journal: Journal
     let ingestPool: PostgresPool
     let apiPool: PostgresPool
+    /// Token lookups only: a flood of guessed tokens waits here, never for the routes' connections.
+    let tokenPool: PostgresPool
     let pipeline: IngestPipeline
     let ingress: MQTTIngress
     let maintenance: PartitionMaintenance
@@ -164,6 +166,7 @@ struct GatewayServices {
         ingestPool = PostgresPool(url: databaseURL, size: 2, logger: logger)
         let apiPool = PostgresPool(url: databaseURL, size: 4, logger: logger)
         self.apiPool = apiPool
+        tokenPool = PostgresPool(url: databaseURL, size: 2, logger: logger)
         var pipelineConfiguration = IngestPipeline.Configuration()
         pipelineConfiguration.maxBatchMessages = maxBatchMessages
         pipelineConfiguration.normalizer.maxPayloadBytes = maxPayloadBytes
@@ -223,7 +226,7 @@ struct GatewayServices {
             catalogue: catalogue,
             telemetry: PostgresTelemetryRepository(pool: pool),
             devices: PostgresDeviceRepository(pool: pool),
-            authenticator: CachingClientAuthenticator(store: ClientStore(pool: pool)),
+            authenticator: CachingClientAuthenticator(store: ClientStore(pool: tokenPool)),
             auditTrail: auditTrail,
             openData: PostgresOpenDataRepository(pool: pool),
             broker: brokerControl,

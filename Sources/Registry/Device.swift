@@ -148,8 +148,22 @@ public struct DeviceHistoryEntry: Sendable, Equatable {
     /// A lifecycle action, or `register`.
     public var action: String
     public var actor: String
+    /// The authenticated API client that made the change (nil: not made through the API); `actor` is what the
+    /// request named, recorded beside it, never instead.
+    public var client: String? = nil
     public var reason: String?
     public var atMicros: Int64
+}
+
+extension DeviceRepository {
+    /// A change made outside the API (CLI, tests): no client to record.
+    public func apply(_ action: LifecycleAction, to deviceId: String, actor: String, reason: String?) async throws -> Device {
+        try await apply(action, to: deviceId, actor: actor, client: nil, reason: reason)
+    }
+
+    public func update(_ deviceId: String, with patch: DevicePatch, actor: String) async throws -> Device {
+        try await update(deviceId, with: patch, actor: actor, client: nil)
+    }
 }
 
 /// Why the registry refused a request.
@@ -178,9 +192,10 @@ public protocol DeviceRepository: Sendable {
     func list(_ query: DeviceQuery) async throws -> [Device]
     func history(_ deviceId: String) async throws -> [DeviceHistoryEntry]
     /// Applies a lifecycle action and appends it to the history, in one transaction.
-    func apply(_ action: LifecycleAction, to deviceId: String, actor: String, reason: String?) async throws -> Device
+    /// `client` is the authenticated API client, recorded beside `actor` (nil when no API client made it).
+    func apply(_ action: LifecycleAction, to deviceId: String, actor: String, client: String?, reason: String?) async throws -> Device
     /// Changes metadata and appends an `update` entry naming the fields to the history.
-    func update(_ deviceId: String, with patch: DevicePatch, actor: String) async throws -> Device
+    func update(_ deviceId: String, with patch: DevicePatch, actor: String, client: String?) async throws -> Device
     /// Unregistered ids seen on the broker, most recently seen first; keyset pagination by (last seen, id).
     func unknownDevices(after: (lastSeenMicros: Int64, deviceId: String)?, limit: Int) async throws -> [UnknownDevice]
     /// Over the devices of `tenants` (nil: every tenant).

@@ -119,19 +119,20 @@ public struct PostgresDeviceRepository: DeviceRepository {
     public func history(_ deviceId: String) async throws -> [DeviceHistoryEntry] {
         try await pool.withConnection { connection in
             try connection.query("""
-                SELECT from_state, to_state, action, actor, reason,
+                SELECT from_state, to_state, action, actor, client, reason,
                        \(PostgresSQL.epochMicros("at")) AS at_us
                 FROM device_history WHERE device_id = $1 ORDER BY id
                 """, [deviceId]).all.map { row in
                 DeviceHistoryEntry(from: row["from_state"].flatMap(LifecycleState.init(rawValue:)),
                                    to: LifecycleState(rawValue: row["to_state"] ?? "") ?? .registered,
-                                   action: row["action"] ?? "", actor: row["actor"] ?? "", reason: row["reason"],
+                                   action: row["action"] ?? "", actor: row["actor"] ?? "", client: row["client"],
+                                   reason: row["reason"],
                                    atMicros: Int64(row["at_us"] ?? "") ?? 0)
             }
         }
     }
 
-    public func apply(_ action: LifecycleAction, to deviceId: String, actor: String, reason: String?) async throws -> Device {
+    public func apply(_ action: LifecycleAction, to deviceId: String, actor: String, client: String?, reason: String?) async throws -> Device {
         try await pool.withConnection { connection in
             try connection.transaction { connection in
                 // The row lock serialises concurrent changes of one device.
@@ -151,9 +152,9 @@ public struct PostgresDeviceRepository: DeviceRepository {
                 case .failure(let error): throw RegistryError.lifecycle(error)
                 }
                 try connection.query("""
-                    INSERT INTO device_history (device_id, from_state, to_state, action, actor, reason)
-                    VALUES ($1, $2, $3, $4, $5, $6)
-                    """, [deviceId, current.rawValue, next.rawValue, action.rawValue, actor, reason])
+                    INSERT INTO device_history (device_id, from_state, to_state, action, actor, reason, client)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7)
+                    """, [deviceId, current.rawValue, next.rawValue, action.rawValue, actor, reason, client])
                 try connection.query("UPDATE devices SET lifecycle_state = $2, updated_at = now() WHERE device_id = $1",
                                      [deviceId, next.rawValue])
                 return Self.device(try connection.query("\(Self.select) WHERE d.device_id = $1", [deviceId])[0])
@@ -161,7 +162,7 @@ public struct PostgresDeviceRepository: DeviceRepository {
         }
     }
 
-    public func update(_ deviceId: String, with patch: DevicePatch, actor: String) async throws -> Device {
+    public func update(_ deviceId: String, with patch: DevicePatch, actor: String, client: String?) async throws -> Device {
         try await pool.withConnection { connection in
             try connection.transaction { connection in
                 guard let current = try connection.query(
@@ -185,9 +186,9 @@ public struct PostgresDeviceRepository: DeviceRepository {
                     """, [deviceId, patch.vendor, patch.model, patch.firmwareVersion, patch.tenant, patch.placement,
                           patch.careRecipientRef, patch.tags.map { $0.joined(separator: ";") }])
                 try connection.query("""
-                    INSERT INTO device_history (device_id, from_state, to_state, action, actor, reason)
-                    VALUES ($1, $2, $2, 'update', $3, $4)
-                    """, [deviceId, current, actor, "changed: " + patch.fieldNames.joined(separator: ", ")])
+                    INSERT INTO device_history (device_id, from_state, to_state, action, actor, reason, client)
+                    VALUES ($1, $2, $2, 'update', $3, $4, $5)
+                    """, [deviceId, current, actor, "changed: " + patch.fieldNames.joined(separator: ", "), client])
                 return Self.device(try connection.query("\(Self.select) WHERE d.device_id = $1", [deviceId])[0])
             }
         }

@@ -9,27 +9,147 @@ public protocol ClientAuthenticator: Sendable {
     func identity(token: String) async throws -> ClientIdentity?
 }
 
+/// Where tokens are checked: the clients table (`ClientStore`), or a stand-in in tests.
+public protocol TokenLookup: Sendable {
+    func identity(token: String) async throws -> ClientIdentity?
+}
+
+extension ClientStore: TokenLookup {}
+
+/// Too many token lookups are waiting already: the request is refused at once (503) instead of queueing.
+public struct AuthenticationBusy: Error {}
+
 /// The clients of the database, with a short cache so that a request does not cost a lookup: a revoked or
 /// rotated token stops working within `ttl` (5 s by default).
+///
+/// Unauthenticated guesses must not take the database from valid clients: unknown tokens are remembered (by
+/// hash, bounded, oldest forgotten first, never evicting valid ones), at most `maxConcurrentLookups` lookups run
+/// at once, at most `maxWaitingLookups` wait (beyond that: `AuthenticationBusy`), and a token that was valid
+/// before goes ahead of unknown ones. `serve` also gives lookups a pool of their own.
 public final class CachingClientAuthenticator: ClientAuthenticator {
-    private let store: ClientStore
-    private let ttl: Duration
-    private let cache = Mutex<[String: (identity: ClientIdentity?, until: ContinuousClock.Instant)]>([:])
+    public struct Limits: Sendable {
+        /// How long a valid token is trusted without asking again (the revocation delay).
+        public var ttl: Duration = .seconds(5)
+        /// How long an unknown token is answered as unknown without asking again. Tokens are random, so a
+        /// guess never becomes valid later.
+        public var unknownTTL: Duration = .seconds(60)
+        public var unknownCapacity = 10_000
+        public var maxConcurrentLookups = 2
+        public var maxWaitingLookups = 32
 
-    public init(store: ClientStore, ttl: Duration = .seconds(5)) {
-        self.store = store
-        self.ttl = ttl
+        public init() {}
+    }
+
+    private typealias Instant = ContinuousClock.Instant
+
+    private struct State {
+        var valid: [[UInt8]: (identity: ClientIdentity, until: Instant)] = [:]
+        var unknown: [[UInt8]: Instant] = [:]
+        /// Insertion order of `unknown`, for eviction; `unknownHead` is the oldest still present.
+        var unknownOrder: [[UInt8]] = []
+        var unknownHead = 0
+        var running = 0
+        var known: [CheckedContinuation<Void, Never>] = []
+        var guesses: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let store: any TokenLookup
+    private let limits: Limits
+    private let state = Mutex(State())
+
+    public convenience init(store: ClientStore, ttl: Duration = .seconds(5)) {
+        var limits = Limits()
+        limits.ttl = ttl
+        self.init(lookup: store, limits: limits)
+    }
+
+    public init(lookup: any TokenLookup, limits: Limits = Limits()) {
+        self.store = lookup
+        self.limits = limits
     }
 
     public func identity(token: String) async throws -> ClientIdentity? {
-        let now = ContinuousClock.now
-        if let cached = cache.withLock({ $0[token] }), cached.until > now { return cached.identity }
+        let key = ClientToken.hash(token)
+        if case .answer(let identity) = cached(key) { return identity }
+        try await acquire(wasValid: state.withLock { $0.valid[key] != nil })
+        defer { release() }
+        // Another request may have looked the same token up while this one waited.
+        if case .answer(let identity) = cached(key) { return identity }
         let identity = try await store.identity(token: token)
-        cache.withLock { cache in
-            if cache.count > 10_000 { cache.removeAll() }
-            cache[token] = (identity, now + ttl)
+        let now = ContinuousClock.now
+        state.withLock { state in
+            if let identity {
+                if state.valid.count >= 10_000 { state.valid = state.valid.filter { $0.value.until > now } }
+                state.valid[key] = (identity, now + limits.ttl)
+            } else {
+                state.valid[key] = nil
+                remember(unknown: key, until: now + limits.unknownTTL, in: &state)
+            }
         }
         return identity
+    }
+
+    private enum Cached { case answer(ClientIdentity?), miss }
+
+    private func cached(_ key: [UInt8]) -> Cached {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            if let entry = state.valid[key], entry.until > now { return .answer(entry.identity) }
+            if let until = state.unknown[key], until > now { return .answer(nil) }
+            return .miss
+        }
+    }
+
+    private func remember(unknown key: [UInt8], until: Instant, in state: inout State) {
+        if state.unknown.updateValue(until, forKey: key) == nil { state.unknownOrder.append(key) }
+        while state.unknown.count > limits.unknownCapacity, state.unknownHead < state.unknownOrder.count {
+            state.unknown[state.unknownOrder[state.unknownHead]] = nil
+            state.unknownHead += 1
+        }
+        if state.unknownHead > limits.unknownCapacity {
+            state.unknownOrder.removeFirst(state.unknownHead)
+            state.unknownHead = 0
+        }
+    }
+
+    /// A lookup slot; tokens valid before wait ahead of unknown ones, and unknown ones wait only while few do.
+    private func acquire(wasValid: Bool) async throws {
+        enum Admission { case now, wait, refuse }
+        let admission = state.withLock { state -> Admission in
+            if state.running < limits.maxConcurrentLookups {
+                state.running += 1
+                return .now
+            }
+            return wasValid || state.guesses.count < limits.maxWaitingLookups ? .wait : .refuse
+        }
+        switch admission {
+        case .now: return
+        case .refuse: throw AuthenticationBusy()
+        case .wait:
+            await withCheckedContinuation { continuation in
+                let admitted = state.withLock { state -> Bool in
+                    // A slot may have come free meanwhile.
+                    if state.running < limits.maxConcurrentLookups {
+                        state.running += 1
+                        return true
+                    }
+                    if wasValid { state.known.append(continuation) } else { state.guesses.append(continuation) }
+                    return false
+                }
+                if admitted { continuation.resume() }
+            }
+        }
+    }
+
+    /// Hands the slot to the next waiter (the slot stays counted as running), or frees it.
+    private func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if !state.known.isEmpty { return state.known.removeFirst() }
+            if !state.guesses.isEmpty { return state.guesses.removeFirst() }
+            state.running -= 1
+            return nil
+        }
+        next?.resume()
     }
 }
 
@@ -74,7 +194,13 @@ struct AccessMiddleware: RouterMiddleware {
         guard let token else {
             throw Problem.unauthorized("this needs a bearer token: Authorization: Bearer <token> (cip-gateway clients create)")
         }
-        guard let identity = try await authenticator.identity(token: token) else {
+        let found: ClientIdentity?
+        do {
+            found = try await authenticator.identity(token: token)
+        } catch is AuthenticationBusy {
+            throw Problem.unavailable("too many token checks at once; retry in a moment")
+        }
+        guard let identity = found else {
             throw Problem.unauthorized("the token is not valid: unknown, rotated or revoked")
         }
         guard !identity.roles.isDisjoint(with: roles) else {
@@ -84,17 +210,32 @@ struct AccessMiddleware: RouterMiddleware {
         context.client = identity
         let note = AuditNote()
         context.audit = note
-        let response = try await next(request, context)
+        let endpoint = context.coreContext.endpointPath.value ?? request.uri.path
+        let auditTrail = self.auditTrail
+        let method = request.method.rawValue
+        let path = request.uri.path
         // Every read that returned class 2 or 3 data leaves a line in the audit trail (written in batches).
-        let summary = note.summary
-        if let auditTrail, summary.dataClass >= 2 {
+        let audit: @Sendable (Int, Int, [String], Int) -> Void = { records, dataClass, subjects, status in
+            guard let auditTrail, dataClass >= 2 else { return }
             auditTrail.append(AuditRecord(
                 atMicros: Int64(Date().timeIntervalSince1970 * 1e6), client: identity.name,
-                roles: identity.roles.map(\.rawValue).sorted().joined(separator: ","), method: request.method.rawValue,
-                endpoint: context.coreContext.endpointPath.value ?? request.uri.path, path: request.uri.path,
-                subjects: summary.subjects, records: summary.records, dataClass: summary.dataClass,
-                status: Int(response.status.code)))
+                roles: identity.roles.map(\.rawValue).sorted().joined(separator: ","), method: method,
+                endpoint: endpoint, path: path, subjects: subjects, records: records, dataClass: dataClass,
+                status: status))
         }
+        let authenticator = self.authenticator
+        context.streamAccess = StreamAccess(
+            isStillAuthorized: {
+                do {
+                    return try await authenticator.identity(token: token) == identity
+                } catch {
+                    return true
+                }
+            },
+            audit: { records, dataClass, subjects in audit(records, dataClass, subjects, 200) })
+        let response = try await next(request, context)
+        let summary = note.summary
+        audit(summary.records, summary.dataClass, summary.subjects, Int(response.status.code))
         return response
     }
 

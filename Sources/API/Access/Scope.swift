@@ -7,6 +7,25 @@ import Registry
 public protocol ClientRequestContext: RequestContext {
     var client: ClientIdentity? { get }
     var audit: AuditNote? { get }
+    /// For responses that outlive their handler (the alarm stream); set with `client`.
+    var streamAccess: StreamAccess? { get }
+}
+
+/// What a long-lived response needs from access control after its handler returned: the request's audit line
+/// is written when the handler returns, before a stream's body runs, and the token was checked only once.
+public struct StreamAccess: Sendable {
+    /// False once the token no longer stands for the same client with the same rights (revoked, rotated, or
+    /// its roles, tenants or clearance changed). A lookup that fails (database away) is not a revocation.
+    public var isStillAuthorized: @Sendable () async -> Bool
+    /// Appends an audit line now, for data of `dataClass` about `subjects` sent on the open response; lines of
+    /// class 1 are skipped like for every other read.
+    public var audit: @Sendable (_ records: Int, _ dataClass: Int, _ subjects: [String]) -> Void
+
+    public init(isStillAuthorized: @escaping @Sendable () async -> Bool,
+                audit: @escaping @Sendable (_ records: Int, _ dataClass: Int, _ subjects: [String]) -> Void) {
+        self.isStillAuthorized = isStillAuthorized
+        self.audit = audit
+    }
 }
 
 extension AppRequestContext: ClientRequestContext {}

@@ -6,6 +6,7 @@ import Models
 import HTTPTypes
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// Integration tier: the alarm team's alarms: the queue, one alarm with its timeline and context, acknowledge and
 /// resolve, figures, and a live stream of every change (Server-Sent Events, resumable with `Last-Event-ID`).
@@ -13,6 +14,11 @@ struct AlarmsController<Context: ClientRequestContext> {
     let repository: any AlarmRepository
     let feed: AlarmFeed?
     let catalogue: Catalogue
+    /// How often an open stream re-checks its token: a revoked or rotated token ends the stream within this
+    /// plus the authenticator's cache time.
+    var recheckInterval: Duration = .seconds(1)
+    /// A write to the client that has not completed after this long ends the stream (a stalled consumer).
+    var stallLimit: Duration = .seconds(30)
 
     var routes: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
@@ -114,7 +120,11 @@ struct AlarmsController<Context: ClientRequestContext> {
         let to = try reader.time("to") ?? Int64(Date().timeIntervalSince1970 * 1e6)
         let from = try reader.time("from") ?? to - 86_400_000_000
         guard from < to else { throw Problem.badParameter("to", "to must be later than from") }
-        return AlarmStatsBody(try await repository.stats(fromMicros: from, toMicros: to), from: from, to: to)
+        // Counted within the client's scope, like the list: a count is a read of the alarms it counts.
+        let scope = context.scope
+        let stats = try await repository.stats(fromMicros: from, toMicros: to, tenants: scope.tenants,
+                                               maxConfidentiality: scope.clearance)
+        return AlarmStatsBody(stats, from: from, to: to)
     }
 
     /// `GET /integration/v1/alarms/stream`: every alarm change as a Server-Sent Event whose id is the change id.
@@ -135,7 +145,11 @@ struct AlarmsController<Context: ClientRequestContext> {
         }
         let repository = self.repository
         let scope = context.scope
-        // The stream carries alarms up to the client's clearance from now on: audited once, when it opens.
+        let access = context.streamAccess
+        let recheckInterval = self.recheckInterval
+        let stallLimit = self.stallLimit
+        // The stream carries alarms up to the client's clearance from now on: audited when it opens, and each
+        // alarm sent is audited as it goes (below).
         context.audit?.returned(records: 0, dataClass: scope.clearance, subjects: [])
         let (head, items) = feed.subscribe()
         var headers = HTTPFields()
@@ -152,27 +166,46 @@ struct AlarmsController<Context: ClientRequestContext> {
                 for row in rows where row.change.id <= head {
                     if scope.sees(row.alarm) {
                         try await writer.write(ByteBuffer(string: AlarmEventBody.sse(row.change, row.alarm)))
+                        access?.audit(1, row.alarm.confidentiality, [row.alarm.deviceId])
                     }
                     last = row.change.id
                 }
                 if rows.count < 500 || rows[rows.count - 1].change.id >= head { break }
             }
-            // Live until the client goes or the gateway shuts down (a graceful shutdown must not wait for streams).
+            // Live until the client goes, the feed drops it (too slow: see AlarmFeed.subscribe), its token stops
+            // being valid, a write stalls, or the gateway shuts down (a graceful shutdown must not wait for streams).
             let live = LiveWriter(writer: writer, last: last)
             try? await cancelWhenGracefulShutdown {
-                for await item in items {
-                    try Task.checkCancellation()
-                    switch item {
-                    case .change(let change, let alarm):
-                        guard change.id > live.last else { continue }
-                        if scope.sees(alarm) { try await live.write(AlarmEventBody.sse(change, alarm)) }
-                        live.last = change.id
-                    case .keepAlive:
-                        try await live.write(": keep-alive\n\n")
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await item in items {
+                            try Task.checkCancellation()
+                            switch item {
+                            case .change(let change, let alarm):
+                                guard change.id > live.last else { continue }
+                                if scope.sees(alarm) {
+                                    try await live.write(AlarmEventBody.sse(change, alarm))
+                                    access?.audit(1, alarm.confidentiality, [alarm.deviceId])
+                                }
+                                live.last = change.id
+                            case .keepAlive:
+                                try await live.write(": keep-alive\n\n")
+                            }
+                        }
                     }
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: recheckInterval)
+                            if let access, !(await access.isStillAuthorized()) { throw StreamEnd.tokenNoLongerValid }
+                            if let started = live.writeStarted, ContinuousClock.now - started > stallLimit { throw StreamEnd.stalled }
+                        }
+                    }
+                    // Whichever ends first ends both.
+                    defer { group.cancelAll() }
+                    try await group.next()
                 }
             }
-            try await live.writer.finish(nil)
+            try? await live.writer.finish(nil)
         })
     }
 
@@ -180,7 +213,9 @@ struct AlarmsController<Context: ClientRequestContext> {
         do {
             // An alarm outside the client's tenants or clearance does not exist for it.
             let scope = context.scope
-            guard let alarm = try await repository.apply(action, to: id, visible: { scope.sees($0) }) else {
+            // The operator named in the body is recorded as the actor, the authenticated client beside it.
+            guard let alarm = try await repository.apply(action, to: id, client: context.client?.name,
+                                                         visible: { scope.sees($0) }) else {
                 throw Problem.notFound("no alarm \(id)")
             }
             context.audit?.returned(records: 1, dataClass: alarm.confidentiality, subjects: [alarm.deviceId])
@@ -213,17 +248,30 @@ struct AlarmsController<Context: ClientRequestContext> {
     }
 }
 
-/// The response writer, handed into the shutdown-cancellable loop of a stream (used by that one task only).
+/// Why a live stream ended on the gateway's side.
+private enum StreamEnd: Error {
+    case tokenNoLongerValid
+    case stalled
+}
+
+/// The response writer, handed into the shutdown-cancellable loop of a stream (written by that one task only;
+/// the watchdog reads `writeStarted`, hence the lock).
 private final class LiveWriter: @unchecked Sendable {
     var writer: any ResponseBodyWriter
     var last: Int64
+    private let started = Mutex<ContinuousClock.Instant?>(nil)
 
     init(writer: any ResponseBodyWriter, last: Int64) {
         self.writer = writer
         self.last = last
     }
 
+    /// When the write in progress began; nil between writes.
+    var writeStarted: ContinuousClock.Instant? { started.withLock { $0 } }
+
     func write(_ text: String) async throws {
+        started.withLock { $0 = .now }
+        defer { started.withLock { $0 = nil } }
         try await writer.write(ByteBuffer(string: text))
     }
 }
@@ -285,6 +333,8 @@ struct AlarmChangeBody: Encodable {
     var id: Int64
     var change: String
     var actor: String
+    /// The authenticated client that made the change (absent for the device's and the gateway's own changes).
+    var client: String?
     var at: String
     var details: [String: String]
 
@@ -292,6 +342,7 @@ struct AlarmChangeBody: Encodable {
         id = change.id
         self.change = change.change.rawValue
         actor = change.actor
+        client = change.client
         at = RFC3339.format(micros: change.atMicros)
         // Details are flat JSON objects of strings and numbers; shown as text.
         let object = (try? JSONSerialization.jsonObject(with: Data(change.detailsJSON.utf8))) as? [String: Any] ?? [:]

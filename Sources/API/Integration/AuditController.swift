@@ -36,8 +36,11 @@ struct AuditController<Context: ClientRequestContext> {
         if let from, let to, from >= to { throw Problem.badParameter("to", "to must be later than from") }
         let limit = try query.limit(default: 100, max: 1_000)
         let before = try query.string("cursor", maxLength: 1024).map(Cursor.decodeDeadLetter)
+        // The trail names subjects and what was read about them: an auditor reads it within its own scope.
+        let scope = context.scope
         let rows = try await trail.query(client: client, subject: subject, fromMicros: from, toMicros: to,
-                                         beforeID: before, limit: limit + 1)
+                                         beforeID: before, limit: limit + 1, tenants: scope.tenants,
+                                         maxClass: scope.clearance)
         let page = rows.prefix(limit)
         context.audit?.returned(records: page.count, dataClass: 3, subjects: page.flatMap(\.record.subjects))
         let next = rows.count > limit ? page.last.map { Cursor.encodeDeadLetter(id: $0.id) } : nil

@@ -184,12 +184,23 @@ struct DevicesController<Context: ClientRequestContext> {
             if let tenant = patch.tenant, !context.scope.sees(tenant: tenant) {
                 throw Problem.forbidden("tenant \(tenant) is not one of this client's")
             }
-            let device = try await repository.update(id, with: patch, actor: body.actor ?? context.client?.name ?? "api")
+            // `actor` is what the request claims; the authenticated client is recorded beside it, never replaced.
+            let device = try await repository.update(id, with: patch, actor: try actorNamed(body.actor, context),
+                                                     client: context.client?.name)
             context.noteDevices([device])
             return DeviceBody(device, clearance: context.scope.clearance)
         } catch let error as RegistryError {
             throw Problem.notFound(error.description)
         }
+    }
+
+    /// The person or system a change names (`actor`), defaulting to the client; checked like an operator id.
+    private func actorNamed(_ actor: String?, _ context: Context) throws -> String {
+        guard let actor else { return context.client?.name ?? "api" }
+        guard (1...128).contains(actor.count), actor.allSatisfy({ $0.isLetter || $0.isNumber || "-_.:@ ".contains($0) }) else {
+            throw Problem.badRequest("actor must be 1 to 128 letters, digits, spaces or - _ . : @")
+        }
+        return actor
     }
 
     /// The same field rules as registration (lengths, characters, no personal identity numbers).
@@ -240,8 +251,8 @@ struct DevicesController<Context: ClientRequestContext> {
             throw Problem.badRequest("decommissioning needs a reason: {\"reason\": \"...\"}")
         }
         do {
-            let device = try await repository.apply(action, to: id, actor: body.actor ?? context.client?.name ?? "api",
-                                                    reason: body.reason)
+            let device = try await repository.apply(action, to: id, actor: try actorNamed(body.actor, context),
+                                                    client: context.client?.name, reason: body.reason)
             if let broker {
                 do {
                     try await broker.enforce(device.lifecycleState, deviceId: id)
@@ -361,6 +372,8 @@ struct HistoryEntryBody: Encodable {
     var to: String
     var action: String
     var actor: String
+    /// The authenticated client that made the change (absent when no API client did).
+    var client: String?
     var reason: String?
     var at: String
 
@@ -369,6 +382,7 @@ struct HistoryEntryBody: Encodable {
         to = entry.to.rawValue
         action = entry.action
         actor = entry.actor
+        client = entry.client
         reason = entry.reason
         at = RFC3339.format(micros: entry.atMicros)
     }

@@ -106,11 +106,31 @@ struct DeadLetterBody: ResponseEncodable {
         topic = letter.topic
         deviceId = letter.deviceID
         recordIndex = letter.recordIndex
-        reason = letter.reason
+        // A reason may quote what it refused (`location_text "Kitchen"`): redacted like the payload it comes from.
+        reason = withPayload ? letter.reason : RedactedReason.of(letter.reason)
         messageKey = Hex.encode(letter.messageKey)
         payloadText = withPayload ? String(validating: letter.payload, as: UTF8.self) : nil
         payloadBase64 = withPayload ? base64url(letter.payload) : nil
         payloadRedacted = !withPayload
+    }
+}
+
+/// A dead letter's reason for a client below clearance 3: its wording stays, the values it quotes go. Every
+/// quoted text becomes `"…"` and every number `…`, except record indexes (`records[2]`), which are positions,
+/// not data. Deliberately blunt: reasons are free text from many parsers, so no value is trusted to be harmless.
+enum RedactedReason {
+    private static let quoted = try! NSRegularExpression(pattern: #""(?:[^"\\]|\\.)*"?"#)
+    private static let number = try! NSRegularExpression(
+        pattern: #"(?<![\w.\[-])-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?![\w\]])"#)
+
+    static func of(_ reason: String) -> String {
+        var text = replace(quoted, in: reason, with: "\"…\"")
+        text = replace(number, in: text, with: "…")
+        return text
+    }
+
+    private static func replace(_ expression: NSRegularExpression, in text: String, with template: String) -> String {
+        expression.stringByReplacingMatches(in: text, range: NSRange(text.startIndex..., in: text), withTemplate: template)
     }
 }
 
