@@ -89,9 +89,18 @@ let package = Package(
             resources: [.copy("openapi.json"), .copy("Console/Files")]
         ),
 
+        // The composition root, shared by both executables: the gateway's services wired together
+        // (`GatewayServices`), the command-line option groups (database, broker), loading DataModels/.
+        .target(name: "Composition", dependencies: [
+            "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+
         // `cip-gateway`: @main and subcommands only.
         .executableTarget(name: "CIPGateway", dependencies: [
-            "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
+            "API", "Access", "Alarms", "Composition", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),

@@ -1,8 +1,8 @@
 import ArgumentParser
+import Composition
 import Foundation
 import Ingest
 import Logging
-import Models
 import MQTT
 import Postgres
 import ServiceLifecycle
@@ -50,7 +50,7 @@ struct Bench: AsyncParsableCommand {
             INSERT INTO devices (device_id, serial_number, type, tenant, lifecycle_state)
             SELECT id, 'SN-' || id, 'sensor', 'bench', 'active' FROM unnest($1::text[]) AS id
             """, [PostgresArray.text(deviceIDs)])
-        let catalogue = try Self.loadNormalizer()
+        let catalogue = try DataModelsLoader.normalizer(at: nil)
 
         // (b) COPY of the rows the gateway would write, in the gateway's batch size.
         let copyRate = try measureCopy(connection: connection, payloads: payloads, devices: deviceIDs, catalogue: catalogue)
@@ -78,14 +78,6 @@ struct Bench: AsyncParsableCommand {
                      gatewayRate / copyRate, stored, messages * 3))
         connection.close()
         if stored != messages * 3 { throw ValidationError("the gateway stored \(stored) observations, expected \(messages * 3)") }
-    }
-
-    /// The catalogue and vendor mappings from DataModels/, as `serve` loads them.
-    static func loadNormalizer() throws -> CatalogueNormalizer {
-        guard let directory = Catalogue.locateDataModels() else { throw ValidationError("DataModels/ not found") }
-        let catalogue = try Catalogue.load(from: directory)
-        return try CatalogueNormalizer(catalogue: catalogue,
-                                       mappings: try VendorMapping.loadAll(from: directory.appendingPathComponent("mappings")))
     }
 
     private func median(_ values: [Double]) -> Double {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Composition
 import Foundation
 import Ingest
 import Models
@@ -50,10 +51,7 @@ struct BenchAdapters: AsyncParsableCommand {
     ]
 
     func run() async throws {
-        let catalogue = try Catalogue.loadDefault()
-        guard let dataModels = Catalogue.locateDataModels() else { throw StartupError(description: "DataModels/ not found") }
-        let mappings = try VendorMapping.loadAll(from: dataModels.appendingPathComponent("mappings"))
-        let normalizer = try CatalogueNormalizer(catalogue: catalogue, mappings: mappings)
+        let normalizer = try DataModelsLoader.normalizer(at: nil)
         print("cip-gateway bench-adapters: \(seconds) s per adapter, one thread")
         print("adapter                          payloads/s   records/s   parse-only/s   normalize/parse")
         for item in Self.cases {

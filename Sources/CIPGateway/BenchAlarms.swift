@@ -2,6 +2,7 @@ import API
 import Access
 import Alarms
 import ArgumentParser
+import Composition
 import Foundation
 import Hummingbird
 import Ingest
@@ -62,7 +63,7 @@ struct BenchAlarms: AsyncParsableCommand {
         print(String(format: "baseline broker publish → subscriber: p50 %.1f ms  p99 %.1f ms  max %.1f ms", baseline.p50, baseline.p99, baseline.max))
 
         // The gateway: ingest, alarm engine, feed and HTTP in this process.
-        let catalogue = try Bench.loadNormalizer()
+        let catalogue = try DataModelsLoader.normalizer(at: nil)
         let journalDirectory = NSTemporaryDirectory() + "cip-bench-alarms-journal-\(getpid())"
         try? FileManager.default.removeItem(atPath: journalDirectory)
         defer { try? FileManager.default.removeItem(atPath: journalDirectory) }

@@ -1,6 +1,7 @@
 import API
 import Access
 import ArgumentParser
+import Composition
 import Foundation
 import Hummingbird
 import Logging
