@@ -1,5 +1,4 @@
 import API
-import Access
 import Alarms
 import ArgumentParser
 import Composition
@@ -7,14 +6,10 @@ import Foundation
 import Hummingbird
 import Ingest
 import Logging
-import MQTT
 import Metrics
 import Models
-import Postgres
 import Prometheus
-import Registry
 import ServiceLifecycle
-import Storage
 
 /// `cip-gateway serve`: ingest from the broker, store in PostgreSQL, answer the read API.
 struct Serve: AsyncParsableCommand {

@@ -14,7 +14,7 @@ import ServiceLifecycle
 import Storage
 import Synchronization
 
-/// `cip-gateway bench-alarms`: alarm latency under load. While telemetry flows in the background, publishes
+/// `cip-bench bench-alarms`: alarm latency under load. While telemetry flows in the background, publishes
 /// alarm events over MQTT and times each one until its `opened` change arrives on the SSE stream
 /// (`/integration/v1/alarms/stream`). The baseline, measured in the same run under the same load, is the broker
 /// alone: publish to delivery at a plain subscriber.
@@ -50,7 +50,7 @@ struct BenchAlarms: AsyncParsableCommand {
             FROM unnest($1::text[]) AS id
             """, [PostgresArray.text(sensors + alarmDevices)])
         connection.close()
-        print("cip-gateway bench-alarms: \(alarms) alarms, one every \(alarmInterval) ms, over \(telemetryRate) telemetry messages/s")
+        print("cip-bench bench-alarms: \(alarms) alarms, one every \(alarmInterval) ms, over \(telemetryRate) telemetry messages/s")
 
         let brokerURL = try broker.parsedURL()
         let load = try TelemetryLoad(configuration: try broker.bridgeConfiguration(clientID: "cip-bench-load-\(getpid())"),

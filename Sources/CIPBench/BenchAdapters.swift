@@ -4,7 +4,7 @@ import Foundation
 import Ingest
 import Models
 
-/// `cip-gateway bench-adapters`: normalization throughput of each payload adapter on one core (one thread),
+/// `cip-bench bench-adapters`: normalization throughput of each payload adapter on one core (one thread),
 /// against the cost of only parsing the same payload, measured in the same run.
 struct BenchAdapters: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,7 +52,7 @@ struct BenchAdapters: AsyncParsableCommand {
 
     func run() async throws {
         let normalizer = try DataModelsLoader.normalizer(at: nil)
-        print("cip-gateway bench-adapters: \(seconds) s per adapter, one thread")
+        print("cip-bench bench-adapters: \(seconds) s per adapter, one thread")
         print("adapter                          payloads/s   records/s   parse-only/s   normalize/parse")
         for item in Self.cases {
             let bytes = Array(item.payload.utf8)

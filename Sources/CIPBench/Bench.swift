@@ -9,7 +9,7 @@ import ServiceLifecycle
 import Storage
 import Synchronization
 
-/// `cip-gateway bench`: measures, in one run on the local stack, (a) the broker's QoS 1 rate to a subscriber
+/// `cip-bench bench`: measures, in one run on the local stack, (a) the broker's QoS 1 rate to a subscriber
 /// that discards, (b) PostgreSQL's COPY rate for the same rows, (c) the gateway end to end (first publish to
 /// last row committed), and prints c/a and c/b.
 struct Bench: AsyncParsableCommand {
@@ -41,7 +41,7 @@ struct Bench: AsyncParsableCommand {
 
         let payloads = (0..<messages).map { Self.payload($0) }
         let deviceIDs = (0..<devices).map { String(format: "bench-%05d", $0) }
-        print("cip-gateway bench: \(messages) QoS 1 SenML messages (3 values each) from \(devices) devices, window \(window)")
+        print("cip-bench bench: \(messages) QoS 1 SenML messages (3 values each) from \(devices) devices, window \(window)")
 
         // Fresh database with the gateway's schema.
         let (benchURL, connection) = try BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
