@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "cip-gateway", targets: ["CIPGateway"]),
+        .executable(name: "cip-bench", targets: ["CIPBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
@@ -90,14 +91,32 @@ let package = Package(
             resources: [.copy("openapi.json"), .copy("Console/Files")]
         ),
 
-        // `cip-gateway`: @main and subcommands only.
-        .executableTarget(name: "CIPGateway", dependencies: [
+        // The composition root, shared by both executables: the gateway's services wired together
+        // (`GatewayServices`), the command-line option groups (database, broker), loading DataModels/.
+        .target(name: "Composition", dependencies: [
             "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+
+        // `cip-gateway`, the product only: @main and the subcommands serve, migrate, devices, clients.
+        .executableTarget(name: "CIPGateway", dependencies: [
+            "API", "Access", "Alarms", "Composition", "Ingest", "Models", "Registry", "Storage", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+
+        // `cip-bench`, the tools around the product: the demo fleet (simulate) and the benchmarks.
+        .executableTarget(name: "CIPBench", dependencies: [
+            "API", "Access", "Alarms", "Composition", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 

@@ -1,5 +1,6 @@
 import Access
 import ArgumentParser
+import Composition
 import Foundation
 import Logging
 import Postgres

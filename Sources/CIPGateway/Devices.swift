@@ -1,5 +1,6 @@
 import API
 import ArgumentParser
+import Composition
 import Foundation
 import Logging
 import Models

@@ -231,7 +231,7 @@ extension IntegrationTests {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
             try JSONSerialization.data(withJSONObject: ["registered": registered]).write(to: URL(fileURLWithPath: directory + "/claims.json"))
-            let status = try ChildProcess([GatewayProcess.binary, "simulate", "--devices-per-kind", "1", "--interval", "0.5",
+            let status = try ChildProcess([GatewayProcess.benchBinary, "simulate", "--devices-per-kind", "1", "--interval", "0.5",
                                            "--duration", "3", "--claims", directory + "/claims.json",
                                            "--credentials", directory + "/credentials.json"],
                                           environment: TestStack.environment, logPath: directory + "/simulate.log").wait()

@@ -31,6 +31,12 @@ final class GatewayProcess: @unchecked Sendable {
             .appendingPathComponent("cip-gateway").path
     }
 
+    /// `cip-bench` (the demo fleet and the benchmarks): CIP_BENCH_BIN, else beside the gateway binary.
+    static var benchBinary: String {
+        if let path = TestStack.environment["CIP_BENCH_BIN"] { return path }
+        return URL(fileURLWithPath: binary).deletingLastPathComponent().appendingPathComponent("cip-bench").path
+    }
+
     func start() throws {
         var environment = TestStack.environment
         environment["DATABASE_URL"] = databaseURL

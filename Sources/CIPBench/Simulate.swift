@@ -1,9 +1,10 @@
 import ArgumentParser
+import Composition
 import Foundation
 import Logging
 import MQTT
 
-/// `cip-gateway simulate`: a small demo fleet of care devices publishing over MQTT, as real ones would.
+/// `cip-bench simulate`: a small demo fleet of care devices publishing over MQTT, as real ones would.
 struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a demo fleet: digital locks, GPS alarms, safety alarms and room sensors.")

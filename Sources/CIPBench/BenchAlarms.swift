@@ -2,6 +2,7 @@ import API
 import Access
 import Alarms
 import ArgumentParser
+import Composition
 import Foundation
 import Hummingbird
 import Ingest
@@ -13,7 +14,7 @@ import ServiceLifecycle
 import Storage
 import Synchronization
 
-/// `cip-gateway bench-alarms`: alarm latency under load. While telemetry flows in the background, publishes
+/// `cip-bench bench-alarms`: alarm latency under load. While telemetry flows in the background, publishes
 /// alarm events over MQTT and times each one until its `opened` change arrives on the SSE stream
 /// (`/integration/v1/alarms/stream`). The baseline, measured in the same run under the same load, is the broker
 /// alone: publish to delivery at a plain subscriber.
@@ -49,7 +50,7 @@ struct BenchAlarms: AsyncParsableCommand {
             FROM unnest($1::text[]) AS id
             """, [PostgresArray.text(sensors + alarmDevices)])
         connection.close()
-        print("cip-gateway bench-alarms: \(alarms) alarms, one every \(alarmInterval) ms, over \(telemetryRate) telemetry messages/s")
+        print("cip-bench bench-alarms: \(alarms) alarms, one every \(alarmInterval) ms, over \(telemetryRate) telemetry messages/s")
 
         let brokerURL = try broker.parsedURL()
         let load = try TelemetryLoad(configuration: try broker.bridgeConfiguration(clientID: "cip-bench-load-\(getpid())"),
@@ -62,7 +63,7 @@ struct BenchAlarms: AsyncParsableCommand {
         print(String(format: "baseline broker publish → subscriber: p50 %.1f ms  p99 %.1f ms  max %.1f ms", baseline.p50, baseline.p99, baseline.max))
 
         // The gateway: ingest, alarm engine, feed and HTTP in this process.
-        let catalogue = try Bench.loadNormalizer()
+        let catalogue = try DataModelsLoader.normalizer(at: nil)
         let journalDirectory = NSTemporaryDirectory() + "cip-bench-alarms-journal-\(getpid())"
         try? FileManager.default.removeItem(atPath: journalDirectory)
         defer { try? FileManager.default.removeItem(atPath: journalDirectory) }

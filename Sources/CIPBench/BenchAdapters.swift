@@ -1,9 +1,10 @@
 import ArgumentParser
+import Composition
 import Foundation
 import Ingest
 import Models
 
-/// `cip-gateway bench-adapters`: normalization throughput of each payload adapter on one core (one thread),
+/// `cip-bench bench-adapters`: normalization throughput of each payload adapter on one core (one thread),
 /// against the cost of only parsing the same payload, measured in the same run.
 struct BenchAdapters: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,11 +51,8 @@ struct BenchAdapters: AsyncParsableCommand {
     ]
 
     func run() async throws {
-        let catalogue = try Catalogue.loadDefault()
-        guard let dataModels = Catalogue.locateDataModels() else { throw StartupError(description: "DataModels/ not found") }
-        let mappings = try VendorMapping.loadAll(from: dataModels.appendingPathComponent("mappings"))
-        let normalizer = try CatalogueNormalizer(catalogue: catalogue, mappings: mappings)
-        print("cip-gateway bench-adapters: \(seconds) s per adapter, one thread")
+        let normalizer = try DataModelsLoader.normalizer(at: nil)
+        print("cip-bench bench-adapters: \(seconds) s per adapter, one thread")
         print("adapter                          payloads/s   records/s   parse-only/s   normalize/parse")
         for item in Self.cases {
             let bytes = Array(item.payload.utf8)

@@ -1,6 +1,7 @@
 import API
 import Access
 import ArgumentParser
+import Composition
 import Foundation
 import Hummingbird
 import Logging
@@ -10,7 +11,7 @@ import Registry
 import ServiceLifecycle
 import Storage
 
-/// `cip-gateway bench-audit`: what the audit trail costs a read. The same sensitive read
+/// `cip-bench bench-audit`: what the audit trail costs a read. The same sensitive read
 /// (`GET /integration/v1/devices/{id}/latest`, class 3 values) over keep-alive connections, against the API
 /// without the audit trail (baseline) and with it, alternating, in one run.
 struct BenchAudit: AsyncParsableCommand {
@@ -46,7 +47,7 @@ struct BenchAudit: AsyncParsableCommand {
         let pool = PostgresPool(url: url, size: 4, logger: logger)
         let token = try await ClientStore(pool: pool).create(name: "bench", roles: [.integrator], tenants: nil, clearance: 3)
         let catalogue = try Catalogue.loadDefault()
-        print("cip-gateway bench-audit: \(connections) keep-alive connections × \(requests) GET /integration/v1/devices/gps-1/latest (class 3)")
+        print("cip-bench bench-audit: \(connections) keep-alive connections × \(requests) GET /integration/v1/devices/gps-1/latest (class 3)")
 
         var baseline: [Double] = []
         var audited: [Double] = []

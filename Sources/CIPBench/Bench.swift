@@ -1,15 +1,15 @@
 import ArgumentParser
+import Composition
 import Foundation
 import Ingest
 import Logging
-import Models
 import MQTT
 import Postgres
 import ServiceLifecycle
 import Storage
 import Synchronization
 
-/// `cip-gateway bench`: measures, in one run on the local stack, (a) the broker's QoS 1 rate to a subscriber
+/// `cip-bench bench`: measures, in one run on the local stack, (a) the broker's QoS 1 rate to a subscriber
 /// that discards, (b) PostgreSQL's COPY rate for the same rows, (c) the gateway end to end (first publish to
 /// last row committed), and prints c/a and c/b.
 struct Bench: AsyncParsableCommand {
@@ -41,7 +41,7 @@ struct Bench: AsyncParsableCommand {
 
         let payloads = (0..<messages).map { Self.payload($0) }
         let deviceIDs = (0..<devices).map { String(format: "bench-%05d", $0) }
-        print("cip-gateway bench: \(messages) QoS 1 SenML messages (3 values each) from \(devices) devices, window \(window)")
+        print("cip-bench bench: \(messages) QoS 1 SenML messages (3 values each) from \(devices) devices, window \(window)")
 
         // Fresh database with the gateway's schema.
         let (benchURL, connection) = try BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
@@ -50,7 +50,7 @@ struct Bench: AsyncParsableCommand {
             INSERT INTO devices (device_id, serial_number, type, tenant, lifecycle_state)
             SELECT id, 'SN-' || id, 'sensor', 'bench', 'active' FROM unnest($1::text[]) AS id
             """, [PostgresArray.text(deviceIDs)])
-        let catalogue = try Self.loadNormalizer()
+        let catalogue = try DataModelsLoader.normalizer(at: nil)
 
         // (b) COPY of the rows the gateway would write, in the gateway's batch size.
         let copyRate = try measureCopy(connection: connection, payloads: payloads, devices: deviceIDs, catalogue: catalogue)
@@ -78,14 +78,6 @@ struct Bench: AsyncParsableCommand {
                      gatewayRate / copyRate, stored, messages * 3))
         connection.close()
         if stored != messages * 3 { throw ValidationError("the gateway stored \(stored) observations, expected \(messages * 3)") }
-    }
-
-    /// The catalogue and vendor mappings from DataModels/, as `serve` loads them.
-    static func loadNormalizer() throws -> CatalogueNormalizer {
-        guard let directory = Catalogue.locateDataModels() else { throw ValidationError("DataModels/ not found") }
-        let catalogue = try Catalogue.load(from: directory)
-        return try CatalogueNormalizer(catalogue: catalogue,
-                                       mappings: try VendorMapping.loadAll(from: directory.appendingPathComponent("mappings")))
     }
 
     private func median(_ values: [Double]) -> Double {

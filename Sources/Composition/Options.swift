@@ -6,35 +6,39 @@ import MQTT
 private let environment = ProcessInfo.processInfo.environment
 
 /// Where the gateway finds PostgreSQL. Defaults match `Gateway/stack up`.
-struct DatabaseOptions: ParsableArguments {
+public struct DatabaseOptions: ParsableArguments {
     @Option(name: .customLong("database-url"), help: "libpq connection string or URI (env DATABASE_URL).")
-    var url: String = environment["DATABASE_URL"] ?? "postgresql://cip:cip@127.0.0.1:54329/cip"
+    public var url: String = environment["DATABASE_URL"] ?? "postgresql://cip:cip@127.0.0.1:54329/cip"
+
+    public init() {}
 }
 
 /// Where the gateway finds the broker.
-struct BrokerOptions: ParsableArguments {
+public struct BrokerOptions: ParsableArguments {
     @Option(name: .customLong("mqtt-url"), help: "mqtt://host:port (env MQTT_URL).")
-    var url: String = environment["MQTT_URL"] ?? "mqtt://127.0.0.1:18830"
+    public var url: String = environment["MQTT_URL"] ?? "mqtt://127.0.0.1:18830"
 
     @Option(name: .customLong("mqtt-username"), help: "Broker user name (env MQTT_USERNAME).")
-    var username: String? = environment["MQTT_USERNAME"]
+    public var username: String? = environment["MQTT_USERNAME"]
 
     @Option(name: .customLong("mqtt-password"), help: "Broker password (env MQTT_PASSWORD).")
-    var password: String? = environment["MQTT_PASSWORD"]
+    public var password: String? = environment["MQTT_PASSWORD"]
 
-    func parsedURL() throws -> MQTTURL {
+    public init() {}
+
+    public func parsedURL() throws -> MQTTURL {
         do { return try MQTTURL(parsing: url) } catch { throw ValidationError(error.description) }
     }
 
     /// The client id is put in the account's namespace (`ClientIDNamespace`: `<user>/<id>`), as the broker requires.
-    func configuration(clientID: String, cleanSession: Bool) throws -> MQTTClient.Configuration {
+    public func configuration(clientID: String, cleanSession: Bool) throws -> MQTTClient.Configuration {
         MQTTClient.Configuration(url: try parsedURL(), clientID: ClientIDNamespace.qualify(clientID, for: username),
                                  cleanSession: cleanSession, username: username, password: password)
     }
 
     /// For tools that publish as devices (simulate, bench): the trusted bridge account of the local stack
     /// (env MQTT_BRIDGE_USERNAME / MQTT_BRIDGE_PASSWORD), else the account above.
-    func bridgeConfiguration(clientID: String) throws -> MQTTClient.Configuration {
+    public func bridgeConfiguration(clientID: String) throws -> MQTTClient.Configuration {
         var configuration = try configuration(clientID: clientID, cleanSession: true)
         if let bridge = environment["MQTT_BRIDGE_USERNAME"] {
             configuration.username = bridge
@@ -45,14 +49,23 @@ struct BrokerOptions: ParsableArguments {
     }
 }
 
-enum Observability {
+public enum Observability {
     /// Logs to standard error at LOG_LEVEL (default info).
-    static func bootstrapLogging() {
+    public static func bootstrapLogging() {
         let level = environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
+    }
+}
+
+/// Why the gateway cannot start; ArgumentParser prints it as `Error: ...` and exits non-zero.
+public struct StartupError: Error, CustomStringConvertible {
+    public var description: String
+
+    public init(description: String) {
+        self.description = description
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Composition
 import Foundation
 import Ingest
 import Logging
@@ -7,7 +8,7 @@ import Postgres
 import Registry
 import Storage
 
-/// `cip-gateway bench-registry`: the registry at fleet scale. Imports N devices from CSV, loads them into the
+/// `cip-bench bench-registry`: the registry at fleet scale. Imports N devices from CSV, loads them into the
 /// in-memory directory, and times the ingest-path lookup and the IoT list pages, each against a database round
 /// trip (`SELECT 1`) measured in the same run.
 struct BenchRegistry: AsyncParsableCommand {
@@ -29,7 +30,7 @@ struct BenchRegistry: AsyncParsableCommand {
         let (url, connection) = try BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
         let catalogue = try Catalogue.loadDefault()
         let types = ["digital-lock", "gps-alarm", "safety-alarm", "sensor"]
-        print("cip-gateway bench-registry: \(devices) devices")
+        print("cip-bench bench-registry: \(devices) devices")
 
         // Import: CSV parsing and validation, then registration with claim codes, as `devices import` does.
         var csv = "device_id,serial_number,type,vendor,tenant,placement,care_recipient_ref,tags\n"
