@@ -121,6 +121,8 @@ let package = Package(
         ]),
 
         .testTarget(name: "ModelsTests", dependencies: ["Models"]),
+        // Which module may import which (reads Sources/, depends on nothing).
+        .testTarget(name: "LayeringTests"),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Digest"]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Models", "Storage"]),
         .testTarget(name: "APITests", dependencies: ["API", "Storage"]),
