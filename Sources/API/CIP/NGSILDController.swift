@@ -85,14 +85,14 @@ struct NGSILDController<Context: ClientRequestContext> {
         var from: Int64?
         var to: Int64?
         if let timerel = query.get("timerel") {
-            guard let timeAt = query.get("timeAt").flatMap({ RFC3339.parse(String($0)) }) else {
+            guard let timeAt = query.get("timeAt").flatMap({ RFC3339.micros(String($0)) }) else {
                 throw NGSILDError.badRequest("timerel needs timeAt (RFC 3339)")
             }
             switch timerel {
             case "before": to = timeAt
             case "after": from = timeAt
             case "between":
-                guard let end = query.get("endTimeAt").flatMap({ RFC3339.parse(String($0)) }), end > timeAt else {
+                guard let end = query.get("endTimeAt").flatMap({ RFC3339.micros(String($0)) }), end > timeAt else {
                     throw NGSILDError.badRequest("timerel=between needs endTimeAt (RFC 3339) after timeAt")
                 }
                 from = timeAt

@@ -1,6 +1,7 @@
 import Access
 import Foundation
 import Hummingbird
+import Models
 
 /// `GET /integration/v1/audit?client=&subject=&from=&to=&limit=&cursor=`: the audit trail for auditors, newest
 /// first. Reading it is itself audited.

@@ -1,6 +1,7 @@
 import Access
 import Foundation
 import Hummingbird
+import Models
 import Registry
 
 /// IoT tier: the fleet at a glance, and the device ids that publish without being registered.

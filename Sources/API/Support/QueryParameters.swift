@@ -1,4 +1,5 @@
 import Hummingbird
+import Models
 
 /// Reads query parameters strictly: a wrong type or an oversize value is a 400 naming the parameter.
 struct QueryReader {
@@ -26,7 +27,7 @@ struct QueryReader {
     /// An RFC 3339 timestamp, as microseconds since the epoch.
     func time(_ name: String) throws -> Int64? {
         guard let text = try string(name, maxLength: 40) else { return nil }
-        guard let micros = RFC3339.parse(text) else {
+        guard let micros = RFC3339.micros(text) else {
             throw Problem.badParameter(name, "\(name) must be an RFC 3339 timestamp such as 2026-11-24T08:00:00Z; got \"\(text)\"")
         }
         return micros

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Models
 import Postgres
 import Storage
 

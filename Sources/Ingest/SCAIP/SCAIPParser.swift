@@ -2,6 +2,7 @@
 import FoundationXML
 #endif
 import Foundation
+import Models
 
 /// Parser for SCAIP (SS 91100) `mrq` message requests carried as MQTT payloads, and writer
 /// of the receiver's `mrs` answer.
@@ -159,9 +160,9 @@ public enum SCAIPParser {
             position = lenient { () throws(SCAIPError) in try parseGGA(gga) }
         }
         if position != nil, let tim = lenient({ () throws(SCAIPError) in try optional("lge/tim") }) {
-            switch VendorRFC3339.parse(tim) {
-            case .time(let seconds): position?.time = seconds
-            case .problem(let problem):
+            switch RFC3339.parse(tim) {
+            case .success(let time): position?.time = time.secondsValue
+            case .failure(let problem):
                 issues.append(SCAIPError(field: "lge/tim", reason: "time of the fix \(scaipQuoted(tim)) is not an RFC 3339 date-time: \(problem)"))
             }
         }

@@ -1,3 +1,5 @@
+import Models
+
 /// A scalar catalogue value produced by a vendor mapping.
 public enum MappedScalar: Sendable, Equatable {
     case number(Double)
@@ -372,89 +374,12 @@ enum VendorRFC3339 {
     /// Latest accepted time: 9999-12-31T23:59:59.999999Z.
     static let latest: Double = 253_402_300_800
 
-    /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` (RFC 3339 §5.6; `t` and `z` allowed in lower case).
+    /// The shared RFC 3339 parser (`Models.RFC3339`), as seconds.
     static func parse(_ text: String) -> Outcome {
-        let bytes = Array(text.utf8)
-        func digits(_ start: Int, _ count: Int) -> Int? {
-            guard start + count <= bytes.count else { return nil }
-            var value = 0
-            for index in start..<(start + count) {
-                let byte = bytes[index]
-                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-                value = value * 10 + Int(byte - UInt8(ascii: "0"))
-            }
-            return value
+        switch RFC3339.parse(text) {
+        case .success(let time): .time(time.secondsValue)
+        case .failure(let problem): .problem(problem.reason)
         }
-        func byte(_ index: Int) -> UInt8? { index < bytes.count ? bytes[index] : nil }
-
-        guard let year = digits(0, 4), byte(4) == UInt8(ascii: "-"), let month = digits(5, 2), byte(7) == UInt8(ascii: "-"),
-              let day = digits(8, 2) else {
-            return .problem("expected the date as YYYY-MM-DD")
-        }
-        guard byte(10) == UInt8(ascii: "T") || byte(10) == UInt8(ascii: "t") else {
-            return .problem("expected 'T' between the date and the time")
-        }
-        guard let hour = digits(11, 2), byte(13) == UInt8(ascii: ":"), let minute = digits(14, 2), byte(16) == UInt8(ascii: ":"),
-              let second = digits(17, 2) else {
-            return .problem("expected the time as HH:MM:SS")
-        }
-        guard (1...12).contains(month) else { return .problem("month \(month) is out of range 01-12") }
-        let monthDays = vendorDaysInMonth(year: year, month: month)
-        guard (1...monthDays).contains(day) else {
-            return .problem("day \(day) is out of range for \(vendorPadded(year, 4))-\(vendorPadded(month, 2)) (01-\(monthDays))")
-        }
-        guard hour <= 23 else { return .problem("hour \(hour) is out of range 00-23") }
-        guard minute <= 59 else { return .problem("minute \(minute) is out of range 00-59") }
-        if second == 60 { return .problem("leap second 60 is not supported") }
-        guard second <= 59 else { return .problem("second \(second) is out of range 00-59") }
-
-        var index = 19
-        var fraction = 0
-        var fractionDigits = 0
-        if byte(index) == UInt8(ascii: ".") {
-            index += 1
-            let start = index
-            while let next = byte(index), next >= UInt8(ascii: "0"), next <= UInt8(ascii: "9") {
-                if fractionDigits < 9 {
-                    fraction = fraction * 10 + Int(next - UInt8(ascii: "0"))
-                    fractionDigits += 1
-                }
-                index += 1
-            }
-            if index == start { return .problem("expected digits after the decimal point") }
-        }
-
-        var offsetSeconds = 0
-        switch byte(index) {
-        case UInt8(ascii: "Z"), UInt8(ascii: "z"):
-            index += 1
-        case UInt8(ascii: "+"), UInt8(ascii: "-"):
-            let sign = byte(index) == UInt8(ascii: "-") ? -1 : 1
-            guard let offsetHour = digits(index + 1, 2), byte(index + 3) == UInt8(ascii: ":"), let offsetMinute = digits(index + 4, 2) else {
-                return .problem("expected the offset as +HH:MM or -HH:MM")
-            }
-            guard offsetHour <= 23, offsetMinute <= 59 else {
-                return .problem("offset \(vendorPadded(offsetHour, 2)):\(vendorPadded(offsetMinute, 2)) is out of range")
-            }
-            offsetSeconds = sign * (offsetHour * 3600 + offsetMinute * 60)
-            index += 6
-        case nil:
-            return .problem("missing the UTC offset ('Z' or ±HH:MM); a time without one is ambiguous")
-        default:
-            return .problem("expected 'Z' or ±HH:MM after the seconds")
-        }
-        guard index == bytes.count else { return .problem("unexpected characters after the UTC offset") }
-
-        let days = vendorDaysFromCivil(year: year, month: month, day: day)
-        let wholeSeconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offsetSeconds
-        guard fractionDigits > 0 else { return .time(Double(wholeSeconds)) }
-        let scale = vendorPowerOfTen(fractionDigits)
-        let scaled = wholeSeconds * scale + fraction
-        // Below 2^53 the decimal is one exact integer divided by an exact power of ten: correctly rounded.
-        if abs(scaled) < 9_007_199_254_740_992 {
-            return .time(Double(scaled) / Double(scale))
-        }
-        return .time(Double(wholeSeconds) + Double(fraction) / Double(scale))
     }
 
     /// Why a time in seconds is not plausible, or nil: before 1970 or after year 9999, or not finite.
@@ -478,37 +403,3 @@ enum VendorRFC3339 {
     }
 }
 
-private func vendorPowerOfTen(_ exponent: Int) -> Int {
-    var value = 1
-    for _ in 0..<exponent { value *= 10 }
-    return value
-}
-
-private func vendorIsLeapYear(_ year: Int) -> Bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-private func vendorDaysInMonth(year: Int, month: Int) -> Int {
-    switch month {
-    case 2: vendorIsLeapYear(year) ? 29 : 28
-    case 4, 6, 9, 11: 30
-    default: 31
-    }
-}
-
-/// Days since 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's `days_from_civil`).
-private func vendorDaysFromCivil(year: Int, month: Int, day: Int) -> Int {
-    let y = month <= 2 ? year - 1 : year
-    let era = (y >= 0 ? y : y - 399) / 400
-    let yearOfEra = y - era * 400
-    let monthIndex = month > 2 ? month - 3 : month + 9
-    let dayOfYear = (153 * monthIndex + 2) / 5 + day - 1
-    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-    return era * 146_097 + dayOfEra - 719_468
-}
-
-/// `value` with at least `width` digits, zero-padded.
-private func vendorPadded(_ value: Int, _ width: Int) -> String {
-    let text = String(value)
-    return String(repeating: "0", count: max(0, width - text.count)) + text
-}
