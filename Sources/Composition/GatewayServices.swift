@@ -129,8 +129,10 @@ public struct GatewayServices {
                 ReadinessCheck(name: "broker-control") { [brokerControl] in
                     brokerControl.map { $0.isConnected ? nil : "the control connection to the broker is down" } ?? nil
                 },
-                ReadinessCheck(name: "journal") {
-                    journal.backlog > 1_000_000 ? "journal backlog is \(journal.backlog) messages" : nil
+                ReadinessCheck(name: "journal") { [pipeline] in
+                    if journal.backlog > 1_000_000 { return "journal backlog is \(journal.backlog) messages" }
+                    // Without its file the crash-loop guard cannot work: say so rather than run unguarded quietly.
+                    return pipeline.replayGuardIsWritable ? nil : "the replay guard file in the journal directory cannot be written"
                 },
             ],
             metrics: metrics)

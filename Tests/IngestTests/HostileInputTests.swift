@@ -190,6 +190,47 @@ import Testing
         }
     }
 
+    @Test(arguments: [
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><mrq><ref>R1</ref><cid>1234</cid><dty>0005</dty><mty>ME</mty><lte>a&#1;b</lte></mrq>",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><mrq><ref>R1</ref><cid>1234</cid><dty>0005</dty><mty>ME</mty><lte>a&nbsp;b</lte></mrq>",
+        "\n<?xml version=\"1.0\" encoding=\"UTF-8\"?><mrq><ref>R1</ref><cid>1234</cid><dty>0005</dty><mty>ME</mty></mrq>",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><mrq><ref>R1</ref><cid>1234</cid><dty>0005</dty><mty>me</mty></mrq>",
+    ])
+    func aFallAlarmInMalformedXMLIsStillRaised(document: String) {
+        let output = normalize("devices/alarm-1/events", document)
+        #expect(output.events.map(\.event) == ["fall_detector"], "\(output.deadLetters.map(\.reason))")
+    }
+
+    @Test func aLatin1ByteWithoutAnEncodingDeclarationDoesNotCostTheAlarm() {
+        let bytes = Array("<mrq><ref>R1</ref><cid>1234</cid><dty>0005</dty><mty>ME</mty><lte>K".utf8) + [0xF6] + Array("k</lte></mrq>".utf8)
+        let output = Normalizer(catalogue: Self.catalogueNormalizer).normalize(
+            JournalRecord(sequence: 1, receivedAtMicros: Self.received, topic: "devices/alarm-1/events", payload: bytes),
+            devices: Self.devices)
+        #expect(output.events.map(\.event) == ["fall_detector"])
+        #expect(output.deadLetters.first?.reason.contains("not well-formed") == true)
+        #expect(output.rawMessage.outcome == .partial)
+    }
+
+    @Test func safetyRefusalsAreNeverSalvaged() {
+        // A DTD, a NUL, a foreign root and a depth bomb stay refused whole, whatever fields they carry.
+        for document in [
+            "<?xml version=\"1.0\"?><!DOCTYPE mrq [<!ENTITY x \"y\">]><mrq><ref>R1</ref><cid>1</cid><mty>ME</mty></mrq>",
+            "<mrq><ref>R1</ref><cid>1</cid><mty>ME</mty>\u{0}</mrq>",
+            "<mrs><ref>R1</ref><cid>1</cid><mty>ME</mty></mrs>",
+            "<mrq><ref>R1</ref><cid>1</cid><mty>ME</mty>" + String(repeating: "<a>", count: 100) + "</mrq>",
+        ] {
+            let output = normalize("devices/alarm-1/events", document)
+            #expect(output.events.isEmpty, "\(document.prefix(60))")
+            #expect(output.rawMessage.outcome == .rejected)
+        }
+    }
+
+    @Test func aQuotedValueCannotCloseItsQuotesEarly() {
+        let output = normalize("devices/alarm-1/events", Self.scaip(#"<pri>x" Anna Andersson, Storgatan "y</pri>"#))
+        let reason = output.deadLetters.first?.reason ?? ""
+        #expect(reason.contains(#"\" Anna Andersson"#), "\(reason)")
+    }
+
     @Test func aMessageWithoutItsRequiredFieldsIsStillRejectedWhole() {
         let output = normalize("devices/alarm-1/events", "<mrq><ref><x/></ref><cid>1</cid><mty>ME</mty></mrq>")
         #expect(output.events.isEmpty)
@@ -301,11 +342,14 @@ import Testing
                 let end = min(next + UInt64(replayGuard.limit(next: next, normal: batch)) - 1, last)
                 let decision = replayGuard.begin(first: next, last: end)
                 persisted = replayGuard.state
+                // Content keys: here each record's sequence is its content.
+                func key(_ sequence: UInt64) -> [UInt8] { withUnsafeBytes(of: sequence) { Array($0) } }
                 if case .quarantine = decision {
-                    // A replay from an older checkpoint quarantines a record again (the same dead letter).
+                    replayGuard.poisoned(key(next))
+                    persisted = replayGuard.state
                     if !quarantined.contains(next) { quarantined.append(next) }
-                } else if (next...end).contains(where: poison.contains) {
-                    continue restart  // the process dies with the batch begun
+                } else if (next...end).contains(where: { poison.contains($0) && !replayGuard.isPoison(key($0)) }) {
+                    continue restart  // the process dies with the batch begun (known poison is not normalized)
                 }
                 replayGuard.finished()
                 persisted = replayGuard.state
@@ -357,6 +401,16 @@ import Testing
         #expect(state.state.suspect == nil)
     }
 
+    @Test func quarantinedContentIsRememberedNotItsSequence() {
+        var state = ReplayGuard()
+        let key: [UInt8] = Array(repeating: 7, count: 16)
+        state.poisoned(key)
+        #expect(state.isPoison(key))
+        #expect(!state.isPoison(Array(repeating: 8, count: 16)))
+        // A wiped journal starts its sequences at 1 again: nothing there is quarantined by number.
+        #expect(state.begin(first: 1, last: 1) == .normalize)
+    }
+
     @Test func theFileKeepsTheStateAcrossStarts() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("guard-\(UUID())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -366,9 +420,16 @@ import Testing
         #expect(file.state == ReplayGuard.State(current: nil, suspect: ReplayGuard.Range(5, 9), deaths: 3))
         #expect(file.limit(next: 5, normal: 100) == 1)
         #expect(file.limit(next: 2, normal: 100) == 3)
+        file.poisoned(Array(repeating: 0xAB, count: 16))
+        #expect(ReplayGuardFile(directory: directory).isPoison(Array(repeating: 0xAB, count: 16)))
         // A corrupt file is a clean state, not a crash.
-        try "garbage 1 2".write(toFile: directory + "/replay-guard", atomically: true, encoding: .utf8)
+        try "garbage 1 2\r\nzz\u{00F6}".write(toFile: directory + "/replay-guard", atomically: true, encoding: .utf8)
         #expect(ReplayGuardFile(directory: directory).state == ReplayGuard.State())
+        // An unwritable guard says so (readiness reports it).
+        let blocked = directory + "/blocked"
+        try FileManager.default.createDirectory(atPath: blocked + "/replay-guard", withIntermediateDirectories: true)
+        #expect(!ReplayGuardFile(directory: blocked).isWritable)
+        #expect(file.isWritable)
     }
 }
 
@@ -392,5 +453,9 @@ import Testing
         second.finished()
         // Still skipped after a clean restart.
         #expect(!FastPathGuard(directory: directory).begin(poison))
+        // A torn or foreign line (CR LF, non-ASCII) is skipped, never a crash.
+        try "0123456789abcdef0123456789abcd\r\n0123456789abcdef0123456789abcdé\n".write(
+            toFile: directory + "/fast-path-skipped", atomically: true, encoding: .utf8)
+        #expect(FastPathGuard(directory: directory).skipped.isEmpty)
     }
 }

@@ -83,6 +83,11 @@ final class FastPathGuard: Sendable {
         inFlightPath = (directory as NSString).appendingPathComponent("fast-path-in-flight")
         skippedPath = (directory as NSString).appendingPathComponent("fast-path-skipped")
         var skipped = Self.readKeys(skippedPath)
+        // What the pipeline quarantined is skipped here too.
+        for key in ReplayGuardFile.read((directory as NSString).appendingPathComponent("replay-guard")).poisonKeys
+        where !skipped.contains(key) {
+            skipped.append(key)
+        }
         if let died = Self.readKeys(inFlightPath).first, !skipped.contains(died) {
             skipped = Array((skipped + [died]).suffix(Self.maxSkipped))
             Self.writeKeys(skipped, to: skippedPath)
@@ -112,19 +117,31 @@ final class FastPathGuard: Sendable {
         _ = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
     }
 
-    private static func readKeys(_ path: String) -> [[UInt8]] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap { line in
-            guard line.utf8.count == 32 else { return nil }
-            var bytes: [UInt8] = []
-            var index = line.startIndex
-            while index < line.endIndex {
-                let next = line.index(index, offsetBy: 2)
-                guard let byte = UInt8(line[index..<next], radix: 16) else { return nil }
-                bytes.append(byte)
-                index = next
-            }
-            return bytes
+    /// Lines of 32 hex digits; anything else (a torn write, a stray CR, non-ASCII) is skipped, never trusted.
+    static func readKeys(_ path: String) -> [[UInt8]] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        return data.split(separator: UInt8(ascii: "\n")).compactMap { hexKey(Array($0)) }
+    }
+
+    /// A 16-byte key from a line of 32 hex digits (a stray CR ignored), or nil.
+    static func hexKey(_ line: [UInt8]) -> [UInt8]? {
+        let digits = line.filter { $0 != UInt8(ascii: "\r") }
+        guard digits.count == 32 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(16)
+        for index in stride(from: 0, to: 32, by: 2) {
+            guard let high = hexValue(digits[index]), let low = hexValue(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return bytes
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
         }
     }
 }

@@ -9,6 +9,8 @@ public struct IngestMetrics: Sendable {
     let writeFailures = Counter(label: "cip_batch_write_failures_total")
     /// Messages whose data the database refused, dead-lettered by poison isolation.
     let poisoned = Counter(label: "cip_poison_messages_total")
+    /// Messages quarantined by the replay guard (they stopped the gateway while normalized).
+    let quarantined = Counter(label: "cip_quarantined_messages_total")
     let backlog = Gauge(label: "cip_journal_backlog_messages")
     let segments = Gauge(label: "cip_journal_segments")
     let batchSize = Recorder(label: "cip_batch_messages", aggregate: true)

@@ -67,6 +67,9 @@ public final class IngestPipeline: Service, @unchecked Sendable {
         self.replayGuard = ReplayGuardFile(directory: journal.configuration.directory)
     }
 
+    /// Whether the replay guard can keep its file (the crash-loop defence needs it).
+    public var replayGuardIsWritable: Bool { replayGuard.isWritable }
+
     /// The journal sequence through which every message's rows are stored.
     public var storedThrough: UInt64 { stored.load(ordering: .acquiring) }
 
@@ -137,6 +140,8 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                                                                    last: records[records.count - 1].sequence) {
                     logger.critical("quarantined a journal record that stopped the gateway while it was normalized",
                                     metadata: ["sequence": "\(records[0].sequence)", "deaths": "\(deaths)"])
+                    replayGuard.poisoned(Self.contentKey(records[0]))
+                    metrics.quarantined.increment()
                     let output = normalizer.quarantined(records[0], reason:
                         "quarantined: normalizing this message stopped the gateway \(deaths) times; it is kept here and not normalized again")
                     batch.deadLetters = output.deadLetters
@@ -145,7 +150,15 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                     metrics.received.increment()
                     return PendingBatch(batch: batch)
                 }
-                var outputs = records.map { normalizer.normalize($0, devices: devices) }
+                var outputs = records.map { record in
+                    // The same content as a message quarantined before (a replay, or the device sending it again).
+                    if replayGuard.hasPoison, replayGuard.isPoison(Self.contentKey(record)) {
+                        metrics.quarantined.increment()
+                        return normalizer.quarantined(record, reason:
+                            "quarantined: the same message stopped the gateway before; it is kept here and not normalized")
+                    }
+                    return normalizer.normalize(record, devices: devices)
+                }
                 // Ids not in memory are looked up once before their messages stay quarantined (a registration
                 // counts at once); only those records are normalized again.
                 let unknown = Set(outputs.compactMap { $0.rawMessage.outcome == .quarantined ? $0.rawMessage.deviceID : nil })
@@ -307,6 +320,11 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                 delay = min(delay * 2, configuration.retryMaxDelay)
             }
         }
+    }
+
+    /// What identifies a message's content for the replay guard: topic and payload, whatever its arrival.
+    static func contentKey(_ record: JournalRecord) -> [UInt8] {
+        MessageKey.compute(topic: record.topic, payload: record.payload, receivedAtMicros: nil)
     }
 
     /// Tells the observers what the batch stored: its rows without those of poison messages.

@@ -20,8 +20,18 @@ public final class MQTTIngress: Service, @unchecked Sendable {
         configuration.subscriptions = DeviceTopic.subscriptions.map { ($0, 1) }
         configuration.tcpNoDelay = Self.tcpNoDelay
         let received = Counter(label: "cip_mqtt_messages_total")
+        let staleRetained = Counter(label: "cip_mqtt_retained_skipped_total")
         self.logger = logger
         client = try MQTTClient(configuration: configuration, logger: logger) { message in
+            // The broker sets the retain flag only on a stored message it hands a (re)subscribing client; a live
+            // message comes without it. Our persistent session received that message live when it was sent, so
+            // a retained copy is a stale replay (a device's retained last will "offline" would otherwise undo
+            // the "online" it sent since). The broker plugin keeps device messages from being retained at all;
+            // a will is the one path it cannot see.
+            if message.retained, message.topic.hasPrefix("devices/") {
+                staleRetained.increment()
+                return
+            }
             let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
             let urgent = !message.topic.hasSuffix("/telemetry")
             let sequence = journal.append(topic: message.topic, payload: message.payload, receivedAtMicros: now, urgent: urgent)

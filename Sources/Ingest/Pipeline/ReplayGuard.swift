@@ -10,7 +10,7 @@ import Synchronization
 /// becomes the *suspect*, and each further death inside it narrows the suspect to where it happened and counts.
 /// Records of the suspect range are read one at a time; a single record that has killed the process
 /// `maxAttempts` times is quarantined (dead-lettered with the reason, never normalized again: it is remembered,
-/// so a replay from an older checkpoint quarantines it again instead of dying on it). Records before
+/// by its content, so a replay from an older checkpoint or the same message sent again is quarantined at once). Records before
 /// the suspect (a checkpoint lags behind what is stored, so some are replayed) are read as usual and do not
 /// disturb the count. A value-type state machine; `ReplayGuardFile` keeps it on disk.
 public struct ReplayGuard: Sendable, Equatable {
@@ -34,20 +34,21 @@ public struct ReplayGuard: Sendable, Equatable {
         public var suspect: Range?
         /// How many deaths `suspect` stands for.
         public var deaths: Int
-        /// Records already quarantined, ascending (the newest `maxQuarantined`): a replay from a checkpoint
-        /// before them must quarantine them again, not normalize them.
-        public var quarantined: [UInt64]
+        /// Content keys (topic and payload) of quarantined messages, oldest first (the newest `maxPoisonKeys`):
+        /// a replay from an older checkpoint, and a device sending the same message again, are quarantined at once
+        /// instead of killing the process again. Content, not journal sequences, which start again at 1 when a
+        /// journal is wiped.
+        public var poisonKeys: [[UInt8]]
 
-        public init(current: Range? = nil, suspect: Range? = nil, deaths: Int = 0, quarantined: [UInt64] = []) {
+        public init(current: Range? = nil, suspect: Range? = nil, deaths: Int = 0, poisonKeys: [[UInt8]] = []) {
             self.current = current
             self.suspect = suspect
             self.deaths = deaths
-            self.quarantined = quarantined
+            self.poisonKeys = poisonKeys
         }
     }
 
-    /// How many quarantined sequences are remembered; far more than can wait between two checkpoints.
-    public static let maxQuarantined = 64
+    public static let maxPoisonKeys = 256
 
     public enum Decision: Sendable, Equatable {
         case normalize
@@ -76,34 +77,36 @@ public struct ReplayGuard: Sendable, Equatable {
         state.current = nil
     }
 
-    /// How many records to read for the batch that starts at `next`: one at a time inside the suspect range and
-    /// for a quarantined record, and never a batch that runs into either from before.
+    /// How many records to read for the batch that starts at `next`: one at a time inside the suspect range,
+    /// and never a batch that runs into it from before.
     public func limit(next: UInt64, normal: Int) -> Int {
-        var limit = UInt64(normal)
-        if let suspect = state.suspect, next <= suspect.last {
-            limit = next >= suspect.first ? 1 : min(limit, suspect.first - next)
-        }
-        if let quarantined = state.quarantined.first(where: { $0 >= next }) {
-            limit = quarantined == next ? 1 : min(limit, quarantined - next)
-        }
-        return Int(max(limit, 1))
+        guard let suspect = state.suspect, next <= suspect.last else { return normal }
+        if next >= suspect.first { return 1 }
+        return Int(min(UInt64(normal), suspect.first - next))
     }
 
-    /// Before normalizing records `first...last`.
+    /// Whether a message with this content key was quarantined before.
+    public func isPoison(_ key: [UInt8]) -> Bool {
+        !state.poisonKeys.isEmpty && state.poisonKeys.contains(key)
+    }
+
+    /// Before normalizing records `first...last`. On `.quarantine`, tell `poisoned(_:)` the record's content key.
     public mutating func begin(first: UInt64, last: UInt64) -> Decision {
-        if first == last, state.quarantined.contains(first) {
-            return .quarantine(deaths: maxAttempts)
-        }
         if first == last, let suspect = state.suspect, suspect == Range(first, first), state.deaths >= maxAttempts {
             let deaths = state.deaths
             state.suspect = nil
             state.deaths = 0
             state.current = nil
-            state.quarantined = Array((state.quarantined + [first]).sorted().suffix(Self.maxQuarantined))
             return .quarantine(deaths: deaths)
         }
         state.current = Range(first, last)
         return .normalize
+    }
+
+    /// Remembers the content of a quarantined message.
+    public mutating func poisoned(_ key: [UInt8]) {
+        guard !state.poisonKeys.contains(key) else { return }
+        state.poisonKeys = Array((state.poisonKeys + [key]).suffix(Self.maxPoisonKeys))
     }
 
     /// The batch that `begin` started was normalized. Passing the end of the suspect range clears it.
@@ -126,7 +129,7 @@ public final class ReplayGuardFile: Sendable {
         path = (directory as NSString).appendingPathComponent("replay-guard")
         let loaded = ReplayGuard(state: Self.read(path), maxAttempts: maxAttempts)
         guardState = Mutex(loaded)
-        Self.write(loaded.state, to: path)
+        write(loaded.state)
     }
 
     public var state: ReplayGuard.State { guardState.withLock { $0.state } }
@@ -136,7 +139,7 @@ public final class ReplayGuardFile: Sendable {
     public func begin(first: UInt64, last: UInt64) -> ReplayGuard.Decision {
         guardState.withLock { replayGuard in
             let decision = replayGuard.begin(first: first, last: last)
-            Self.write(replayGuard.state, to: path)
+            write(replayGuard.state)
             return decision
         }
     }
@@ -144,33 +147,61 @@ public final class ReplayGuardFile: Sendable {
     public func finished() {
         guardState.withLock { replayGuard in
             replayGuard.finished()
-            Self.write(replayGuard.state, to: path)
+            write(replayGuard.state)
         }
     }
 
-    /// One line: `current-first current-last suspect-first suspect-last deaths quarantined...`, 0 0 for an
-    /// absent range.
-    private static func write(_ state: ReplayGuard.State, to path: String) {
+    public func isPoison(_ key: [UInt8]) -> Bool { guardState.withLock { $0.isPoison(key) } }
+
+    /// Whether any content is known as poison (so that keys are computed only then).
+    public var hasPoison: Bool { guardState.withLock { !$0.state.poisonKeys.isEmpty } }
+
+    public func poisoned(_ key: [UInt8]) {
+        guardState.withLock { replayGuard in
+            replayGuard.poisoned(key)
+            write(replayGuard.state)
+        }
+    }
+
+    /// Whether the last write reached the file: without it the guard cannot work, which `/readyz` reports.
+    public var isWritable: Bool { writable.load(ordering: .relaxed) }
+    private let writable = Atomic<Bool>(true)
+
+    /// First line: `current-first current-last suspect-first suspect-last deaths`, 0 0 for an absent range; then
+    /// one poison content key per line (hex). Written to a temporary file and renamed, so a full disk leaves the
+    /// old state rather than an empty one.
+    private func write(_ state: ReplayGuard.State) {
         let text = "\(state.current?.first ?? 0) \(state.current?.last ?? 0) "
-            + "\(state.suspect?.first ?? 0) \(state.suspect?.last ?? 0) \(state.deaths)"
-            + state.quarantined.map { " \($0)" }.joined() + "\n"
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        _ = text.utf8CString.withUnsafeBufferPointer { Foundation.write(fd, $0.baseAddress, $0.count - 1) }
+            + "\(state.suspect?.first ?? 0) \(state.suspect?.last ?? 0) \(state.deaths)\n"
+            + state.poisonKeys.map { $0.map { String(format: "%02x", $0) }.joined() + "\n" }.joined()
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        var ok = fd >= 0
+        if fd >= 0 {
+            let length = text.utf8.count
+            let written = text.utf8CString.withUnsafeBufferPointer { Foundation.write(fd, $0.baseAddress, length) }
+            ok = written == length && close(fd) == 0 && rename(temporary, path) == 0
+        }
+        writable.store(ok, ordering: .relaxed)
     }
 
-    /// What the file says; a missing or unreadable file is a clean state (journal sequences start at 1).
+    /// What the file says; a missing or unreadable file is a clean state (journal sequences start at 1), and
+    /// an unreadable key line is skipped.
     static func read(_ path: String) -> ReplayGuard.State {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return ReplayGuard.State() }
-        let words = text.split(whereSeparator: \.isWhitespace)
+        guard let data = FileManager.default.contents(atPath: path) else { return ReplayGuard.State() }
+        let lines = data.split(separator: UInt8(ascii: "\n"))
+        guard let first = lines.first else { return ReplayGuard.State() }
+        let words = first.split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) }
         let numbers = words.compactMap { UInt64($0) }
-        guard numbers.count == words.count, numbers.count >= 5, numbers[4] <= 1_000 else { return ReplayGuard.State() }
-        func range(_ first: UInt64, _ last: UInt64) -> ReplayGuard.Range? {
-            first > 0 && first <= last ? ReplayGuard.Range(first, last) : nil
+        var state = ReplayGuard.State()
+        if numbers.count == 5, words.count == 5, numbers[4] <= 1_000 {
+            func range(_ first: UInt64, _ last: UInt64) -> ReplayGuard.Range? {
+                first > 0 && first <= last ? ReplayGuard.Range(first, last) : nil
+            }
+            state = ReplayGuard.State(current: range(numbers[0], numbers[1]), suspect: range(numbers[2], numbers[3]),
+                                      deaths: Int(numbers[4]))
         }
-        return ReplayGuard.State(current: range(numbers[0], numbers[1]), suspect: range(numbers[2], numbers[3]),
-                                 deaths: Int(numbers[4]),
-                                 quarantined: Array(numbers.dropFirst(5).sorted().suffix(ReplayGuard.maxQuarantined)))
+        state.poisonKeys = Array(lines.dropFirst().compactMap { FastPathGuard.hexKey(Array($0)) }.suffix(ReplayGuard.maxPoisonKeys))
+        return state
     }
 }

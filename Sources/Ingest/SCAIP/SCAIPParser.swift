@@ -42,10 +42,67 @@ public enum SCAIPParser {
     public static let maxFieldLength = 256
 
     /// Parses and validates one SCAIP `mrq` document.
+    ///
+    /// A document that is not well-formed (an undefined entity or a control character in a text, a Latin-1 byte
+    /// without an encoding declaration) is still read when its `ref`, `cid` and `mty` can be found as plain
+    /// elements (`salvage`): an alarm must not be lost to a malformed optional text. The problem is then the
+    /// message's first issue.
     public static func parse(_ bytes: [UInt8]) throws(SCAIPError) -> SCAIPMessage {
-        try SCAIPPayloadScreen.check(bytes)
-        let fields = try SCAIPXMLReader.readFields(bytes)
+        // Whitespace before the XML declaration (a stray newline) is not worth refusing a message for.
+        let bytes = withoutLeadingSpace(bytes)
+        let fields: SCAIPFields
+        do throws(SCAIPError) {
+            try SCAIPPayloadScreen.check(bytes)
+            fields = try SCAIPXMLReader.readFields(bytes)
+        } catch {
+            // Not well-formed (but not refused for safety: size, NUL, DTD, depth): read what is plainly there.
+            guard isSyntaxError(error), let message = salvage(bytes, because: error) else { throw error }
+            return message
+        }
         return try validate(fields.values, issues: fields.issues)
+    }
+
+    /// Errors of well-formedness (libxml2's syntax errors, text that is not UTF-8), as opposed to refusals for
+    /// safety or structure (size, NUL, DTDs, depth, another root), which are never salvaged.
+    static func isSyntaxError(_ error: SCAIPError) -> Bool {
+        error.field == nil && (error.reason.hasPrefix(xmlErrorPrefix) || error.reason.hasPrefix(notUTF8Prefix))
+    }
+    static let xmlErrorPrefix = "XML error at line"
+    static let notUTF8Prefix = "payload is not valid UTF-8"
+
+    /// The payload without whitespace between an optional byte order mark and the first `<`.
+    static func withoutLeadingSpace(_ bytes: [UInt8]) -> [UInt8] {
+        let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+        let start = bytes.starts(with: bom) ? 3 : 0
+        var first = start
+        while first < bytes.count, scaipIsXMLSpace(bytes[first]) { first += 1 }
+        guard first > start, first < bytes.count, bytes[first] == UInt8(ascii: "<") else { return bytes }
+        return Array(bytes[..<start]) + Array(bytes[first...])
+    }
+
+    /// The fields a message cannot do without, and the codes that choose its event, read as plain
+    /// `<name>value</name>` runs of letters and digits from a document that is not well-formed XML. Nil unless
+    /// `ref`, `cid` and a known `mty` are all found, each once.
+    static func salvage(_ bytes: [UInt8], because error: SCAIPError) -> SCAIPMessage? {
+        guard bytes.count <= maxBytes, bytes.firstRange(of: Array("<mrq".utf8)) != nil else { return nil }
+        func field(_ name: String) -> String? {
+            let open = Array("<\(name)>".utf8), close = Array("</\(name)>".utf8)
+            guard let start = bytes.firstRange(of: open),
+                  bytes[start.upperBound...].firstRange(of: open) == nil,  // repeated: not plain
+                  let end = bytes[start.upperBound...].firstRange(of: close) else { return nil }
+            let value = bytes[start.upperBound..<end.lowerBound].filter { !scaipIsXMLSpace($0) }
+            guard !value.isEmpty, value.count <= 64,
+                  value.allSatisfy({ scaipIsDigit($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || $0 == 0x2D })
+            else { return nil }
+            return String(decoding: value, as: UTF8.self)
+        }
+        guard let reference = field("ref"), let controller = field("cid"), let typeText = field("mty"),
+              let messageType = SCAIPMessage.MessageType(rawValue: typeText.uppercased()) else { return nil }
+        let code = { (name: String) in field(name).flatMap { $0.utf8.count == 4 && $0.utf8.allSatisfy(scaipIsDigit) ? $0 : nil } }
+        return SCAIPMessage(
+            reference: reference, controllerID: controller, deviceType: code("dty"), messageType: messageType,
+            statusCode: code("stc"),
+            issues: [SCAIPError(reason: "the document is not well-formed (\(error.reason)); only ref, cid, mty, dty and stc were read")])
     }
 
     /// The receiver's answer `mrs` (ref, snu 0 = OK) as XML bytes.
@@ -129,8 +186,12 @@ public enum SCAIPParser {
         let component = lenient { () throws(SCAIPError) in try optional("dco") }
         let deviceText = lenient { () throws(SCAIPError) in try optional("dte") }
         let messageTypeText = try required("mty")
-        guard let messageType = SCAIPMessage.MessageType(rawValue: messageTypeText) else {
+        guard let messageType = SCAIPMessage.MessageType(rawValue: messageTypeText.uppercased()) else {
             throw SCAIPError(field: "mty", reason: "unknown message type \(scaipQuoted(messageTypeText)) (expected ME, RE, IN or PI)")
+        }
+        if messageType.rawValue != messageTypeText {
+            // An alarm in lower case is still an alarm.
+            issues.append(SCAIPError(field: "mty", reason: "message type \(scaipQuoted(messageTypeText)) read as \(messageType.rawValue)"))
         }
         let statusCode = lenient { () throws(SCAIPError) in try fourDigits("stc", "status code") }
         let statusText = lenient { () throws(SCAIPError) in try optional("stt") }
@@ -291,7 +352,7 @@ enum SCAIPPayloadScreen {
         let encoding = declaration ? try declaredEncoding(bytes, from: bodyStart) : nil
         if encoding == nil || encoding == "UTF-8" {
             if let offset = invalidUTF8Offset(bytes) {
-                throw SCAIPError(reason: "payload is not valid UTF-8 (byte offset \(offset))")
+                throw SCAIPError(reason: "\(SCAIPParser.notUTF8Prefix) (byte offset \(offset))")
             }
         }
     }
@@ -642,7 +703,12 @@ func scaipQuoted(_ value: String) -> String {
             shown += "…"
             break
         }
-        shown.unicodeScalars.append(scalar.properties.generalCategory == .control ? "?" : scalar)
+        switch scalar {
+        // Escaped, so that a quoted value cannot end its quotes early (a redacted reason hides what is quoted).
+        case "\"": shown += "\\\""
+        case "\\": shown += "\\\\"
+        default: shown.unicodeScalars.append(scalar.properties.generalCategory == .control ? "?" : scalar)
+        }
         count += 1
     }
     return "\"\(shown)\""
