@@ -125,7 +125,12 @@ let package = Package(
         .testTarget(name: "LayeringTests"),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Digest"]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Models", "Storage"]),
-        .testTarget(name: "APITests", dependencies: ["API", "Storage"]),
+        // Router tests over the in-memory repositories: no database, no broker.
+        .testTarget(name: "APITests", dependencies: [
+            "API", "Access", "Alarms", "Models", "Registry", "Storage",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "WrapperTests", dependencies: ["MQTT", "Postgres"]),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "Models"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),

@@ -71,6 +71,22 @@ public struct ImportRejection: Error, Sendable, Equatable {
     }
 }
 
+extension ImportRejection {
+    /// The rejection of a row whose device id or serial number is registered already (nil: both are free);
+    /// the one wording of every `DeviceRepository`.
+    public static func taken(_ row: ImportedRow, ids: Set<String>, serials: Set<String>) -> ImportRejection? {
+        if ids.contains(row.row.deviceId) {
+            return ImportRejection(line: row.line, deviceId: row.row.deviceId,
+                                   reason: "device id \(row.row.deviceId) is already registered")
+        }
+        if serials.contains(row.row.serialNumber) {
+            return ImportRejection(line: row.line, deviceId: row.row.deviceId,
+                                   reason: "serial number \(row.row.serialNumber) is already registered")
+        }
+        return nil
+    }
+}
+
 public struct ImportReport: Sendable, Equatable {
     public var accepted: [ImportedRow]
     public var rejected: [ImportRejection]

@@ -43,12 +43,8 @@ public struct PostgresDeviceRepository: DeviceRepository {
                 var rejected: [ImportRejection] = []
                 var fresh: [(ImportedRow, (code: String, salt: [UInt8]))] = []
                 for (row, claim) in zip(rows, claims) {
-                    if takenIDs.contains(row.row.deviceId) {
-                        rejected.append(ImportRejection(line: row.line, deviceId: row.row.deviceId,
-                                                        reason: "device id \(row.row.deviceId) is already registered"))
-                    } else if takenSerials.contains(row.row.serialNumber) {
-                        rejected.append(ImportRejection(line: row.line, deviceId: row.row.deviceId,
-                                                        reason: "serial number \(row.row.serialNumber) is already registered"))
+                    if let rejection = ImportRejection.taken(row, ids: takenIDs, serials: takenSerials) {
+                        rejected.append(rejection)
                     } else {
                         fresh.append((row, claim))
                     }

@@ -1,0 +1,69 @@
+import API
+import Access
+import Alarms
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Models
+import NIOCore
+import Registry
+import Storage
+
+/// The whole router over in-memory repositories and an in-memory token table: no database, no broker.
+struct Harness: Sendable {
+    let devices = InMemoryDeviceRepository()
+    let telemetry = InMemoryTelemetryRepository()
+    let alarms = InMemoryAlarmRepository()
+    let broker = InMemoryBrokerAccess()
+    let clients = InMemoryClientAuthenticator([
+        "admin": ClientIdentity(name: "admin", roles: [.deviceAdmin], tenants: nil, clearance: 3),
+        "admin-north": ClientIdentity(name: "admin-north", roles: [.deviceAdmin], tenants: ["north"], clearance: 3),
+        "reader": ClientIdentity(name: "reader", roles: [.integrator], tenants: nil, clearance: 3),
+        "reader-2": ClientIdentity(name: "reader-2", roles: [.integrator], tenants: nil, clearance: 2),
+        "reader-south": ClientIdentity(name: "reader-south", roles: [.integrator], tenants: ["south"], clearance: 3),
+        "operator-north": ClientIdentity(name: "operator-north", roles: [.alarmOperator], tenants: ["north"], clearance: 3),
+    ])
+
+    static let catalogue: Catalogue = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        return try! Catalogue.load(from: root.appendingPathComponent("DataModels"))
+    }()
+
+    func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let dependencies = APIDependencies(catalogue: Self.catalogue, telemetry: telemetry, devices: devices,
+                                           authenticator: clients, broker: broker, alarms: alarms)
+        try await Application(router: buildRouter(dependencies)).test(.router, body)
+    }
+
+    /// A device registered straight in the repository (and known to the telemetry tables' joins).
+    @discardableResult
+    func register(_ id: String, tenant: String = "north", type: String = "digital-lock") async throws -> Device {
+        let row = DeviceImportRow(deviceId: id, serialNumber: "SN-\(id)", type: type, tenant: tenant)
+        telemetry.registered(id, tenant: tenant)
+        return try await devices.register([ImportedRow(line: 1, row: row)], actor: "test", claimValiditySeconds: 60)
+            .registered[0].device
+    }
+}
+
+/// A response as the tests read it.
+struct Reply: Sendable {
+    let status: HTTPResponse.Status
+    let text: String
+
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:] }
+    var items: [[String: Any]] { json["items"] as? [[String: Any]] ?? [] }
+    func strings(_ key: String, in list: [[String: Any]]? = nil) -> [String] { (list ?? items).compactMap { $0[key] as? String } }
+}
+
+extension TestClientProtocol {
+    func call(_ method: HTTPRequest.Method, _ uri: String, token: String?, body: String? = nil,
+              contentType: String = "application/json") async throws -> Reply {
+        var headers = HTTPFields()
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        if body != nil { headers[.contentType] = contentType }
+        return try await execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
+            Reply(status: response.status, text: String(buffer: response.body))
+        }
+    }
+}
