@@ -17,10 +17,14 @@ import Testing
             counts.withLock { $0.calls[token, default: 0] += 1; $0.running += 1; $0.maxRunning = max($0.maxRunning, $0.running) }
             defer { counts.withLock { $0.running -= 1 } }
             if delay > .zero { try await Task.sleep(for: delay) }
-            return token == "good" ? ClientIdentity(name: "good", roles: [.integrator], tenants: nil, clearance: 1) : nil
+            return token == "good" || token == "fresh"
+                ? ClientIdentity(name: token, roles: [.integrator], tenants: nil, clearance: 1) : nil
         }
 
         func calls(_ token: String) -> Int { counts.withLock { $0.calls[token] ?? 0 } }
+
+        /// "good" and "fresh" are tokens in use.
+        func activeTokenHashes() async throws -> Set<[UInt8]> { [ClientToken.hash("good"), ClientToken.hash("fresh")] }
     }
 
     @Test("an unknown token is looked up once, and a flood of distinct guesses does not evict a valid token")
@@ -40,6 +44,31 @@ import Testing
         _ = try await authenticator.identity(token: "guess-0")
         _ = try await authenticator.identity(token: "guess-11999")
         #expect(lookup.calls("guess-0") == 2 && lookup.calls("guess-11999") == 1)
+    }
+
+    @Test("a token in use but never seen by this process (after a restart) goes ahead of a flood of guesses")
+    func aFirstRequestOfAValidClientIsNotRefusedInAFlood() async throws {
+        let lookup = Lookup(delay: .milliseconds(20))
+        var limits = CachingClientAuthenticator.Limits()
+        limits.maxConcurrentLookups = 1
+        limits.maxWaitingLookups = 4
+        let authenticator = CachingClientAuthenticator(lookup: lookup, limits: limits)
+        let outcome = await withTaskGroup(of: (String, String).self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    do { return ("guess", try await authenticator.identity(token: "flood-\(index)") == nil ? "unknown" : "valid") }
+                    catch { return ("guess", "busy") }
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(30))  // in the middle of the flood
+                do { return ("fresh", try await authenticator.identity(token: "fresh")?.name ?? "unknown") }
+                catch { return ("fresh", "busy") }
+            }
+            return await group.reduce(into: [String: [String]]()) { $0[$1.0, default: []].append($1.1) }
+        }
+        #expect(outcome["fresh"] == ["fresh"], "the valid token was answered, not refused")
+        #expect(outcome["guess"]?.contains("busy") == true, "the flood did overflow the waiting room")
     }
 
     @Test("parallel guesses run at most maxConcurrentLookups at a time; beyond the waiting room they are refused")

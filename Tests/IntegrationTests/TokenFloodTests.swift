@@ -21,6 +21,7 @@ extension IntegrationTests {
                 try await pool.withConnection { try $0.execute("SELECT pg_sleep(0.05)") }
                 return try await store.identity(token: token)
             }
+            func activeTokenHashes() async throws -> Set<[UInt8]> { try await store.activeTokenHashes() }
         }
 
         @Test("300 bad-token requests in parallel with valid ones: every valid request answered within a second")

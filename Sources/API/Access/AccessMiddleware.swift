@@ -12,6 +12,8 @@ public protocol ClientAuthenticator: Sendable {
 /// Where tokens are checked: the clients table (`ClientStore`), or a stand-in in tests.
 public protocol TokenLookup: Sendable {
     func identity(token: String) async throws -> ClientIdentity?
+    /// The hashes of every token in use, so that a valid token is told from a guess before any lookup.
+    func activeTokenHashes() async throws -> Set<[UInt8]>
 }
 
 extension ClientStore: TokenLookup {}
@@ -25,7 +27,8 @@ public struct AuthenticationBusy: Error {}
 /// Unauthenticated guesses must not take the database from valid clients: unknown tokens are remembered (by
 /// hash, bounded, oldest forgotten first, never evicting valid ones), at most `maxConcurrentLookups` lookups run
 /// at once, at most `maxWaitingLookups` wait (beyond that: `AuthenticationBusy`), and a token that was valid
-/// before goes ahead of unknown ones. `serve` also gives lookups a pool of their own.
+/// before, or whose hash is among the tokens in use (read every `activeRefresh`, so also after a restart and
+/// for a client's first request), goes ahead of unknown ones. `serve` also gives lookups a pool of their own.
 public final class CachingClientAuthenticator: ClientAuthenticator {
     public struct Limits: Sendable {
         /// How long a valid token is trusted without asking again (the revocation delay).
@@ -36,6 +39,9 @@ public final class CachingClientAuthenticator: ClientAuthenticator {
         public var unknownCapacity = 10_000
         public var maxConcurrentLookups = 2
         public var maxWaitingLookups = 32
+        /// How often the hashes of the tokens in use are read again (a new or rotated token is in the priority
+        /// lane within this time; before that it waits like a guess).
+        public var activeRefresh: Duration = .seconds(2)
 
         public init() {}
     }
@@ -51,6 +57,9 @@ public final class CachingClientAuthenticator: ClientAuthenticator {
         var running = 0
         var known: [CheckedContinuation<Void, Never>] = []
         var guesses: [CheckedContinuation<Void, Never>] = []
+        var active: Set<[UInt8]> = []
+        var activeReadAt: Instant?
+        var readingActive = false
     }
 
     private let store: any TokenLookup
@@ -71,7 +80,8 @@ public final class CachingClientAuthenticator: ClientAuthenticator {
     public func identity(token: String) async throws -> ClientIdentity? {
         let key = ClientToken.hash(token)
         if case .answer(let identity) = cached(key) { return identity }
-        try await acquire(wasValid: state.withLock { $0.valid[key] != nil })
+        await refreshActiveIfDue()
+        try await acquire(wasValid: state.withLock { $0.valid[key] != nil || $0.active.contains(key) })
         defer { release() }
         // Another request may have looked the same token up while this one waited.
         if case .answer(let identity) = cached(key) { return identity }
@@ -87,6 +97,24 @@ public final class CachingClientAuthenticator: ClientAuthenticator {
             }
         }
         return identity
+    }
+
+    /// Reads the hashes of the tokens in use when they are older than `activeRefresh`; one request at a time
+    /// does it (on the lookups' own pool), the others go on with what is known. A failure keeps the old set.
+    private func refreshActiveIfDue() async {
+        let now = ContinuousClock.now
+        let due = state.withLock { state -> Bool in
+            guard !state.readingActive, state.activeReadAt.map({ now - $0 >= limits.activeRefresh }) ?? true else { return false }
+            state.readingActive = true
+            return true
+        }
+        guard due else { return }
+        let hashes = try? await store.activeTokenHashes()
+        state.withLock { state in
+            if let hashes { state.active = hashes }
+            state.activeReadAt = now
+            state.readingActive = false
+        }
     }
 
     private enum Cached { case answer(ClientIdentity?), miss }
