@@ -67,9 +67,11 @@ public struct GatewayServices {
         self.ingress = ingress
         let supervisor = catalogue.map { catalogue in
             Supervisor(pool: apiPool, catalogue: catalogue.catalogue, directory: directory, configuration: supervision,
-                       logger: logger) {
-                ingress.isConnected && journal.backlog < 10_000
-            }
+                       logger: logger,
+                       isCaughtUp: { ingress.isConnected && journal.backlog < 10_000 },
+                       activate: { [devices = PostgresDeviceRepository(pool: apiPool)] ids in
+                           try await devices.activateOnFirstMessage(ids)
+                       })
         }
         self.supervisor = supervisor
         pipeline = IngestPipeline(journal: journal, pool: ingestPool, configuration: pipelineConfiguration,

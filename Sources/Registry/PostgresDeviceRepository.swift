@@ -128,6 +128,19 @@ public struct PostgresDeviceRepository: DeviceRepository {
         }
     }
 
+    /// provisioned → active for devices whose first valid message was just stored, through the lifecycle state
+    /// machine like every other change. A device in another state (already active, suspended meanwhile, gone)
+    /// is left as it is.
+    public func activateOnFirstMessage(_ deviceIds: Set<String>) async throws {
+        for id in deviceIds.sorted() {
+            do {
+                _ = try await apply(.activate, to: id, actor: "gateway", client: nil, reason: "first valid message")
+            } catch RegistryError.lifecycle, RegistryError.notFound {
+                continue
+            }
+        }
+    }
+
     public func apply(_ action: LifecycleAction, to deviceId: String, actor: String, client: String?, reason: String?) async throws -> Device {
         try await pool.withConnection { connection in
             try connection.transaction { connection in

@@ -156,6 +156,22 @@ extension IntegrationTests {
             #expect(try await repository.apply(.resume, to: "boxed", actor: "test", reason: nil).lifecycleState == .active)
         }
 
+        @Test("a first message activates provisioned devices through the lifecycle, and leaves any other state alone")
+        func firstMessageActivation() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            try database.register(["fresh"], state: "provisioned")
+            try database.register(["paused"], state: "suspended")
+            try database.register(["running"], state: "active")
+            let repository = PostgresDeviceRepository(pool: PostgresPool(url: database.url, size: 1, logger: TestStack.logger))
+            try await repository.activateOnFirstMessage(["fresh", "paused", "running", "unknown"])
+            #expect(try await repository.device("fresh")?.lifecycleState == .active)
+            #expect(try await repository.device("paused")?.lifecycleState == .suspended)
+            #expect(try await repository.device("running")?.lifecycleState == .active)
+            #expect(try database.count("SELECT count(*) FROM device_history WHERE device_id = 'fresh' AND action = 'activate' AND actor = 'gateway'") == 1)
+            #expect(try database.count("SELECT count(*) FROM device_history WHERE action = 'activate'") == 1)
+        }
+
         @Test("CSV import answers per row; atomic imports register nothing when a row is bad")
         func imports() async throws {
             try await Self.withApp { client, database in

@@ -33,12 +33,16 @@ public final class Supervisor: Service, BatchObserver, Sendable {
     private let directory: DeviceDirectory
     private let configuration: Configuration
     private let isCaughtUp: @Sendable () -> Bool
+    /// Makes provisioned devices active after their first valid message: the registry's lifecycle, not ours.
+    private let activate: (@Sendable (Set<String>) async throws -> Void)?
     private let logger: Logger
     private let state: Mutex<State>
 
     /// - Parameter isCaughtUp: whether ingest currently reads live traffic (broker connected, small backlog).
     public init(pool: PostgresPool, catalogue: Catalogue, directory: DeviceDirectory, configuration: Configuration = .init(),
-                logger: Logger, isCaughtUp: @escaping @Sendable () -> Bool) {
+                logger: Logger, isCaughtUp: @escaping @Sendable () -> Bool,
+                activate: (@Sendable (Set<String>) async throws -> Void)? = nil) {
+        self.activate = activate
         self.pool = pool
         self.catalogue = catalogue
         self.directory = directory
@@ -109,11 +113,20 @@ public final class Supervisor: Service, BatchObserver, Sendable {
         guard !changed.isEmpty || !changes.isEmpty || !activations.isEmpty else { return }
         let events = changes.map(event)
         do {
-            try await pool.withConnection { connection in
-                try connection.transaction { connection in
-                    try Self.writeStatus(changed, on: connection)
-                    if !events.isEmpty { try IngestStore.insertEvents(events, on: connection) }
-                    if !activations.isEmpty { try Self.activate(activations, on: connection) }
+            if !changed.isEmpty || !events.isEmpty {
+                try await pool.withConnection { connection in
+                    try connection.transaction { connection in
+                        try Self.writeStatus(changed, on: connection)
+                        if !events.isEmpty { try IngestStore.insertEvents(events, on: connection) }
+                    }
+                }
+            }
+            if !activations.isEmpty, let activate {
+                do {
+                    try await activate(activations)
+                } catch {
+                    logger.warning("activation failed; retrying", metadata: ["error": "\(error)"])
+                    state.withLock { $0.activations.formUnion(activations) }
                 }
             }
             for change in changes {
@@ -213,18 +226,6 @@ public final class Supervisor: Service, BatchObserver, Sendable {
             ])
     }
 
-    /// provisioned → active on the first valid message, with its history entry.
-    private static func activate(_ ids: Set<String>, on connection: PostgresConnection) throws {
-        try connection.query("""
-            WITH activated AS (
-                UPDATE devices SET lifecycle_state = 'active', updated_at = now()
-                WHERE device_id = ANY($1::text[]) AND lifecycle_state = 'provisioned'
-                RETURNING device_id
-            )
-            INSERT INTO device_history (device_id, from_state, to_state, action, actor, reason)
-            SELECT device_id, 'provisioned', 'active', 'activate', 'gateway', 'first valid message' FROM activated
-            """, [PostgresArray.text(Array(ids))])
-    }
 }
 
 /// Lifecycle state names as the registry stores them (Ingest does not depend on the Registry module).
