@@ -132,7 +132,7 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "WrapperTests", dependencies: ["MQTT", "Postgres"]),
-        .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "Models"]),
+        .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "Models", "Postgres"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",

@@ -12,14 +12,17 @@ import Storage
 /// escalates open alarms past their time-to-acknowledge target (the deadlines are stored, so a restart loses no
 /// timer).
 public final class AlarmEngine: Service, Sendable {
-    let url: String
+    let pool: PostgresPool
+    let subscription: PostgresListener.Subscription
     let rules: AlarmRules
     let logger: Logger
     let escalations = Counter(label: "cip_alarms_escalated_total")
     let raised = Counter(label: "cip_alarms_raised_total")
 
-    public init(url: String, rules: AlarmRules, logger: Logger) {
-        self.url = url
+    /// Subscribes to `cip_events` at once: create it before the listener runs.
+    public init(pool: PostgresPool, listener: PostgresListener, rules: AlarmRules, logger: Logger) {
+        self.pool = pool
+        self.subscription = listener.subscribe("cip_events")
         self.rules = rules
         self.logger = logger
     }
@@ -30,30 +33,18 @@ public final class AlarmEngine: Service, Sendable {
     }
 
     public func run() async throws {
-        let queue = DispatchQueue(label: "cip.alarm-engine")
-        var connection: PostgresConnection?
         var failures = 0
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
-                let live: PostgresConnection
-                if let connection { live = connection } else {
-                    live = try await runBlocking(on: queue) { [url] in
-                        let opened = try PostgresConnection(url: url)
-                        try opened.execute("LISTEN cip_events")
-                        return opened
-                    }
-                    connection = live
-                    failures = 0
+                try await pool.withConnection { [self] connection in
+                    while try self.processBatch(on: connection) {}
+                    try self.escalate(on: connection)
                 }
-                try await runBlocking(on: queue) { [self] in
-                    while try self.processBatch(on: live) {}
-                    try self.escalate(on: live)
-                }
+                if failures > 0 { logger.info("alarm engine reached the database again") }
+                failures = 0
                 // Woken by new events; otherwise at least every quarter second for escalations.
-                _ = try await runBlocking(on: queue) { try live.notifications(timeout: 0.25) }
+                _ = try? await cancelWhenGracefulShutdown { await self.subscription.next(timeout: .milliseconds(250)) }
             } catch {
-                connection?.close()
-                connection = nil
                 failures += 1
                 if failures == 1 || failures % 30 == 0 {
                     logger.warning("alarm engine lost the database; retrying", metadata: ["error": "\(error)"])
@@ -61,7 +52,6 @@ public final class AlarmEngine: Service, Sendable {
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
             }
         }
-        connection?.close()
     }
 
     /// Handles the next events after the cursor in one transaction; true when there may be more.

@@ -22,15 +22,20 @@ public final class AlarmFeed: Service, Sendable {
         var nextSubscriber: UInt64 = 0
     }
 
-    private let url: String
+    private let pool: PostgresPool
+    private let subscription: PostgresListener.Subscription?
     private let logger: Logger
     private let keepAliveInterval: Duration
     private let subscriberBuffer: Int
     private let state = Mutex(State())
 
     /// `subscriberBuffer`: how many items a subscriber may fall behind before it is dropped (see `subscribe`).
-    public init(url: String, logger: Logger, keepAliveInterval: Duration = .seconds(15), subscriberBuffer: Int = 1_000) {
-        self.url = url
+    /// - Parameter listener: wakes the feed on new changes (subscribed at once: create the feed before the listener
+    ///   runs); without one the feed only polls.
+    public init(pool: PostgresPool, listener: PostgresListener?, logger: Logger, keepAliveInterval: Duration = .seconds(15),
+                subscriberBuffer: Int = 1_000) {
+        self.pool = pool
+        self.subscription = listener?.subscribe("cip_alarm_changes")
         self.logger = logger
         self.keepAliveInterval = keepAliveInterval
         self.subscriberBuffer = max(1, subscriberBuffer)
@@ -62,31 +67,21 @@ public final class AlarmFeed: Service, Sendable {
     }
 
     public func run() async throws {
-        let queue = DispatchQueue(label: "cip.alarm-feed")
-        var connection: PostgresConnection?
         var quietSince = ContinuousClock.now
+        var failures = 0
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
-                let live: PostgresConnection
-                if let connection { live = connection } else {
-                    live = try await runBlocking(on: queue) { [url] in
-                        let opened = try PostgresConnection(url: url)
-                        try opened.execute("LISTEN cip_alarm_changes")
-                        return opened
+                if head == nil {
+                    let newest = try await pool.withConnection {
+                        Int64(try $0.query("SELECT coalesce(max(id), 0) AS head FROM alarm_changes")[0]["head"] ?? "0") ?? 0
                     }
-                    connection = live
-                    if head == nil {
-                        let newest = try await runBlocking(on: queue) {
-                            Int64(try live.query("SELECT coalesce(max(id), 0) AS head FROM alarm_changes")[0]["head"] ?? "0") ?? 0
-                        }
-                        state.withLock { $0.head = newest }
-                    }
+                    state.withLock { $0.head = newest }
                 }
                 // Read until nothing is new: a notification may stand for many changes.
                 while true {
                     let after = head ?? 0
-                    let rows = try await runBlocking(on: queue) {
-                        try PostgresAlarmRepository.changes(after: after, limit: 500, on: live)
+                    let rows = try await pool.withConnection {
+                        try PostgresAlarmRepository.changes(after: after, limit: 500, on: $0)
                     }
                     guard !rows.isEmpty else { break }
                     publish(rows)
@@ -96,15 +91,20 @@ public final class AlarmFeed: Service, Sendable {
                     broadcast(.keepAlive)
                     quietSince = .now
                 }
-                _ = try await runBlocking(on: queue) { try live.notifications(timeout: 0.5) }
+                failures = 0
+                if let subscription {
+                    _ = try? await cancelWhenGracefulShutdown { await subscription.next(timeout: .milliseconds(500)) }
+                } else {
+                    try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(500)) }
+                }
             } catch {
-                connection?.close()
-                connection = nil
-                logger.warning("alarm feed lost the database; retrying", metadata: ["error": "\(error)"])
+                failures += 1
+                if failures == 1 || failures % 30 == 0 {
+                    logger.warning("alarm feed lost the database; retrying", metadata: ["error": "\(error)"])
+                }
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
             }
         }
-        connection?.close()
         // Finished outside the lock: finishing runs the subscriber's termination handler, which takes it.
         let subscribers = state.withLock { state in
             defer { state.subscribers.removeAll() }

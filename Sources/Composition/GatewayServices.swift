@@ -21,6 +21,10 @@ public struct GatewayServices {
     public let tokenPool: PostgresPool
     /// The event fast path's own connection.
     let fastPathPool: PostgresPool
+    /// The alarm engine's and the alarm feed's connections.
+    let alarmPool: PostgresPool
+    /// The one LISTEN connection of the process (directory, alarm engine, alarm feed wake on it).
+    let listener: PostgresListener
     public let pipeline: IngestPipeline
     public let ingress: MQTTIngress
     let maintenance: PartitionMaintenance
@@ -46,6 +50,10 @@ public struct GatewayServices {
         self.apiPool = apiPool
         tokenPool = PostgresPool(url: databaseURL, size: 2, logger: logger)
         let fastPathPool = PostgresPool(url: databaseURL, size: 1, logger: logger)
+        let alarmPool = PostgresPool(url: databaseURL, size: 2, logger: logger)
+        self.alarmPool = alarmPool
+        let listener = PostgresListener(url: databaseURL, logger: logger)
+        self.listener = listener
         self.fastPathPool = fastPathPool
         var pipelineConfiguration = IngestPipeline.Configuration()
         pipelineConfiguration.maxBatchMessages = maxBatchMessages
@@ -81,17 +89,17 @@ public struct GatewayServices {
             try Migrator.ensurePartitions(connection)
         }
         maintenance = PartitionMaintenance(pool: apiPool, logger: logger)
-        directoryListener = DirectoryListener(url: databaseURL, directory: pipeline.directory, logger: logger)
+        directoryListener = DirectoryListener(listener: listener, pool: apiPool, directory: pipeline.directory, logger: logger)
         self.brokerControl = try brokerControl.map { try BrokerControl(configuration: $0, pool: apiPool, logger: logger) }
-        alarmEngine = alarmRules.map { AlarmEngine(url: databaseURL, rules: $0, logger: logger) }
-        alarmFeed = AlarmFeed(url: databaseURL, logger: logger)
+        alarmEngine = alarmRules.map { AlarmEngine(pool: alarmPool, listener: listener, rules: $0, logger: logger) }
+        alarmFeed = AlarmFeed(pool: alarmPool, listener: listener, logger: logger)
         auditTrail = AuditTrail(pool: apiPool, logger: logger)
     }
 
     /// In start order; the service group stops them in reverse, so the ingress stops before the pipeline drains.
     public var background: [any Service] {
         // The pools first: a service group stops in reverse order, so they close after everything that uses them.
-        var services: [any Service] = [ingestPool, apiPool, tokenPool, fastPathPool]
+        var services: [any Service] = [ingestPool, apiPool, tokenPool, fastPathPool, alarmPool, listener]
         services += [pipeline, directoryListener] as [any Service]
         if let supervisor { services.append(supervisor) }
         if let alarmEngine { services.append(alarmEngine) }

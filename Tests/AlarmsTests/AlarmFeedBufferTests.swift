@@ -1,4 +1,5 @@
 import Logging
+import Postgres
 import Testing
 
 @testable import Alarms
@@ -18,7 +19,8 @@ import Testing
 
     @Test("a subscriber that does not read is dropped after its buffer, keeping a gap-free prefix")
     func slowSubscriberIsDropped() async throws {
-        let feed = AlarmFeed(url: "postgresql://unused", logger: Logger(label: "test"), subscriberBuffer: 10)
+        let feed = AlarmFeed(pool: PostgresPool(url: "postgresql://unused", size: 1, logger: Logger(label: "test")), listener: nil,
+                             logger: Logger(label: "test"), subscriberBuffer: 10)
         let (_, items) = feed.subscribe()
         let fast = feed.subscribe().items
         #expect(feed.subscriberCount == 2)

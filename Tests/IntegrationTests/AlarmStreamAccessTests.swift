@@ -23,7 +23,8 @@ extension IntegrationTests {
             let store = ClientStore(pool: pool)
             let revoked = try await store.create(name: "revoked-op", roles: [.alarmOperator], tenants: ["elderly-care"], clearance: 3)
             let rotated = try await store.create(name: "rotated-op", roles: [.alarmOperator], tenants: nil, clearance: 2)
-            let feed = AlarmFeed(url: database.url, logger: TestStack.logger)
+            let feed = AlarmFeed(pool: PostgresPool(url: database.url, size: 1, logger: TestStack.logger), listener: nil,
+                                 logger: TestStack.logger)
             let feedTask = Task { try await feed.run() }
             defer { feedTask.cancel() }
             #expect(await eventually(timeout: 10) { feed.head != nil })

@@ -27,8 +27,10 @@ extension IntegrationTests {
             let ingress = try MQTTIngress(
                 configuration: try TestStack.mqtt(TestStack.uniqueName("pipeline-test"), TestStack.gatewayAccount),
                 journal: journal, logger: TestStack.logger)
-            let listener = DirectoryListener(url: database.url, directory: pipeline.directory, logger: TestStack.logger)
-            let group = ServiceGroup(services: [pipeline, listener, ingress], logger: TestStack.logger)
+            let notifications = PostgresListener(url: database.url, logger: TestStack.logger)
+            let listener = DirectoryListener(listener: notifications, pool: pool, directory: pipeline.directory,
+                                             logger: TestStack.logger)
+            let group = ServiceGroup(services: [notifications, pipeline, listener, ingress], logger: TestStack.logger)
             let running = Task { try await group.run() }
             #expect(await eventually(timeout: 10) { ingress.isConnected })
             try await Task.sleep(for: .milliseconds(300))  // subscriptions settle

@@ -1,56 +1,51 @@
-import Dispatch
 import Logging
 import Postgres
 import ServiceLifecycle
 
-/// Keeps a `DeviceDirectory` coherent with the registry: listens for `NOTIFY cip_devices` (sent by a trigger on
-/// every change to `devices`, by any gateway instance or by hand) and re-reads the named devices. After a lost
-/// connection, and every `fullReloadInterval`, it reloads the whole directory, so a missed notification heals.
+/// Keeps a `DeviceDirectory` coherent with the registry: wakes on `NOTIFY cip_devices` (sent by a trigger on
+/// every change to `devices`, by any gateway instance or by hand) and re-reads the named devices. After the
+/// shared listener (re)connects, and every `fullReloadInterval`, it reloads the whole directory, so a missed
+/// notification heals.
 public struct DirectoryListener: Service {
-    let url: String
+    let subscription: PostgresListener.Subscription
+    let pool: PostgresPool
     let directory: DeviceDirectory
     let logger: Logger
     let fullReloadInterval: Duration
 
-    public init(url: String, directory: DeviceDirectory, logger: Logger, fullReloadInterval: Duration = .seconds(60)) {
-        self.url = url
+    /// Subscribes at once: create it before the listener runs.
+    public init(listener: PostgresListener, pool: PostgresPool, directory: DeviceDirectory, logger: Logger,
+                fullReloadInterval: Duration = .seconds(60)) {
+        self.subscription = listener.subscribe("cip_devices")
+        self.pool = pool
         self.directory = directory
         self.logger = logger
         self.fullReloadInterval = fullReloadInterval
     }
 
     public func run() async throws {
-        let queue = DispatchQueue(label: "cip.directory-listener")
-        var connection: PostgresConnection?
         var lastFullReload = ContinuousClock.now
+        var reloadDue = false
         var failures = 0
-        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled, !subscription.isFinished {
+            let wake = await cancelWhenGracefulShutdownOrNil { await subscription.next(timeout: .seconds(1)) }
             do {
-                let live: PostgresConnection
-                if let connection { live = connection } else {
-                    live = try await runBlocking(on: queue) { [url] in
-                        let opened = try PostgresConnection(url: url)
-                        try opened.execute("LISTEN cip_devices")
-                        return opened
-                    }
-                    // Listening before the full reload: nothing changed in between goes unseen.
-                    try await runBlocking(on: queue) { [directory] in try directory.reload(from: live) }
+                switch wake {
+                case .resynchronize?: reloadDue = true
+                case .notified(let ids)?:
+                    try await pool.withConnection { [directory] in try directory.refresh(Set(ids), from: $0) }
+                case nil: break
+                }
+                if reloadDue || ContinuousClock.now - lastFullReload >= fullReloadInterval {
+                    try await pool.withConnection { [directory] in try directory.reload(from: $0) }
                     lastFullReload = .now
-                    connection = live
-                    if failures > 0 { logger.info("device directory listener reconnected") }
-                    failures = 0
+                    reloadDue = false
                 }
-                let notifications = try await runBlocking(on: queue) { try live.notifications(timeout: 0.5) }
-                let ids = Set(notifications.map(\.payload))
-                if !ids.isEmpty {
-                    try await runBlocking(on: queue) { [directory] in try directory.refresh(ids, from: live) }
-                }
-                if ContinuousClock.now - lastFullReload >= fullReloadInterval {
-                    try await runBlocking(on: queue) { [directory] in try directory.reload(from: live) }
-                    lastFullReload = .now
-                }
+                if failures > 0 { logger.info("device directory listener reconnected") }
+                failures = 0
             } catch {
-                connection = nil
+                // What was missed is re-read in full once the database answers again.
+                reloadDue = true
                 failures += 1
                 if failures == 1 || failures % 30 == 0 {
                     logger.warning("device directory listener lost the database; retrying", metadata: ["error": "\(error)"])
@@ -58,7 +53,10 @@ public struct DirectoryListener: Service {
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
             }
         }
-        connection?.close()
     }
+}
 
+/// `body`, or nil when a graceful shutdown begins first.
+func cancelWhenGracefulShutdownOrNil<T: Sendable>(_ body: @escaping @Sendable () async -> T?) async -> T? {
+    (try? await cancelWhenGracefulShutdown { await body() }) ?? nil
 }
