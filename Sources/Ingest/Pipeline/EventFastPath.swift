@@ -41,7 +41,7 @@ public final class EventFastPath: Service, Sendable {
         await withGracefulShutdownHandler {
             var iterator = records.makeAsyncIterator()
             while let first = await iterator.next() {
-                let key = MessageKey.compute(topic: first.topic, payload: first.payload, receivedAtMicros: nil)
+                let key = MessageKey.content(of: first)
                 if let crashGuard, !crashGuard.begin(key) {
                     logger.warning("event fast path skips a message that killed the gateway; the pipeline handles it",
                                    metadata: ["topic": "\(first.topic)"])
@@ -82,13 +82,13 @@ final class FastPathGuard: Sendable {
     init(directory: String) {
         inFlightPath = (directory as NSString).appendingPathComponent("fast-path-in-flight")
         skippedPath = (directory as NSString).appendingPathComponent("fast-path-skipped")
-        var skipped = Self.readKeys(skippedPath)
+        var skipped = GuardFiles.keys(in: skippedPath)
         // What the pipeline quarantined is skipped here too.
-        for key in ReplayGuardFile.read((directory as NSString).appendingPathComponent("replay-guard")).poisonKeys
+        for key in ReplayGuardFile.read(ReplayGuardFile.path(in: directory)).poisonKeys
         where !skipped.contains(key) {
             skipped.append(key)
         }
-        if let died = Self.readKeys(inFlightPath).first, !skipped.contains(died) {
+        if let died = GuardFiles.keys(in: inFlightPath).first, !skipped.contains(died) {
             skipped = Array((skipped + [died]).suffix(Self.maxSkipped))
             Self.writeKeys(skipped, to: skippedPath)
         }
@@ -110,38 +110,6 @@ final class FastPathGuard: Sendable {
     var skipped: [[UInt8]] { state.withLock { $0.skipped } }
 
     private static func writeKeys(_ keys: [[UInt8]], to path: String) {
-        let text = keys.map { $0.map { String(format: "%02x", $0) }.joined() }.joined(separator: "\n")
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        _ = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
-    }
-
-    /// Lines of 32 hex digits; anything else (a torn write, a stray CR, non-ASCII) is skipped, never trusted.
-    static func readKeys(_ path: String) -> [[UInt8]] {
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        return data.split(separator: UInt8(ascii: "\n")).compactMap { hexKey(Array($0)) }
-    }
-
-    /// A 16-byte key from a line of 32 hex digits (a stray CR ignored), or nil.
-    static func hexKey(_ line: [UInt8]) -> [UInt8]? {
-        let digits = line.filter { $0 != UInt8(ascii: "\r") }
-        guard digits.count == 32 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(16)
-        for index in stride(from: 0, to: 32, by: 2) {
-            guard let high = hexValue(digits[index]), let low = hexValue(digits[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-        }
-        return bytes
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
+        _ = GuardFiles.write(keys.map { Hex.encode($0) + "\n" }.joined(), to: path)
     }
 }

@@ -136,37 +136,36 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                 var batch = IngestBatch()
                 batch.observations.reserveCapacity(records.count * 3)
                 var devices = directory.snapshot
+                var outputs: [Normalizer.Output]
                 if case .quarantine(let deaths) = replayGuard.begin(first: records[0].sequence,
                                                                    last: records[records.count - 1].sequence) {
+                    // One record (the guard reads a suspect range one at a time): not normalized again.
                     logger.critical("quarantined a journal record that stopped the gateway while it was normalized",
                                     metadata: ["sequence": "\(records[0].sequence)", "deaths": "\(deaths)"])
-                    replayGuard.poisoned(Self.contentKey(records[0]))
+                    replayGuard.poisoned(MessageKey.content(of: records[0]))
                     metrics.quarantined.increment()
-                    let output = normalizer.quarantined(records[0], reason:
-                        "quarantined: normalizing this message stopped the gateway \(deaths) times; it is kept here and not normalized again")
-                    batch.deadLetters = output.deadLetters
-                    batch.rawMessages = [output.rawMessage]
-                    batch.lastSequence = records[0].sequence
-                    metrics.received.increment()
-                    return PendingBatch(batch: batch)
-                }
-                var outputs = records.map { record in
-                    // The same content as a message quarantined before (a replay, or the device sending it again).
-                    if replayGuard.hasPoison, replayGuard.isPoison(Self.contentKey(record)) {
-                        metrics.quarantined.increment()
-                        return normalizer.quarantined(record, reason:
-                            "quarantined: the same message stopped the gateway before; it is kept here and not normalized")
+                    outputs = [normalizer.quarantined(records[0], reason:
+                        "quarantined: normalizing this message stopped the gateway \(deaths) times; it is kept here and not normalized again")]
+                } else {
+                    outputs = records.map { record in
+                        // The same content as a message quarantined before (a replay, or the device sending it again).
+                        if replayGuard.hasPoison, replayGuard.isPoison(MessageKey.content(of: record)) {
+                            metrics.quarantined.increment()
+                            return normalizer.quarantined(record, reason:
+                                "quarantined: the same message stopped the gateway before; it is kept here and not normalized")
+                        }
+                        return normalizer.normalize(record, devices: devices)
                     }
-                    return normalizer.normalize(record, devices: devices)
-                }
-                // Ids not in memory are looked up once before their messages stay quarantined (a registration
-                // counts at once); only those records are normalized again.
-                let unknown = Set(outputs.compactMap { $0.rawMessage.outcome == .quarantined ? $0.rawMessage.deviceID : nil })
-                if !unknown.isEmpty, await lookUp(unknown) {
-                    devices = directory.snapshot
-                    for index in outputs.indices where outputs[index].rawMessage.outcome == .quarantined {
-                        outputs[index] = normalizer.normalize(records[index], devices: devices)
+                    // Ids not in memory are looked up once before their messages stay quarantined (a registration
+                    // counts at once); only those records are normalized again.
+                    let unknown = Set(outputs.compactMap { $0.rawMessage.outcome == .quarantined ? $0.rawMessage.deviceID : nil })
+                    if !unknown.isEmpty, await lookUp(unknown) {
+                        devices = directory.snapshot
+                        for index in outputs.indices where outputs[index].rawMessage.outcome == .quarantined {
+                            outputs[index] = normalizer.normalize(records[index], devices: devices)
+                        }
                     }
+                    replayGuard.finished()
                 }
                 for output in outputs {
                     batch.observations.append(contentsOf: output.observations)
@@ -174,7 +173,6 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                     batch.events.append(contentsOf: output.events)
                     batch.rawMessages.append(output.rawMessage)
                 }
-                replayGuard.finished()
                 batch.unknownDevices = UnknownDeviceSighting.collect(batch.rawMessages)
                 batch.lastSequence = records[records.count - 1].sequence
                 metrics.received.increment(by: Int64(records.count))
@@ -320,11 +318,6 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                 delay = min(delay * 2, configuration.retryMaxDelay)
             }
         }
-    }
-
-    /// What identifies a message's content for the replay guard: topic and payload, whatever its arrival.
-    static func contentKey(_ record: JournalRecord) -> [UInt8] {
-        MessageKey.compute(topic: record.topic, payload: record.payload, receivedAtMicros: nil)
     }
 
     /// Tells the observers what the batch stored: its rows without those of poison messages.

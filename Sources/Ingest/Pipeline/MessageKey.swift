@@ -21,4 +21,10 @@ public enum MessageKey {
         }
         return Array(SHA256.hash(input).prefix(Self.length))
     }
+
+    /// The key of a record's content alone (topic and payload, whatever its arrival): what the crash guards
+    /// remember a message by, since a device or the broker may send the same message again.
+    public static func content(of record: JournalRecord) -> [UInt8] {
+        compute(topic: record.topic, payload: record.payload, receivedAtMicros: nil)
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import Synchronization
 
 /// The second line of defence against a message that kills the gateway while it is normalized. Every bound on
@@ -125,8 +126,13 @@ public final class ReplayGuardFile: Sendable {
     private let guardState: Mutex<ReplayGuard>
     private let path: String
 
+    /// The guard's file in a journal directory.
+    public static func path(in directory: String) -> String {
+        (directory as NSString).appendingPathComponent("replay-guard")
+    }
+
     public init(directory: String, maxAttempts: Int = 3) {
-        path = (directory as NSString).appendingPathComponent("replay-guard")
+        path = Self.path(in: directory)
         let loaded = ReplayGuard(state: Self.read(path), maxAttempts: maxAttempts)
         guardState = Mutex(loaded)
         write(loaded.state)
@@ -168,21 +174,12 @@ public final class ReplayGuardFile: Sendable {
     private let writable = Atomic<Bool>(true)
 
     /// First line: `current-first current-last suspect-first suspect-last deaths`, 0 0 for an absent range; then
-    /// one poison content key per line (hex). Written to a temporary file and renamed, so a full disk leaves the
-    /// old state rather than an empty one.
+    /// one poison content key per line (hex).
     private func write(_ state: ReplayGuard.State) {
         let text = "\(state.current?.first ?? 0) \(state.current?.last ?? 0) "
             + "\(state.suspect?.first ?? 0) \(state.suspect?.last ?? 0) \(state.deaths)\n"
-            + state.poisonKeys.map { $0.map { String(format: "%02x", $0) }.joined() + "\n" }.joined()
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        var ok = fd >= 0
-        if fd >= 0 {
-            let length = text.utf8.count
-            let written = text.utf8CString.withUnsafeBufferPointer { Foundation.write(fd, $0.baseAddress, length) }
-            ok = written == length && close(fd) == 0 && rename(temporary, path) == 0
-        }
-        writable.store(ok, ordering: .relaxed)
+            + state.poisonKeys.map { Hex.encode($0) + "\n" }.joined()
+        writable.store(GuardFiles.write(text, to: path), ordering: .relaxed)
     }
 
     /// What the file says; a missing or unreadable file is a clean state (journal sequences start at 1), and
@@ -201,7 +198,34 @@ public final class ReplayGuardFile: Sendable {
             state = ReplayGuard.State(current: range(numbers[0], numbers[1]), suspect: range(numbers[2], numbers[3]),
                                       deaths: Int(numbers[4]))
         }
-        state.poisonKeys = Array(lines.dropFirst().compactMap { FastPathGuard.hexKey(Array($0)) }.suffix(ReplayGuard.maxPoisonKeys))
+        state.poisonKeys = Array(lines.dropFirst().compactMap { GuardFiles.key(Array($0)) }.suffix(ReplayGuard.maxPoisonKeys))
         return state
+    }
+}
+
+/// The small files of the crash guards (the replay guard's, the fast path's): written through a temporary file
+/// and a rename, so a full disk keeps the old content rather than an empty file; keys as lines of hex.
+enum GuardFiles {
+    /// Whether the text reached the file.
+    static func write(_ text: String, to path: String) -> Bool {
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return false }
+        let length = text.utf8.count
+        let written = text.utf8CString.withUnsafeBufferPointer { Foundation.write(fd, $0.baseAddress, length) }
+        return close(fd) == 0 && written == length && rename(temporary, path) == 0
+    }
+
+    /// A content key (`MessageKey.length` bytes) from a line of hex digits, a stray CR ignored; nil for anything
+    /// else (a torn write, non-ASCII), which is skipped, never trusted.
+    static func key(_ line: [UInt8]) -> [UInt8]? {
+        let digits = line.filter { $0 != UInt8(ascii: "\r") }
+        guard digits.count == 2 * MessageKey.length, digits.allSatisfy({ $0 < 0x80 }) else { return nil }
+        return Hex.decode(String(decoding: digits, as: UTF8.self))
+    }
+
+    static func keys(in path: String) -> [[UInt8]] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        return data.split(separator: UInt8(ascii: "\n")).compactMap { key(Array($0)) }
     }
 }
