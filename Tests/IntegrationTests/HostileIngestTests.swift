@@ -75,6 +75,27 @@ extension IntegrationTests {
             return out
         }
 
+        /// A database of its own with the fleet registered.
+        static func fleetDatabase() throws -> TestDatabase {
+            let database = try TestDatabase.create()
+            try registerFleet(database)
+            return database
+        }
+
+        /// A real gateway on `database`, ready; the caller cleans it up.
+        static func readyGateway(_ database: TestDatabase, environment: [String: String] = [:]) async throws -> GatewayProcess {
+            let gateway = GatewayProcess(databaseURL: database.url)
+            gateway.extraEnvironment = environment
+            do {
+                try gateway.start()
+                try await gateway.waitUntilReady()
+            } catch {
+                gateway.cleanUp()
+                throw error
+            }
+            return gateway
+        }
+
         static func registerFleet(_ database: TestDatabase) throws {
             try database.register(["h-sensor"], type: "sensor")
             try database.register(["h-lock"], type: "digital-lock")
@@ -103,13 +124,10 @@ extension IntegrationTests {
 
         @Test("hundreds of hostile payloads on every device type and channel: same process, ready, all accounted for, good data still stored")
         func hostilePayloadsStopNothing() async throws {
-            let database = try TestDatabase.create()
+            let database = try Self.fleetDatabase()
             defer { database.drop() }
-            try Self.registerFleet(database)
-            let gateway = GatewayProcess(databaseURL: database.url)
+            let gateway = try await Self.readyGateway(database)
             defer { gateway.cleanUp() }
-            try gateway.start()
-            try await gateway.waitUntilReady()
             let pid = try #require(gateway.pid)
 
             let messages = Self.distinct(Self.reported.map { ("devices/\($0.device)/\($0.channel)", Array($0.payload.utf8)) }
@@ -151,18 +169,15 @@ extension IntegrationTests {
 
         @Test("a database refusal of one message's data dead-letters that message and stores the rest of its batch")
         func poisonIsIsolatedInTheDatabase() async throws {
-            let database = try TestDatabase.create()
+            let database = try Self.fleetDatabase()
             defer { database.drop() }
-            try Self.registerFleet(database)
             // A rule the normalizer does not know: the database refuses humidity 66.6 (SQLSTATE 23514).
             let connection = try database.connect()
             try connection.execute("ALTER TABLE observations ADD CONSTRAINT refuse_666 CHECK (value_number IS DISTINCT FROM 66.6)")
             connection.close()
-            let gateway = GatewayProcess(databaseURL: database.url)
+            let gateway = try await Self.readyGateway(database)
             defer { gateway.cleanUp() }
             // Stop the database so that the poison and its neighbours land in one batch.
-            try gateway.start()
-            try await gateway.waitUntilReady()
             try TestStack.stack("db-stop")
             let publisher = try makePublisher("poison-publisher")
             defer { publisher.stop() }
@@ -190,13 +205,10 @@ extension IntegrationTests {
 
         @Test("the reported poisons waiting in the journal of a killed gateway do not stop the restarted one")
         func restartWithPoisonInTheJournal() async throws {
-            let database = try TestDatabase.create()
+            let database = try Self.fleetDatabase()
             defer { database.drop() }
-            try Self.registerFleet(database)
-            let gateway = GatewayProcess(databaseURL: database.url)
+            let gateway = try await Self.readyGateway(database)
             defer { gateway.cleanUp() }
-            try gateway.start()
-            try await gateway.waitUntilReady()
             try TestStack.stack("db-stop")
             let publisher = try makePublisher("replay-publisher")
             defer { publisher.stop() }
@@ -222,15 +234,12 @@ extension IntegrationTests {
         @Test("a message that kills the gateway while it is normalized is quarantined after three deaths; the rest flows",
               arguments: ["telemetry", "events"])
         func crashLoopIsBroken(channel: String) async throws {
-            let database = try TestDatabase.create()
+            let database = try Self.fleetDatabase()
             defer { database.drop() }
-            try Self.registerFleet(database)
-            let gateway = GatewayProcess(databaseURL: database.url)
             // Fault injection: a payload containing TRAP-ME kills the process in the normalizer (as a missed bound would).
-            gateway.extraEnvironment = ["CIP_TEST_TRAP_PAYLOAD": "TRAP-ME", "CIP_MAX_BATCH_MESSAGES": "50"]
+            let gateway = try await Self.readyGateway(database, environment: ["CIP_TEST_TRAP_PAYLOAD": "TRAP-ME",
+                                                                              "CIP_MAX_BATCH_MESSAGES": "50"])
             defer { gateway.cleanUp() }
-            try gateway.start()
-            try await gateway.waitUntilReady()
             let publisher = try makePublisher("trap-publisher")
             defer { publisher.stop() }
             var messages = (0..<30).map { Self.goodMessage(10 + Double($0)) }
