@@ -28,14 +28,18 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Postgres", dependencies: [
-            "CLibPQ",
+            "CLibPQ", "Models",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
-        // The city's master/metadata catalogue (DataModels/): quantities, events, device types, classification.
         .target(name: "Digest", dependencies: ["CCrypto"]),
+        // The city's master/metadata catalogue (DataModels/): quantities, events, device types, classification;
+        // and the small value codecs everyone shares (device ids, RFC 3339, hex).
         .target(name: "Models"),
+        // What the message path stores and the API reads: observations, events, raw messages, dead letters, and
+        // the repository protocols over them (with in-memory implementations for router tests).
+        .target(name: "Telemetry"),
 
         // Devices: lifecycle state machine, claim codes, onboarding throttle, bulk import (pure parts so far).
         .target(name: "Registry", dependencies: [
@@ -48,7 +52,7 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "Postgres",
+                "Models", "Postgres", "Telemetry",
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("Migrations")]
@@ -62,7 +66,7 @@ let package = Package(
         ]),
 
         .target(name: "Alarms", dependencies: [
-            "Models", "Postgres", "Storage",
+            "Models", "Postgres", "Storage", "Telemetry",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -71,7 +75,7 @@ let package = Package(
         .target(
             name: "Ingest",
             dependencies: [
-                "Digest", "Models", "MQTT", "Postgres", "Storage",
+                "Digest", "Models", "MQTT", "Postgres", "Storage", "Telemetry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -83,7 +87,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Access", "Alarms", "Models", "Registry", "Storage", "Postgres",
+                "Access", "Alarms", "Models", "Registry", "Telemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -94,7 +98,7 @@ let package = Package(
         // The composition root, shared by both executables: the gateway's services wired together
         // (`GatewayServices`), the command-line option groups (database, broker), loading DataModels/.
         .target(name: "Composition", dependencies: [
-            "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
+            "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -102,7 +106,7 @@ let package = Package(
 
         // `cip-gateway`, the product only: @main and the subcommands serve, migrate, devices, clients.
         .executableTarget(name: "CIPGateway", dependencies: [
-            "API", "Access", "Alarms", "Composition", "Ingest", "Models", "Registry", "Storage", "Postgres",
+            "API", "Access", "Alarms", "Composition", "Ingest", "Models", "Registry", "Storage", "Telemetry", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
@@ -113,7 +117,7 @@ let package = Package(
 
         // `cip-bench`, the tools around the product: the demo fleet (simulate) and the benchmarks.
         .executableTarget(name: "CIPBench", dependencies: [
-            "API", "Access", "Alarms", "Composition", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
+            "API", "Access", "Alarms", "Composition", "Ingest", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
@@ -124,18 +128,18 @@ let package = Package(
         // Which module may import which (reads Sources/, depends on nothing).
         .testTarget(name: "LayeringTests"),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Digest"]),
-        .testTarget(name: "IngestTests", dependencies: ["Ingest", "Models", "Storage"]),
+        .testTarget(name: "IngestTests", dependencies: ["Ingest", "Models", "Storage", "Telemetry"]),
         // Router tests over the in-memory repositories: no database, no broker.
         .testTarget(name: "APITests", dependencies: [
-            "API", "Access", "Alarms", "Models", "Registry", "Storage",
+            "API", "Access", "Alarms", "Models", "Registry", "Telemetry",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
-        .testTarget(name: "WrapperTests", dependencies: ["MQTT", "Postgres"]),
+        .testTarget(name: "WrapperTests", dependencies: ["MQTT", "Postgres", "Models"]),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "Models", "Postgres"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres",
+            "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),

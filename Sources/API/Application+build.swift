@@ -7,7 +7,7 @@ import NIOCore
 import Models
 import Registry
 import ServiceLifecycle
-import Storage
+import Telemetry
 
 /// Everything the HTTP side needs from the rest of the gateway.
 public struct APIDependencies: Sendable {

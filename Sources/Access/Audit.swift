@@ -110,12 +110,12 @@ public final class AuditTrail: Service, Sendable {
                         $8::integer[], $9::smallint[], $10::smallint[])
                 AS r(at, client, roles, method, endpoint, path, subjects, records, class, status)
             """, [
-                PostgresArray.text(batch.map { String($0.atMicros) }), PostgresArray.text(batch.map(\.client)),
+                PostgresArray.text(batch.map(\.atMicros)), PostgresArray.text(batch.map(\.client)),
                 PostgresArray.text(batch.map(\.roles)), PostgresArray.text(batch.map(\.method)),
                 PostgresArray.text(batch.map(\.endpoint)), PostgresArray.text(batch.map(\.path)),
                 PostgresArray.text(batch.map { $0.subjects.joined(separator: "\u{1f}") }),
-                PostgresArray.text(batch.map { String($0.records) }), PostgresArray.text(batch.map { String($0.dataClass) }),
-                PostgresArray.text(batch.map { String($0.status) }),
+                PostgresArray.text(batch.map(\.records)), PostgresArray.text(batch.map(\.dataClass)),
+                PostgresArray.text(batch.map(\.status)),
             ])
     }
 
@@ -142,15 +142,14 @@ public final class AuditTrail: Service, Sendable {
                           AND NOT EXISTS (SELECT 1 FROM devices d
                                           WHERE d.care_recipient_ref = s.subject AND d.tenant = ANY($8::text[])))))
                 ORDER BY id DESC LIMIT $6::integer
-                """, [client, subject, fromMicros.map(String.init), toMicros.map(String.init), beforeID.map(String.init),
-                      String(limit), String(maxClass), tenants.map(PostgresArray.text)]).all.map { row in
-                let subjects = row["subjects"] ?? ""
-                return (Int64(row["id"] ?? "") ?? 0, AuditRecord(
-                    atMicros: Int64(row["at_us"] ?? "") ?? 0, client: row["client"] ?? "", roles: row["roles"] ?? "",
-                    method: row["method"] ?? "", endpoint: row["endpoint"] ?? "", path: row["path"] ?? "",
+                """, [client, subject, fromMicros, toMicros, beforeID, limit, maxClass,
+                      tenants.map(PostgresArray.text)]).all.map { row throws(PostgresError) in
+                let subjects: String = try row.decode("subjects")
+                return (try row.decode("id"), try AuditRecord(
+                    atMicros: row.decode("at_us"), client: row.decode("client"), roles: row.decode("roles"),
+                    method: row.decode("method"), endpoint: row.decode("endpoint"), path: row.decode("path"),
                     subjects: subjects.isEmpty ? [] : subjects.split(separator: "\u{1f}").map(String.init),
-                    records: Int(row["records"] ?? "") ?? 0, dataClass: Int(row["class"] ?? "") ?? 1,
-                    status: Int(row["status"] ?? "") ?? 0))
+                    records: row.decode("records"), dataClass: row.decode("class"), status: row.decode("status")))
             }
         }
     }

@@ -50,10 +50,10 @@ public struct ClientStore: Sendable {
             try await pool.withConnection { connection in
                 try connection.query("""
                     INSERT INTO api_clients (name, roles, tenants, clearance, token_hash)
-                    VALUES ($1, $2::text[], $3::text[], $4::smallint, decode($5, 'hex'))
+                    VALUES ($1, $2::text[], $3::text[], $4::smallint, $5::bytea)
                     """, [name, PostgresArray.text(roles.map(\.rawValue).sorted()),
-                          PostgresArray.text(tenants.map { $0.sorted() } ?? ["*"]), String(clearance),
-                          Hex.encode(ClientToken.hash(token))])
+                          PostgresArray.text(tenants.map { $0.sorted() } ?? ["*"]), clearance,
+                          ClientToken.hash(token)])
             }
         } catch let error as PostgresError where error.sqlState == "23505" {
             throw ClientError.exists(name)
@@ -66,9 +66,9 @@ public struct ClientStore: Sendable {
         let token = ClientToken.generate()
         let updated = try await pool.withConnection { connection in
             try connection.query("""
-                UPDATE api_clients SET token_hash = decode($2, 'hex'), rotated_at = now()
+                UPDATE api_clients SET token_hash = $2::bytea, rotated_at = now()
                 WHERE name = $1 AND revoked_at IS NULL
-                """, [name, Hex.encode(ClientToken.hash(token))]).affected
+                """, [name, ClientToken.hash(token)]).affected
         }
         guard updated == 1 else { throw ClientError.notFound(name) }
         return token
@@ -89,10 +89,9 @@ public struct ClientStore: Sendable {
                        \(PostgresSQL.epochMicros("rotated_at")) AS rotated_us,
                        \(PostgresSQL.epochMicros("revoked_at")) AS revoked_us
                 FROM api_clients ORDER BY name
-                """).all.map { row in
-                APIClient(identity: Self.identity(row), createdAtMicros: row["created_us"].flatMap { Int64($0) } ?? 0,
-                          rotatedAtMicros: row["rotated_us"].flatMap { Int64($0) },
-                          revokedAtMicros: row["revoked_us"].flatMap { Int64($0) })
+                """).all.map { row throws(PostgresError) in
+                try APIClient(identity: Self.identity(row), createdAtMicros: row.decode("created_us"),
+                              rotatedAtMicros: row.decodeIfPresent("rotated_us"), revokedAtMicros: row.decodeIfPresent("revoked_us"))
             }
         }
     }
@@ -102,27 +101,27 @@ public struct ClientStore: Sendable {
     /// valid token is told from a guess without a lookup.
     public func activeTokenHashes() async throws -> Set<[UInt8]> {
         try await pool.withConnection { connection in
-            Set(try connection.query("SELECT encode(token_hash, 'hex') AS hash FROM api_clients WHERE revoked_at IS NULL")
-                .all.compactMap { $0["hash"].flatMap(Hex.decode) })
+            Set(try connection.query("SELECT token_hash FROM api_clients WHERE revoked_at IS NULL")
+                .all.map { row throws(PostgresError) in try row.decode("token_hash", as: [UInt8].self) })
         }
     }
 
     public func identity(token: String) async throws -> ClientIdentity? {
-        let hash = Hex.encode(ClientToken.hash(token))
+        let hash = ClientToken.hash(token)
         return try await pool.withConnection { connection in
             try connection.query("""
                 SELECT name, array_to_string(roles, ',') AS roles, array_to_string(tenants, ',') AS tenants, clearance
-                FROM api_clients WHERE token_hash = decode($1, 'hex') AND revoked_at IS NULL
-                """, [hash]).first.map(Self.identity)
+                FROM api_clients WHERE token_hash = $1::bytea AND revoked_at IS NULL
+                """, [hash]).first.map { row throws(PostgresError) in try Self.identity(row) }
         }
     }
 
-    static func identity(_ row: PostgresRow) -> ClientIdentity {
-        let tenants = (row["tenants"] ?? "").split(separator: ",").map(String.init)
-        return ClientIdentity(name: row["name"] ?? "",
-                              roles: Set((row["roles"] ?? "").split(separator: ",").compactMap { Role(rawValue: String($0)) }),
-                              tenants: tenants.contains("*") ? nil : Set(tenants),
-                              clearance: row["clearance"].flatMap { Int($0) } ?? 1)
+    static func identity(_ row: PostgresRow) throws(PostgresError) -> ClientIdentity {
+        let tenants = try row.decode("tenants", as: String.self).split(separator: ",").map(String.init)
+        // A role this version does not know (written by a newer one) grants nothing here.
+        let roles = try row.decode("roles", as: String.self).split(separator: ",").compactMap { Role(rawValue: String($0)) }
+        return try ClientIdentity(name: row.decode("name"), roles: Set(roles),
+                                  tenants: tenants.contains("*") ? nil : Set(tenants), clearance: row.decode("clearance"))
     }
 
     static func validate(name: String, roles: Set<Role>, tenants: Set<String>?, clearance: Int) throws {

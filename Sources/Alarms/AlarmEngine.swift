@@ -58,28 +58,28 @@ public final class AlarmEngine: Service, Sendable {
     func processBatch(on connection: PostgresConnection, limit: Int = 500) throws -> Bool {
         try connection.transaction { connection in
             try connection.query(AdvisoryLock.statement(AdvisoryLock.alarmChanges))
-            let cursor = Int64(try connection.query("SELECT last_event FROM alarm_engine_cursor FOR UPDATE")[0]["last_event"] ?? "0") ?? 0
+            let cursor: Int64 = try connection.query("SELECT last_event FROM alarm_engine_cursor FOR UPDATE").single().decode("last_event")
             // Only ids committed so far: the events' advisory lock makes them commit in id order.
-            let head = Int64(try connection.query("SELECT coalesce(max(id), 0) AS head FROM events")[0]["head"] ?? "0") ?? 0
+            let head: Int64 = try connection.query("SELECT coalesce(max(id), 0) AS head FROM events").single().decode("head")
             guard head > cursor else { return false }
             let rows = try connection.query("""
                 SELECT id, device_id, event, \(PostgresSQL.epochMicros("observed_at")) AS observed_us,
                        attributes::text AS attributes, confidentiality
                 FROM events WHERE id > $1 AND id <= $2 AND event = ANY($3::text[]) ORDER BY id LIMIT $4::integer
-                """, [String(cursor), String(head), PostgresArray.text(relevantEvents), String(limit)])
+                """, [cursor, head, PostgresArray.text(relevantEvents), limit])
             for row in rows.all {
                 try apply(row, on: connection)
             }
             let more = rows.count == limit
-            let next = more ? Int64(rows[rows.count - 1]["id"] ?? "0") ?? head : head
-            try connection.query("UPDATE alarm_engine_cursor SET last_event = $1", [String(next)])
+            let next: Int64 = more ? try rows[rows.count - 1].decode("id") : head
+            try connection.query("UPDATE alarm_engine_cursor SET last_event = $1", [next])
             return more
         }
     }
 
     private func apply(_ row: PostgresRow, on connection: PostgresConnection) throws {
-        guard let eventId = row["id"], let device = row["device_id"], let event = row["event"] else { return }
-        let observed = row["observed_us"] ?? "0"
+        let eventId: Int64 = try row.decode("id"), device: String = try row.decode("device_id")
+        let event: String = try row.decode("event"), observed: Int64 = try row.decode("observed_us")
         switch rules.decide(event: event) {
         case .raise(let type, let kind, let priority):
             if let existing = try connection.query("""
@@ -87,9 +87,10 @@ public final class AlarmEngine: Service, Sendable {
                        last_triggered_at = greatest(last_triggered_at, to_timestamp($3::bigint / 1e6))
                 WHERE device_id = $1 AND type = $2 AND state IN ('open', 'acknowledged')
                 RETURNING id, trigger_count
-                """, [device, type, observed]).first, let id = existing["id"].flatMap({ Int64($0) }) {
+                """, [device, type, observed]).first {
+                let id: Int64 = try existing.decode("id"), count: Int = try existing.decode("trigger_count")
                 try PostgresAlarmRepository.append(.retriggered, alarm: id, actor: "device",
-                                                   details: try PostgresAlarmRepository.json(["eventId": eventId, "count": existing["trigger_count"]]),
+                                                   details: try PostgresAlarmRepository.json(["eventId": String(eventId), "count": String(count)]),
                                                    on: connection)
                 return
             }
@@ -101,11 +102,11 @@ public final class AlarmEngine: Service, Sendable {
                         to_timestamp($5::bigint / 1e6), to_timestamp($5::bigint / 1e6),
                         now() + make_interval(secs => $6::double precision), $7::jsonb, $8::smallint, $9::bigint)
                 RETURNING id
-                """, [device, type, kind, String(priority), observed, String(target), row["attributes"] ?? "{}",
-                      row["confidentiality"] ?? "3", eventId])
-            if let id = inserted.first?["id"].flatMap({ Int64($0) }) {
+                """, [device, type, kind, priority, observed, target, try row.decode("attributes", as: String.self),
+                      try row.decode("confidentiality", as: Int.self), eventId])
+            if let id = try inserted.first?.decode("id", as: Int64.self) {
                 try PostgresAlarmRepository.append(.opened, alarm: id, actor: "device",
-                                                   details: try PostgresAlarmRepository.json(["eventId": eventId, "priority": priority]),
+                                                   details: try PostgresAlarmRepository.json(["eventId": String(eventId), "priority": priority]),
                                                    on: connection)
                 raised.increment()
             }
@@ -115,9 +116,8 @@ public final class AlarmEngine: Service, Sendable {
                 WHERE device_id = $1 AND state = 'open' AND kind = 'care' RETURNING id
                 """, [device])
             for row in cancelled.all {
-                guard let id = row["id"].flatMap({ Int64($0) }) else { continue }
-                try PostgresAlarmRepository.append(.cancelled, alarm: id, actor: "device",
-                                                   details: try PostgresAlarmRepository.json(["eventId": eventId]), on: connection)
+                try PostgresAlarmRepository.append(.cancelled, alarm: try row.decode("id"), actor: "device",
+                                                   details: try PostgresAlarmRepository.json(["eventId": String(eventId)]), on: connection)
             }
         case .none:
             break

@@ -73,7 +73,7 @@ public final class AlarmFeed: Service, Sendable {
             do {
                 if head == nil {
                     let newest = try await pool.withConnection {
-                        Int64(try $0.query("SELECT coalesce(max(id), 0) AS head FROM alarm_changes")[0]["head"] ?? "0") ?? 0
+                        try $0.query("SELECT coalesce(max(id), 0) AS head FROM alarm_changes").single().decode("head", as: Int64.self)
                     }
                     state.withLock { $0.head = newest }
                 }

@@ -18,25 +18,24 @@ public struct PostgresAlarmRepository: AlarmRepository {
         a.confidentiality
         """
 
-    static func alarm(_ row: PostgresRow) -> Alarm {
-        func int64(_ name: String) -> Int64? { row[name].flatMap { Int64($0) } }
-        return Alarm(
-            id: int64("id") ?? 0, deviceId: row["device_id"] ?? "", type: row["type"] ?? "", kind: row["kind"] ?? "",
-            priority: row["priority"].flatMap { Int($0) } ?? 5, state: row["state"].flatMap(AlarmState.init(rawValue:)) ?? .open,
-            tenant: row["tenant"], raisedAtMicros: int64("raised_us") ?? 0, openedAtMicros: int64("opened_us") ?? 0,
-            lastTriggeredAtMicros: int64("last_us") ?? 0, triggerCount: row["trigger_count"].flatMap { Int($0) } ?? 1,
-            ackDeadlineMicros: int64("deadline_us") ?? 0, escalatedAtMicros: int64("escalated_us"),
-            acknowledgedAtMicros: int64("acked_us"), acknowledgedBy: row["acknowledged_by"],
-            resolvedAtMicros: int64("resolved_us"), resolvedBy: row["resolved_by"], outcome: row["outcome"],
-            note: row["note"], cancelledAtMicros: int64("cancelled_us"), attributesJSON: row["attributes"] ?? "{}",
-            confidentiality: row["confidentiality"].flatMap { Int($0) } ?? 3)
+    static func alarm(_ row: PostgresRow) throws(PostgresError) -> Alarm {
+        try Alarm(
+            id: row.decode("id"), deviceId: row.decode("device_id"), type: row.decode("type"), kind: row.decode("kind"),
+            priority: row.decode("priority"), state: row.decode("state"), tenant: row.decodeIfPresent("tenant"),
+            raisedAtMicros: row.decode("raised_us"), openedAtMicros: row.decode("opened_us"),
+            lastTriggeredAtMicros: row.decode("last_us"), triggerCount: row.decode("trigger_count"),
+            ackDeadlineMicros: row.decode("deadline_us"), escalatedAtMicros: row.decodeIfPresent("escalated_us"),
+            acknowledgedAtMicros: row.decodeIfPresent("acked_us"), acknowledgedBy: row.decodeIfPresent("acknowledged_by"),
+            resolvedAtMicros: row.decodeIfPresent("resolved_us"), resolvedBy: row.decodeIfPresent("resolved_by"),
+            outcome: row.decodeIfPresent("outcome"), note: row.decodeIfPresent("note"),
+            cancelledAtMicros: row.decodeIfPresent("cancelled_us"), attributesJSON: row.decode("attributes"),
+            confidentiality: row.decode("confidentiality"))
     }
 
-    static func change(_ row: PostgresRow, prefix: String = "c_") -> AlarmChange {
-        AlarmChange(id: row[prefix + "id"].flatMap { Int64($0) } ?? 0, alarmId: row[prefix + "alarm_id"].flatMap { Int64($0) } ?? 0,
-                    change: row[prefix + "change"].flatMap(AlarmChangeKind.init(rawValue:)) ?? .opened,
-                    actor: row[prefix + "actor"] ?? "", client: row[prefix + "client"], atMicros: row[prefix + "at_us"].flatMap { Int64($0) } ?? 0,
-                    detailsJSON: row[prefix + "details"] ?? "{}")
+    static func change(_ row: PostgresRow) throws(PostgresError) -> AlarmChange {
+        try AlarmChange(id: row.decode("c_id"), alarmId: row.decode("c_alarm_id"), change: row.decode("c_change"),
+                        actor: row.decode("c_actor"), client: row.decodeIfPresent("c_client"), atMicros: row.decode("c_at_us"),
+                        detailsJSON: row.decode("c_details"))
     }
 
     static let changeColumns = """
@@ -57,24 +56,23 @@ public struct PostgresAlarmRepository: AlarmRepository {
                   AND ($11::text[] IS NULL OR a.tenant = ANY($11::text[])) AND a.confidentiality <= $12::smallint
                 ORDER BY a.priority, a.raised_at, a.id LIMIT $10::integer
                 """, [
-                    PostgresArray.text(query.states.map(\.rawValue)), query.priority.map(String.init), query.type,
-                    query.tenant, query.fromMicros.map(String.init), query.toMicros.map(String.init),
-                    query.after.map { String($0.priority) }, query.after.map { String($0.raisedAtMicros) },
-                    query.after.map { String($0.id) }, String(query.limit),
-                    query.tenants.map(PostgresArray.text), String(query.maxConfidentiality),
-                ]).all.map(Self.alarm)
+                    PostgresArray.text(query.states.map(\.rawValue)), query.priority, query.type,
+                    query.tenant, query.fromMicros, query.toMicros,
+                    query.after?.priority, query.after?.raisedAtMicros, query.after?.id, query.limit,
+                    query.tenants.map(PostgresArray.text), query.maxConfidentiality,
+                ]).all.map { row throws(PostgresError) in try Self.alarm(row) }
         }
     }
 
     public func alarm(_ id: Int64) async throws -> (alarm: Alarm, timeline: [AlarmChange], context: AlarmContext)? {
         try await pool.withConnection { connection in
-            guard let row = try connection.query("SELECT \(Self.columns) FROM alarms a WHERE a.id = $1", [String(id)]).first else {
+            guard let row = try connection.query("SELECT \(Self.columns) FROM alarms a WHERE a.id = $1", [id]).first else {
                 return nil
             }
-            let alarm = Self.alarm(row)
+            let alarm = try Self.alarm(row)
             let timeline = try connection.query(
-                "SELECT \(Self.changeColumns) FROM alarm_changes c WHERE c.alarm_id = $1 ORDER BY c.id", [String(id)]
-            ).all.map { Self.change($0) }
+                "SELECT \(Self.changeColumns) FROM alarm_changes c WHERE c.alarm_id = $1 ORDER BY c.id", [id]
+            ).all.map { row throws(PostgresError) in try Self.change(row) }
             let device = try connection.query(
                 "SELECT type, placement, care_recipient_ref FROM devices WHERE device_id = $1", [alarm.deviceId]).first
             let latest = try connection.query("""
@@ -83,12 +81,13 @@ public struct PostgresAlarmRepository: AlarmRepository {
                 FROM latest_observations
                 WHERE device_id = $1 AND quantity = ANY('{position,latitude,longitude,position_accuracy,location_text,lock_state,door_state,battery}')
                 ORDER BY quantity
-                """, [alarm.deviceId]).all.compactMap { row -> (String, String, Int64)? in
-                guard let quantity = row["quantity"], let value = row["value"] else { return nil }
-                return (quantity, value, row["at_us"].flatMap { Int64($0) } ?? 0)
+                """, [alarm.deviceId]).all.compactMap { row throws(PostgresError) -> (String, String, Int64)? in
+                // A value of none of the three kinds (a sum only) has nothing to show.
+                guard let value = try row.decodeIfPresent("value", as: String.self) else { return nil }
+                return (try row.decode("quantity"), value, try row.decode("at_us"))
             }
-            let context = AlarmContext(deviceType: device?["type"], placement: device?["placement"],
-                                       careRecipientRef: device?["care_recipient_ref"],
+            let context = AlarmContext(deviceType: try device?.decode("type"), placement: try device?.decodeIfPresent("placement"),
+                                       careRecipientRef: try device?.decodeIfPresent("care_recipient_ref"),
                                        latest: latest.map { (quantity: $0.0, value: $0.1, observedAtMicros: $0.2) })
             return (alarm, timeline, context)
         }
@@ -99,8 +98,8 @@ public struct PostgresAlarmRepository: AlarmRepository {
             try connection.transaction { connection in
                 try connection.query(AdvisoryLock.statement(AdvisoryLock.alarmChanges))
                 guard let row = try connection.query(
-                    "SELECT \(Self.columns) FROM alarms a WHERE a.id = $1 FOR UPDATE", [String(id)]).first else { return nil }
-                let current = Self.alarm(row)
+                    "SELECT \(Self.columns) FROM alarms a WHERE a.id = $1 FOR UPDATE", [id]).first else { return nil }
+                let current = try Self.alarm(row)
                 guard visible(current) else { return nil }
                 let status = AlarmStatus(state: current.state, acknowledgedBy: current.acknowledgedBy)
                 let (_, change) = try AlarmLifecycle.apply(action, to: status).get()
@@ -108,24 +107,24 @@ public struct PostgresAlarmRepository: AlarmRepository {
                 case .acknowledge(let operatorID) where change != nil:
                     try connection.query("""
                         UPDATE alarms SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2 WHERE id = $1
-                        """, [String(id), operatorID])
+                        """, [id, operatorID])
                     try Self.append(.acknowledged, alarm: id, actor: operatorID, client: client, details: "{}", on: connection)
                 case .resolve(let operatorID, let outcome, let note):
                     try connection.query("""
                         UPDATE alarms SET state = 'resolved', resolved_at = now(), resolved_by = $2, outcome = $3, note = $4
                         WHERE id = $1
-                        """, [String(id), operatorID, outcome, note])
+                        """, [id, operatorID, outcome, note])
                     try Self.append(.resolved, alarm: id, actor: operatorID, client: client,
                                     details: try Self.json(["outcome": outcome, "note": note]), on: connection)
                 case .cancel:
                     try connection.query("""
                         UPDATE alarms SET state = 'cancelled', cancelled_at = now(), outcome = 'cancelled_by_device' WHERE id = $1
-                        """, [String(id)])
+                        """, [id])
                     try Self.append(.cancelled, alarm: id, actor: "device", details: "{}", on: connection)
                 default:
                     break
                 }
-                return Self.alarm(try connection.query("SELECT \(Self.columns) FROM alarms a WHERE a.id = $1", [String(id)])[0])
+                return try Self.alarm(connection.query("SELECT \(Self.columns) FROM alarms a WHERE a.id = $1", [id]).single())
             }
         }
     }
@@ -143,13 +142,13 @@ public struct PostgresAlarmRepository: AlarmRepository {
             SELECT \(Self.changeColumns), \(Self.columns)
             FROM alarm_changes c JOIN alarms a ON a.id = c.alarm_id
             WHERE c.id > $1 ORDER BY c.id LIMIT $2::integer
-            """, [String(afterId), String(limit)]).all.map { (Self.change($0), Self.alarm($0)) }
+            """, [afterId, limit]).all.map { row throws(PostgresError) in (try Self.change(row), try Self.alarm(row)) }
     }
 
     public func stats(fromMicros: Int64, toMicros: Int64, tenants: [String]?, maxConfidentiality: Int) async throws -> AlarmStats {
         try await pool.withConnection { connection in
             var stats = AlarmStats()
-            let range = [String(fromMicros), String(toMicros), tenants.map(PostgresArray.text), String(maxConfidentiality)]
+            let range: [(any PostgresBindable)?] = [fromMicros, toMicros, tenants.map(PostgresArray.text), maxConfidentiality]
             let within = """
                 raised_at >= to_timestamp($1::bigint / 1e6) AND raised_at < to_timestamp($2::bigint / 1e6)
                 AND ($3::text[] IS NULL OR tenant = ANY($3::text[])) AND confidentiality <= $4::smallint
@@ -157,9 +156,9 @@ public struct PostgresAlarmRepository: AlarmRepository {
             stats.groups = try connection.query("""
                 SELECT type, priority, count(*) AS n, count(escalated_at) AS escalated FROM alarms
                 WHERE \(within) GROUP BY type, priority ORDER BY priority, type
-                """, range).all.map { row in
-                AlarmStats.Group(type: row["type"] ?? "", priority: row["priority"].flatMap { Int($0) } ?? 0,
-                                 count: row["n"].flatMap { Int($0) } ?? 0, escalated: row["escalated"].flatMap { Int($0) } ?? 0)
+                """, range).all.map { row throws(PostgresError) in
+                try AlarmStats.Group(type: row.decode("type"), priority: row.decode("priority"), count: row.decode("n"),
+                                     escalated: row.decode("escalated"))
             }
             stats.total = stats.groups.reduce(0) { $0 + $1.count }
             stats.escalated = stats.groups.reduce(0) { $0 + $1.escalated }
@@ -170,10 +169,10 @@ public struct PostgresAlarmRepository: AlarmRepository {
                        percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM resolved_at - opened_at)) AS res90
                 FROM alarms WHERE \(within)
                 """, range).first {
-                stats.acknowledgeMedianSeconds = row["ack50"].flatMap(Double.init)
-                stats.acknowledgeP90Seconds = row["ack90"].flatMap(Double.init)
-                stats.resolveMedianSeconds = row["res50"].flatMap(Double.init)
-                stats.resolveP90Seconds = row["res90"].flatMap(Double.init)
+                stats.acknowledgeMedianSeconds = try row.decodeIfPresent("ack50")
+                stats.acknowledgeP90Seconds = try row.decodeIfPresent("ack90")
+                stats.resolveMedianSeconds = try row.decodeIfPresent("res50")
+                stats.resolveP90Seconds = try row.decodeIfPresent("res90")
             }
             return stats
         }
@@ -183,7 +182,7 @@ public struct PostgresAlarmRepository: AlarmRepository {
     static func append(_ change: AlarmChangeKind, alarm: Int64, actor: String, client: String? = nil, details: String,
                        on connection: PostgresConnection) throws {
         try connection.query("INSERT INTO alarm_changes (alarm_id, change, actor, client, details) VALUES ($1, $2, $3, $4, $5::jsonb)",
-                             [String(alarm), change.rawValue, actor, client, details])
+                             [alarm, change.rawValue, actor, client, details])
     }
 
     /// Timeline details as a JSON object; nil values are left out.

@@ -8,6 +8,7 @@ import Postgres
 import ServiceLifecycle
 import Storage
 import Synchronization
+import Telemetry
 
 /// `cip-bench bench`: measures, in one run on the local stack, (a) the broker's QoS 1 rate to a subscriber
 /// that discards, (b) PostgreSQL's COPY rate for the same rows, (c) the gateway end to end (first publish to
@@ -72,7 +73,7 @@ struct Bench: AsyncParsableCommand {
         let brokerRate = median(brokerRates)
         let gatewayRate = median(gatewayRates)
         print(String(format: "(a) broker QoS 1 to a discarding subscriber: %8.0f messages/s (median of %d)", brokerRate, brokerRates.count))
-        let stored = try connection.query("SELECT count(*) AS n FROM observations").first?["n"].flatMap(Int.init) ?? 0
+        let stored: Int = try connection.query("SELECT count(*) AS n FROM observations").single().decode("n")
         print(String(format: "(c) gateway end to end (publish → commit):  %8.0f messages/s (%.0f values/s, median of %d)", gatewayRate, gatewayRate * 3, gatewayRates.count))
         print(String(format: "c/a = %.2f   c/b = %.2f   observations stored: %d of %d", gatewayRate / brokerRate,
                      gatewayRate / copyRate, stored, messages * 3))

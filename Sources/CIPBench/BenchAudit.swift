@@ -3,6 +3,7 @@ import Access
 import ArgumentParser
 import Composition
 import Foundation
+import Synchronization
 import Hummingbird
 import Logging
 import Models
@@ -71,7 +72,7 @@ struct BenchAudit: AsyncParsableCommand {
                 print(String(format: "    round %d %@: %8.0f requests/s", round, withAudit ? "audited " : "baseline", rate))
             }
         }
-        let stored = try PostgresConnection(url: url).query("SELECT count(*) AS n FROM audit_log")[0]["n"] ?? "0"
+        let stored: Int = try PostgresConnection(url: url).query("SELECT count(*) AS n FROM audit_log").single().decode("n")
         let base = baseline.sorted()[baseline.count / 2]
         let withAudit = audited.sorted()[audited.count / 2]
         print(String(format: "baseline (no audit trail): %8.0f requests/s (median)", base))
@@ -109,11 +110,10 @@ struct BenchAudit: AsyncParsableCommand {
     }
 }
 
-private final class Failures: @unchecked Sendable {
-    private let lock = NSLock()
-    private var messages: [String] = []
-    func add(_ message: String) { lock.lock(); messages.append(message); lock.unlock() }
-    var first: String? { lock.lock(); defer { lock.unlock() }; return messages.first }
+private final class Failures: Sendable {
+    private let messages = Mutex<[String]>([])
+    func add(_ message: String) { messages.withLock { $0.append(message) } }
+    var first: String? { messages.withLock { $0.first } }
 }
 
 /// A minimal HTTP/1.1 keep-alive client over a socket: GET, read the status and a Content-Length body.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Composition
 import Foundation
+import Synchronization
 import Logging
 import MQTT
 
@@ -146,11 +147,10 @@ extension Simulate {
     }
 }
 
-private final class AnswerBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var payload: [UInt8]?
-    func set(_ value: [UInt8]) { lock.lock(); payload = value; lock.unlock() }
-    var value: [UInt8]? { lock.lock(); defer { lock.unlock() }; return payload }
+private final class AnswerBox: Sendable {
+    private let payload = Mutex<[UInt8]?>(nil)
+    func set(_ value: [UInt8]) { payload.withLock { $0 = value } }
+    var value: [UInt8]? { payload.withLock { $0 } }
 }
 
 /// One simulated device and what it says each round.

@@ -90,7 +90,7 @@ public struct GatewayServices {
         }
         maintenance = PartitionMaintenance(pool: apiPool, logger: logger)
         directoryListener = DirectoryListener(listener: listener, pool: apiPool, directory: pipeline.directory, logger: logger)
-        self.brokerControl = try brokerControl.map { try BrokerControl(configuration: $0, pool: apiPool, logger: logger) }
+        self.brokerControl = try brokerControl.map { try BrokerControl(configuration: $0, devices: PostgresDeviceRepository(pool: apiPool), logger: logger) }
         alarmEngine = alarmRules.map { AlarmEngine(pool: alarmPool, listener: listener, rules: $0, logger: logger) }
         alarmFeed = AlarmFeed(pool: alarmPool, listener: listener, logger: logger)
         auditTrail = AuditTrail(pool: apiPool, logger: logger)

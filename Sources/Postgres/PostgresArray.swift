@@ -1,7 +1,8 @@
-/// Array literals for array parameters (`$1::text[]`), so that many rows go to the server in one statement.
+/// Array literals for array parameters (`$1::text[]`, `$2::bigint[]`), so that many rows go to the server in one
+/// statement.
 public enum PostgresArray {
     /// `{"a","b",NULL}`: every element quoted, `"` and `\` escaped.
-    public static func text(_ values: [String?]) -> String {
+    public static func text<T: PostgresBindable>(_ values: [T?]) -> String {
         var out = "{"
         for (index, value) in values.enumerated() {
             if index > 0 { out += "," }
@@ -10,7 +11,7 @@ public enum PostgresArray {
                 continue
             }
             out += "\""
-            for character in value.unicodeScalars {
+            for character in value.postgresText.unicodeScalars {
                 if character == "\"" || character == "\\" { out += "\\" }
                 out.unicodeScalars.append(character)
             }
@@ -19,5 +20,5 @@ public enum PostgresArray {
         return out + "}"
     }
 
-    public static func text(_ values: [String]) -> String { text(values.map(Optional.some)) }
+    public static func text<T: PostgresBindable>(_ values: [T]) -> String { text(values.map(Optional.some)) }
 }

@@ -44,11 +44,11 @@ public final class PostgresConnection: @unchecked Sendable {
         return PQstatus(handle) == CONNECTION_OK
     }
 
-    /// Runs one statement with text parameters `$1...$n` (nil is SQL NULL) and returns its rows.
+    /// Runs one statement with parameters `$1...$n` (nil is SQL NULL), sent in text format, and returns its rows.
     @discardableResult
-    public func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresRows {
+    public func query(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) throws(PostgresError) -> PostgresRows {
         let conn = try liveHandle()
-        let result = withCStrings(parameters) { values in
+        let result = withCStrings(parameters.map { $0?.postgresText }) { values in
             PQexecParams(conn, sql, Int32(parameters.count), nil, values, nil, nil, 0)
         }
         return try rows(from: result, conn: conn)

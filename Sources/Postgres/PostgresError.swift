@@ -1,5 +1,7 @@
+import Models
+
 /// An error from libpq or the server, carrying libpq's own message and, where the server sent one, the SQLSTATE.
-public struct PostgresError: Error, Sendable, CustomStringConvertible {
+public struct PostgresError: TransientFailure, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         /// Could not connect, or the connection broke: worth retrying later.
         case connection
@@ -7,6 +9,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         case statement
         /// The caller misused the API (for example, a COPY without a COPY statement).
         case usage
+        /// A row did not have the shape the caller decodes (a missing column, NULL, text of another type):
+        /// the statement and its reader disagree.
+        case decoding
     }
 
     public var kind: Kind

@@ -1,16 +1,20 @@
 import Postgres
 
-/// The registry in PostgreSQL (tables `devices` and `device_history`, migration 0002).
+/// The registry in PostgreSQL: the one home of tables `devices` and `device_history` (migration 0002); onboarding
+/// and broker enforcement write them through the methods below, never with SQL of their own.
 public struct PostgresDeviceRepository: DeviceRepository {
     let pool: PostgresPool
 
     public init(pool: PostgresPool) { self.pool = pool }
 
+    /// The columns of a device as `RETURNING` gives them: a device just registered has no supervision state yet.
     private static let columns = """
         device_id, serial_number, type, vendor, model, firmware_version, tenant, placement, care_recipient_ref,
         array_to_string(tags, ';') AS tags, lifecycle_state,
         \(PostgresSQL.epochMicros("created_at")) AS created_us,
-        \(PostgresSQL.epochMicros("updated_at")) AS updated_us
+        \(PostgresSQL.epochMicros("updated_at")) AS updated_us,
+        'unknown' AS connectivity, NULL::bigint AS connectivity_since_us, NULL::bigint AS last_seen_us,
+        NULL::float8 AS battery, NULL::float8 AS signal_strength, NULL::text AS reported_firmware
         """
 
     /// A device with its supervision state.
@@ -38,8 +42,8 @@ public struct PostgresDeviceRepository: DeviceRepository {
                     SELECT device_id, serial_number FROM devices
                     WHERE device_id = ANY($1::text[]) OR serial_number = ANY($2::text[])
                     """, [PostgresArray.text(rows.map(\.row.deviceId)), PostgresArray.text(rows.map(\.row.serialNumber))])
-                let takenIDs = Set(taken.all.compactMap { $0["device_id"] })
-                let takenSerials = Set(taken.all.compactMap { $0["serial_number"] })
+                let takenIDs = Set(try taken.all.map { row throws(PostgresError) in try row.decode("device_id", as: String.self) })
+                let takenSerials = Set(try taken.all.map { row throws(PostgresError) in try row.decode("serial_number", as: String.self) })
                 var rejected: [ImportRejection] = []
                 var fresh: [(ImportedRow, (code: String, salt: [UInt8]))] = []
                 for (row, claim) in zip(rows, claims) {
@@ -56,9 +60,9 @@ public struct PostgresDeviceRepository: DeviceRepository {
                                          placement, care_recipient_ref, tags, claim_code_hash, claim_code_salt,
                                          claim_expires_at)
                     SELECT d, s, t, v, m, f, te, p, c, CASE WHEN g = '' THEN '{}'::text[] ELSE string_to_array(g, ';') END,
-                           decode(h, 'hex'), decode(sa, 'hex'), now() + make_interval(secs => $13::double precision)
+                           h, sa, now() + make_interval(secs => $13::double precision)
                     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                                $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+                                $8::text[], $9::text[], $10::text[], $11::bytea[], $12::bytea[])
                          AS x(d, s, t, v, m, f, te, p, c, g, h, sa)
                     RETURNING \(Self.columns), \(PostgresSQL.epochMicros("claim_expires_at")) AS claim_us
                     """, [
@@ -68,18 +72,19 @@ public struct PostgresDeviceRepository: DeviceRepository {
                         PostgresArray.text(devices.map(\.tenant)), PostgresArray.text(devices.map(\.placement)),
                         PostgresArray.text(devices.map(\.careRecipientRef)),
                         PostgresArray.text(devices.map { $0.tags.joined(separator: ";") }),
-                        PostgresArray.text(fresh.map { Hex.encode(ClaimCode.hash($0.1.code, salt: $0.1.salt)) }),
-                        PostgresArray.text(fresh.map { Hex.encode($0.1.salt) }),
-                        String(claimValiditySeconds),
+                        PostgresArray.text(fresh.map { ClaimCode.hash($0.1.code, salt: $0.1.salt) }),
+                        PostgresArray.text(fresh.map(\.1.salt)),
+                        claimValiditySeconds,
                     ])
                 try connection.query("""
                     INSERT INTO device_history (device_id, from_state, to_state, action, actor)
                     SELECT d, NULL, 'registered', 'register', $2 FROM unnest($1::text[]) AS x(d)
                     """, [PostgresArray.text(devices.map(\.deviceId)), actor])
                 let codes = Dictionary(uniqueKeysWithValues: fresh.map { ($0.0.row.deviceId, $0.1.code) })
-                let registered = inserted.all.map { row in
-                    RegisteredDevice(device: Self.device(row), claimCode: codes[row["device_id"] ?? ""] ?? "",
-                                     claimExpiresAtMicros: Int64(row["claim_us"] ?? "") ?? 0)
+                let registered = try inserted.all.map { row throws(PostgresError) in
+                    let device = try Self.device(row)
+                    return RegisteredDevice(device: device, claimCode: codes[device.deviceId] ?? "",
+                                            claimExpiresAtMicros: try row.decode("claim_us"))
                 }
                 return (registered, rejected)
             }
@@ -88,7 +93,7 @@ public struct PostgresDeviceRepository: DeviceRepository {
 
     public func device(_ deviceId: String) async throws -> Device? {
         try await pool.withConnection { connection in
-            try connection.query("\(Self.select) WHERE d.device_id = $1", [deviceId]).first.map(Self.device)
+            try connection.query("\(Self.select) WHERE d.device_id = $1", [deviceId]).first.map { row throws(PostgresError) in try Self.device(row) }
         }
     }
 
@@ -106,9 +111,9 @@ public struct PostgresDeviceRepository: DeviceRepository {
                        OR d.vendor ILIKE $7 OR d.model ILIKE $7)
                   AND ($8::text[] IS NULL OR d.tenant = ANY($8::text[]))
                 ORDER BY d.device_id LIMIT $5::integer
-                """, [query.type, query.state?.rawValue, query.tenant, query.afterDeviceId, String(query.limit),
+                """, [query.type, query.state?.rawValue, query.tenant, query.afterDeviceId, query.limit,
                       query.connectivity, pattern, query.tenants.map(PostgresArray.text)])
-                .all.map(Self.device)
+                .all.map { row throws(PostgresError) in try Self.device(row) }
         }
     }
 
@@ -118,12 +123,11 @@ public struct PostgresDeviceRepository: DeviceRepository {
                 SELECT from_state, to_state, action, actor, client, reason,
                        \(PostgresSQL.epochMicros("at")) AS at_us
                 FROM device_history WHERE device_id = $1 ORDER BY id
-                """, [deviceId]).all.map { row in
-                DeviceHistoryEntry(from: row["from_state"].flatMap(LifecycleState.init(rawValue:)),
-                                   to: LifecycleState(rawValue: row["to_state"] ?? "") ?? .registered,
-                                   action: row["action"] ?? "", actor: row["actor"] ?? "", client: row["client"],
-                                   reason: row["reason"],
-                                   atMicros: Int64(row["at_us"] ?? "") ?? 0)
+                """, [deviceId]).all.map { row throws(PostgresError) in
+                try DeviceHistoryEntry(from: row.decodeIfPresent("from_state"), to: row.decode("to_state"),
+                                       action: row.decode("action"), actor: row.decode("actor"),
+                                       client: row.decodeIfPresent("client"), reason: row.decodeIfPresent("reason"),
+                                       atMicros: row.decode("at_us"))
             }
         }
     }
@@ -147,14 +151,14 @@ public struct PostgresDeviceRepository: DeviceRepository {
                 // The row lock serialises concurrent changes of one device.
                 guard let current = try connection.query(
                     "SELECT lifecycle_state FROM devices WHERE device_id = $1 FOR UPDATE", [deviceId]
-                ).first?["lifecycle_state"].flatMap(LifecycleState.init(rawValue:)) else {
+                ).first?.decode("lifecycle_state", as: LifecycleState.self) else {
                     throw RegistryError.notFound(deviceId: deviceId)
                 }
                 // A device suspended while still provisioned goes back to provisioned, not active.
                 let suspendedFrom = action == .resume ? try connection.query("""
                     SELECT from_state FROM device_history
                     WHERE device_id = $1 AND action = 'suspend' ORDER BY id DESC LIMIT 1
-                    """, [deviceId]).first?["from_state"].flatMap(LifecycleState.init(rawValue:)) : nil
+                    """, [deviceId]).first?.decodeIfPresent("from_state", as: LifecycleState.self) : nil
                 let next: LifecycleState
                 switch Lifecycle.apply(action, to: current, suspendedFrom: suspendedFrom) {
                 case .success(let state): next = state
@@ -166,7 +170,7 @@ public struct PostgresDeviceRepository: DeviceRepository {
                     """, [deviceId, current.rawValue, next.rawValue, action.rawValue, actor, reason, client])
                 try connection.query("UPDATE devices SET lifecycle_state = $2, updated_at = now() WHERE device_id = $1",
                                      [deviceId, next.rawValue])
-                return Self.device(try connection.query("\(Self.select) WHERE d.device_id = $1", [deviceId])[0])
+                return try Self.device(connection.query("\(Self.select) WHERE d.device_id = $1", [deviceId]).single())
             }
         }
     }
@@ -176,7 +180,7 @@ public struct PostgresDeviceRepository: DeviceRepository {
             try connection.transaction { connection in
                 guard let current = try connection.query(
                     "SELECT lifecycle_state FROM devices WHERE device_id = $1 FOR UPDATE", [deviceId]
-                ).first?["lifecycle_state"] else {
+                ).first?.decode("lifecycle_state", as: LifecycleState.self) else {
                     throw RegistryError.notFound(deviceId: deviceId)
                 }
                 // NULL: unchanged; '' clears an optional field.
@@ -197,8 +201,8 @@ public struct PostgresDeviceRepository: DeviceRepository {
                 try connection.query("""
                     INSERT INTO device_history (device_id, from_state, to_state, action, actor, reason, client)
                     VALUES ($1, $2, $2, 'update', $3, $4, $5)
-                    """, [deviceId, current, actor, "changed: " + patch.fieldNames.joined(separator: ", "), client])
-                return Self.device(try connection.query("\(Self.select) WHERE d.device_id = $1", [deviceId])[0])
+                    """, [deviceId, current.rawValue, actor, "changed: " + patch.fieldNames.joined(separator: ", "), client])
+                return try Self.device(connection.query("\(Self.select) WHERE d.device_id = $1", [deviceId]).single())
             }
         }
     }
@@ -212,10 +216,10 @@ public struct PostgresDeviceRepository: DeviceRepository {
                 WHERE $1::bigint IS NULL
                    OR (last_seen, device_id) < (to_timestamp($1::bigint / 1e6), $2::text)
                 ORDER BY last_seen DESC, device_id DESC LIMIT $3::integer
-                """, [after.map { String($0.lastSeenMicros) }, after?.deviceId, String(limit)]).all.map { row in
-                UnknownDevice(deviceId: row["device_id"] ?? "", firstSeenMicros: Int64(row["first_us"] ?? "") ?? 0,
-                              lastSeenMicros: Int64(row["last_us"] ?? "") ?? 0,
-                              messageCount: Int64(row["message_count"] ?? "") ?? 0, lastTopic: row["last_topic"] ?? "")
+                """, [after?.lastSeenMicros, after?.deviceId, limit]).all.map { row throws(PostgresError) in
+                try UnknownDevice(deviceId: row.decode("device_id"), firstSeenMicros: row.decode("first_us"),
+                                  lastSeenMicros: row.decode("last_us"), messageCount: row.decode("message_count"),
+                                  lastTopic: row.decode("last_topic"))
             }
         }
     }
@@ -241,8 +245,8 @@ public struct PostgresDeviceRepository: DeviceRepository {
                 GROUP BY 2
                 """, [scope])
             for row in groups.all {
-                guard let key = row["key"], let count = row["n"].flatMap(Int.init) else { continue }
-                switch row["dimension"] {
+                let key: String = try row.decode("key"), count: Int = try row.decode("n")
+                switch try row.decode("dimension", as: String.self) {
                 case "type": summary.byType[key] = count; summary.total += count
                 case "state": summary.byState[key] = count
                 case "connectivity": summary.byConnectivity[key] = count
@@ -254,32 +258,90 @@ public struct PostgresDeviceRepository: DeviceRepository {
                 WHERE st.battery < $1::float8 AND d.lifecycle_state <> 'decommissioned'
                   AND ($2::text[] IS NULL OR d.tenant = ANY($2::text[]))
                 ORDER BY st.battery, st.device_id LIMIT 100
-                """, [String(lowBatteryThreshold), scope]).all.compactMap { row in
-                guard let id = row["device_id"], let battery = row["battery"].flatMap(Double.init) else { return nil }
-                return (id, battery)
+                """, [lowBatteryThreshold, scope]).all.map { row throws(PostgresError) in
+                (try row.decode("device_id", as: String.self), try row.decode("battery", as: Double.self))
             }
             return summary
         }
     }
 
-    private static func device(_ row: PostgresRow) -> Device {
-        let tags = row["tags"] ?? ""
-        var supervision = DeviceSupervision()
-        if let connectivity = row["connectivity"] {
-            supervision.connectivity = connectivity
-            supervision.connectivitySinceMicros = row["connectivity_since_us"].flatMap { Int64($0) }
-            supervision.lastSeenMicros = row["last_seen_us"].flatMap { Int64($0) }
-            supervision.battery = row["battery"].flatMap(Double.init)
-            supervision.signalStrength = row["signal_strength"].flatMap(Double.init)
-            supervision.reportedFirmware = row["reported_firmware"]
+    // MARK: Onboarding and broker enforcement (the registry's own use; not part of `DeviceRepository`)
+
+    /// What a claim for `serial` is checked against; nil when no device has this serial.
+    func claimRecord(serial: String) async throws -> ClaimRecord? {
+        try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT device_id, lifecycle_state, claim_code_hash, claim_code_salt, claim_expires_at < now() AS expired
+                FROM devices WHERE serial_number = $1
+                """, [serial]).first.map { row throws(PostgresError) in
+                try ClaimRecord(deviceId: row.decode("device_id"), lifecycleState: row.decode("lifecycle_state"),
+                                hash: row.decodeIfPresent("claim_code_hash"), salt: row.decodeIfPresent("claim_code_salt"),
+                                expired: row.decodeIfPresent("expired") ?? false)
+            }
         }
-        var device = Device(
-            deviceId: row["device_id"] ?? "", serialNumber: row["serial_number"] ?? "", type: row["type"] ?? "",
-            vendor: row["vendor"], model: row["model"], firmwareVersion: row["firmware_version"],
-            tenant: row["tenant"] ?? "", placement: row["placement"], careRecipientRef: row["care_recipient_ref"],
+    }
+
+    /// Records an accepted claim: the transition (from the lifecycle state machine) happens only if the device is
+    /// still in its `from` state, the claim code is spent and the broker is known to hold the new client.
+    /// False when another request changed the device first.
+    func commitClaim(_ deviceId: String, transition: LifecycleTransition) async throws -> Bool {
+        try await pool.withConnection { connection in
+            try connection.transaction { connection in
+                let updated = try connection.query("""
+                    UPDATE devices SET lifecycle_state = $3, broker_state = $3,
+                           claim_code_hash = NULL, claim_code_salt = NULL, claim_expires_at = NULL, updated_at = now()
+                    WHERE device_id = $1 AND lifecycle_state = $2
+                    """, [deviceId, transition.from.rawValue, transition.to.rawValue]).affected
+                if updated == 1 {
+                    try connection.query("""
+                        INSERT INTO device_history (device_id, from_state, to_state, action, actor, reason)
+                        VALUES ($1, $2, $3, $4, $5, $6)
+                        """, [deviceId, transition.from.rawValue, transition.to.rawValue, transition.action.rawValue,
+                              transition.actor, transition.reason])
+                }
+                return updated == 1
+            }
+        }
+    }
+
+    /// Notes that the broker now enforces `state` for the device (unless its lifecycle moved on meanwhile).
+    func markEnforced(_ state: LifecycleState, deviceId: String) async throws {
+        try await pool.withConnection { connection in
+            try connection.query("UPDATE devices SET broker_state = $2 WHERE device_id = $1 AND lifecycle_state = $2",
+                                 [deviceId, state.rawValue])
+        }
+    }
+
+    /// Devices whose broker state lags behind their lifecycle state, oldest change first.
+    func brokerLagging(limit: Int) async throws -> [(deviceId: String, state: LifecycleState)] {
+        try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT device_id, lifecycle_state FROM devices
+                WHERE broker_state IS DISTINCT FROM lifecycle_state AND lifecycle_state <> 'registered'
+                ORDER BY updated_at LIMIT $1::integer
+                """, [limit]).all.map { row throws(PostgresError) in
+                (try row.decode("device_id"), try row.decode("lifecycle_state"))
+            }
+        }
+    }
+
+    private static func device(_ row: PostgresRow) throws(PostgresError) -> Device {
+        let tags: String = try row.decode("tags")
+        var supervision = DeviceSupervision()
+        supervision.connectivity = try row.decode("connectivity")
+        supervision.connectivitySinceMicros = try row.decodeIfPresent("connectivity_since_us")
+        supervision.lastSeenMicros = try row.decodeIfPresent("last_seen_us")
+        supervision.battery = try row.decodeIfPresent("battery")
+        supervision.signalStrength = try row.decodeIfPresent("signal_strength")
+        supervision.reportedFirmware = try row.decodeIfPresent("reported_firmware")
+        var device = try Device(
+            deviceId: row.decode("device_id"), serialNumber: row.decode("serial_number"), type: row.decode("type"),
+            vendor: row.decodeIfPresent("vendor"), model: row.decodeIfPresent("model"),
+            firmwareVersion: row.decodeIfPresent("firmware_version"), tenant: row.decode("tenant"),
+            placement: row.decodeIfPresent("placement"), careRecipientRef: row.decodeIfPresent("care_recipient_ref"),
             tags: tags.isEmpty ? [] : tags.split(separator: ";").map(String.init),
-            lifecycleState: LifecycleState(rawValue: row["lifecycle_state"] ?? "") ?? .registered,
-            createdAtMicros: Int64(row["created_us"] ?? "") ?? 0, updatedAtMicros: Int64(row["updated_us"] ?? "") ?? 0)
+            lifecycleState: row.decode("lifecycle_state"),
+            createdAtMicros: row.decode("created_us"), updatedAtMicros: row.decode("updated_us"))
         device.supervision = supervision
         return device
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Telemetry
 
 /// Writes ingest batches, one transaction per batch, with binary COPY.
 ///
@@ -128,9 +129,9 @@ public struct IngestStore: Sendable {
                                   ELSE unknown.last_topic END
             """, [
                 PostgresArray.text(sightings.map(\.deviceID)),
-                PostgresArray.text(sightings.map { String($0.firstSeenMicros) }),
-                PostgresArray.text(sightings.map { String($0.lastSeenMicros) }),
-                PostgresArray.text(sightings.map { String($0.count) }),
+                PostgresArray.text(sightings.map(\.firstSeenMicros)),
+                PostgresArray.text(sightings.map(\.lastSeenMicros)),
+                PostgresArray.text(sightings.map(\.count)),
                 PostgresArray.text(sightings.map(\.lastTopic)),
             ])
     }

@@ -1,3 +1,5 @@
+import Telemetry
+
 /// The newest observation per device and quantity. The pipeline gathers them over several batches, so that a
 /// device that reports often costs one `latest_observations` update per flush rather than one per message.
 public struct LatestValues: Sendable {

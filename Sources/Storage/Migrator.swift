@@ -67,11 +67,11 @@ public struct Migrator: Sendable {
                 // Held until the end of this transaction.
                 try connection.query("SELECT pg_advisory_xact_lock(7243001)")
                 let existing = try connection.query("SELECT 1 FROM schema_migrations WHERE version = $1",
-                                                    [String(migration.version)])
+                                                    [migration.version])
                 guard existing.isEmpty else { return false }
                 try connection.execute(migration.sql)
                 try connection.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                                     [String(migration.version), migration.name])
+                                     [migration.version, migration.name])
                 return true
             }
             if didApply {
@@ -87,7 +87,7 @@ public struct Migrator: Sendable {
         for table in ["observations", "raw_messages"] {
             try connection.query(
                 "SELECT cip_ensure_daily_partitions($1::regclass, (now() AT TIME ZONE 'UTC')::date - 1, (now() AT TIME ZONE 'UTC')::date + $2::integer)",
-                [table, String(daysAhead + 1)])
+                [table, daysAhead + 1])
         }
     }
 }

@@ -1,7 +1,7 @@
-import Storage
 import Testing
 
 @testable import API
+import Telemetry
 
 
 @Suite struct CursorTests {

@@ -2,6 +2,7 @@ import Storage
 import Testing
 
 @testable import Ingest
+import Telemetry
 
 @Suite struct ConnectivityTrackerTests {
     static let second: Int64 = 1_000_000

@@ -2,6 +2,7 @@ import Storage
 import Testing
 
 @testable import Ingest
+import Telemetry
 
 @Suite struct NormalizerTests {
     static let received: Int64 = 1_760_000_000_000_000

@@ -7,6 +7,7 @@ import Postgres
 import Registry
 import Storage
 import Testing
+import Telemetry
 
 extension IntegrationTests {
     /// The read API over a real database filled through the real write path.

@@ -5,6 +5,7 @@ import MQTT
 import Postgres
 import Registry
 import Testing
+import Models
 
 extension IntegrationTests {
     /// Broker trust on the real broker (Gateway/stack: dynamic security + the cip_clientid plugin) with a real

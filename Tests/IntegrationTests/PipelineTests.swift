@@ -6,6 +6,7 @@ import Postgres
 import ServiceLifecycle
 import Storage
 import Testing
+import Telemetry
 
 extension IntegrationTests {
     /// The message path in-process against the real broker and database: what is stored, what is refused.
@@ -104,7 +105,7 @@ extension IntegrationTests {
             #expect(try database.count("SELECT value_number::int FROM latest_observations WHERE quantity = 'battery'") == 78)
             #expect(try database.count("SELECT count(*) FROM latest_observations WHERE quantity = 'status' AND value_string = 'offline'") == 1)
 
-            let reasons = try database.connect().query("SELECT reason FROM dead_letters ORDER BY id").all.compactMap { $0["reason"] }
+            let reasons = try database.connect().query("SELECT reason FROM dead_letters ORDER BY id").all.map { try $0.decode("reason", as: String.self) }
             #expect(reasons.count == 6)
             #expect(reasons.contains { $0.contains("-bad") })
             #expect(reasons.contains { $0.contains("invalid SenML") && $0.contains("JSON") })

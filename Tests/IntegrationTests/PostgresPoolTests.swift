@@ -19,12 +19,12 @@ extension IntegrationTests {
                     .count("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", [database.name])
             }
             // Both connections open.
-            async let first: Int = pool.withConnection { Int(try $0.query("SELECT 1").first?[0] ?? "") ?? 0 }
-            async let second: Int = pool.withConnection { Int(try $0.query("SELECT 2").first?[0] ?? "") ?? 0 }
+            async let first: Int = pool.withConnection { try $0.query("SELECT 1").single().decode(column: 0) }
+            async let second: Int = pool.withConnection { try $0.query("SELECT 2").single().decode(column: 0) }
             #expect(try await first + second == 3)
             #expect(try connections() == 2)
 
-            let slow = Task { try await pool.withConnection { try $0.query("SELECT pg_sleep(0.5), 7").first?[1] } }
+            let slow = Task { try await pool.withConnection { try $0.query("SELECT pg_sleep(0.5), 7").single().decode(column: 1, as: String.self) } }
             try await Task.sleep(for: .milliseconds(100))
             await group.triggerGracefulShutdown()
             #expect(try await slow.value == "7", "the query in progress finished")

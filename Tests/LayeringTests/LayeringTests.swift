@@ -10,22 +10,24 @@ import Testing
         // C libraries and their safe Swift clients.
         "CMosquitto": [], "CLibPQ": [], "CCrypto": [],
         "MQTT": ["CMosquitto"],
-        "Postgres": ["CLibPQ"],
+        "Postgres": ["CLibPQ", "Models"],
         "Digest": ["CCrypto"],
-        // The catalogue: no dependencies at all.
+        // The catalogue and the shared value codecs: no dependencies at all.
         "Models": [],
+        // What is stored from devices, and the repository protocols the API reads through.
+        "Telemetry": [],
         // Domain modules: no HTTP.
-        "Storage": ["Postgres"],
+        "Storage": ["Models", "Postgres", "Telemetry"],
         "Access": ["Digest", "Postgres"],
         "Registry": ["Digest", "Models", "MQTT", "Postgres"],
-        "Alarms": ["Models", "Postgres", "Storage"],
-        "Ingest": ["Digest", "Models", "MQTT", "Postgres", "Storage"],
-        // The HTTP edge: domain modules, never the message path (Ingest) or the broker client.
-        "API": ["Access", "Alarms", "Models", "Registry", "Storage", "Postgres", "Hummingbird"],
+        "Alarms": ["Models", "Postgres", "Storage", "Telemetry"],
+        "Ingest": ["Digest", "Models", "MQTT", "Postgres", "Storage", "Telemetry"],
+        // The HTTP edge: domain protocols, never the message path (Ingest), the broker client or the database.
+        "API": ["Access", "Alarms", "Models", "Registry", "Telemetry", "Hummingbird"],
         // The composition root, and the two executables on top of it.
-        "Composition": ["API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres", "Hummingbird"],
-        "CIPGateway": ["Composition", "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres", "Hummingbird"],
-        "CIPBench": ["Composition", "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "MQTT", "Postgres", "Hummingbird"],
+        "Composition": ["API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
+        "CIPGateway": ["Composition", "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
+        "CIPBench": ["Composition", "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
     ]
 
     static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -1,6 +1,7 @@
 import MQTT
 import Postgres
 import Testing
+import Models
 
 @Suite struct MQTTURLTests {
     @Test(arguments: [

@@ -4,7 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Models
 import NIOCore
-import Storage
+import Telemetry
 
 /// CIP tier: open data (class 1 only) as ETSI NGSI-LD (GS CIM 009). Devices are Smart Data Models `Device`
 /// entities (`urn:ngsi-ld:Device:<id>`); each open catalogue quantity is a Property under its NGSI-LD name.

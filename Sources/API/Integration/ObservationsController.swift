@@ -2,7 +2,7 @@ import Registry
 import Access
 import Hummingbird
 import Models
-import Storage
+import Telemetry
 
 /// Integration tier: normalized observations of a device.
 struct ObservationsController<Context: ClientRequestContext> {

@@ -1,7 +1,7 @@
 import Registry
 import Access
 import Hummingbird
-import Storage
+import Telemetry
 
 /// IoT tier: raw messages and dead letters, for device administrators troubleshooting a device.
 struct MessagesController<Context: ClientRequestContext> {

@@ -1,7 +1,7 @@
 import Alarms
 import Foundation
-import Postgres
-import Storage
+import Models
+import Telemetry
 
 /// Opaque page cursors: base64url of a small versioned text. Clients pass them back unchanged.
 enum Cursor {

@@ -1,6 +1,6 @@
 import Foundation
 import Hummingbird
-import Postgres
+import Models
 
 /// An RFC 9457 problem: every error the API returns has this shape, as `application/problem+json`.
 public struct Problem: HTTPResponseError, Sendable {
@@ -97,7 +97,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return try Problem(status: error.status, type: "urn:cip:problem:\(error.status.code)",
                                title: error.status.reasonPhrase, detail: Self.detail(for: error.status))
                 .response(from: request, context: context)
-        } catch let error as PostgresError where error.isTransient {
+        } catch let error as any TransientFailure where error.isTransient {
             context.logger.warning("storage unavailable", metadata: ["error": "\(error)"])
             return try Problem.unavailable("the database is not reachable right now; try again shortly")
                 .response(from: request, context: context)

@@ -1,8 +1,7 @@
 import Foundation
 import Hummingbird
 import Models
-import Postgres
-import Storage
+import Telemetry
 
 /// JSON bodies of the read API. Times are RFC 3339 UTC; binary data base64url.
 struct ObservationBody: ResponseEncodable, Equatable {

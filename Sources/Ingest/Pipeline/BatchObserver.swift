@@ -1,4 +1,5 @@
 import Storage
+import Telemetry
 
 /// What one committed batch stored: the rows that are in the database now (poison messages left out), and the
 /// registry profiles the batch was normalized with.

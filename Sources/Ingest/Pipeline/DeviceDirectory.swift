@@ -43,7 +43,7 @@ public final class DeviceDirectory: Sendable {
     /// Reads every device from the registry (100,000 rows load in well under a second).
     public func reload(from connection: PostgresConnection) throws {
         let rows = try connection.query("SELECT \(Self.columns) FROM devices")
-        replace(with: Self.profiles(rows))
+        replace(with: try Self.profiles(rows))
     }
 
     /// Re-reads the given devices (those a notification named); ids no longer in the registry are dropped.
@@ -67,16 +67,16 @@ public final class DeviceDirectory: Sendable {
 
     private static func profiles(_ ids: Set<String>, from connection: PostgresConnection) throws -> [String: DeviceProfile] {
         guard !ids.isEmpty else { return [:] }
-        return profiles(try connection.query("SELECT \(columns) FROM devices WHERE device_id = ANY($1::text[])",
+        return try profiles(connection.query("SELECT \(columns) FROM devices WHERE device_id = ANY($1::text[])",
                                              [PostgresArray.text(Array(ids))]))
     }
 
-    private static func profiles(_ rows: PostgresRows) -> [String: DeviceProfile] {
+    private static func profiles(_ rows: PostgresRows) throws(PostgresError) -> [String: DeviceProfile] {
         var devices: [String: DeviceProfile] = [:]
         devices.reserveCapacity(rows.count)
         for row in rows.all {
-            guard let id = row["device_id"], let type = row["type"] else { continue }
-            devices[id] = DeviceProfile(type: type, model: row["model"], state: row["lifecycle_state"] ?? "registered")
+            devices[try row.decode("device_id")] = try DeviceProfile(
+                type: row.decode("type"), model: row.decodeIfPresent("model"), state: row.decode("lifecycle_state"))
         }
         return devices
     }

@@ -4,6 +4,7 @@ import ServiceLifecycle
 import Storage
 import Foundation
 import Synchronization
+import Models
 
 /// The fast path for device events (alarms): a message on `devices/<id>/events`, once journaled, is also
 /// normalized here and its events are written at once in a small transaction of their own, so an alarm does not

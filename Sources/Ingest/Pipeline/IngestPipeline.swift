@@ -4,6 +4,7 @@ import Postgres
 import ServiceLifecycle
 import Storage
 import Synchronization
+import Telemetry
 
 /// Drains the journal into PostgreSQL: reads a batch, normalizes it, writes it in one transaction. The next
 /// batch is normalized while the current one is written. When the database is unreachable it retries the same

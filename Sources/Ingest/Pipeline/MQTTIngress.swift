@@ -7,7 +7,7 @@ import ServiceLifecycle
 /// Receives device messages from the broker with a persistent session and journals each one before its
 /// callback returns, which is before libmosquitto sends the PUBACK. Alarms and status messages are synced to
 /// disk before the acknowledgement; telemetry within the journal's sync interval.
-public final class MQTTIngress: Service, @unchecked Sendable {
+public final class MQTTIngress: Service, Sendable {
     public let client: MQTTClient
     /// Off: under load, PUBACKs share TCP segments instead of each crossing the network stack alone.
     public static let tcpNoDelay = false

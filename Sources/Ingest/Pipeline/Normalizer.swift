@@ -260,3 +260,4 @@ public struct Normalizer: Sendable {
 }
 
 import Foundation
+import Telemetry

@@ -1,5 +1,6 @@
 import Postgres
 import Storage
+import Telemetry
 
 /// Finds the messages of a batch that PostgreSQL refuses, so that one poison message costs a dead letter instead
 /// of stopping ingest: the batch failed as a whole with a data error, so it is written again in halves, and each

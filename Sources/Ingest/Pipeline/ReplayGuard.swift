@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import Synchronization
+import Models
 
 /// The second line of defence against a message that kills the gateway while it is normalized. Every bound on
 /// input is meant to make that impossible; if one is missed, a replay of the journal would kill the gateway again

@@ -5,6 +5,7 @@ import Postgres
 import ServiceLifecycle
 import Storage
 import Synchronization
+import Telemetry
 
 /// Heartbeat supervision: turns what the pipeline committed into last seen, battery, signal and firmware per
 /// device, and into `device_online` / `device_offline` events (which the alarms consume); activates provisioned
@@ -177,13 +178,11 @@ public final class Supervisor: Service, BatchObserver, Sendable {
         }
         var devices: [String: DeviceStatus] = [:]
         for row in rows.all {
-            guard let id = row["device_id"] else { continue }
-            devices[id] = DeviceStatus(
-                connectivity: row["connectivity"].flatMap(Connectivity.init(rawValue:)) ?? .unknown,
-                connectivitySinceMicros: row["since"].flatMap { Int64($0) },
-                lastSeenMicros: row["last_seen"].flatMap { Int64($0) },
-                battery: row["battery"].flatMap(Double.init), signalStrength: row["signal_strength"].flatMap(Double.init),
-                firmware: row["reported_firmware"])
+            let id: String = try row.decode("device_id")
+            devices[id] = try DeviceStatus(
+                connectivity: row.decode("connectivity"), connectivitySinceMicros: row.decodeIfPresent("since"),
+                lastSeenMicros: row.decodeIfPresent("last_seen"), battery: row.decodeIfPresent("battery"),
+                signalStrength: row.decodeIfPresent("signal_strength"), firmware: row.decodeIfPresent("reported_firmware"))
         }
         state.withLock { state in
             // Activity recorded before the load (a replay at start) wins over the stored state.
@@ -202,7 +201,6 @@ public final class Supervisor: Service, BatchObserver, Sendable {
 
     private static func writeStatus(_ changed: [(deviceID: String, status: DeviceStatus)], on connection: PostgresConnection) throws {
         guard !changed.isEmpty else { return }
-        func micros(_ value: Int64?) -> String? { value.map(String.init) }
         try connection.query("""
             INSERT INTO device_status AS status (device_id, connectivity, connectivity_since, last_seen, battery,
                                                  signal_strength, reported_firmware, updated_at)
@@ -218,10 +216,10 @@ public final class Supervisor: Service, BatchObserver, Sendable {
             """, [
                 PostgresArray.text(changed.map(\.deviceID)),
                 PostgresArray.text(changed.map(\.status.connectivity.rawValue)),
-                PostgresArray.text(changed.map { micros($0.status.connectivitySinceMicros) }),
-                PostgresArray.text(changed.map { micros($0.status.lastSeenMicros) }),
-                PostgresArray.text(changed.map { $0.status.battery.map { "\($0)" } }),
-                PostgresArray.text(changed.map { $0.status.signalStrength.map { "\($0)" } }),
+                PostgresArray.text(changed.map(\.status.connectivitySinceMicros)),
+                PostgresArray.text(changed.map(\.status.lastSeenMicros)),
+                PostgresArray.text(changed.map(\.status.battery)),
+                PostgresArray.text(changed.map(\.status.signalStrength)),
                 PostgresArray.text(changed.map(\.status.firmware)),
             ])
     }

@@ -11,11 +11,11 @@ import Synchronization
 /// Lifecycle changes are enforced at once when an administrator makes them (`enforce`); the database remembers
 /// which state the broker last enforced (`devices.broker_state`), and `run()` re-enforces every device whose
 /// broker state lags behind, so a broker that was away catches up by itself.
-public final class BrokerControl: Service, BrokerAccess, @unchecked Sendable {
+public final class BrokerControl: Service, BrokerAccess, Sendable {
     public static let claimFilter = "provisioning/+/claim"
 
     private let client: MQTTClient
-    private let pool: PostgresPool
+    private let devices: PostgresDeviceRepository
     private let logger: Logger
     private let onboarding: Onboarding
     private let claims: AsyncStream<MQTTMessage>
@@ -29,13 +29,13 @@ public final class BrokerControl: Service, BrokerAccess, @unchecked Sendable {
         var continuation: CheckedContinuation<[DynamicSecurityCommand.Response], any Error>
     }
 
-    public init(configuration: MQTTClient.Configuration, pool: PostgresPool, logger: Logger,
+    public init(configuration: MQTTClient.Configuration, devices: PostgresDeviceRepository, logger: Logger,
                 onboarding onboardingConfiguration: Onboarding.Configuration = .init(), reconcileInterval: Duration = .seconds(10)) throws {
         var configuration = configuration
         configuration.subscriptions = [(DynamicSecurityCommand.responseTopic, 1), (Self.claimFilter, 1)]
         let (claims, claimSink) = AsyncStream<MQTTMessage>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
         self.claims = claims
-        self.pool = pool
+        self.devices = devices
         self.logger = logger
         self.reconcileInterval = reconcileInterval
         let responses = ResponseRouter()
@@ -46,7 +46,7 @@ public final class BrokerControl: Service, BrokerAccess, @unchecked Sendable {
                 claimSink.yield(message)
             }
         }
-        onboarding = Onboarding(configuration: onboardingConfiguration, pool: pool, logger: logger)
+        onboarding = Onboarding(configuration: onboardingConfiguration, devices: devices, logger: logger)
         responses.control = self
     }
 
@@ -164,10 +164,7 @@ public final class BrokerControl: Service, BrokerAccess, @unchecked Sendable {
         case .decommissioned:
             try await perform([DynamicSecurityCommand.deleteClient(deviceId), DynamicSecurityCommand.deleteRole(deviceId)])
         }
-        try await pool.withConnection { connection in
-            try connection.query("UPDATE devices SET broker_state = $2 WHERE device_id = $1 AND lifecycle_state = $2",
-                                 [deviceId, state.rawValue])
-        }
+        try await devices.markEnforced(state, deviceId: deviceId)
     }
 
     /// Re-enforces devices whose broker state lags behind their lifecycle state (a change made while the broker
@@ -175,17 +172,7 @@ public final class BrokerControl: Service, BrokerAccess, @unchecked Sendable {
     func reconcile() async {
         guard client.isConnected else { return }
         do {
-            let lagging = try await pool.withConnection { connection in
-                try connection.query("""
-                    SELECT device_id, lifecycle_state FROM devices
-                    WHERE broker_state IS DISTINCT FROM lifecycle_state AND lifecycle_state <> 'registered'
-                    ORDER BY updated_at LIMIT 500
-                    """).all.compactMap { row -> (String, LifecycleState)? in
-                    guard let id = row["device_id"], let state = row["lifecycle_state"].flatMap(LifecycleState.init(rawValue:))
-                    else { return nil }
-                    return (id, state)
-                }
-            }
+            let lagging = try await devices.brokerLagging(limit: 500)
             for (id, state) in lagging {
                 // A reserved id registered before names were reserved: never administered, and never allowed to
                 // stop the devices behind it from catching up.

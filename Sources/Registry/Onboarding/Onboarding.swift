@@ -29,13 +29,13 @@ public final class Onboarding: Sendable {
     }
 
     private let configuration: Configuration
-    private let pool: PostgresPool
+    private let devices: PostgresDeviceRepository
     private let logger: Logger
     private let throttle: Mutex<ClaimThrottle>
 
-    init(configuration: Configuration, pool: PostgresPool, logger: Logger) {
+    init(configuration: Configuration, devices: PostgresDeviceRepository, logger: Logger) {
         self.configuration = configuration
-        self.pool = pool
+        self.devices = devices
         self.logger = logger
         throttle = Mutex(ClaimThrottle(configuration: configuration.throttle))
     }
@@ -91,20 +91,7 @@ public final class Onboarding: Sendable {
 
     func claim(_ request: ClaimRequest, broker: BrokerControl) async throws -> ClaimAnswer {
         let now = Date().timeIntervalSince1970
-        let row = try await pool.withConnection { connection in
-            try connection.query("""
-                SELECT device_id, lifecycle_state, encode(claim_code_hash, 'hex') AS hash,
-                       encode(claim_code_salt, 'hex') AS salt, claim_expires_at < now() AS expired
-                FROM devices WHERE serial_number = $1
-                """, [request.serial]).first
-        }
-        let record = row.flatMap { row in
-            row["device_id"].map { id in
-                ClaimRecord(deviceId: id, lifecycleState: row["lifecycle_state"].flatMap(LifecycleState.init(rawValue:)),
-                            hash: row["hash"].flatMap(Hex.decode), salt: row["salt"].flatMap(Hex.decode),
-                            expired: row["expired"] == "t")
-            }
-        }
+        let record = try await devices.claimRecord(serial: request.serial)
         let verdict = throttle.withLock {
             ClaimEvaluation.evaluate(record: record, claimCode: request.claimCode, serial: request.serial, now: now, throttle: &$0)
         }
@@ -124,23 +111,7 @@ public final class Onboarding: Sendable {
         // The one lifecycle state machine says where a claim leads (registered → provisioned).
         let transition = try Lifecycle.transition(.provision, from: .registered, actor: "gateway:claim",
                                                   reason: "claim code accepted", at: 0).get()
-        let provisioned = try await pool.withConnection { connection in
-            try connection.transaction { connection in
-                let updated = try connection.query("""
-                    UPDATE devices SET lifecycle_state = $3, broker_state = $3,
-                           claim_code_hash = NULL, claim_code_salt = NULL, claim_expires_at = NULL, updated_at = now()
-                    WHERE device_id = $1 AND lifecycle_state = $2
-                    """, [deviceId, transition.from.rawValue, transition.to.rawValue]).affected
-                if updated == 1 {
-                    try connection.query("""
-                        INSERT INTO device_history (device_id, from_state, to_state, action, actor, reason)
-                        VALUES ($1, $2, $3, $4, $5, $6)
-                        """, [deviceId, transition.from.rawValue, transition.to.rawValue, transition.action.rawValue,
-                              transition.actor, transition.reason])
-                }
-                return updated == 1
-            }
-        }
+        let provisioned = try await devices.commitClaim(deviceId, transition: transition)
         guard provisioned else {
             try? await broker.perform([DynamicSecurityCommand.deleteClient(deviceId)])
             return .refused("the device was claimed at the same moment by another request", retryAfter: nil)

@@ -1,7 +1,7 @@
 import Alarms
 import Hummingbird
-import Storage
 import Testing
+import Telemetry
 
 /// `/integration/v1/devices/{id}/observations|latest` and `/integration/v1/alarms`: clearance and tenant scope.
 @Suite struct IntegrationRoutesTests {

@@ -7,7 +7,7 @@ import HummingbirdTesting
 import Models
 import NIOCore
 import Registry
-import Storage
+import Telemetry
 
 /// The whole router over in-memory repositories and an in-memory token table: no database, no broker.
 struct Harness: Sendable {

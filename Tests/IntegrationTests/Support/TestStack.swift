@@ -84,10 +84,11 @@ struct TestDatabase {
 
     func connect() throws -> PostgresConnection { try PostgresConnection(url: url) }
 
-    func count(_ sql: String, _ parameters: [String?] = []) throws -> Int {
+    /// The first column of the statement's one row as an integer; -1 when it returns no row (yet).
+    func count(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) throws -> Int {
         let connection = try connect()
         defer { connection.close() }
-        return Int(try connection.query(sql, parameters).first?[0] ?? "") ?? -1
+        return try connection.query(sql, parameters).first?.decode(column: 0) ?? -1
     }
 
     /// Registers devices straight in the registry (as an import would), active unless told otherwise: the
