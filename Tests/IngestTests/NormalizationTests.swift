@@ -473,6 +473,13 @@ struct NormalizationSCAIPTests {
 
 @Suite("Normalization: device types, configuration and robustness")
 struct NormalizationGeneralTests {
+    @Test func everyPayloadFormatHasItsAdapter() throws {
+        let normalizer = try normalizationNormalizer()
+        for format in PayloadFormat.allCases {
+            #expect(type(of: normalizer.adapter(for: format)).format == format)
+        }
+    }
+
     @Test func unknownDeviceTypeAndUnacceptedFormat() throws {
         let normalizer = try normalizationNormalizer()
         #expect(normalizationRejection(normalizer, "toaster", .senml, normalizationLockSenML) == Rejection(
