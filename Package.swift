@@ -127,7 +127,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models"]),
         // Which module may import which (reads Sources/, depends on nothing).
         .testTarget(name: "LayeringTests"),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "Digest"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "Digest", "Models"]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Models", "Storage", "Telemetry"]),
         // Router tests over the in-memory repositories: no database, no broker.
         .testTarget(name: "APITests", dependencies: [

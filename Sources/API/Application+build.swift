@@ -85,9 +85,9 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
     router.addRoutes(HealthController(readiness: dependencies.readiness, metrics: dependencies.metrics).routes)
     router.addRoutes(OpenAPIController().routes)
     router.addRoutes(MessagesController(repository: dependencies.telemetry, devices: dependencies.devices).routes, atPath: "/iot/v1")
-    router.addRoutes(DevicesController(repository: dependencies.devices, catalogue: dependencies.catalogue,
-                                       claimValiditySeconds: dependencies.claimValiditySeconds,
-                                       broker: dependencies.broker).routes, atPath: "/iot/v1")
+    let registry = DeviceRegistry(repository: dependencies.devices, knownTypes: Set(dependencies.catalogue.deviceTypes.map(\.id)),
+                                  claimValiditySeconds: dependencies.claimValiditySeconds, broker: dependencies.broker)
+    router.addRoutes(DevicesController(registry: registry).routes, atPath: "/iot/v1")
     router.addRoutes(FleetController(repository: dependencies.devices).routes, atPath: "/iot/v1")
     router.addRoutes(ObservationsController(repository: dependencies.telemetry, devices: dependencies.devices).routes, atPath: "/integration/v1")
     router.addRoutes(ModelsController(catalogue: dependencies.catalogue).routes, atPath: "/integration/v1")

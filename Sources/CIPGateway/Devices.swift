@@ -35,16 +35,17 @@ struct Devices: AsyncParsableCommand {
                 throw StartupError(description: "cannot read \(file)")
             }
             let catalogue = try Catalogue.loadDefault()
-            let report: ImportReport
+            let pool = PostgresPool(url: database.url, size: 1, logger: logger)
+            let registry = DeviceRegistry(repository: PostgresDeviceRepository(pool: pool),
+                                          knownTypes: Set(catalogue.deviceTypes.map(\.id)),
+                                          claimValiditySeconds: claimValidityDays * 86_400, logger: logger)
+            let started = Date()
+            let result: ImportReportBody
             do {
-                report = try DeviceCSV.parse(Array(data), knownTypes: Set(catalogue.deviceTypes.map(\.id)))
-            } catch {
+                result = ImportReportBody(try await registry.importCSV(Array(data), atomic: atomic, actor: "cli"))
+            } catch let error as RegistryError {
                 throw StartupError(description: "\(file): \(error.description)")
             }
-            let pool = PostgresPool(url: database.url, size: 1, logger: logger)
-            let started = Date()
-            let result = try await DeviceImport.run(report, atomic: atomic, repository: PostgresDeviceRepository(pool: pool),
-                                                    claimValiditySeconds: claimValidityDays * 86_400, actor: "cli")
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(result), as: UTF8.self))

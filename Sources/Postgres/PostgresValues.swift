@@ -18,25 +18,18 @@ extension String: PostgresBindable, PostgresDecodable {
     public init?(postgresText: String) { self = postgresText }
 }
 
-extension Int: PostgresBindable, PostgresDecodable {
+/// Integers: decimal text both ways (`bigint`, `integer`, `smallint`).
+public protocol PostgresInteger: FixedWidthInteger, PostgresBindable, PostgresDecodable {}
+
+extension PostgresInteger {
     public var postgresText: String { String(self) }
-    public init?(postgresText: String) { self.init(postgresText) }
+    public init?(postgresText: String) { self.init(postgresText, radix: 10) }
 }
 
-extension Int32: PostgresBindable, PostgresDecodable {
-    public var postgresText: String { String(self) }
-    public init?(postgresText: String) { self.init(postgresText) }
-}
-
-extension Int64: PostgresBindable, PostgresDecodable {
-    public var postgresText: String { String(self) }
-    public init?(postgresText: String) { self.init(postgresText) }
-}
-
-extension UInt64: PostgresBindable, PostgresDecodable {
-    public var postgresText: String { String(self) }
-    public init?(postgresText: String) { self.init(postgresText) }
-}
+extension Int: PostgresInteger {}
+extension Int32: PostgresInteger {}
+extension Int64: PostgresInteger {}
+extension UInt64: PostgresInteger {}
 
 extension Double: PostgresBindable, PostgresDecodable {
     /// PostgreSQL spells the special values `NaN`, `Infinity`, `-Infinity`; Swift's shortest round-trip form

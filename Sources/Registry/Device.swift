@@ -172,12 +172,15 @@ public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Already registered (device id or serial number), or an illegal lifecycle change.
     case conflict(String)
     case lifecycle(LifecycleError)
+    /// The request breaks a field rule (the message says which).
+    case invalid(String)
 
     public var description: String {
         switch self {
         case .notFound(let id): "no device \(id) is registered"
         case .conflict(let message): message
         case .lifecycle(let error): error.description
+        case .invalid(let message): message
         }
     }
 }

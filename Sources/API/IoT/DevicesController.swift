@@ -6,12 +6,9 @@ import Registry
 
 /// IoT tier: register devices (one, or a CSV file), list and read them, and move them through their lifecycle.
 struct DevicesController<Context: ClientRequestContext> {
-    let repository: any DeviceRepository
-    let catalogue: Catalogue
-    /// How long a claim code stays usable.
-    let claimValiditySeconds: Double
-    /// Enforces lifecycle changes at the broker at once (a reconciler catches up if it is away).
-    let broker: (any BrokerAccess)?
+    /// The use cases (field rules, lifecycle, broker enforcement); this controller adds HTTP and the client's scope.
+    let registry: DeviceRegistry
+    var repository: any DeviceRepository { registry.repository }
 
     var routes: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
@@ -27,43 +24,13 @@ struct DevicesController<Context: ClientRequestContext> {
         return routes
     }
 
-    struct Registration: Decodable {
-        var deviceId: String
-        var serialNumber: String
-        var type: String
-        var vendor: String?
-        var model: String?
-        var firmwareVersion: String?
-        var tenant: String
-        var placement: String?
-        var careRecipientRef: String?
-        var tags: [String]?
-    }
-
     /// `POST /iot/v1/devices`: 201 with the device and its one-time claim code.
     @Sendable func register(_ request: Request, context: Context) async throws -> EditedResponse<RegisteredBody> {
-        let body = try await request.decode(as: Registration.self, context: context)
-        if let tag = body.tags?.first(where: { $0.contains(";") }) {
-            throw Problem.badRequest("tag \"\(tag)\" contains ';', which separates tags")
-        }
-        let values: [DeviceCSVColumn: String] = [
-            .deviceId: body.deviceId, .serialNumber: body.serialNumber, .type: body.type, .vendor: body.vendor ?? "",
-            .model: body.model ?? "", .firmwareVersion: body.firmwareVersion ?? "", .tenant: body.tenant,
-            .placement: body.placement ?? "", .careRecipientRef: body.careRecipientRef ?? "",
-            .tags: (body.tags ?? []).joined(separator: ";"),
-        ]
+        let body = try await request.decode(as: DeviceImportRow.self, context: context)
         guard context.scope.sees(tenant: body.tenant) else {
             throw Problem.forbidden("tenant \(body.tenant) is not one of this client's")
         }
-        let row: DeviceImportRow
-        switch DeviceCSV.validate(values, knownTypes: knownTypes) {
-        case .success(let valid): row = valid
-        case .failure(let rejection): throw Problem.badRequest(rejection.reason)
-        }
-        let result = try await repository.register([ImportedRow(line: 1, row: row)], actor: context.client?.name ?? "api",
-                                                   claimValiditySeconds: claimValiditySeconds)
-        if let rejection = result.rejected.first { throw Problem.conflict(rejection.reason) }
-        guard let registered = result.registered.first else { throw Problem.conflict("device was not registered") }
+        let registered = try await Self.answering { try await registry.register(body, actor: context.client?.name ?? "api") }
         return EditedResponse(status: .created, response: RegisteredBody(registered))
     }
 
@@ -75,29 +42,12 @@ struct DevicesController<Context: ClientRequestContext> {
             return flag
         } ?? false
         let buffer = try await request.body.collect(upTo: 16 << 20)
-        let report: ImportReport
-        do {
-            report = try DeviceCSV.parse(Array(buffer: buffer), knownTypes: knownTypes)
-        } catch {
-            throw Problem.badRequest("the CSV file cannot be read: \(error.description)")
+        let scope = context.scope
+        let outcome = try await Self.answering {
+            try await registry.importCSV(Array(buffer: buffer), atomic: atomic, actor: context.client?.name ?? "api",
+                                         inScope: { scope.sees(tenant: $0) })
         }
-        return try await DeviceImport.run(Self.scoped(report, context.scope), atomic: atomic, repository: repository,
-                                          claimValiditySeconds: claimValiditySeconds, actor: context.client?.name ?? "api")
-    }
-
-    /// A tenant-scoped client registers devices of its own tenants only: other rows are rejected with the line.
-    static func scoped(_ report: ImportReport, _ scope: Scope) -> ImportReport {
-        var scoped = ImportReport(accepted: [], rejected: report.rejected)
-        for row in report.accepted {
-            if scope.sees(tenant: row.row.tenant) {
-                scoped.accepted.append(row)
-            } else {
-                scoped.rejected.append(ImportRejection(line: row.line, deviceId: row.row.deviceId,
-                                                       reason: "tenant \(row.row.tenant) is not one of this client's"))
-            }
-        }
-        scoped.rejected.sort { $0.line < $1.line }
-        return scoped
+        return ImportReportBody(outcome)
     }
 
     /// `GET /iot/v1/devices?type=&state=&tenant=&limit=&cursor=`
@@ -178,20 +128,16 @@ struct DevicesController<Context: ClientRequestContext> {
         let patch = DevicePatch(vendor: body.vendor, model: body.model, firmwareVersion: body.firmwareVersion,
                                 tenant: body.tenant, placement: body.placement, careRecipientRef: body.careRecipientRef,
                                 tags: body.tags)
-        guard !patch.fieldNames.isEmpty else { throw Problem.badRequest("the body changes nothing") }
-        try validate(patch)
-        do {
-            if let tenant = patch.tenant, !context.scope.sees(tenant: tenant) {
-                throw Problem.forbidden("tenant \(tenant) is not one of this client's")
-            }
-            // `actor` is what the request claims; the authenticated client is recorded beside it, never replaced.
-            let device = try await repository.update(id, with: patch, actor: try actorNamed(body.actor, context),
-                                                     client: context.client?.name)
-            context.noteDevices([device])
-            return DeviceBody(device, clearance: context.scope.clearance)
-        } catch let error as RegistryError {
-            throw Problem.notFound(error.description)
+        if let tenant = patch.tenant, !context.scope.sees(tenant: tenant) {
+            throw Problem.forbidden("tenant \(tenant) is not one of this client's")
         }
+        // `actor` is what the request claims; the authenticated client is recorded beside it, never replaced.
+        let actor = try actorNamed(body.actor, context)
+        let device = try await Self.answering {
+            try await registry.update(id, with: patch, actor: actor, client: context.client?.name)
+        }
+        context.noteDevices([device])
+        return DeviceBody(device, clearance: context.scope.clearance)
     }
 
     /// The person or system a change names (`actor`), defaulting to the client; checked like an operator id.
@@ -201,24 +147,6 @@ struct DevicesController<Context: ClientRequestContext> {
             throw Problem.badRequest("actor must be 1 to 128 letters, digits, spaces or - _ . : @")
         }
         return actor
-    }
-
-    /// The same field rules as registration (lengths, characters, no personal identity numbers).
-    private func validate(_ patch: DevicePatch) throws {
-        if let tag = patch.tags?.first(where: { $0.contains(";") }) {
-            throw Problem.badRequest("tag \"\(tag)\" contains ';', which separates tags")
-        }
-        if patch.tenant == "" { throw Problem.badRequest("tenant cannot be empty") }
-        // Check the changed fields by validating a registration row built around them.
-        let values: [DeviceCSVColumn: String] = [
-            .deviceId: "patch", .serialNumber: "patch", .type: catalogue.deviceTypes.first?.id ?? "sensor",
-            .vendor: patch.vendor ?? "", .model: patch.model ?? "", .firmwareVersion: patch.firmwareVersion ?? "",
-            .tenant: patch.tenant ?? "patch", .placement: patch.placement ?? "",
-            .careRecipientRef: patch.careRecipientRef ?? "", .tags: (patch.tags ?? []).joined(separator: ";"),
-        ]
-        if case .failure(let rejection) = DeviceCSV.validate(values, knownTypes: knownTypes) {
-            throw Problem.badRequest(rejection.reason)
-        }
     }
 
     /// `GET /iot/v1/devices/{id}/history`: every change, oldest first.
@@ -247,46 +175,26 @@ struct DevicesController<Context: ClientRequestContext> {
         } catch {
             throw Problem.badRequest("the body must be JSON like {\"reason\": \"...\", \"actor\": \"...\"}")
         }
-        if action == .decommission, (body.reason ?? "").isEmpty {
-            throw Problem.badRequest("decommissioning needs a reason: {\"reason\": \"...\"}")
+        let actor = try actorNamed(body.actor, context)
+        let device = try await Self.answering {
+            try await registry.change(action, deviceId: id, actor: actor, client: context.client?.name, reason: body.reason)
         }
+        context.noteDevices([device])
+        return DeviceBody(device, clearance: context.scope.clearance)
+    }
+
+    /// Runs a use case and answers its `RegistryError` as a problem: 400 for a broken rule, 404 for an unknown
+    /// device, 409 for a taken id or a lifecycle change not allowed from the current state.
+    static func answering<T>(_ body: () async throws -> T) async throws -> T {
         do {
-            let device = try await repository.apply(action, to: id, actor: try actorNamed(body.actor, context),
-                                                    client: context.client?.name, reason: body.reason)
-            if let broker {
-                do {
-                    try await broker.enforce(device.lifecycleState, deviceId: id)
-                } catch {
-                    // The change is committed; the broker reconciliation enforces it as soon as it can.
-                    context.logger.warning("broker did not take the lifecycle change yet", metadata: [
-                        "device": "\(id)", "state": "\(device.lifecycleState.rawValue)", "error": "\(error)",
-                    ])
-                }
-            }
-            context.noteDevices([device])
-            return DeviceBody(device, clearance: context.scope.clearance)
+            return try await body()
         } catch let error as RegistryError {
             switch error {
+            case .invalid: throw Problem.badRequest(error.description)
             case .notFound: throw Problem.notFound(error.description)
             case .conflict, .lifecycle: throw Problem.conflict(error.description)
             }
         }
-    }
-
-    private var knownTypes: Set<String> { Set(catalogue.deviceTypes.map(\.id)) }
-}
-
-/// Registration of parsed rows, shared by the HTTP import and `cip-gateway devices import`.
-public enum DeviceImport {
-    public static func run(_ report: ImportReport, atomic: Bool, repository: any DeviceRepository,
-                           claimValiditySeconds: Double, actor: String) async throws -> ImportReportBody {
-        if atomic, !report.rejected.isEmpty {
-            return ImportReportBody(atomic: true, registered: [], rejected: report.rejected.map(RejectionBody.init))
-        }
-        let result = try await repository.register(report.accepted, actor: actor, claimValiditySeconds: claimValiditySeconds)
-        let rejected = (report.rejected + result.rejected).sorted { $0.line < $1.line }
-        return ImportReportBody(atomic: atomic, registered: result.registered.map(RegisteredBody.init),
-                                rejected: rejected.map(RejectionBody.init))
     }
 }
 
@@ -319,6 +227,13 @@ public struct ImportReportBody: ResponseEncodable, Sendable {
     public var atomic: Bool
     public var registered: [RegisteredBody]
     public var rejected: [RejectionBody]
+
+    /// The report of an import, as the API and `cip-gateway devices import` print it.
+    public init(_ outcome: DeviceRegistry.ImportOutcome) {
+        atomic = outcome.atomic
+        registered = outcome.registered.map(RegisteredBody.init)
+        rejected = outcome.rejected.map(RejectionBody.init)
+    }
 }
 
 public struct DeviceBody: ResponseEncodable, Sendable {
