@@ -82,43 +82,20 @@ public final class AlarmEngine: Service, Sendable {
         let event: String = try row.decode("event"), observed: Int64 = try row.decode("observed_us")
         switch rules.decide(event: event) {
         case .raise(let type, let kind, let priority):
-            if let existing = try connection.query("""
-                UPDATE alarms SET trigger_count = trigger_count + 1,
-                       last_triggered_at = greatest(last_triggered_at, to_timestamp($3::bigint / 1e6))
-                WHERE device_id = $1 AND type = $2 AND state IN ('open', 'acknowledged')
-                RETURNING id, trigger_count
-                """, [device, type, observed]).first {
-                let id: Int64 = try existing.decode("id"), count: Int = try existing.decode("trigger_count")
-                try PostgresAlarmRepository.append(.retriggered, alarm: id, actor: "device",
-                                                   details: try PostgresAlarmRepository.json(["eventId": String(eventId), "count": String(count)]),
-                                                   on: connection)
+            // One open alarm per device and type: a repeat counts as a retrigger of it.
+            if try PostgresAlarmRepository.retrigger(device: device, type: type, observedMicros: observed, eventId: eventId,
+                                                     on: connection) {
                 return
             }
-            let target = rules.acknowledgeTarget(priority: priority)
-            let inserted = try connection.query("""
-                INSERT INTO alarms (device_id, type, kind, priority, tenant, raised_at, last_triggered_at, ack_deadline,
-                                    attributes, confidentiality, source_event_id)
-                VALUES ($1, $2, $3, $4::smallint, (SELECT tenant FROM devices WHERE device_id = $1),
-                        to_timestamp($5::bigint / 1e6), to_timestamp($5::bigint / 1e6),
-                        now() + make_interval(secs => $6::double precision), $7::jsonb, $8::smallint, $9::bigint)
-                RETURNING id
-                """, [device, type, kind, priority, observed, target, try row.decode("attributes", as: String.self),
-                      try row.decode("confidentiality", as: Int.self), eventId])
-            if let id = try inserted.first?.decode("id", as: Int64.self) {
-                try PostgresAlarmRepository.append(.opened, alarm: id, actor: "device",
-                                                   details: try PostgresAlarmRepository.json(["eventId": String(eventId), "priority": priority]),
-                                                   on: connection)
+            if try PostgresAlarmRepository.raise(
+                device: device, type: type, kind: kind, priority: priority, observedMicros: observed,
+                ackTargetSeconds: rules.acknowledgeTarget(priority: priority),
+                attributesJSON: row.decode("attributes"), confidentiality: row.decode("confidentiality"), eventId: eventId,
+                on: connection) {
                 raised.increment()
             }
         case .cancelOpenCareAlarms:
-            let cancelled = try connection.query("""
-                UPDATE alarms SET state = 'cancelled', cancelled_at = now(), outcome = 'cancelled_by_device'
-                WHERE device_id = $1 AND state = 'open' AND kind = 'care' RETURNING id
-                """, [device])
-            for row in cancelled.all {
-                try PostgresAlarmRepository.append(.cancelled, alarm: try row.decode("id"), actor: "device",
-                                                   details: try PostgresAlarmRepository.json(["eventId": String(eventId)]), on: connection)
-            }
+            try PostgresAlarmRepository.cancelOpenCareAlarms(device: device, eventId: eventId, on: connection)
         case .none:
             break
         }
@@ -128,19 +105,7 @@ public final class AlarmEngine: Service, Sendable {
     func escalate(on connection: PostgresConnection) throws {
         let escalated = try connection.transaction { connection in
             try connection.query(AdvisoryLock.statement(AdvisoryLock.alarmChanges))
-            return try connection.query("""
-                WITH due AS (
-                    UPDATE alarms SET escalated_at = now()
-                    WHERE state = 'open' AND escalated_at IS NULL AND ack_deadline <= now()
-                    RETURNING id, priority, ack_deadline, opened_at
-                )
-                INSERT INTO alarm_changes (alarm_id, change, actor, details)
-                SELECT id, 'escalated', 'gateway',
-                       jsonb_build_object('priority', priority,
-                                          'targetSeconds', round(extract(epoch FROM ack_deadline - opened_at)))
-                FROM due ORDER BY id
-                RETURNING alarm_id
-                """).count
+            return try PostgresAlarmRepository.escalateDue(on: connection)
         }
         if escalated > 0 {
             escalations.increment(by: escalated)

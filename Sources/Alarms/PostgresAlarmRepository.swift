@@ -2,7 +2,7 @@ import Foundation
 import Postgres
 import Storage
 
-/// Alarms in PostgreSQL (migration 0005). Every change appends to `alarm_changes` under the changes' advisory
+/// Alarms in PostgreSQL (migration 0005): the one home of tables `alarms` and `alarm_changes`. Every change appends to `alarm_changes` under the changes' advisory
 /// lock, so change ids commit in order and the stream never skips one.
 public struct PostgresAlarmRepository: AlarmRepository {
     let pool: PostgresPool
@@ -176,6 +176,70 @@ public struct PostgresAlarmRepository: AlarmRepository {
             }
             return stats
         }
+    }
+
+    // MARK: Changes from devices and the clock (the alarm engine's transaction, holding the changes' lock)
+
+    /// Counts a repeat of an open or acknowledged alarm of this device and type; false when there is none.
+    static func retrigger(device: String, type: String, observedMicros: Int64, eventId: Int64,
+                          on connection: PostgresConnection) throws -> Bool {
+        guard let existing = try connection.query("""
+            UPDATE alarms SET trigger_count = trigger_count + 1,
+                   last_triggered_at = greatest(last_triggered_at, to_timestamp($3::bigint / 1e6))
+            WHERE device_id = $1 AND type = $2 AND state IN ('open', 'acknowledged')
+            RETURNING id, trigger_count
+            """, [device, type, observedMicros]).first else { return false }
+        let id: Int64 = try existing.decode("id"), count: Int = try existing.decode("trigger_count")
+        try append(.retriggered, alarm: id, actor: "device",
+                   details: try json(["eventId": String(eventId), "count": String(count)]), on: connection)
+        return true
+    }
+
+    /// Opens an alarm for the device's event (tenant from the registry); false when the event was raised before.
+    static func raise(device: String, type: String, kind: String, priority: Int, observedMicros: Int64,
+                      ackTargetSeconds: Double, attributesJSON: String, confidentiality: Int, eventId: Int64,
+                      on connection: PostgresConnection) throws -> Bool {
+        guard let id = try connection.query("""
+            INSERT INTO alarms (device_id, type, kind, priority, tenant, raised_at, last_triggered_at, ack_deadline,
+                                attributes, confidentiality, source_event_id)
+            VALUES ($1, $2, $3, $4::smallint, (SELECT tenant FROM devices WHERE device_id = $1),
+                    to_timestamp($5::bigint / 1e6), to_timestamp($5::bigint / 1e6),
+                    now() + make_interval(secs => $6::double precision), $7::jsonb, $8::smallint, $9::bigint)
+            RETURNING id
+            """, [device, type, kind, priority, observedMicros, ackTargetSeconds, attributesJSON, confidentiality, eventId])
+            .first?.decode("id", as: Int64.self) else { return false }
+        try append(.opened, alarm: id, actor: "device", details: try json(["eventId": String(eventId), "priority": priority]),
+                   on: connection)
+        return true
+    }
+
+    /// The device cancelled (SCAIP `RE`): its open care alarms end as cancelled by the device.
+    static func cancelOpenCareAlarms(device: String, eventId: Int64, on connection: PostgresConnection) throws {
+        let cancelled = try connection.query("""
+            UPDATE alarms SET state = 'cancelled', cancelled_at = now(), outcome = 'cancelled_by_device'
+            WHERE device_id = $1 AND state = 'open' AND kind = 'care' RETURNING id
+            """, [device])
+        for row in cancelled.all {
+            try append(.cancelled, alarm: try row.decode("id"), actor: "device",
+                       details: try json(["eventId": String(eventId)]), on: connection)
+        }
+    }
+
+    /// Flags open alarms past their acknowledgement deadline, once each, with a timeline entry; returns how many.
+    static func escalateDue(on connection: PostgresConnection) throws -> Int {
+        try connection.query("""
+            WITH due AS (
+                UPDATE alarms SET escalated_at = now()
+                WHERE state = 'open' AND escalated_at IS NULL AND ack_deadline <= now()
+                RETURNING id, priority, ack_deadline, opened_at
+            )
+            INSERT INTO alarm_changes (alarm_id, change, actor, details)
+            SELECT id, 'escalated', 'gateway',
+                   jsonb_build_object('priority', priority,
+                                      'targetSeconds', round(extract(epoch FROM ack_deadline - opened_at)))
+            FROM due ORDER BY id
+            RETURNING alarm_id
+            """).count
     }
 
     /// Appends a timeline entry; the caller holds the changes' advisory lock in its transaction.
