@@ -58,7 +58,9 @@ let package = Package(
             resources: [.copy("Migrations")]
         ),
 
-        // The message path: journal, payload adapters, normalizer, batch writer, dead letters.
+        // Digital locks: access grants (absolute and weekly windows in local time) and the unlock decision.
+        .target(name: "Locks", dependencies: ["Models", "Postgres"]),
+
         .target(name: "Access", dependencies: [
             "Digest", "Postgres",
             .product(name: "Logging", package: "swift-log"),
@@ -87,7 +89,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Access", "Alarms", "Models", "Registry", "Telemetry",
+                "Access", "Alarms", "Locks", "Models", "Registry", "Telemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -98,7 +100,7 @@ let package = Package(
         // The composition root, shared by both executables: the gateway's services wired together
         // (`GatewayServices`), the command-line option groups (database, broker), loading DataModels/.
         .target(name: "Composition", dependencies: [
-            "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres",
+            "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -131,15 +133,16 @@ let package = Package(
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Models", "Storage", "Telemetry"]),
         // Router tests over the in-memory repositories: no database, no broker.
         .testTarget(name: "APITests", dependencies: [
-            "API", "Access", "Alarms", "Models", "Registry", "Telemetry",
+            "API", "Access", "Alarms", "Locks", "Models", "Registry", "Telemetry",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "WrapperTests", dependencies: ["MQTT", "Postgres", "Models"]),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "Models", "Postgres"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
+        .testTarget(name: "LocksTests", dependencies: ["Locks"]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres",
+            "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),

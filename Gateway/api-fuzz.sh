@@ -27,7 +27,7 @@ for _ in $(seq 1 150); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.2
 done
-token=$("$CIP_GATEWAY_BIN" clients create --name fuzz --roles device-admin,alarm-operator,integrator,auditor,open-data \
+token=$("$CIP_GATEWAY_BIN" clients create --name fuzz --roles device-admin,alarm-operator,integrator,auditor,open-data,care-planner \
     --clearance 3 | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 # The alarm stream never ends by design: it is left out here (the alarm tests cover it).
 st run "http://127.0.0.1:$port/openapi.json" -H "Authorization: Bearer $token" \

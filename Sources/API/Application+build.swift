@@ -2,6 +2,7 @@ import Access
 import Alarms
 import Foundation
 import Hummingbird
+import Locks
 import Logging
 import NIOCore
 import Models
@@ -23,6 +24,8 @@ public struct APIDependencies: Sendable {
     public var auditTrail: AuditTrail?
     /// Alarms and their live stream; nil where the alarm side does not run.
     public var alarms: (any AlarmRepository)?
+    /// Access grants of digital locks; nil where the lock side does not run.
+    public var grants: (any GrantRepository)?
     public var alarmFeed: AlarmFeed?
     /// Enforces lifecycle changes at the broker (dynamic security); nil where no broker is administered.
     public var broker: (any BrokerAccess)?
@@ -34,6 +37,7 @@ public struct APIDependencies: Sendable {
     public init(catalogue: Catalogue, telemetry: any TelemetryRepository, devices: any DeviceRepository,
                 authenticator: (any ClientAuthenticator)? = nil, auditTrail: AuditTrail? = nil,
                 openData: (any OpenDataRepository)? = nil, broker: (any BrokerAccess)? = nil, alarms: (any AlarmRepository)? = nil, alarmFeed: AlarmFeed? = nil,
+                grants: (any GrantRepository)? = nil,
                 readiness: [ReadinessCheck] = [],
                 metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
         self.catalogue = catalogue
@@ -44,6 +48,7 @@ public struct APIDependencies: Sendable {
         self.openData = openData
         self.broker = broker
         self.alarms = alarms
+        self.grants = grants
         self.alarmFeed = alarmFeed
         self.readiness = readiness
         self.metrics = metrics
@@ -96,6 +101,13 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
     }
     if let auditTrail = dependencies.auditTrail {
         router.addRoutes(AuditController(trail: auditTrail).routes, atPath: "/integration/v1")
+    }
+    if let grants = dependencies.grants {
+        // A lock is a device type that reports a lock state.
+        let lockTypes = Set(dependencies.catalogue.deviceTypes.filter { $0.quantities.contains("lock_state") }.map(\.id))
+        router.addRoutes(LocksController(grants: grants, devices: dependencies.devices, schedule: GrantSchedule(),
+                                         lockTypes: lockTypes, clock: { Int64((Date().timeIntervalSince1970 * 1e6).rounded()) }).routes,
+                         atPath: "/integration/v1")
     }
     if let alarms = dependencies.alarms {
         router.addRoutes(AlarmsController(repository: alarms, feed: dependencies.alarmFeed,

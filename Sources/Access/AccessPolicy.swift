@@ -10,6 +10,8 @@ public enum Role: String, Sendable, Codable, CaseIterable {
     case auditor
     /// The CIP facade (open data).
     case openData = "open-data"
+    /// The care-planning system: access grants of digital locks (visits).
+    case carePlanner = "care-planner"
 }
 
 /// An authenticated API client: its roles, the tenants whose devices it sees, and the highest classification it
@@ -60,6 +62,9 @@ public enum AccessPolicy {
     private static let deviceAdmin = Requirement.anyOf([.deviceAdmin])
     private static let readers = Requirement.anyOf([.integrator, .alarmOperator])
     private static let alarmOperator = Requirement.anyOf([.alarmOperator])
+    private static let carePlanner = Requirement.anyOf([.carePlanner])
+    /// The alarm team reads grants too: whom a responder may be let in by.
+    private static let grantReaders = Requirement.anyOf([.carePlanner, .alarmOperator])
 
     /// Every route of the router, `METHOD template`. A test fails when the router has a route this table lacks.
     public static let table: [String: Requirement] = [
@@ -100,6 +105,12 @@ public enum AccessPolicy {
         "POST /integration/v1/alarms/{alarmId}/acknowledge": alarmOperator,
         "POST /integration/v1/alarms/{alarmId}/resolve": alarmOperator,
         "GET /integration/v1/audit": .anyOf([.auditor]),
+
+        // Digital locks: grants from the care plan; the unlock decision.
+        "POST /integration/v1/locks/{deviceId}/grants": carePlanner,
+        "GET /integration/v1/locks/{deviceId}/grants": grantReaders,
+        "DELETE /integration/v1/locks/{deviceId}/grants/{grantId}": carePlanner,
+        "GET /integration/v1/locks/{deviceId}/access": grantReaders,
 
         // The CIP facade: open data.
         "GET /ngsi-ld/v1/entities": .anyOf([.openData]),

@@ -3,6 +3,7 @@ import Foundation
 import Access
 import Alarms
 import Ingest
+import Locks
 import Logging
 import MQTT
 import Models
@@ -124,6 +125,7 @@ public struct GatewayServices {
             broker: brokerControl,
             alarms: PostgresAlarmRepository(pool: pool),
             alarmFeed: alarmFeed,
+            grants: PostgresGrantRepository(pool: pool),
             readiness: [
                 ReadinessCheck(name: "database") {
                     do {

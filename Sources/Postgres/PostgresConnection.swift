@@ -29,6 +29,9 @@ public final class PostgresConnection: @unchecked Sendable {
         handle = conn
         // Notices (for example "relation already exists, skipping") would go to stderr by default.
         PQsetNoticeProcessor(conn, { _, _ in }, nil)
+        // `[UInt8]` rows decode PostgreSQL's hex form of bytea; a server or role set to the old escape form
+        // would otherwise make every bytea read fail.
+        try execute("SET bytea_output = 'hex'")
     }
 
     deinit { close() }

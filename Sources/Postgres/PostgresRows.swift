@@ -41,8 +41,12 @@ public struct PostgresRow: Sendable {
     /// The value of `column`, nil for SQL NULL; throws when the column is missing or not a `T`.
     public func decodeIfPresent<T: PostgresDecodable>(_ column: String, as type: T.Type = T.self) throws(PostgresError) -> T? {
         guard let text = try text(column) else { return nil }
+        return try Self.value(text, column: "\"\(column)\"")
+    }
+
+    private static func value<T: PostgresDecodable>(_ text: String, column: String) throws(PostgresError) -> T {
         guard let value = T(postgresText: text) else {
-            throw PostgresError(kind: .decoding, message: "column \"\(column)\" holds \(Self.excerpt(text)), not a \(T.self)")
+            throw PostgresError(kind: .decoding, message: "column \(column) holds \(excerpt(text)), not a \(T.self)")
         }
         return value
     }
@@ -65,12 +69,17 @@ public struct PostgresRow: Sendable {
         return value
     }
 
-    /// The value of the column at `index` (for statements whose column names say nothing, like `SELECT count(*)`).
+    /// The value of the column at `index` (for statements whose column names say nothing, like `SELECT count(*)`,
+    /// or repeat, like `SELECT 1, 2`).
     public func decode<T: PostgresDecodable>(column index: Int, as type: T.Type = T.self) throws(PostgresError) -> T {
         guard rows.columns.indices.contains(index) else {
             throw PostgresError(kind: .decoding, message: "the result has no column \(index) (it has \(rows.columns.count))")
         }
-        return try decode(rows.columns[index], as: type)
+        let name = "\(index) (\(rows.columns[index]))"
+        guard let text = rows.values[row * rows.columns.count + index] else {
+            throw PostgresError(kind: .decoding, message: "column \(name) is NULL, expected \(T.self)")
+        }
+        return try Self.value(text, column: name)
     }
 
     private func text(_ column: String) throws(PostgresError) -> String? {

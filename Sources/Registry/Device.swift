@@ -174,6 +174,8 @@ public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
     case lifecycle(LifecycleError)
     /// The request breaks a field rule (the message says which).
     case invalid(String)
+    /// The caller may not act for this tenant.
+    case outOfScope(tenant: String)
 
     public var description: String {
         switch self {
@@ -181,6 +183,7 @@ public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
         case .conflict(let message): message
         case .lifecycle(let error): error.description
         case .invalid(let message): message
+        case .outOfScope(let tenant): "tenant \(tenant) is not one of this client's"
         }
     }
 }

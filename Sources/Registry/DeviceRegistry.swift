@@ -36,10 +36,12 @@ public struct DeviceRegistry: Sendable {
 
     /// Registers one device; its one-time claim code comes back with it.
     /// Throws `.invalid` for a field that breaks the rules, `.conflict` when the id or serial is taken.
-    public func register(_ registration: DeviceImportRow, actor: String) async throws -> RegisteredDevice {
+    public func register(_ registration: DeviceImportRow, actor: String,
+                         inScope: (String) -> Bool = { _ in true }) async throws -> RegisteredDevice {
         if let tag = registration.tags.first(where: { $0.contains(";") }) {
             throw RegistryError.invalid("tag \"\(tag)\" contains ';', which separates tags")
         }
+        guard inScope(registration.tenant) else { throw RegistryError.outOfScope(tenant: registration.tenant) }
         let values: [DeviceCSVColumn: String] = [
             .deviceId: registration.deviceId, .serialNumber: registration.serialNumber, .type: registration.type,
             .vendor: registration.vendor ?? "", .model: registration.model ?? "",
@@ -76,7 +78,7 @@ public struct DeviceRegistry: Sendable {
                 report.accepted.append(row)
             } else {
                 report.rejected.append(ImportRejection(line: row.line, deviceId: row.row.deviceId,
-                                                       reason: "tenant \(row.row.tenant) is not one of this client's"))
+                                                       reason: RegistryError.outOfScope(tenant: row.row.tenant).description))
             }
         }
         if atomic, !report.rejected.isEmpty {
@@ -90,10 +92,13 @@ public struct DeviceRegistry: Sendable {
     // MARK: Changes
 
     /// Changes metadata (the same field rules as registration); the history names the fields.
-    /// Throws `.invalid` for a patch that changes nothing or breaks a rule, `.notFound`.
-    public func update(_ deviceId: String, with patch: DevicePatch, actor: String, client: String?) async throws -> Device {
+    /// Throws `.invalid` for a patch that changes nothing or breaks a rule, `.outOfScope` when it moves the device
+    /// to a tenant outside `inScope`, `.notFound`.
+    public func update(_ deviceId: String, with patch: DevicePatch, actor: String, client: String?,
+                       inScope: (String) -> Bool = { _ in true }) async throws -> Device {
         guard !patch.fieldNames.isEmpty else { throw RegistryError.invalid("the body changes nothing") }
         try validate(patch)
+        if let tenant = patch.tenant, !inScope(tenant) { throw RegistryError.outOfScope(tenant: tenant) }
         return try await repository.update(deviceId, with: patch, actor: actor, client: client)
     }
 

@@ -89,7 +89,7 @@ public struct PostgresTelemetryRepository: TelemetryRepository {
         try await pool.withConnection { connection in
             try connection.query("""
                 SELECT id, \(Self.us("received_at")), topic, device_id, payload, reason,
-                       record_index, message_key
+                       nullif(record_index, -1) AS record_index, message_key
                 FROM dead_letters l WHERE ($1::bigint IS NULL OR id < $1::bigint)
                   AND ($3::text[] IS NULL OR EXISTS (SELECT 1 FROM devices d WHERE d.device_id = l.device_id
                                                                                AND d.tenant = ANY($3::text[])))

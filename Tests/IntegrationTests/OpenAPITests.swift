@@ -2,6 +2,7 @@ import API
 import Access
 import Alarms
 import Foundation
+import Locks
 import Hummingbird
 import HummingbirdTesting
 import Postgres
@@ -19,7 +20,8 @@ extension IntegrationTests {
                                                devices: PostgresDeviceRepository(pool: pool),
                                                auditTrail: AuditTrail(pool: pool, logger: TestStack.logger),
                                                openData: PostgresOpenDataRepository(pool: pool),
-                                               alarms: PostgresAlarmRepository(pool: pool)))
+                                               alarms: PostgresAlarmRepository(pool: pool),
+                                               grants: PostgresGrantRepository(pool: pool)))
         }
 
         /// `METHOD /path/{param}` for every operation of the document.

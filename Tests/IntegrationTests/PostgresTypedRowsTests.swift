@@ -70,6 +70,18 @@ extension IntegrationTests {
             #expect(decodingError { _ = try row.decode(column: 9, as: Int.self) }?.kind == .decoding)
             #expect(decodingError { _ = try row.decode("word", as: Mode.self) }?.message.contains("not a Mode") == true)
             #expect(try row.decode("state", as: Mode.self) == .registered)
+            // Positional reads for columns without telling names, even when the names repeat.
+            let unnamed = try connection.query("SELECT 1, 2, NULL::int").single()
+            #expect(try unnamed.decode(column: 1, as: Int.self) == 2)
+            #expect(decodingError { _ = try unnamed.decode(column: 2, as: Int.self) }?.message.contains("is NULL") == true)
+            // bytea in hex even where the server is told to use the escape form.
+            let reconnected = try PostgresConnection(url: TestStack.databaseURL)
+            defer { reconnected.close() }
+            try reconnected.execute("ALTER ROLE CURRENT_USER SET bytea_output = 'escape'")
+            defer { try? reconnected.execute("ALTER ROLE CURRENT_USER RESET bytea_output") }
+            let fresh = try PostgresConnection(url: TestStack.databaseURL)
+            defer { fresh.close() }
+            #expect(try fresh.query("SELECT '\\x00ff'::bytea AS b").single().decode("b", as: [UInt8].self) == [0, 0xff])
             let none = try connection.query("SELECT 1 AS one WHERE false")
             #expect(decodingError { _ = try none.single() }?.message.contains("exactly one row, got 0") == true)
             #expect(decodingError { _ = try none.single() }?.isTransient == false)

@@ -2,6 +2,7 @@ import Access
 import Alarms
 import API
 import Foundation
+import Locks
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -59,7 +60,8 @@ extension IntegrationTests {
                 catalogue: try! TestStack.catalogue(), telemetry: PostgresTelemetryRepository(pool: pool),
                 devices: PostgresDeviceRepository(pool: pool), authenticator: authenticator,
                 auditTrail: AuditTrail(pool: pool, logger: TestStack.logger),
-                openData: PostgresOpenDataRepository(pool: pool), alarms: PostgresAlarmRepository(pool: pool)))
+                openData: PostgresOpenDataRepository(pool: pool), alarms: PostgresAlarmRepository(pool: pool),
+                grants: PostgresGrantRepository(pool: pool)))
         }
 
         static func call(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ path: String,
@@ -80,7 +82,7 @@ extension IntegrationTests {
         /// check changes nothing (a handler answers 404 or 400 for them).
         static let samples = [
             "{deviceId}": "no-such-device", "{alarmId}": "987654", "{typeId}": "sensor", "{quantityId}": "temperature",
-            "{entityId}": "urn:ngsi-ld:Device:no-such-device", "{file}": "console.js",
+            "{entityId}": "urn:ngsi-ld:Device:no-such-device", "{file}": "console.js", "{grantId}": "987654",
         ]
 
         /// The documented operations (`GET /iot/v1/devices/{deviceId}`) from the served OpenAPI document.

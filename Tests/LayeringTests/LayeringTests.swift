@@ -19,15 +19,16 @@ import Testing
         // Domain modules: no HTTP.
         "Storage": ["Models", "Postgres", "Telemetry"],
         "Access": ["Digest", "Postgres"],
+        "Locks": ["Models", "Postgres"],
         "Registry": ["Digest", "Models", "MQTT", "Postgres"],
         "Alarms": ["Models", "Postgres", "Storage", "Telemetry"],
         "Ingest": ["Digest", "Models", "MQTT", "Postgres", "Storage", "Telemetry"],
         // The HTTP edge: domain protocols, never the message path (Ingest), the broker client or the database.
-        "API": ["Access", "Alarms", "Models", "Registry", "Telemetry", "Hummingbird"],
+        "API": ["Access", "Alarms", "Locks", "Models", "Registry", "Telemetry", "Hummingbird"],
         // The composition root, and the two executables on top of it.
-        "Composition": ["API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
-        "CIPGateway": ["Composition", "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
-        "CIPBench": ["Composition", "API", "Access", "Alarms", "Ingest", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
+        "Composition": ["API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
+        "CIPGateway": ["Composition", "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
+        "CIPBench": ["Composition", "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
     ]
 
     static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

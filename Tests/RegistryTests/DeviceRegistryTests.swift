@@ -38,6 +38,21 @@ import Testing
         let again = await registryError { _ = try await registry.register(registration("lock-1"), actor: "t") }
         guard case .conflict? = again else { Issue.record("a taken id registered twice"); return }
         #expect(try await repository.device("lock-2") == nil)
+
+        // The caller's scope: a broken field is reported first, then a tenant outside it, and nothing is written.
+        let north: (String) -> Bool = { $0 == "north" }
+        let both = await registryError {
+            _ = try await registry.register(registration("lock-4", tenant: "south", tags: ["a;b"]), actor: "t", inScope: north)
+        }
+        guard case .invalid? = both else { Issue.record("scope checked before the fields"); return }
+        let outside = await registryError { _ = try await registry.register(registration("lock-4", tenant: "south"), actor: "t", inScope: north) }
+        #expect(outside == .outOfScope(tenant: "south"))
+        #expect(try await repository.device("lock-4") == nil)
+        let moved = await registryError {
+            _ = try await registry.update("lock-1", with: DevicePatch(tenant: "south"), actor: "t", client: nil, inScope: north)
+        }
+        #expect(moved == .outOfScope(tenant: "south"))
+        #expect(try await repository.device("lock-1")?.tenant == "home-care")
     }
 
     @Test("a CSV import rejects rows outside the caller's tenants with their line; atomic registers nothing then")

@@ -27,10 +27,10 @@ struct DevicesController<Context: ClientRequestContext> {
     /// `POST /iot/v1/devices`: 201 with the device and its one-time claim code.
     @Sendable func register(_ request: Request, context: Context) async throws -> EditedResponse<RegisteredBody> {
         let body = try await request.decode(as: DeviceImportRow.self, context: context)
-        guard context.scope.sees(tenant: body.tenant) else {
-            throw Problem.forbidden("tenant \(body.tenant) is not one of this client's")
+        let scope = context.scope
+        let registered = try await Self.answering {
+            try await registry.register(body, actor: context.client?.name ?? "api", inScope: { scope.sees(tenant: $0) })
         }
-        let registered = try await Self.answering { try await registry.register(body, actor: context.client?.name ?? "api") }
         return EditedResponse(status: .created, response: RegisteredBody(registered))
     }
 
@@ -128,13 +128,12 @@ struct DevicesController<Context: ClientRequestContext> {
         let patch = DevicePatch(vendor: body.vendor, model: body.model, firmwareVersion: body.firmwareVersion,
                                 tenant: body.tenant, placement: body.placement, careRecipientRef: body.careRecipientRef,
                                 tags: body.tags)
-        if let tenant = patch.tenant, !context.scope.sees(tenant: tenant) {
-            throw Problem.forbidden("tenant \(tenant) is not one of this client's")
-        }
         // `actor` is what the request claims; the authenticated client is recorded beside it, never replaced.
         let actor = try actorNamed(body.actor, context)
+        let scope = context.scope
         let device = try await Self.answering {
-            try await registry.update(id, with: patch, actor: actor, client: context.client?.name)
+            try await registry.update(id, with: patch, actor: actor, client: context.client?.name,
+                                      inScope: { scope.sees(tenant: $0) })
         }
         context.noteDevices([device])
         return DeviceBody(device, clearance: context.scope.clearance)
@@ -191,6 +190,7 @@ struct DevicesController<Context: ClientRequestContext> {
         } catch let error as RegistryError {
             switch error {
             case .invalid: throw Problem.badRequest(error.description)
+            case .outOfScope: throw Problem.forbidden(error.description)
             case .notFound: throw Problem.notFound(error.description)
             case .conflict, .lifecycle: throw Problem.conflict(error.description)
             }

@@ -24,6 +24,13 @@ struct QueryReader {
         return value
     }
 
+    /// `true` or `false`.
+    func flag(_ name: String) throws -> Bool? {
+        guard let text = try string(name, maxLength: 5) else { return nil }
+        guard let value = Bool(text) else { throw Problem.badParameter(name, "\(name) must be true or false") }
+        return value
+    }
+
     /// An RFC 3339 timestamp, as microseconds since the epoch.
     func time(_ name: String) throws -> Int64? {
         guard let text = try string(name, maxLength: 40) else { return nil }

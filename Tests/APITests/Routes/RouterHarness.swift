@@ -4,6 +4,7 @@ import Alarms
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Locks
 import Models
 import NIOCore
 import Registry
@@ -15,6 +16,7 @@ struct Harness: Sendable {
     let telemetry = InMemoryTelemetryRepository()
     let alarms = InMemoryAlarmRepository()
     let broker = InMemoryBrokerAccess()
+    let grants = InMemoryGrantRepository()
     let clients = InMemoryClientAuthenticator([
         "admin": ClientIdentity(name: "admin", roles: [.deviceAdmin], tenants: nil, clearance: 3),
         "admin-north": ClientIdentity(name: "admin-north", roles: [.deviceAdmin], tenants: ["north"], clearance: 3),
@@ -22,6 +24,8 @@ struct Harness: Sendable {
         "reader-2": ClientIdentity(name: "reader-2", roles: [.integrator], tenants: nil, clearance: 2),
         "reader-south": ClientIdentity(name: "reader-south", roles: [.integrator], tenants: ["south"], clearance: 3),
         "operator-north": ClientIdentity(name: "operator-north", roles: [.alarmOperator], tenants: ["north"], clearance: 3),
+        "planner-north": ClientIdentity(name: "planner-north", roles: [.carePlanner], tenants: ["north"], clearance: 3),
+        "planner-2": ClientIdentity(name: "planner-2", roles: [.carePlanner], tenants: nil, clearance: 2),
     ])
 
     static let catalogue: Catalogue = {
@@ -32,7 +36,7 @@ struct Harness: Sendable {
 
     func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let dependencies = APIDependencies(catalogue: Self.catalogue, telemetry: telemetry, devices: devices,
-                                           authenticator: clients, broker: broker, alarms: alarms)
+                                           authenticator: clients, broker: broker, alarms: alarms, grants: grants)
         try await Application(router: buildRouter(dependencies)).test(.router, body)
     }
 

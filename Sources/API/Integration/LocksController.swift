@@ -1,0 +1,274 @@
+import Access
+import Foundation
+import Hummingbird
+import Locks
+import Models
+import Registry
+
+/// Integration tier: who may open which lock, when. Grants are class 3 (they tell when care staff come to a
+/// person's home): every route needs clearance 3, sees only locks of the client's tenants, and is audited.
+struct LocksController<Context: ClientRequestContext> {
+    let grants: any GrantRepository
+    let devices: any DeviceRepository
+    let schedule: GrantSchedule
+    /// Device types that are locks (the catalogue's `digital-lock`).
+    let lockTypes: Set<String>
+    let clock: @Sendable () -> Int64
+
+    /// Grants name staff and times of visits to a home.
+    static var dataClass: Int { 3 }
+
+    var routes: RouteCollection<Context> {
+        let routes = RouteCollection(context: Context.self)
+        routes.post("locks/:deviceId/grants", use: create)
+        routes.get("locks/:deviceId/grants", use: list)
+        routes.delete("locks/:deviceId/grants/:grantId", use: revoke)
+        routes.get("locks/:deviceId/access", use: access)
+        return routes
+    }
+
+    struct GrantRequest: Decodable {
+        var staffRef: String
+        var validFrom: String?
+        var validTo: String?
+        var weekly: WeeklyRequest?
+        var source: String?
+        var visitRef: String?
+        var reason: String?
+    }
+
+    struct WeeklyRequest: Decodable {
+        /// `mon` ... `sun`.
+        var days: [String]
+        /// Local time `HH:MM` (Europe/Stockholm).
+        var start: String
+        var end: String
+    }
+
+    /// `POST /integration/v1/locks/{id}/grants`: 201 with the grant.
+    @Sendable func create(_ request: Request, context: Context) async throws -> EditedResponse<GrantBody> {
+        let lock = try await requireLock(context)
+        let body = try await request.decode(as: GrantRequest.self, context: context)
+        let grant = try Self.validate(body)
+        let created = try await grants.create(grant, deviceId: lock.deviceId, grantedBy: context.client?.name ?? "api")
+        context.audit?.returned(records: 1, dataClass: Self.dataClass, subjects: [lock.deviceId])
+        return EditedResponse(status: .created, response: GrantBody(created))
+    }
+
+    /// `GET /integration/v1/locks/{id}/grants?includeEnded=`: grants in force or starting later, newest first;
+    /// with `includeEnded=true` also expired and revoked ones.
+    @Sendable func list(_ request: Request, context: Context) async throws -> GrantListBody {
+        let lock = try await requireLock(context)
+        let includeEnded = try QueryReader(request).flag("includeEnded") ?? false
+        let found = try await grants.grants(deviceId: lock.deviceId, includeEnded: includeEnded, nowMicros: clock())
+        context.audit?.returned(records: found.count, dataClass: Self.dataClass, subjects: [lock.deviceId])
+        return GrantListBody(deviceId: lock.deviceId, items: found.map(GrantBody.init))
+    }
+
+    /// `DELETE /integration/v1/locks/{id}/grants/{grantId}`: revokes at once; the grant is kept (revoked).
+    @Sendable func revoke(_ request: Request, context: Context) async throws -> GrantBody {
+        let lock = try await requireLock(context)
+        let text = context.parameters.get("grantId") ?? ""
+        guard let id = Int64(text), id > 0 else { throw Problem.badParameter("grantId", "grantId must be a positive whole number") }
+        guard let revoked = try await grants.revoke(id, deviceId: lock.deviceId, by: context.client?.name ?? "api") else {
+            throw Problem.notFound("lock \(lock.deviceId) has no grant \(id)")
+        }
+        context.audit?.returned(records: 1, dataClass: Self.dataClass, subjects: [lock.deviceId])
+        return GrantBody(revoked)
+    }
+
+    /// `GET /integration/v1/locks/{id}/access?staffRef=&at=`: whether the staff member may open the lock at `at`
+    /// (default now), and by which grant or why not. The lock itself must be in service (active).
+    @Sendable func access(_ request: Request, context: Context) async throws -> AccessBody {
+        let lock = try await requireLock(context)
+        let query = QueryReader(request)
+        guard let staffRef = try query.string("staffRef", maxLength: 64) else {
+            throw Problem.badParameter("staffRef", "staffRef is required")
+        }
+        try Self.checkStaffRef(staffRef)
+        let at = try query.time("at") ?? clock()
+        let decision: AccessDecision
+        if lock.lifecycleState != .active {
+            decision = .refused(.lockNotInService)
+        } else {
+            decision = schedule.decide(staffRef: staffRef, grants: try await grants.grants(deviceId: lock.deviceId, staffRef: staffRef),
+                                       atMicros: at)
+        }
+        context.audit?.returned(records: 1, dataClass: Self.dataClass, subjects: [lock.deviceId])
+        return AccessBody(deviceId: lock.deviceId, staffRef: staffRef, at: RFC3339.format(micros: at), decision: decision,
+                          lockState: lock.lifecycleState.rawValue)
+    }
+
+    // MARK: Rules
+
+    /// The lock of the path: registered in one of the client's tenants (404 otherwise, worded like an unknown
+    /// id), a lock type, not decommissioned; and the client cleared for class 3.
+    private func requireLock(_ context: Context) async throws -> Device {
+        let id = try knownDeviceID(context)
+        guard context.scope.clearance >= Self.dataClass else {
+            throw Problem.forbidden("lock access grants are class \(Self.dataClass); this client is cleared for class \(context.scope.clearance)")
+        }
+        guard let device = try await devices.device(id), context.scope.sees(tenant: device.tenant) else {
+            throw Problem.notFound("no device \(id) is registered")
+        }
+        guard lockTypes.contains(device.type) else {
+            throw Problem.conflict("device \(id) is a \(device.type), not a lock")
+        }
+        guard device.lifecycleState != .decommissioned else {
+            throw Problem.conflict("lock \(id) is decommissioned")
+        }
+        return device
+    }
+
+    /// A pseudonymous reference: 1 to 64 of A-Z a-z 0-9 - _ . :, never a personal identity number.
+    static func checkStaffRef(_ staffRef: String) throws {
+        guard (1...64).contains(staffRef.utf8.count), DeviceID.isValid(staffRef) else {
+            throw Problem.badParameter("staffRef", "staffRef must be 1 to 64 characters of A-Z a-z 0-9 - _ . :")
+        }
+        guard !PersonalIdentityNumber.appears(in: staffRef) else {
+            throw Problem.badParameter("staffRef", "staffRef looks like a personal identity number; use the pseudonymous staff reference")
+        }
+    }
+
+    static func validate(_ body: GrantRequest) throws -> NewGrant {
+        try checkStaffRef(body.staffRef)
+        func time(_ name: String, _ text: String?) throws -> Int64? {
+            guard let text else { return nil }
+            guard let micros = RFC3339.micros(text) else {
+                throw Problem.badParameter(name, "\(name) must be an RFC 3339 timestamp such as 2026-11-24T08:00:00+01:00")
+            }
+            return micros
+        }
+        let from = try time("validFrom", body.validFrom)
+        let to = try time("validTo", body.validTo)
+        if let from, let to, to <= from { throw Problem.badParameter("validTo", "validTo must be later than validFrom") }
+        var weekly: WeeklyWindow?
+        if let request = body.weekly {
+            var days = Set<Int>()
+            for name in request.days {
+                guard let day = weekdayNumbers[name.lowercased()] else {
+                    throw Problem.badParameter("weekly.days", "weekly.days are mon, tue, wed, thu, fri, sat, sun; got \"\(name)\"")
+                }
+                days.insert(day)
+            }
+            guard !days.isEmpty else { throw Problem.badParameter("weekly.days", "weekly.days must name at least one day") }
+            guard let start = minuteOfDay(request.start), let end = minuteOfDay(request.end) else {
+                throw Problem.badParameter("weekly", "weekly.start and weekly.end are local times HH:MM (00:00 to 23:59)")
+            }
+            guard start != end else { throw Problem.badParameter("weekly", "weekly.start and weekly.end must differ") }
+            weekly = WeeklyWindow(days: days, startMinute: start, endMinute: end)
+        }
+        // Never open-ended: a grant ends at validTo, or opens only in its weekly window.
+        guard to != nil || weekly != nil else {
+            throw Problem.badParameter("validTo", "a grant needs validTo, or a weekly window")
+        }
+        let source: GrantSource
+        switch body.source ?? GrantSource.manual.rawValue {
+        case GrantSource.manual.rawValue: source = .manual
+        case GrantSource.visitPlan.rawValue: source = .visitPlan
+        default:
+            throw Problem.badParameter("source", "source is manual or visit-plan (alarm grants come from alarm visits)")
+        }
+        if let visitRef = body.visitRef, !(1...64).contains(visitRef.utf8.count) || !DeviceID.isValid(visitRef) {
+            throw Problem.badParameter("visitRef", "visitRef must be 1 to 64 characters of A-Z a-z 0-9 - _ . :")
+        }
+        if let reason = body.reason, reason.utf8.count > 500 || reason.contains("\u{0}") {
+            throw Problem.badParameter("reason", "reason must be at most 500 bytes of text")
+        }
+        return NewGrant(staffRef: body.staffRef, validFromMicros: from, validToMicros: to, weekly: weekly, source: source,
+                        visitRef: body.visitRef, reason: body.reason)
+    }
+
+    /// `HH:MM` → minutes after midnight.
+    static func minuteOfDay(_ text: String) -> Int? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].count == 2, parts[1].count == 2,
+              let hour = Int(parts[0]), let minute = Int(parts[1]), (0...23).contains(hour), (0...59).contains(minute)
+        else { return nil }
+        return hour * 60 + minute
+    }
+}
+
+/// ISO weekdays as the API names them.
+let weekdayNames = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+let weekdayNumbers = Dictionary(uniqueKeysWithValues: weekdayNames.enumerated().map { ($1, $0 + 1) })
+
+struct GrantBody: ResponseEncodable, Sendable {
+    var id: Int64
+    var deviceId: String
+    var staffRef: String
+    var validFrom: String?
+    var validTo: String?
+    var weekly: WeeklyBody?
+    var source: String
+    var visitRef: String?
+    var grantedBy: String
+    var reason: String?
+    var createdAt: String
+    var revokedAt: String?
+    var revokedBy: String?
+
+    struct WeeklyBody: Encodable, Sendable {
+        var days: [String]
+        var start: String
+        var end: String
+        var timeZone: String
+    }
+
+    init(_ grant: AccessGrant) {
+        id = grant.id
+        deviceId = grant.deviceId
+        staffRef = grant.staffRef
+        validFrom = grant.validFromMicros.map { RFC3339.format(micros: $0) }
+        validTo = grant.validToMicros.map { RFC3339.format(micros: $0) }
+        weekly = grant.weekly.map { window in
+            WeeklyBody(days: window.days.sorted().map { weekdayNames[$0 - 1] },
+                              start: Self.clock(window.startMinute), end: Self.clock(window.endMinute),
+                              timeZone: GrantSchedule.cityTimeZone.identifier)
+        }
+        source = grant.source.rawValue
+        visitRef = grant.visitRef
+        grantedBy = grant.grantedBy
+        reason = grant.reason
+        createdAt = RFC3339.format(micros: grant.createdAtMicros)
+        revokedAt = grant.revokedAtMicros.map { RFC3339.format(micros: $0) }
+        revokedBy = grant.revokedBy
+    }
+
+    static func clock(_ minute: Int) -> String {
+        String(format: "%02d:%02d", minute / 60, minute % 60)
+    }
+}
+
+struct GrantListBody: ResponseEncodable, Sendable {
+    var deviceId: String
+    var items: [GrantBody]
+}
+
+struct AccessBody: ResponseEncodable, Sendable {
+    var deviceId: String
+    var staffRef: String
+    var at: String
+    var allowed: Bool
+    var grantId: Int64?
+    /// Why not: `no-grant`, `revoked`, `not-yet-valid`, `expired`, `outside-window`, `lock-not-in-service`.
+    var refusal: String?
+    var detail: String?
+    var lockState: String
+
+    init(deviceId: String, staffRef: String, at: String, decision: AccessDecision, lockState: String) {
+        self.deviceId = deviceId
+        self.staffRef = staffRef
+        self.at = at
+        self.lockState = lockState
+        switch decision {
+        case .allowed(let grantId):
+            allowed = true
+            self.grantId = grantId
+        case .refused(let refusal):
+            allowed = false
+            self.refusal = refusal.rawValue
+            detail = refusal.description
+        }
+    }
+}

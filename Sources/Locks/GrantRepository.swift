@@ -1,0 +1,70 @@
+import Foundation
+import Synchronization
+
+/// Storage of access grants (table `lock_grants`, migration 0009).
+public protocol GrantRepository: Sendable {
+    /// Creates a grant on `deviceId`, granted by `grantedBy` (the API client).
+    func create(_ grant: NewGrant, deviceId: String, grantedBy: String) async throws -> AccessGrant
+    /// The grants of a lock, newest first: those in force or starting later, and with `includeEnded` also
+    /// expired and revoked ones.
+    func grants(deviceId: String, includeEnded: Bool, nowMicros: Int64) async throws -> [AccessGrant]
+    /// The grants of one staff member on one lock that are not revoked (the decision reads these).
+    func grants(deviceId: String, staffRef: String) async throws -> [AccessGrant]
+    /// Revokes a grant of this lock; nil when there is none with this id (a revoked one is returned as it is).
+    func revoke(_ id: Int64, deviceId: String, by: String) async throws -> AccessGrant?
+}
+
+/// Grants in memory, for router tests: the same rules as `PostgresGrantRepository`.
+public final class InMemoryGrantRepository: GrantRepository {
+    private let state = Mutex<(grants: [AccessGrant], nextId: Int64)>(([], 1))
+    private let clock: @Sendable () -> Int64
+
+    public init(clock: @escaping @Sendable () -> Int64 = { systemMicros() }) {
+        self.clock = clock
+    }
+
+    public func create(_ grant: NewGrant, deviceId: String, grantedBy: String) async throws -> AccessGrant {
+        let now = clock()
+        return state.withLock { state in
+            let created = AccessGrant(id: state.nextId, deviceId: deviceId, staffRef: grant.staffRef,
+                                      validFromMicros: grant.validFromMicros, validToMicros: grant.validToMicros,
+                                      weekly: grant.weekly, source: grant.source, visitRef: grant.visitRef,
+                                      grantedBy: grantedBy, reason: grant.reason, createdAtMicros: now)
+            state.nextId += 1
+            state.grants.append(created)
+            return created
+        }
+    }
+
+    public func grants(deviceId: String, includeEnded: Bool, nowMicros: Int64) async throws -> [AccessGrant] {
+        state.withLock { state in
+            state.grants.filter { grant in
+                grant.deviceId == deviceId
+                    && (includeEnded || (grant.revokedAtMicros == nil && (grant.validToMicros ?? .max) > nowMicros))
+            }.sorted { $0.id > $1.id }
+        }
+    }
+
+    public func grants(deviceId: String, staffRef: String) async throws -> [AccessGrant] {
+        state.withLock { state in
+            state.grants.filter { $0.deviceId == deviceId && $0.staffRef == staffRef && $0.revokedAtMicros == nil }
+        }
+    }
+
+    public func revoke(_ id: Int64, deviceId: String, by: String) async throws -> AccessGrant? {
+        let now = clock()
+        return state.withLock { state in
+            guard let index = state.grants.firstIndex(where: { $0.id == id && $0.deviceId == deviceId }) else { return nil }
+            if state.grants[index].revokedAtMicros == nil {
+                state.grants[index].revokedAtMicros = now
+                state.grants[index].revokedBy = by
+            }
+            return state.grants[index]
+        }
+    }
+}
+
+/// Microseconds since 1970 from the system clock.
+public func systemMicros() -> Int64 {
+    Int64((Date().timeIntervalSince1970 * 1e6).rounded())
+}

@@ -1,0 +1,78 @@
+import Postgres
+
+/// Grants in PostgreSQL: the one home of table `lock_grants` (migration 0009).
+public struct PostgresGrantRepository: GrantRepository {
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) { self.pool = pool }
+
+    private static let columns = """
+        id, device_id, staff_ref, \(PostgresSQL.epochMicros("valid_from")) AS valid_from_us,
+        \(PostgresSQL.epochMicros("valid_to")) AS valid_to_us, array_to_string(weekly_days, ',') AS weekly_days,
+        weekly_start, weekly_end, source, visit_ref, granted_by, reason,
+        \(PostgresSQL.epochMicros("created_at")) AS created_us, \(PostgresSQL.epochMicros("revoked_at")) AS revoked_us,
+        revoked_by
+        """
+
+    public func create(_ grant: NewGrant, deviceId: String, grantedBy: String) async throws -> AccessGrant {
+        try await pool.withConnection { connection in
+            try Self.grant(connection.query("""
+                INSERT INTO lock_grants (device_id, staff_ref, valid_from, valid_to, weekly_days, weekly_start, weekly_end,
+                                         source, visit_ref, granted_by, reason)
+                VALUES ($1, $2, to_timestamp($3::bigint / 1e6), to_timestamp($4::bigint / 1e6), $5::smallint[],
+                        $6::smallint, $7::smallint, $8, $9, $10, $11)
+                RETURNING \(Self.columns)
+                """, [deviceId, grant.staffRef, grant.validFromMicros, grant.validToMicros,
+                      grant.weekly.map { PostgresArray.text($0.days.sorted()) }, grant.weekly?.startMinute,
+                      grant.weekly?.endMinute, grant.source.rawValue, grant.visitRef, grantedBy, grant.reason]).single())
+        }
+    }
+
+    public func grants(deviceId: String, includeEnded: Bool, nowMicros: Int64) async throws -> [AccessGrant] {
+        try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT \(Self.columns) FROM lock_grants
+                WHERE device_id = $1
+                  AND ($2::boolean OR (revoked_at IS NULL AND (valid_to IS NULL OR valid_to > to_timestamp($3::bigint / 1e6))))
+                ORDER BY id DESC LIMIT 1000
+                """, [deviceId, includeEnded, nowMicros]).all.map { row throws(PostgresError) in try Self.grant(row) }
+        }
+    }
+
+    public func grants(deviceId: String, staffRef: String) async throws -> [AccessGrant] {
+        try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT \(Self.columns) FROM lock_grants
+                WHERE device_id = $1 AND staff_ref = $2 AND revoked_at IS NULL ORDER BY id
+                """, [deviceId, staffRef]).all.map { row throws(PostgresError) in try Self.grant(row) }
+        }
+    }
+
+    public func revoke(_ id: Int64, deviceId: String, by: String) async throws -> AccessGrant? {
+        try await pool.withConnection { connection in
+            try connection.transaction { connection in
+                try connection.query("""
+                    UPDATE lock_grants SET revoked_at = now(), revoked_by = $3
+                    WHERE id = $1 AND device_id = $2 AND revoked_at IS NULL
+                    """, [id, deviceId, by])
+                return try connection.query("SELECT \(Self.columns) FROM lock_grants WHERE id = $1 AND device_id = $2",
+                                            [id, deviceId]).first.map { row throws(PostgresError) in try Self.grant(row) }
+            }
+        }
+    }
+
+    private static func grant(_ row: PostgresRow) throws(PostgresError) -> AccessGrant {
+        var weekly: WeeklyWindow?
+        if let days = try row.decodeIfPresent("weekly_days", as: String.self) {
+            weekly = WeeklyWindow(days: Set(days.split(separator: ",").compactMap { Int($0) }),
+                                  startMinute: try row.decode("weekly_start"), endMinute: try row.decode("weekly_end"))
+        }
+        return try AccessGrant(
+            id: row.decode("id"), deviceId: row.decode("device_id"), staffRef: row.decode("staff_ref"),
+            validFromMicros: row.decodeIfPresent("valid_from_us"), validToMicros: row.decodeIfPresent("valid_to_us"),
+            weekly: weekly, source: row.decode("source"), visitRef: row.decodeIfPresent("visit_ref"),
+            grantedBy: row.decode("granted_by"), reason: row.decodeIfPresent("reason"),
+            createdAtMicros: row.decode("created_us"), revokedAtMicros: row.decodeIfPresent("revoked_us"),
+            revokedBy: row.decodeIfPresent("revoked_by"))
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Locks
+import Testing
+
+/// Grants decide at their edges exactly, in local time across daylight-saving changes.
+@Suite struct GrantScheduleTests {
+    let schedule = GrantSchedule()
+
+    /// Microseconds of an RFC 3339 UTC time.
+    static func utc(_ text: String) -> Int64 {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return Int64((formatter.date(from: text)!.timeIntervalSince1970 * 1e6).rounded())
+    }
+
+    func grant(id: Int64 = 1, staff: String = "staff-1", from: String? = nil, to: String? = nil, weekly: WeeklyWindow? = nil,
+               revoked: String? = nil) -> AccessGrant {
+        AccessGrant(id: id, deviceId: "lock-1", staffRef: staff, validFromMicros: from.map(Self.utc),
+                    validToMicros: to.map(Self.utc), weekly: weekly, source: .manual, visitRef: nil, grantedBy: "t",
+                    reason: nil, createdAtMicros: 0, revokedAtMicros: revoked.map(Self.utc))
+    }
+
+    @Test("an absolute window opens at validFrom and closes at validTo, to the microsecond")
+    func absoluteEdges() {
+        let visit = grant(from: "2027-01-12T08:00:00Z", to: "2027-01-12T08:30:00Z")
+        #expect(schedule.refusal(of: visit, atMicros: Self.utc("2027-01-12T08:00:00Z") - 1) == .notYetValid)
+        #expect(schedule.refusal(of: visit, atMicros: Self.utc("2027-01-12T08:00:00Z")) == nil)
+        #expect(schedule.refusal(of: visit, atMicros: Self.utc("2027-01-12T08:30:00Z") - 1) == nil)
+        #expect(schedule.refusal(of: visit, atMicros: Self.utc("2027-01-12T08:30:00Z")) == .expired)
+    }
+
+    @Test("a night window 22:00–07:00 follows the clocks across the spring change (an 8-hour night)")
+    func springNight() {
+        // Saturday 2027-03-27 22:00 CET = 21:00Z; Sunday 2027-03-28 07:00 CEST = 05:00Z (clocks go 02:00 → 03:00).
+        let night = grant(weekly: WeeklyWindow(days: [6], startMinute: 22 * 60, endMinute: 7 * 60))
+        #expect(schedule.refusal(of: night, atMicros: Self.utc("2027-03-27T20:59:59Z")) == .outsideWindow)
+        #expect(schedule.refusal(of: night, atMicros: Self.utc("2027-03-27T21:00:00Z")) == nil)
+        #expect(schedule.refusal(of: night, atMicros: Self.utc("2027-03-28T01:30:00Z")) == nil, "inside, after the change")
+        #expect(schedule.refusal(of: night, atMicros: Self.utc("2027-03-28T04:59:59Z")) == nil)
+        #expect(schedule.refusal(of: night, atMicros: Self.utc("2027-03-28T05:00:00Z")) == .outsideWindow,
+                "07:00 local is 05:00Z after the change, not 06:00Z")
+    }
+
+    @Test("a night window 22:00–07:00 follows the clocks across the autumn change (a 10-hour night)")
+    func autumnNight() {
+        // Saturday 2027-10-30 22:00 CEST = 20:00Z; Sunday 2027-10-31 07:00 CET = 06:00Z (clocks go 03:00 → 02:00).
+        let night = grant(weekly: WeeklyWindow(days: [6], startMinute: 22 * 60, endMinute: 7 * 60))
+        #expect(schedule.refusal(of: night, atMicros: Self.utc("2027-10-30T19:59:59Z")) == .outsideWindow)
+        #expect(schedule.refusal(of: night, atMicros: Self.utc("2027-10-30T20:00:00Z")) == nil)
+        #expect(schedule.refusal(of: night, atMicros: Self.utc("2027-10-31T05:59:59Z")) == nil)
+        #expect(schedule.refusal(of: night, atMicros: Self.utc("2027-10-31T06:00:00Z")) == .outsideWindow)
+        // The night of Sunday is not in the window (only Saturday starts one).
+        #expect(schedule.refusal(of: night, atMicros: Self.utc("2027-10-31T21:30:00Z")) == .outsideWindow)
+    }
+
+    @Test("a weekday morning window: the right days only, local time in winter and in summer")
+    func weekdayMornings() {
+        let mornings = grant(weekly: WeeklyWindow(days: [1, 2, 3, 4, 5], startMinute: 8 * 60, endMinute: 8 * 60 + 30))
+        // Monday 2027-01-11 08:00 CET = 07:00Z; Monday 2027-06-14 08:00 CEST = 06:00Z.
+        #expect(schedule.refusal(of: mornings, atMicros: Self.utc("2027-01-11T07:00:00Z")) == nil)
+        #expect(schedule.refusal(of: mornings, atMicros: Self.utc("2027-01-11T07:29:59Z")) == nil)
+        #expect(schedule.refusal(of: mornings, atMicros: Self.utc("2027-01-11T07:30:00Z")) == .outsideWindow)
+        #expect(schedule.refusal(of: mornings, atMicros: Self.utc("2027-06-14T06:00:00Z")) == nil)
+        #expect(schedule.refusal(of: mornings, atMicros: Self.utc("2027-06-14T07:00:00Z")) == .outsideWindow,
+                "09:00 local in summer")
+        // Saturday 2027-01-16 08:10 CET: not a weekday.
+        #expect(schedule.refusal(of: mornings, atMicros: Self.utc("2027-01-16T07:10:00Z")) == .outsideWindow)
+    }
+
+    @Test("a window starting inside the spring gap opens when the clocks reach it; the weekly window respects validFrom/validTo")
+    func gapAndBounds() {
+        // 02:30 does not exist on 2027-03-28: the window 02:30–04:00 opens at 03:30 CEST.
+        let early = grant(weekly: WeeklyWindow(days: [7], startMinute: 2 * 60 + 30, endMinute: 4 * 60))
+        #expect(schedule.refusal(of: early, atMicros: Self.utc("2027-03-28T00:59:59Z")) == .outsideWindow)
+        #expect(schedule.refusal(of: early, atMicros: Self.utc("2027-03-28T01:15:00Z")) == .outsideWindow,
+                "02:30 moves on by the gap's hour, to 03:30 CEST (01:30Z)")
+        #expect(schedule.refusal(of: early, atMicros: Self.utc("2027-03-28T01:30:00Z")) == nil)
+        #expect(schedule.refusal(of: early, atMicros: Self.utc("2027-03-28T02:00:00Z")) == .outsideWindow, "04:00 CEST")
+
+        let bounded = grant(from: "2027-01-13T00:00:00Z", to: "2027-01-20T00:00:00Z",
+                            weekly: WeeklyWindow(days: [1], startMinute: 8 * 60, endMinute: 9 * 60))
+        #expect(schedule.refusal(of: bounded, atMicros: Self.utc("2027-01-11T07:30:00Z")) == .notYetValid)
+        #expect(schedule.refusal(of: bounded, atMicros: Self.utc("2027-01-18T07:30:00Z")) == nil)
+        #expect(schedule.refusal(of: bounded, atMicros: Self.utc("2027-01-25T07:30:00Z")) == .expired)
+    }
+
+    @Test("the decision: only the staff member's grants count, any one allows, else the reason closest to allowing")
+    func decisions() {
+        let at = Self.utc("2027-01-12T08:10:00Z")
+        let grants = [
+            grant(id: 1, staff: "staff-1", from: "2027-01-12T09:00:00Z", to: "2027-01-12T10:00:00Z"),
+            grant(id: 2, staff: "staff-1", from: "2027-01-11T08:00:00Z", to: "2027-01-11T09:00:00Z"),
+            grant(id: 3, staff: "staff-2", from: "2027-01-12T08:00:00Z", to: "2027-01-12T09:00:00Z"),
+            grant(id: 4, staff: "staff-3", from: "2027-01-12T08:00:00Z", to: "2027-01-12T09:00:00Z", revoked: "2027-01-12T08:05:00Z"),
+        ]
+        #expect(schedule.decide(staffRef: "staff-2", grants: grants, atMicros: at) == .allowed(grantId: 3))
+        #expect(schedule.decide(staffRef: "staff-1", grants: grants, atMicros: at) == .refused(.notYetValid))
+        #expect(schedule.decide(staffRef: "staff-3", grants: grants, atMicros: at) == .refused(.revoked))
+        #expect(schedule.decide(staffRef: "staff-3", grants: grants, atMicros: Self.utc("2027-01-12T08:04:59Z")) == .allowed(grantId: 4),
+                "revoked from the moment of revocation, not before")
+        #expect(schedule.decide(staffRef: "nobody", grants: grants, atMicros: at) == .refused(.noGrant))
+        #expect(schedule.decide(staffRef: "STAFF-2", grants: grants, atMicros: at) == .refused(.noGrant), "references are exact")
+    }
+}
