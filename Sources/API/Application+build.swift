@@ -108,6 +108,8 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
         router.addRoutes(LocksController(grants: grants, devices: dependencies.devices, schedule: GrantSchedule(),
                                          lockTypes: lockTypes, clock: { Int64((Date().timeIntervalSince1970 * 1e6).rounded()) }).routes,
                          atPath: "/integration/v1")
+        router.addRoutes(VisitPlansController(grants: grants, devices: dependencies.devices, lockTypes: lockTypes).routes,
+                         atPath: "/integration/v1")
     }
     if let alarms = dependencies.alarms {
         router.addRoutes(AlarmsController(repository: alarms, feed: dependencies.alarmFeed,

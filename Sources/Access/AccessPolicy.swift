@@ -111,6 +111,7 @@ public enum AccessPolicy {
         "GET /integration/v1/locks/{deviceId}/grants": grantReaders,
         "DELETE /integration/v1/locks/{deviceId}/grants/{grantId}": carePlanner,
         "GET /integration/v1/locks/{deviceId}/access": grantReaders,
+        "POST /integration/v1/visit-plans": carePlanner,
 
         // The CIP facade: open data.
         "GET /ngsi-ld/v1/entities": .anyOf([.openData]),

@@ -37,8 +37,9 @@ public enum AccessDecision: Sendable, Equatable {
 /// Evaluates grants at an instant. Pure: the grants come from the caller (the repository or an in-memory set),
 /// the clock is a parameter. Weekly windows are wall-clock times in `timeZone` (the city's: Europe/Stockholm):
 /// a window's start and end are turned into instants for the local day they fall on, so daylight-saving changes
-/// move them with the clocks. A start or end inside the spring gap (02:00–03:00 does not exist that night)
-/// moves on by the gap's hour (02:30 becomes 03:30 CEST), as Foundation's calendar resolves it.
+/// move them with the clocks. A start or end inside the spring gap (02:00–03:00 does not exist that night) is the
+/// change itself (03:00 CEST): a window never opens outside the wall-clock hours it names, and never vanishes
+/// while part of it exists. Inside the autumn repeat (02:00–03:00 twice) a time is its first occurrence.
 public struct GrantSchedule: Sendable {
     public let timeZone: TimeZone
     private let calendar: Calendar
@@ -111,6 +112,14 @@ public struct GrantSchedule: Sendable {
         var components = calendar.dateComponents([.year, .month, .day], from: day)
         components.hour = minute / 60
         components.minute = minute % 60
-        return calendar.date(from: components)
+        guard let resolved = calendar.date(from: components) else { return nil }
+        // A wall-clock time the spring change skips resolves past the gap (02:30 → 03:30); the edge is the change.
+        let back = calendar.dateComponents([.hour, .minute], from: resolved)
+        if back.hour != components.hour || back.minute != components.minute,
+           let change = timeZone.nextDaylightSavingTimeTransition(after: resolved.addingTimeInterval(-3 * 3600)),
+           change <= resolved {
+            return change
+        }
+        return resolved
     }
 }

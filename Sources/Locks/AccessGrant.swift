@@ -39,6 +39,9 @@ public struct AccessGrant: Sendable, Equatable {
     public var weekly: WeeklyWindow?
     public var source: GrantSource
     public var visitRef: String?
+    /// The planned visit a visit-plan grant comes from (its window is this one widened by the margin).
+    public var plannedStartMicros: Int64?
+    public var plannedEndMicros: Int64?
     /// The API client that granted it (or `gateway` for alarm visits).
     public var grantedBy: String
     public var reason: String?
@@ -48,7 +51,8 @@ public struct AccessGrant: Sendable, Equatable {
 
     public init(id: Int64, deviceId: String, staffRef: String, validFromMicros: Int64?, validToMicros: Int64?,
                 weekly: WeeklyWindow?, source: GrantSource, visitRef: String?, grantedBy: String, reason: String?,
-                createdAtMicros: Int64, revokedAtMicros: Int64? = nil, revokedBy: String? = nil) {
+                createdAtMicros: Int64, revokedAtMicros: Int64? = nil, revokedBy: String? = nil,
+                plannedStartMicros: Int64? = nil, plannedEndMicros: Int64? = nil) {
         self.id = id
         self.deviceId = deviceId
         self.staffRef = staffRef
@@ -62,6 +66,8 @@ public struct AccessGrant: Sendable, Equatable {
         self.createdAtMicros = createdAtMicros
         self.revokedAtMicros = revokedAtMicros
         self.revokedBy = revokedBy
+        self.plannedStartMicros = plannedStartMicros
+        self.plannedEndMicros = plannedEndMicros
     }
 }
 

@@ -5,13 +5,19 @@ import Synchronization
 public protocol GrantRepository: Sendable {
     /// Creates a grant on `deviceId`, granted by `grantedBy` (the API client).
     func create(_ grant: NewGrant, deviceId: String, grantedBy: String) async throws -> AccessGrant
-    /// The grants of a lock, newest first: those in force or starting later, and with `includeEnded` also
-    /// expired and revoked ones.
-    func grants(deviceId: String, includeEnded: Bool, nowMicros: Int64) async throws -> [AccessGrant]
-    /// The grants of one staff member on one lock that are not revoked (the decision reads these).
+    /// The grants of a lock, newest first (ids below `beforeId`, at most `limit`): those in force or starting
+    /// later, and with `includeEnded` also expired and revoked ones.
+    func grants(deviceId: String, includeEnded: Bool, nowMicros: Int64, beforeId: Int64?, limit: Int) async throws -> [AccessGrant]
+    /// Every grant of one staff member on one lock, revoked ones included (the decision reads these: a revoked
+    /// grant still allowed what came before its revocation).
     func grants(deviceId: String, staffRef: String) async throws -> [AccessGrant]
     /// Revokes a grant of this lock; nil when there is none with this id (a revoked one is returned as it is).
     func revoke(_ id: Int64, deviceId: String, by: String) async throws -> AccessGrant?
+    /// Replaces, in one transaction, the visit-plan grants on `deviceIds` (the locks the importer may touch)
+    /// whose planned start is in `fromMicros ..< toMicros` by `planned` (`PlanReplacement`: what exists stays,
+    /// what the plan dropped is revoked by `by`). Imports run one at a time.
+    func replacePlan(_ planned: [PlanGrantKey], deviceIds: [String], fromMicros: Int64, toMicros: Int64,
+                     by: String) async throws -> PlanImportResult
 }
 
 /// Grants in memory, for router tests: the same rules as `PostgresGrantRepository`.
@@ -36,18 +42,46 @@ public final class InMemoryGrantRepository: GrantRepository {
         }
     }
 
-    public func grants(deviceId: String, includeEnded: Bool, nowMicros: Int64) async throws -> [AccessGrant] {
+    public func grants(deviceId: String, includeEnded: Bool, nowMicros: Int64, beforeId: Int64?, limit: Int) async throws -> [AccessGrant] {
         state.withLock { state in
-            state.grants.filter { grant in
-                grant.deviceId == deviceId
+            Array(state.grants.filter { grant in
+                grant.deviceId == deviceId && grant.id < (beforeId ?? .max)
                     && (includeEnded || (grant.revokedAtMicros == nil && (grant.validToMicros ?? .max) > nowMicros))
-            }.sorted { $0.id > $1.id }
+            }.sorted { $0.id > $1.id }.prefix(limit))
         }
     }
 
     public func grants(deviceId: String, staffRef: String) async throws -> [AccessGrant] {
         state.withLock { state in
-            state.grants.filter { $0.deviceId == deviceId && $0.staffRef == staffRef && $0.revokedAtMicros == nil }
+            state.grants.filter { $0.deviceId == deviceId && $0.staffRef == staffRef }
+        }
+    }
+
+    public func replacePlan(_ planned: [PlanGrantKey], deviceIds: [String], fromMicros: Int64, toMicros: Int64,
+                            by: String) async throws -> PlanImportResult {
+        let now = clock()
+        let scope = Set(deviceIds)
+        return state.withLock { state in
+            let current = state.grants.filter { grant in
+                grant.source == .visitPlan && grant.revokedAtMicros == nil && scope.contains(grant.deviceId)
+                    && (grant.plannedStartMicros.map { $0 >= fromMicros && $0 < toMicros } ?? false)
+            }
+            let replacement = PlanReplacement(current: current, planned: planned)
+            let revoke = Set(replacement.toRevoke)
+            for index in state.grants.indices where revoke.contains(state.grants[index].id) {
+                state.grants[index].revokedAtMicros = now
+                state.grants[index].revokedBy = by
+            }
+            for key in replacement.toCreate {
+                state.grants.append(AccessGrant(
+                    id: state.nextId, deviceId: key.deviceId, staffRef: key.staffRef, validFromMicros: key.validFromMicros,
+                    validToMicros: key.validToMicros, weekly: nil, source: .visitPlan, visitRef: key.visitRef, grantedBy: by,
+                    reason: nil, createdAtMicros: now, plannedStartMicros: key.plannedStartMicros,
+                    plannedEndMicros: key.plannedEndMicros))
+                state.nextId += 1
+            }
+            return PlanImportResult(created: replacement.toCreate.count, unchanged: replacement.unchanged,
+                                    revoked: replacement.toRevoke.count)
         }
     }
 

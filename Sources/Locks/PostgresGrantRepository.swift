@@ -10,6 +10,7 @@ public struct PostgresGrantRepository: GrantRepository {
         id, device_id, staff_ref, \(PostgresSQL.epochMicros("valid_from")) AS valid_from_us,
         \(PostgresSQL.epochMicros("valid_to")) AS valid_to_us, array_to_string(weekly_days, ',') AS weekly_days,
         weekly_start, weekly_end, source, visit_ref, granted_by, reason,
+        \(PostgresSQL.epochMicros("planned_start")) AS planned_start_us, \(PostgresSQL.epochMicros("planned_end")) AS planned_end_us,
         \(PostgresSQL.epochMicros("created_at")) AS created_us, \(PostgresSQL.epochMicros("revoked_at")) AS revoked_us,
         revoked_by
         """
@@ -19,7 +20,7 @@ public struct PostgresGrantRepository: GrantRepository {
             try Self.grant(connection.query("""
                 INSERT INTO lock_grants (device_id, staff_ref, valid_from, valid_to, weekly_days, weekly_start, weekly_end,
                                          source, visit_ref, granted_by, reason)
-                VALUES ($1, $2, to_timestamp($3::bigint / 1e6), to_timestamp($4::bigint / 1e6), $5::smallint[],
+                VALUES ($1, $2, \(PostgresSQL.timestamp(micros: "$3::bigint")), \(PostgresSQL.timestamp(micros: "$4::bigint")), $5::smallint[],
                         $6::smallint, $7::smallint, $8, $9, $10, $11)
                 RETURNING \(Self.columns)
                 """, [deviceId, grant.staffRef, grant.validFromMicros, grant.validToMicros,
@@ -28,14 +29,14 @@ public struct PostgresGrantRepository: GrantRepository {
         }
     }
 
-    public func grants(deviceId: String, includeEnded: Bool, nowMicros: Int64) async throws -> [AccessGrant] {
+    public func grants(deviceId: String, includeEnded: Bool, nowMicros: Int64, beforeId: Int64?, limit: Int) async throws -> [AccessGrant] {
         try await pool.withConnection { connection in
             try connection.query("""
                 SELECT \(Self.columns) FROM lock_grants
-                WHERE device_id = $1
-                  AND ($2::boolean OR (revoked_at IS NULL AND (valid_to IS NULL OR valid_to > to_timestamp($3::bigint / 1e6))))
-                ORDER BY id DESC LIMIT 1000
-                """, [deviceId, includeEnded, nowMicros]).all.map { row throws(PostgresError) in try Self.grant(row) }
+                WHERE device_id = $1 AND ($4::bigint IS NULL OR id < $4::bigint)
+                  AND ($2::boolean OR (revoked_at IS NULL AND (valid_to IS NULL OR valid_to > \(PostgresSQL.timestamp(micros: "$3::bigint")))))
+                ORDER BY id DESC LIMIT $5::integer
+                """, [deviceId, includeEnded, nowMicros, beforeId, limit]).all.map { row throws(PostgresError) in try Self.grant(row) }
         }
     }
 
@@ -43,7 +44,7 @@ public struct PostgresGrantRepository: GrantRepository {
         try await pool.withConnection { connection in
             try connection.query("""
                 SELECT \(Self.columns) FROM lock_grants
-                WHERE device_id = $1 AND staff_ref = $2 AND revoked_at IS NULL ORDER BY id
+                WHERE device_id = $1 AND staff_ref = $2 ORDER BY id LIMIT 10000
                 """, [deviceId, staffRef]).all.map { row throws(PostgresError) in try Self.grant(row) }
         }
     }
@@ -61,6 +62,49 @@ public struct PostgresGrantRepository: GrantRepository {
         }
     }
 
+    /// Serialises plan imports (two at once could both find a visit missing and create it twice).
+    private static let planImportLock: Int64 = 7_243_101
+
+    public func replacePlan(_ planned: [PlanGrantKey], deviceIds: [String], fromMicros: Int64, toMicros: Int64,
+                            by: String) async throws -> PlanImportResult {
+        try await pool.withConnection { connection in
+            try connection.transaction { connection in
+                try connection.query("SELECT pg_advisory_xact_lock($1::bigint)", [Self.planImportLock])
+                let current = try connection.query("""
+                    SELECT \(Self.columns) FROM lock_grants
+                    WHERE source = 'visit-plan' AND revoked_at IS NULL AND device_id = ANY($1::text[])
+                      AND planned_start >= \(PostgresSQL.timestamp(micros: "$2::bigint"))
+                      AND planned_start < \(PostgresSQL.timestamp(micros: "$3::bigint"))
+                    FOR UPDATE
+                    """, [PostgresArray.text(deviceIds), fromMicros, toMicros]).all.map { row throws(PostgresError) in
+                    try Self.grant(row)
+                }
+                let replacement = PlanReplacement(current: current, planned: planned)
+                if !replacement.toRevoke.isEmpty {
+                    try connection.query("""
+                        UPDATE lock_grants SET revoked_at = now(), revoked_by = $2 WHERE id = ANY($1::bigint[])
+                        """, [PostgresArray.text(replacement.toRevoke), by])
+                }
+                if !replacement.toCreate.isEmpty {
+                    let rows = replacement.toCreate
+                    try connection.query("""
+                        INSERT INTO lock_grants (device_id, staff_ref, visit_ref, planned_start, planned_end, valid_from,
+                                                 valid_to, source, granted_by)
+                        SELECT d, s, v, \(PostgresSQL.timestamp(micros: "ps")), \(PostgresSQL.timestamp(micros: "pe")),
+                               \(PostgresSQL.timestamp(micros: "vf")), \(PostgresSQL.timestamp(micros: "vt")), 'visit-plan', $8
+                        FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
+                             AS x(d, s, v, ps, pe, vf, vt)
+                        """, [PostgresArray.text(rows.map(\.deviceId)), PostgresArray.text(rows.map(\.staffRef)),
+                              PostgresArray.text(rows.map(\.visitRef)), PostgresArray.text(rows.map(\.plannedStartMicros)),
+                              PostgresArray.text(rows.map(\.plannedEndMicros)), PostgresArray.text(rows.map(\.validFromMicros)),
+                              PostgresArray.text(rows.map(\.validToMicros)), by])
+                }
+                return PlanImportResult(created: replacement.toCreate.count, unchanged: replacement.unchanged,
+                                        revoked: replacement.toRevoke.count)
+            }
+        }
+    }
+
     private static func grant(_ row: PostgresRow) throws(PostgresError) -> AccessGrant {
         var weekly: WeeklyWindow?
         if let days = try row.decodeIfPresent("weekly_days", as: String.self) {
@@ -73,6 +117,7 @@ public struct PostgresGrantRepository: GrantRepository {
             weekly: weekly, source: row.decode("source"), visitRef: row.decodeIfPresent("visit_ref"),
             grantedBy: row.decode("granted_by"), reason: row.decodeIfPresent("reason"),
             createdAtMicros: row.decode("created_us"), revokedAtMicros: row.decodeIfPresent("revoked_us"),
-            revokedBy: row.decodeIfPresent("revoked_by"))
+            revokedBy: row.decodeIfPresent("revoked_by"), plannedStartMicros: row.decodeIfPresent("planned_start_us"),
+            plannedEndMicros: row.decodeIfPresent("planned_end_us"))
     }
 }

@@ -5,8 +5,9 @@
 /// `YYYYMMDDNNNC`, `YYYYMMDD-NNNC` (12 digits). A candidate counts when its date is plausible (month 1–12, a day
 /// that exists in that month; for coordination numbers the day plus 60) and the Luhn checksum over the 10-digit
 /// form holds. Candidates are found as whole digit groups in the text, or as a 6/8-digit group joined to a 4-digit
-/// group by one `-`/`+`, so `pnr 19121212-1212` is caught but `2024-000123` is not. Names and other free text are
-/// not judged.
+/// group by one separator (`-`, `+`, or as references write it `.`, `_`, `:`, `/`, a space), so
+/// `pnr 19121212-1212` and `121212_1212` are caught but `2024-000123` is not. Names and other free text are not
+/// judged.
 public enum PersonalIdentityNumber {
     public static func appears(in text: String) -> Bool {
         let bytes = Array(text.utf8)
@@ -29,7 +30,7 @@ public enum PersonalIdentityNumber {
             if digits.count == 6 || digits.count == 8, position + 1 < groups.count {
                 let next = groups[position + 1]
                 let separator = bytes[group.end]
-                if next.start == group.end + 1, separator == UInt8(ascii: "-") || separator == UInt8(ascii: "+"),
+                if next.start == group.end + 1, Array("-+._:/ ".utf8).contains(separator),
                    next.end - next.start == 4,
                    isValid(digits: digits + bytes[next.start..<next.end]) {
                     return true

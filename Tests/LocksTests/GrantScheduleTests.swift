@@ -67,15 +67,28 @@ import Testing
         #expect(schedule.refusal(of: mornings, atMicros: Self.utc("2027-01-16T07:10:00Z")) == .outsideWindow)
     }
 
-    @Test("a window starting inside the spring gap opens when the clocks reach it; the weekly window respects validFrom/validTo")
+    @Test("edges inside the spring gap are the change itself; the autumn repeat is its first hour; validFrom/validTo bound weekly windows")
     func gapAndBounds() {
-        // 02:30 does not exist on 2027-03-28: the window 02:30–04:00 opens at 03:30 CEST.
+        // 02:00–03:00 does not exist on 2027-03-28: an edge inside it is the change, 03:00 CEST = 01:00Z.
         let early = grant(weekly: WeeklyWindow(days: [7], startMinute: 2 * 60 + 30, endMinute: 4 * 60))
         #expect(schedule.refusal(of: early, atMicros: Self.utc("2027-03-28T00:59:59Z")) == .outsideWindow)
-        #expect(schedule.refusal(of: early, atMicros: Self.utc("2027-03-28T01:15:00Z")) == .outsideWindow,
-                "02:30 moves on by the gap's hour, to 03:30 CEST (01:30Z)")
-        #expect(schedule.refusal(of: early, atMicros: Self.utc("2027-03-28T01:30:00Z")) == nil)
+        #expect(schedule.refusal(of: early, atMicros: Self.utc("2027-03-28T01:00:00Z")) == nil)
         #expect(schedule.refusal(of: early, atMicros: Self.utc("2027-03-28T02:00:00Z")) == .outsideWindow, "04:00 CEST")
+        // Start in the gap, end just after it: the part that exists stays (it does not vanish).
+        let short = grant(weekly: WeeklyWindow(days: [7], startMinute: 2 * 60 + 30, endMinute: 3 * 60 + 15))
+        #expect(schedule.refusal(of: short, atMicros: Self.utc("2027-03-28T01:10:00Z")) == nil)
+        #expect(schedule.refusal(of: short, atMicros: Self.utc("2027-03-28T01:15:00Z")) == .outsideWindow)
+        // End in the gap: the window closes at the change, not an hour later.
+        let late = grant(weekly: WeeklyWindow(days: [7], startMinute: 60 + 30, endMinute: 2 * 60 + 30))
+        #expect(schedule.refusal(of: late, atMicros: Self.utc("2027-03-28T00:30:00Z")) == nil, "01:30 CET")
+        #expect(schedule.refusal(of: late, atMicros: Self.utc("2027-03-28T00:59:59Z")) == nil)
+        #expect(schedule.refusal(of: late, atMicros: Self.utc("2027-03-28T01:00:00Z")) == .outsideWindow)
+        // Wholly inside the gap: nothing of it exists that night.
+        let gone = grant(weekly: WeeklyWindow(days: [7], startMinute: 2 * 60, endMinute: 3 * 60))
+        #expect(schedule.refusal(of: gone, atMicros: Self.utc("2027-03-28T01:00:00Z")) == .outsideWindow)
+        // The autumn repeat: 02:30 is its first occurrence (02:30 CEST = 00:30Z on 2027-10-31).
+        let repeatHour = grant(weekly: WeeklyWindow(days: [7], startMinute: 2 * 60 + 30, endMinute: 2 * 60 + 45))
+        #expect(schedule.refusal(of: repeatHour, atMicros: Self.utc("2027-10-31T00:35:00Z")) == nil)
 
         let bounded = grant(from: "2027-01-13T00:00:00Z", to: "2027-01-20T00:00:00Z",
                             weekly: WeeklyWindow(days: [1], startMinute: 8 * 60, endMinute: 9 * 60))

@@ -48,21 +48,37 @@ struct LocksController<Context: ClientRequestContext> {
     /// `POST /integration/v1/locks/{id}/grants`: 201 with the grant.
     @Sendable func create(_ request: Request, context: Context) async throws -> EditedResponse<GrantBody> {
         let lock = try await requireLock(context)
-        let body = try await request.decode(as: GrantRequest.self, context: context)
-        let grant = try Self.validate(body)
+        // Small bodies only (a grant is a few hundred bytes).
+        let buffer = try await request.body.collect(upTo: 64 << 10)
+        let body: GrantRequest
+        do {
+            body = try JSONDecoder().decode(GrantRequest.self, from: Data(buffer: buffer))
+        } catch {
+            throw Problem.badRequest("the body must be a JSON grant: {\"staffRef\", \"validTo\", \"validFrom\"?, \"weekly\"?, \"visitRef\"?, \"reason\"?}")
+        }
+        let grant = try Self.validate(body, nowMicros: clock())
         let created = try await grants.create(grant, deviceId: lock.deviceId, grantedBy: context.client?.name ?? "api")
         context.audit?.returned(records: 1, dataClass: Self.dataClass, subjects: [lock.deviceId])
         return EditedResponse(status: .created, response: GrantBody(created))
     }
 
-    /// `GET /integration/v1/locks/{id}/grants?includeEnded=`: grants in force or starting later, newest first;
-    /// with `includeEnded=true` also expired and revoked ones.
+    /// `GET /integration/v1/locks/{id}/grants?includeEnded=&limit=&cursor=`: grants in force or starting later,
+    /// newest first; with `includeEnded=true` also expired and revoked ones.
     @Sendable func list(_ request: Request, context: Context) async throws -> GrantListBody {
         let lock = try await requireLock(context)
-        let includeEnded = try QueryReader(request).flag("includeEnded") ?? false
-        let found = try await grants.grants(deviceId: lock.deviceId, includeEnded: includeEnded, nowMicros: clock())
-        context.audit?.returned(records: found.count, dataClass: Self.dataClass, subjects: [lock.deviceId])
-        return GrantListBody(deviceId: lock.deviceId, items: found.map(GrantBody.init))
+        let query = QueryReader(request)
+        let includeEnded = try query.flag("includeEnded") ?? false
+        let limit = try query.limit(default: 100, max: 1_000)
+        let before = try query.string("cursor", maxLength: 64).map { text -> Int64 in
+            guard let id = Int64(text), id > 0 else { throw Problem.badParameter("cursor", "cursor is the nextCursor of the previous page") }
+            return id
+        }
+        let found = try await grants.grants(deviceId: lock.deviceId, includeEnded: includeEnded, nowMicros: clock(),
+                                            beforeId: before, limit: limit + 1)
+        let page = found.prefix(limit)
+        context.audit?.returned(records: page.count, dataClass: Self.dataClass, subjects: [lock.deviceId])
+        return GrantListBody(deviceId: lock.deviceId, items: page.map(GrantBody.init),
+                             nextCursor: found.count > limit ? page.last.map { String($0.id) } : nil)
     }
 
     /// `DELETE /integration/v1/locks/{id}/grants/{grantId}`: revokes at once; the grant is kept (revoked).
@@ -130,7 +146,10 @@ struct LocksController<Context: ClientRequestContext> {
         }
     }
 
-    static func validate(_ body: GrantRequest) throws -> NewGrant {
+    /// How far ahead a grant may end: a care plan is renewed well within a year.
+    static var maxHorizonMicros: Int64 { 366 * 86_400_000_000 }
+
+    static func validate(_ body: GrantRequest, nowMicros: Int64) throws -> NewGrant {
         try checkStaffRef(body.staffRef)
         func time(_ name: String, _ text: String?) throws -> Int64? {
             guard let text else { return nil }
@@ -158,22 +177,31 @@ struct LocksController<Context: ClientRequestContext> {
             guard start != end else { throw Problem.badParameter("weekly", "weekly.start and weekly.end must differ") }
             weekly = WeeklyWindow(days: days, startMinute: start, endMinute: end)
         }
-        // Never open-ended: a grant ends at validTo, or opens only in its weekly window.
-        guard to != nil || weekly != nil else {
-            throw Problem.badParameter("validTo", "a grant needs validTo, or a weekly window")
+        // Never open-ended: every grant ends, within a year of its start (or of now).
+        guard let to else { throw Problem.badParameter("validTo", "a grant needs validTo (a weekly window too)") }
+        guard to - (from ?? nowMicros) <= maxHorizonMicros else {
+            throw Problem.badParameter("validTo", "validTo is at most 366 days after validFrom (or now)")
         }
-        let source: GrantSource
-        switch body.source ?? GrantSource.manual.rawValue {
-        case GrantSource.manual.rawValue: source = .manual
-        case GrantSource.visitPlan.rawValue: source = .visitPlan
-        default:
-            throw Problem.badParameter("source", "source is manual or visit-plan (alarm grants come from alarm visits)")
+        // Visit-plan grants come from the plan import, alarm grants from alarm visits: by hand, only manual.
+        guard (body.source ?? GrantSource.manual.rawValue) == GrantSource.manual.rawValue else {
+            throw Problem.badParameter("source", "source is manual here (visit-plan grants come from POST /integration/v1/visit-plans, alarm grants from alarm visits)")
         }
-        if let visitRef = body.visitRef, !(1...64).contains(visitRef.utf8.count) || !DeviceID.isValid(visitRef) {
-            throw Problem.badParameter("visitRef", "visitRef must be 1 to 64 characters of A-Z a-z 0-9 - _ . :")
+        let source = GrantSource.manual
+        if let visitRef = body.visitRef {
+            guard (1...64).contains(visitRef.utf8.count), DeviceID.isValid(visitRef) else {
+                throw Problem.badParameter("visitRef", "visitRef must be 1 to 64 characters of A-Z a-z 0-9 - _ . :")
+            }
+            guard !PersonalIdentityNumber.appears(in: visitRef) else {
+                throw Problem.badParameter("visitRef", "visitRef looks like a personal identity number; use the pseudonymous reference")
+            }
         }
-        if let reason = body.reason, reason.utf8.count > 500 || reason.contains("\u{0}") {
-            throw Problem.badParameter("reason", "reason must be at most 500 bytes of text")
+        if let reason = body.reason {
+            guard reason.count <= 500, !reason.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" }) else {
+                throw Problem.badParameter("reason", "reason must be at most 500 characters of text")
+            }
+            guard !PersonalIdentityNumber.appears(in: reason) else {
+                throw Problem.badParameter("reason", "reason must not hold a personal identity number")
+            }
         }
         return NewGrant(staffRef: body.staffRef, validFromMicros: from, validToMicros: to, weekly: weekly, source: source,
                         visitRef: body.visitRef, reason: body.reason)
@@ -182,7 +210,8 @@ struct LocksController<Context: ClientRequestContext> {
     /// `HH:MM` → minutes after midnight.
     static func minuteOfDay(_ text: String) -> Int? {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[0].count == 2, parts[1].count == 2,
+        guard parts.count == 2, parts[0].utf8.count == 2, parts[1].utf8.count == 2,
+              (Array(parts[0].utf8) + Array(parts[1].utf8)).allSatisfy({ (0x30...0x39).contains($0) }),
               let hour = Int(parts[0]), let minute = Int(parts[1]), (0...23).contains(hour), (0...59).contains(minute)
         else { return nil }
         return hour * 60 + minute
@@ -243,6 +272,8 @@ struct GrantBody: ResponseEncodable, Sendable {
 struct GrantListBody: ResponseEncodable, Sendable {
     var deviceId: String
     var items: [GrantBody]
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    var nextCursor: String?
 }
 
 struct AccessBody: ResponseEncodable, Sendable {

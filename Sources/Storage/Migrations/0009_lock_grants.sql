@@ -13,6 +13,10 @@ CREATE TABLE lock_grants (
     weekly_end     smallint    CHECK (weekly_end BETWEEN 0 AND 1439),
     source         text        NOT NULL CHECK (source IN ('visit-plan', 'alarm', 'manual')),
     visit_ref      text,
+    -- Visit-plan grants: the planned visit (the grant's window is it widened by the margin); an import replaces
+    -- the visit-plan grants whose planned start is in its period.
+    planned_start  timestamptz,
+    planned_end    timestamptz,
     granted_by     text        NOT NULL,
     reason         text,
     created_at     timestamptz NOT NULL DEFAULT now(),
@@ -23,6 +27,23 @@ CREATE TABLE lock_grants (
     CHECK (weekly_days IS NULL OR (cardinality(weekly_days) BETWEEN 1 AND 7 AND weekly_days <@ '{1,2,3,4,5,6,7}'))
 );
 
--- The unlock decision reads the live grants of one staff member on one lock.
-CREATE INDEX lock_grants_decision ON lock_grants (device_id, staff_ref) WHERE revoked_at IS NULL;
+-- The decision reads the grants of one staff member on one lock (revoked ones too: a question about the past
+-- is answered as it stood then).
+CREATE INDEX lock_grants_decision ON lock_grants (device_id, staff_ref);
 CREATE INDEX lock_grants_device ON lock_grants (device_id, id DESC);
+CREATE INDEX lock_grants_plan ON lock_grants (planned_start) WHERE source = 'visit-plan' AND revoked_at IS NULL;
+
+-- Grants are evidence of who could enter a home when: never deleted, and changed only by revoking them once.
+CREATE FUNCTION cip_lock_grants_revoke_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL
+       AND (to_jsonb(NEW) - 'revoked_at' - 'revoked_by') = (to_jsonb(OLD) - 'revoked_at' - 'revoked_by') THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'lock_grants is append-only: a grant is only ever revoked (% refused)', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE TRIGGER lock_grants_revoke_only BEFORE UPDATE OR DELETE ON lock_grants
+    FOR EACH ROW EXECUTE FUNCTION cip_lock_grants_revoke_only();
+CREATE TRIGGER lock_grants_no_truncate BEFORE TRUNCATE ON lock_grants
+    FOR EACH STATEMENT EXECUTE FUNCTION cip_lock_grants_revoke_only();

@@ -17,7 +17,7 @@ import Testing
         }
     }
 
-    static let visit = #"{"staffRef":"staff-7","validFrom":"2027-01-12T08:00:00Z","validTo":"2027-01-12T08:30:00Z","source":"visit-plan","visitRef":"v-1"}"#
+    static let visit = #"{"staffRef":"staff-7","validFrom":"2027-01-12T08:00:00Z","validTo":"2027-01-12T08:30:00Z","visitRef":"v-1"}"#
 
     @Test("a care planner grants, lists and revokes; the decision follows the grant to its edges")
     func grantLifecycle() async throws {
@@ -27,7 +27,7 @@ import Testing
             let created = try await client.call(.post, "/integration/v1/locks/lock-n/grants", token: "planner-north", body: Self.visit)
             #expect(created.status == .created, "\(created.text)")
             #expect(created.json["grantedBy"] as? String == "planner-north")
-            #expect(created.json["source"] as? String == "visit-plan")
+            #expect(created.json["source"] as? String == "manual")
             let id = created.json["id"] as? Int ?? 0
 
             func decide(_ at: String, staff: String = "staff-7") async throws -> Reply {
@@ -44,11 +44,14 @@ import Testing
 
             let revoked = try await client.call(.delete, "/integration/v1/locks/lock-n/grants/\(id)", token: "planner-north")
             #expect(revoked.status == .ok && revoked.json["revokedBy"] as? String == "planner-north", "\(revoked.text)")
-            #expect(try await decide("2027-01-12T08:10:00Z").json["refusal"] as? String == "no-grant",
-                    "a revoked grant allows nothing")
+            // Revoked now, before its window: it allows nothing, and says so (GrantScheduleTests pin that a revoked
+            // grant still answers for the time before its revocation).
+            #expect(try await decide("2027-01-12T08:10:00Z").json["refusal"] as? String == "revoked")
             #expect(try await client.call(.get, "/integration/v1/locks/lock-n/grants", token: "planner-north").items.isEmpty)
             #expect(try await client.call(.delete, "/integration/v1/locks/lock-n/grants/999", token: "planner-north").status == .notFound)
             #expect(try await client.call(.delete, "/integration/v1/locks/lock-s/grants/\(id)", token: "admin").status == .forbidden)
+            #expect(try await client.call(.delete, "/integration/v1/locks/lock-n/grants/\(id)", token: "operator-north").status == .forbidden,
+                    "the alarm team reads grants but does not revoke them")
         }
     }
 
@@ -57,7 +60,7 @@ import Testing
         let harness = Harness()
         try await Self.seed(harness)
         try await harness.test { client in
-            let night = #"{"staffRef":"night-1","weekly":{"days":["sat"],"start":"22:00","end":"07:00"}}"#
+            let night = #"{"staffRef":"night-1","weekly":{"days":["sat"],"start":"22:00","end":"07:00"},"validTo":"2027-06-30T00:00:00Z"}"#
             let created = try await client.call(.post, "/integration/v1/locks/lock-n/grants", token: "planner-north", body: night)
             #expect(created.status == .created, "\(created.text)")
             let weekly = created.json["weekly"] as? [String: Any]
@@ -99,12 +102,19 @@ import Testing
         (#"{"staffRef":"s-1"}"#, "validTo"),
         (#"{"staffRef":"s-1","validFrom":"2027-01-12T09:00:00Z","validTo":"2027-01-12T08:00:00Z"}"#, "validTo"),
         (#"{"staffRef":"s-1","validTo":"2027-02-30T08:00:00Z"}"#, "validTo"),
-        (#"{"staffRef":"s-1","weekly":{"days":["funday"],"start":"08:00","end":"09:00"}}"#, "weekly.days"),
-        (#"{"staffRef":"s-1","weekly":{"days":[],"start":"08:00","end":"09:00"}}"#, "weekly.days"),
-        (#"{"staffRef":"s-1","weekly":{"days":["mon"],"start":"24:00","end":"09:00"}}"#, "weekly"),
-        (#"{"staffRef":"s-1","weekly":{"days":["mon"],"start":"08:00","end":"08:00"}}"#, "weekly"),
+        (#"{"staffRef":"s-1","weekly":{"days":["funday"],"start":"08:00","end":"09:00"},"validTo":"2027-01-12T08:30:00Z"}"#, "weekly.days"),
+        (#"{"staffRef":"s-1","weekly":{"days":[],"start":"08:00","end":"09:00"},"validTo":"2027-01-12T08:30:00Z"}"#, "weekly.days"),
+        (#"{"staffRef":"s-1","weekly":{"days":["mon"],"start":"24:00","end":"09:00"},"validTo":"2027-01-12T08:30:00Z"}"#, "weekly"),
+        (#"{"staffRef":"s-1","weekly":{"days":["mon"],"start":"+1:00","end":"09:00"},"validTo":"2027-01-12T08:30:00Z"}"#, "weekly"),
+        (#"{"staffRef":"s-1","weekly":{"days":["mon"],"start":"08:00","end":"08:00"},"validTo":"2027-01-12T08:30:00Z"}"#, "weekly"),
+        (#"{"staffRef":"s-1","weekly":{"days":["mon"],"start":"00:01","end":"00:00"}}"#, "validTo"),
+        (#"{"staffRef":"s-1","validTo":"9999-12-31T23:59:59Z"}"#, "validTo"),
         (#"{"staffRef":"s-1","validTo":"2027-01-12T08:30:00Z","source":"alarm"}"#, "source"),
+        (#"{"staffRef":"s-1","validTo":"2027-01-12T08:30:00Z","source":"visit-plan"}"#, "source"),
         (#"{"staffRef":"s-1","validTo":"2027-01-12T08:30:00Z","visitRef":"a/b"}"#, "visitRef"),
+        (#"{"staffRef":"s-1","validTo":"2027-01-12T08:30:00Z","visitRef":"191212121212"}"#, "visitRef"),
+        (#"{"staffRef":"121212_1212","validTo":"2027-01-12T08:30:00Z"}"#, "staffRef"),
+        (#"{"staffRef":"s-1","validTo":"2027-01-12T08:30:00Z","reason":"Anna Svensson 19121212-1212"}"#, "reason"),
     ])
     func badBodies(body: String, field: String) async throws {
         let harness = Harness()
@@ -114,6 +124,94 @@ import Testing
             #expect(reply.status == .badRequest, "\(reply.text)")
             #expect(reply.json["parameter"] as? String == field, "\(reply.text)")
         }
-        #expect(try await harness.grants.grants(deviceId: "lock-n", includeEnded: true, nowMicros: 0).isEmpty)
+        #expect(try await harness.grants.grants(deviceId: "lock-n", includeEnded: true, nowMicros: 0, beforeId: nil, limit: 1_000).isEmpty)
+    }
+}
+
+/// `POST /integration/v1/visit-plans`: a period's visits become grants on the care recipients' locks.
+@Suite struct VisitPlanRoutesTests {
+    static func seed(_ harness: Harness) async throws {
+        try await LockRoutesTests.seed(harness)
+        _ = try await harness.devices.update("lock-n", with: DevicePatch(careRecipientRef: "cr-north"), actor: "t", client: nil)
+        _ = try await harness.devices.update("lock-s", with: DevicePatch(careRecipientRef: "cr-south"), actor: "t", client: nil)
+    }
+
+    static let period = "from=2027-01-11T00:00:00%2B01:00&to=2027-01-18T00:00:00%2B01:00"
+
+    @Test("a CSV plan becomes grants; a re-import changes nothing; a changed plan revokes what it dropped")
+    func importAndReimport() async throws {
+        let harness = Harness()
+        try await Self.seed(harness)
+        try await harness.test { client in
+            let csv = """
+                visit_ref,care_recipient_ref,staff_ref,planned_start,planned_end,margin_minutes
+                v-1,cr-north,staff-1,2027-01-12T08:00:00+01:00,2027-01-12T08:30:00+01:00,10
+                v-2,cr-north,staff-2,2027-01-12T12:00:00+01:00,2027-01-12T12:20:00+01:00,
+                v-3,cr-south,staff-3,2027-01-12T09:00:00+01:00,2027-01-12T09:20:00+01:00,
+                v-4,cr-nobody,staff-3,2027-01-12T09:00:00+01:00,2027-01-12T09:20:00+01:00,
+                v-5,cr-north,19121212-1212,2027-01-12T09:00:00+01:00,2027-01-12T09:20:00+01:00,
+                v-1,cr-north,staff-9,2027-01-13T08:00:00+01:00,2027-01-13T08:30:00+01:00,
+                v-6,cr-north,staff-1,2027-01-20T08:00:00+01:00,2027-01-20T08:30:00+01:00,
+                """
+            let first = try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)", token: "planner-north",
+                                              body: csv, contentType: "text/csv")
+            #expect(first.status == .ok, "\(first.text)")
+            #expect(first.json["created"] as? Int == 2 && first.json["applied"] as? Bool == true, "\(first.text)")
+            let rejected = first.json["rejected"] as? [[String: Any]] ?? []
+            #expect(rejected.compactMap { $0["line"] as? Int } == [4, 5, 6, 7, 8], "\(first.text)")
+            #expect((rejected.first?["reason"] as? String)?.contains("no lock in this client's tenants") == true,
+                    "another tenant's care recipient is unknown here")
+            #expect(rejected.contains { ($0["reason"] as? String)?.contains("personal identity number") == true })
+            #expect(rejected.contains { ($0["reason"] as? String)?.contains("appears twice") == true })
+            #expect(rejected.contains { ($0["reason"] as? String)?.contains("outside the import's period") == true })
+
+            // The grant is the visit widened by its margin (10 minutes; 15 by default).
+            func decide(_ staff: String, _ at: String) async throws -> Reply {
+                try await client.call(.get, "/integration/v1/locks/lock-n/access?staffRef=\(staff)&at=\(at)", token: "planner-north")
+            }
+            #expect(try await decide("staff-1", "2027-01-12T06:50:00Z").json["allowed"] as? Bool == true)
+            #expect(try await decide("staff-1", "2027-01-12T06:49:59Z").json["refusal"] as? String == "not-yet-valid")
+            // v-2: 11:00–11:20Z planned, the default 15 minutes each side.
+            #expect(try await decide("staff-2", "2027-01-12T10:45:00Z").json["allowed"] as? Bool == true)
+            #expect(try await decide("staff-2", "2027-01-12T11:34:59Z").json["allowed"] as? Bool == true)
+            #expect(try await decide("staff-2", "2027-01-12T11:35:00Z").json["refusal"] as? String == "expired")
+
+            let again = try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)", token: "planner-north",
+                                              body: csv, contentType: "text/csv")
+            #expect(again.json["created"] as? Int == 0 && again.json["unchanged"] as? Int == 2 && again.json["revoked"] as? Int == 0,
+                    "\(again.text)")
+
+            // The plan changes: v-2 dropped, v-1 moved an hour. JSON this time.
+            let json = #"{"visits":[{"visitRef":"v-1","careRecipientRef":"cr-north","staffRef":"staff-1","plannedStart":"2027-01-12T09:00:00+01:00","plannedEnd":"2027-01-12T09:30:00+01:00","marginMinutes":10}]}"#
+            let changed = try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)", token: "planner-north", body: json)
+            #expect(changed.json["created"] as? Int == 1 && changed.json["revoked"] as? Int == 2, "\(changed.text)")
+            #expect(try await decide("staff-2", "2027-01-12T11:00:00Z").json["refusal"] as? String == "revoked")
+            #expect(try await decide("staff-1", "2027-01-12T06:55:00Z").json["refusal"] as? String == "not-yet-valid")
+            #expect(try await decide("staff-1", "2027-01-12T07:55:00Z").json["allowed"] as? Bool == true)
+        }
+    }
+
+    @Test("atomic refuses the whole plan for one bad row; bad periods and bodies are 400; roles and clearance")
+    func atomicAndBadInput() async throws {
+        let harness = Harness()
+        try await Self.seed(harness)
+        try await harness.test { client in
+            let json = #"{"visits":[{"visitRef":"v-1","careRecipientRef":"cr-north","staffRef":"staff-1","plannedStart":"2027-01-12T09:00:00+01:00","plannedEnd":"2027-01-12T09:30:00+01:00"},{"visitRef":"v-2","careRecipientRef":"cr-north","staffRef":"staff-1","plannedStart":"2027-01-12T09:00:00+01:00","plannedEnd":"2027-01-12T08:30:00+01:00"}]}"#
+            let atomic = try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)&atomic=true", token: "planner-north", body: json)
+            #expect(atomic.json["applied"] as? Bool == false && atomic.json["created"] as? Int == 0, "\(atomic.text)")
+            #expect(try await harness.grants.grants(deviceId: "lock-n", includeEnded: true, nowMicros: 0, beforeId: nil, limit: 1_000).isEmpty)
+
+            for (query, parameter) in [("from=2027-01-11T00:00:00Z", "to"), ("to=2027-01-11T00:00:00Z", "from"),
+                                       ("from=2027-01-11T00:00:00Z&to=2027-03-11T00:00:00Z", "to"),
+                                       ("from=2027-01-11T00:00:00Z&to=2027-01-10T00:00:00Z", "to")] {
+                let reply = try await client.call(.post, "/integration/v1/visit-plans?\(query)", token: "planner-north", body: json)
+                #expect(reply.status == .badRequest && reply.json["parameter"] as? String == parameter, "\(query): \(reply.text)")
+            }
+            #expect(try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)", token: "planner-north", body: "[1,2").status == .badRequest)
+            #expect(try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)", token: "planner-north",
+                                          body: "staff,when\nx,y", contentType: "text/csv").status == .badRequest)
+            #expect(try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)", token: "operator-north", body: json).status == .forbidden)
+            #expect(try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)", token: "planner-2", body: json).status == .forbidden)
+        }
     }
 }

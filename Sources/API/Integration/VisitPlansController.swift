@@ -1,0 +1,234 @@
+import Access
+import Foundation
+import Hummingbird
+import Locks
+import Models
+import Registry
+
+/// Integration tier: the care-planning system sends a period's visits (CSV or JSON); each visit becomes a grant for
+/// its staff member on the care recipient's lock(s), and the import replaces the visit-plan grants of that period.
+struct VisitPlansController<Context: ClientRequestContext> {
+    let grants: any GrantRepository
+    let devices: any DeviceRepository
+    let lockTypes: Set<String>
+
+    static var defaultMarginMinutes: Int { 15 }
+    static var maxMarginMinutes: Int { 240 }
+    static var maxPeriodDays: Int64 { 31 }
+    static var maxVisits: Int { 500_000 }
+
+    var routes: RouteCollection<Context> {
+        let routes = RouteCollection(context: Context.self)
+        routes.post("visit-plans", use: importPlan)
+        return routes
+    }
+
+    struct PlanBody: Decodable {
+        var visits: [VisitBody]
+    }
+
+    struct VisitBody: Decodable {
+        var visitRef: String?
+        var careRecipientRef: String?
+        var staffRef: String?
+        var plannedStart: String?
+        var plannedEnd: String?
+        var marginMinutes: Int?
+    }
+
+    /// `POST /integration/v1/visit-plans?from=&to=[&atomic=true]` with `text/csv` or JSON `{"visits": [...]}`.
+    @Sendable func importPlan(_ request: Request, context: Context) async throws -> PlanReportBody {
+        guard context.scope.clearance >= 3 else {
+            throw Problem.forbidden("visit plans are class 3; this client is cleared for class \(context.scope.clearance)")
+        }
+        let query = QueryReader(request)
+        guard let from = try query.time("from") else { throw Problem.badParameter("from", "from (the period's start) is required") }
+        guard let to = try query.time("to") else { throw Problem.badParameter("to", "to (the period's end) is required") }
+        guard to > from else { throw Problem.badParameter("to", "to must be later than from") }
+        guard to - from <= Self.maxPeriodDays * 86_400_000_000 else {
+            throw Problem.badParameter("to", "a plan covers at most \(Self.maxPeriodDays) days")
+        }
+        let atomic = try query.flag("atomic") ?? false
+        let buffer = try await request.body.collect(upTo: 64 << 20)
+        let bytes = Array(buffer: buffer)
+        let isCSV = request.headers[.contentType]?.lowercased().hasPrefix("text/csv") == true
+        let rows = try isCSV ? Self.csvRows(bytes) : Self.jsonRows(bytes)
+        guard rows.count <= Self.maxVisits else { throw Problem.badRequest("a plan holds at most \(Self.maxVisits) visits") }
+
+        // Validate each row; then resolve the care recipients' locks within the client's tenants.
+        var rejected: [PlanRejectionBody] = []
+        var visits: [PlannedVisit] = []
+        var seen: [String: Int] = [:]
+        for (line, row) in rows {
+            do {
+                let visit = try Self.validate(row, line: line, from: from, to: to)
+                if let first = seen[visit.visitRef] {
+                    rejected.append(PlanRejectionBody(line: line, visitRef: visit.visitRef,
+                                                      reason: "visit \(visit.visitRef) appears twice (first on line \(first))"))
+                } else {
+                    seen[visit.visitRef] = line
+                    visits.append(visit)
+                }
+            } catch {
+                rejected.append(PlanRejectionBody(line: line, visitRef: row.visitRef.map { String($0.prefix(64)) }, reason: error.reason))
+            }
+        }
+        let locks = try await locksByCareRecipient(scope: context.scope)
+        var planned: [PlanGrantKey] = []
+        var accepted: [PlannedVisitBody] = []
+        for visit in visits {
+            guard let lockIds = locks[visit.careRecipientRef], !lockIds.isEmpty else {
+                rejected.append(PlanRejectionBody(line: visit.line, visitRef: visit.visitRef,
+                                                  reason: "care recipient \(visit.careRecipientRef) has no lock in this client's tenants"))
+                continue
+            }
+            planned += lockIds.map { PlanGrantKey(deviceId: $0, visit: visit) }
+            accepted.append(PlannedVisitBody(line: visit.line, visitRef: visit.visitRef, locks: lockIds))
+        }
+        rejected.sort { $0.line < $1.line }
+        let subjects = Array(Set(visits.map(\.careRecipientRef))).sorted()
+        context.audit?.returned(records: rows.count, dataClass: 3, subjects: subjects)
+        if atomic, !rejected.isEmpty {
+            return PlanReportBody(from: from, to: to, atomic: true, applied: false, result: nil, visits: [], rejected: rejected)
+        }
+        let scopeLocks = Array(Set(locks.values.flatMap { $0 })).sorted()
+        let result = try await grants.replacePlan(planned, deviceIds: scopeLocks, fromMicros: from, toMicros: to,
+                                                  by: context.client?.name ?? "api")
+        return PlanReportBody(from: from, to: to, atomic: atomic, applied: true, result: result, visits: accepted,
+                              rejected: rejected)
+    }
+
+    /// Care-recipient reference → the locks registered for them (not decommissioned) in the client's tenants.
+    private func locksByCareRecipient(scope: Scope) async throws -> [String: [String]] {
+        var result: [String: [String]] = [:]
+        for type in lockTypes.sorted() {
+            var after: String?
+            while true {
+                var query = DeviceQuery(type: type, afterDeviceId: after, limit: 1_000)
+                query.tenants = scope.tenants
+                let page = try await devices.list(query)
+                for device in page where device.lifecycleState != .decommissioned {
+                    guard let recipient = device.careRecipientRef, scope.sees(tenant: device.tenant) else { continue }
+                    result[recipient, default: []].append(device.deviceId)
+                }
+                guard page.count == 1_000, let last = page.last else { break }
+                after = last.deviceId
+            }
+        }
+        return result
+    }
+
+    /// Why a row of a plan is refused (the report names it beside the row's line).
+    struct RowRefusal: Error {
+        var reason: String
+        init(_ reason: String) { self.reason = reason }
+    }
+
+    static func validate(_ row: VisitBody, line: Int, from: Int64, to: Int64) throws(RowRefusal) -> PlannedVisit {
+        func reference(_ name: String, _ value: String?) throws(RowRefusal) -> String {
+            guard let value, !value.isEmpty else { throw RowRefusal("\(name) is missing") }
+            guard (1...64).contains(value.utf8.count), DeviceID.isValid(value) else {
+                throw RowRefusal("\(name) must be 1 to 64 characters of A-Z a-z 0-9 - _ . :")
+            }
+            guard !PersonalIdentityNumber.appears(in: value) else {
+                throw RowRefusal("\(name) looks like a personal identity number; use the pseudonymous reference")
+            }
+            return value
+        }
+        func time(_ name: String, _ value: String?) throws(RowRefusal) -> Int64 {
+            guard let value, !value.isEmpty else { throw RowRefusal("\(name) is missing") }
+            guard let micros = RFC3339.micros(value) else { throw RowRefusal("\(name) \"\(value.prefix(40))\" is not an RFC 3339 time") }
+            return micros
+        }
+        let visitRef = try reference("visitRef", row.visitRef)
+        let recipient = try reference("careRecipientRef", row.careRecipientRef)
+        let staff = try reference("staffRef", row.staffRef)
+        let start = try time("plannedStart", row.plannedStart)
+        let end = try time("plannedEnd", row.plannedEnd)
+        guard end > start else { throw RowRefusal("plannedEnd must be later than plannedStart") }
+        guard end - start <= 24 * 3_600_000_000 else { throw RowRefusal("a visit lasts at most 24 hours") }
+        guard start >= from, start < to else { throw RowRefusal("plannedStart is outside the import's period") }
+        let margin = row.marginMinutes ?? defaultMarginMinutes
+        guard (0...maxMarginMinutes).contains(margin) else { throw RowRefusal("marginMinutes must be 0 to \(maxMarginMinutes)") }
+        return PlannedVisit(line: line, visitRef: visitRef, careRecipientRef: recipient, staffRef: staff,
+                            startMicros: start, endMicros: end, marginMinutes: margin)
+    }
+
+    static func jsonRows(_ bytes: [UInt8]) throws -> [(line: Int, row: VisitBody)] {
+        do {
+            // Rows are numbered from 1 in the order sent.
+            return try JSONDecoder().decode(PlanBody.self, from: Data(bytes)).visits.enumerated().map { ($0.offset + 1, $0.element) }
+        } catch {
+            throw Problem.badRequest("the body must be JSON {\"visits\": [{\"visitRef\", \"careRecipientRef\", \"staffRef\", \"plannedStart\", \"plannedEnd\", \"marginMinutes\"?}]} or text/csv")
+        }
+    }
+
+    /// CSV with a header naming the columns: `visit_ref,care_recipient_ref,staff_ref,planned_start,planned_end`
+    /// and optionally `margin_minutes`, in any order. Fields are plain (references and times hold no commas or
+    /// quotes); rows are numbered by their line in the file.
+    static func csvRows(_ bytes: [UInt8]) throws -> [(line: Int, row: VisitBody)] {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw Problem.badRequest("the CSV file is not UTF-8")
+        }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        guard let header = lines.first else { throw Problem.badRequest("the CSV file is empty") }
+        let names = header.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let required = ["visit_ref", "care_recipient_ref", "staff_ref", "planned_start", "planned_end"]
+        for name in required where !names.contains(name) {
+            throw Problem.badRequest("the CSV header lacks \(name) (it needs \(required.joined(separator: ",")), optionally margin_minutes)")
+        }
+        let column = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        var rows: [(Int, VisitBody)] = []
+        for (index, line) in lines.enumerated().dropFirst() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            func field(_ name: String) -> String? {
+                column[name].flatMap { $0 < fields.count ? fields[$0] : nil }.flatMap { $0.isEmpty ? nil : $0 }
+            }
+            let margin = field("margin_minutes")
+            rows.append((index + 1, VisitBody(
+                visitRef: field("visit_ref"), careRecipientRef: field("care_recipient_ref"), staffRef: field("staff_ref"),
+                plannedStart: field("planned_start"), plannedEnd: field("planned_end"),
+                // An unreadable margin is out of range, so the row is refused rather than given the default.
+                marginMinutes: margin.map { Int($0) ?? -1 })))
+        }
+        return rows
+    }
+}
+
+struct PlannedVisitBody: Encodable, Sendable {
+    var line: Int
+    var visitRef: String
+    var locks: [String]
+}
+
+struct PlanRejectionBody: Encodable, Sendable {
+    var line: Int
+    var visitRef: String?
+    var reason: String
+}
+
+struct PlanReportBody: ResponseEncodable, Sendable {
+    var from: String
+    var to: String
+    var atomic: Bool
+    /// False when `atomic` and a row was rejected: nothing changed.
+    var applied: Bool
+    var created: Int
+    var unchanged: Int
+    var revoked: Int
+    var visits: [PlannedVisitBody]
+    var rejected: [PlanRejectionBody]
+
+    init(from: Int64, to: Int64, atomic: Bool, applied: Bool, result: PlanImportResult?, visits: [PlannedVisitBody],
+         rejected: [PlanRejectionBody]) {
+        self.from = RFC3339.format(micros: from)
+        self.to = RFC3339.format(micros: to)
+        self.atomic = atomic
+        self.applied = applied
+        created = result?.created ?? 0
+        unchanged = result?.unchanged ?? 0
+        revoked = result?.revoked ?? 0
+        self.visits = visits
+        self.rejected = rejected
+    }
+}

@@ -1,0 +1,101 @@
+/// One planned visit as the care-planning system sends it (a CSV row or a JSON object), after validation.
+public struct PlannedVisit: Sendable, Equatable {
+    public var line: Int
+    public var visitRef: String
+    public var careRecipientRef: String
+    public var staffRef: String
+    public var startMicros: Int64
+    public var endMicros: Int64
+    /// Minutes the door opens before the start and stays openable after the end.
+    public var marginMinutes: Int
+
+    public init(line: Int, visitRef: String, careRecipientRef: String, staffRef: String, startMicros: Int64,
+                endMicros: Int64, marginMinutes: Int) {
+        self.line = line
+        self.visitRef = visitRef
+        self.careRecipientRef = careRecipientRef
+        self.staffRef = staffRef
+        self.startMicros = startMicros
+        self.endMicros = endMicros
+        self.marginMinutes = marginMinutes
+    }
+
+    /// The grant window: the planned window widened by the margin on both sides.
+    public var validFromMicros: Int64 { startMicros - Int64(marginMinutes) * 60_000_000 }
+    public var validToMicros: Int64 { endMicros + Int64(marginMinutes) * 60_000_000 }
+}
+
+/// A visit-plan grant on one lock: what identifies it across imports.
+public struct PlanGrantKey: Sendable, Hashable {
+    public var deviceId: String
+    public var staffRef: String
+    public var visitRef: String
+    public var plannedStartMicros: Int64
+    public var plannedEndMicros: Int64
+    public var validFromMicros: Int64
+    public var validToMicros: Int64
+
+    public init(deviceId: String, visit: PlannedVisit) {
+        self.deviceId = deviceId
+        staffRef = visit.staffRef
+        visitRef = visit.visitRef
+        plannedStartMicros = visit.startMicros
+        plannedEndMicros = visit.endMicros
+        validFromMicros = visit.validFromMicros
+        validToMicros = visit.validToMicros
+    }
+
+    public init(_ grant: AccessGrant) {
+        deviceId = grant.deviceId
+        staffRef = grant.staffRef
+        visitRef = grant.visitRef ?? ""
+        plannedStartMicros = grant.plannedStartMicros ?? .min
+        plannedEndMicros = grant.plannedEndMicros ?? .max
+        validFromMicros = grant.validFromMicros ?? .min
+        validToMicros = grant.validToMicros ?? .max
+    }
+}
+
+/// What an import of a period changes: the plan's grants replace the visit-plan grants in force in that period,
+/// and grants the new plan has too stay as they are, so a re-import of the same plan changes nothing.
+/// Pure: the caller reads the current grants and applies the result in one transaction.
+public struct PlanReplacement: Sendable, Equatable {
+    /// Planned grants that do not exist yet.
+    public var toCreate: [PlanGrantKey]
+    /// Current grants the new plan no longer has (ids), to be revoked.
+    public var toRevoke: [Int64]
+    /// Current grants the new plan has as well.
+    public var unchanged: Int
+
+    public init(current: [AccessGrant], planned: [PlanGrantKey]) {
+        var wanted = Set(planned)
+        var revoke: [Int64] = []
+        var kept = 0
+        for grant in current {
+            let key = PlanGrantKey(grant)
+            if wanted.remove(key) != nil {
+                kept += 1
+            } else {
+                revoke.append(grant.id)
+            }
+        }
+        // Keep the plan's own order for what is created (and drop repeats of one key).
+        var seen = Set<PlanGrantKey>()
+        toCreate = planned.filter { wanted.contains($0) && seen.insert($0).inserted }
+        toRevoke = revoke
+        unchanged = kept
+    }
+}
+
+/// A visit-plan import applied: how many grants were created, kept and revoked.
+public struct PlanImportResult: Sendable, Equatable {
+    public var created: Int
+    public var unchanged: Int
+    public var revoked: Int
+
+    public init(created: Int, unchanged: Int, revoked: Int) {
+        self.created = created
+        self.unchanged = unchanged
+        self.revoked = revoked
+    }
+}
