@@ -29,6 +29,11 @@ for _ in $(seq 1 150); do
 done
 token=$("$CIP_GATEWAY_BIN" clients create --name fuzz --roles device-admin,alarm-operator,integrator,auditor,open-data,care-planner \
     --clearance 3 | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+# One lock (the example device id of the document) so that device and lock routes get past their 404.
+fleet=$(mktemp)
+printf 'device_id,serial_number,type,tenant,care_recipient_ref\nlock-fuzz,FUZZ-0001,digital-lock,fuzz,cr-fuzz\n' > "$fleet"
+"$CIP_GATEWAY_BIN" devices import "$fleet" > /dev/null
+rm -f "$fleet"
 # The alarm stream never ends by design: it is left out here (the alarm tests cover it).
 st run "http://127.0.0.1:$port/openapi.json" -H "Authorization: Bearer $token" \
     --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
