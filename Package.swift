@@ -119,7 +119,7 @@ let package = Package(
 
         // `cip-bench`, the tools around the product: the demo fleet (simulate) and the benchmarks.
         .executableTarget(name: "CIPBench", dependencies: [
-            "API", "Access", "Alarms", "Composition", "Ingest", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres",
+            "API", "Access", "Alarms", "Composition", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
