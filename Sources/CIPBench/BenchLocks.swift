@@ -62,12 +62,12 @@ struct BenchLocks: AsyncParsableCommand {
         print("cip-bench bench-locks: \(locks) locks, \(planned.count) visits in a week")
 
         let importStarted = Date()
-        let first = try await repository.replacePlan(planned, deviceIds: scope, fromMicros: weekStart, toMicros: weekEnd, by: "bench")
+        let first = try await repository.replacePlan(planned, deviceIds: scope, fromMicros: weekStart, toMicros: weekEnd, unreadVisits: [], by: "bench")
         let imported = Date().timeIntervalSince(importStarted)
         guard first.created == planned.count else { throw ValidationError("created \(first.created) of \(planned.count)") }
         print(String(format: "import: %d grants in %.2f s (%.0f visits/s)", first.created, imported, Double(first.created) / imported))
         let againStarted = Date()
-        let again = try await repository.replacePlan(planned, deviceIds: scope, fromMicros: weekStart, toMicros: weekEnd, by: "bench")
+        let again = try await repository.replacePlan(planned, deviceIds: scope, fromMicros: weekStart, toMicros: weekEnd, unreadVisits: [], by: "bench")
         let reimported = Date().timeIntervalSince(againStarted)
         guard again.created == 0, again.revoked == 0, again.unchanged == planned.count else {
             throw ValidationError("re-import changed something: \(again)")

@@ -13,11 +13,13 @@ public protocol GrantRepository: Sendable {
     func grants(deviceId: String, staffRef: String) async throws -> [AccessGrant]
     /// Revokes a grant of this lock; nil when there is none with this id (a revoked one is returned as it is).
     func revoke(_ id: Int64, deviceId: String, by: String) async throws -> AccessGrant?
-    /// Replaces, in one transaction, the visit-plan grants on `deviceIds` (the locks the importer may touch)
-    /// whose planned start is in `fromMicros ..< toMicros` by `planned` (`PlanReplacement`: what exists stays,
-    /// what the plan dropped is revoked by `by`). Imports run one at a time.
+    /// Replaces, in one transaction, the visit-plan grants that `by` (the importing client: the plan's source)
+    /// made on `deviceIds` (the locks the importer may touch) with a planned start in `fromMicros ..< toMicros`
+    /// by `planned` (`PlanReplacement`: what exists stays, what the plan dropped is revoked by `by`, visits in
+    /// `unreadVisits` keep their grants, grants revoked by hand are not made again). One import per source at a
+    /// time: another one running is `PlanImportError.importInProgress`.
     func replacePlan(_ planned: [PlanGrantKey], deviceIds: [String], fromMicros: Int64, toMicros: Int64,
-                     by: String) async throws -> PlanImportResult
+                     unreadVisits: Set<String>, by: String) async throws -> PlanImportResult
 }
 
 /// Grants in memory, for router tests: the same rules as `PostgresGrantRepository`.
@@ -58,15 +60,17 @@ public final class InMemoryGrantRepository: GrantRepository {
     }
 
     public func replacePlan(_ planned: [PlanGrantKey], deviceIds: [String], fromMicros: Int64, toMicros: Int64,
-                            by: String) async throws -> PlanImportResult {
+                            unreadVisits: Set<String>, by: String) async throws -> PlanImportResult {
         let now = clock()
         let scope = Set(deviceIds)
         return state.withLock { state in
-            let current = state.grants.filter { grant in
-                grant.source == .visitPlan && grant.revokedAtMicros == nil && scope.contains(grant.deviceId)
+            let inPeriod = state.grants.filter { grant in
+                grant.source == .visitPlan && grant.grantedBy == by && scope.contains(grant.deviceId)
                     && (grant.plannedStartMicros.map { $0 >= fromMicros && $0 < toMicros } ?? false)
             }
-            let replacement = PlanReplacement(current: current, planned: planned)
+            let replacement = PlanReplacement(
+                current: inPeriod.filter { $0.revokedAtMicros == nil }, planned: planned,
+                revokedByHand: inPeriod.filter { $0.revokedAtMicros != nil && $0.revokedBy != by }, unreadVisits: unreadVisits)
             let revoke = Set(replacement.toRevoke)
             for index in state.grants.indices where revoke.contains(state.grants[index].id) {
                 state.grants[index].revokedAtMicros = now
@@ -80,8 +84,7 @@ public final class InMemoryGrantRepository: GrantRepository {
                     plannedEndMicros: key.plannedEndMicros))
                 state.nextId += 1
             }
-            return PlanImportResult(created: replacement.toCreate.count, unchanged: replacement.unchanged,
-                                    revoked: replacement.toRevoke.count)
+            return PlanImportResult(replacement)
         }
     }
 

@@ -44,7 +44,7 @@ public struct PostgresGrantRepository: GrantRepository {
         try await pool.withConnection { connection in
             try connection.query("""
                 SELECT \(Self.columns) FROM lock_grants
-                WHERE device_id = $1 AND staff_ref = $2 ORDER BY id LIMIT 10000
+                WHERE device_id = $1 AND staff_ref = $2 ORDER BY id DESC LIMIT 10000
                 """, [deviceId, staffRef]).all.map { row throws(PostgresError) in try Self.grant(row) }
         }
     }
@@ -53,7 +53,7 @@ public struct PostgresGrantRepository: GrantRepository {
         try await pool.withConnection { connection in
             try connection.transaction { connection in
                 try connection.query("""
-                    UPDATE lock_grants SET revoked_at = now(), revoked_by = $3
+                    UPDATE lock_grants SET revoked_at = clock_timestamp(), revoked_by = $3
                     WHERE id = $1 AND device_id = $2 AND revoked_at IS NULL
                     """, [id, deviceId, by])
                 return try connection.query("SELECT \(Self.columns) FROM lock_grants WHERE id = $1 AND device_id = $2",
@@ -62,27 +62,33 @@ public struct PostgresGrantRepository: GrantRepository {
         }
     }
 
-    /// Serialises plan imports (two at once could both find a visit missing and create it twice).
-    private static let planImportLock: Int64 = 7_243_101
+    /// Plan imports of one source run one at a time (two at once could both find a visit missing and create it
+    /// twice); the lock is tried, not waited for, so an import never holds a pooled connection while queueing.
+    private static let planImportLock: Int32 = 7_243_101
 
     public func replacePlan(_ planned: [PlanGrantKey], deviceIds: [String], fromMicros: Int64, toMicros: Int64,
-                            by: String) async throws -> PlanImportResult {
+                            unreadVisits: Set<String>, by: String) async throws -> PlanImportResult {
         try await pool.withConnection { connection in
             try connection.transaction { connection in
-                try connection.query("SELECT pg_advisory_xact_lock($1::bigint)", [Self.planImportLock])
-                let current = try connection.query("""
+                guard try connection.query("SELECT pg_try_advisory_xact_lock($1::integer, hashtext($2)) AS locked",
+                                           [Self.planImportLock, by]).single().decode("locked", as: Bool.self) else {
+                    throw PlanImportError.importInProgress
+                }
+                let inPeriod = try connection.query("""
                     SELECT \(Self.columns) FROM lock_grants
-                    WHERE source = 'visit-plan' AND revoked_at IS NULL AND device_id = ANY($1::text[])
+                    WHERE source = 'visit-plan' AND granted_by = $4 AND device_id = ANY($1::text[])
                       AND planned_start >= \(PostgresSQL.timestamp(micros: "$2::bigint"))
                       AND planned_start < \(PostgresSQL.timestamp(micros: "$3::bigint"))
                     FOR UPDATE
-                    """, [PostgresArray.text(deviceIds), fromMicros, toMicros]).all.map { row throws(PostgresError) in
+                    """, [PostgresArray.text(deviceIds), fromMicros, toMicros, by]).all.map { row throws(PostgresError) in
                     try Self.grant(row)
                 }
-                let replacement = PlanReplacement(current: current, planned: planned)
+                let replacement = PlanReplacement(
+                    current: inPeriod.filter { $0.revokedAtMicros == nil }, planned: planned,
+                    revokedByHand: inPeriod.filter { $0.revokedAtMicros != nil && $0.revokedBy != by }, unreadVisits: unreadVisits)
                 if !replacement.toRevoke.isEmpty {
                     try connection.query("""
-                        UPDATE lock_grants SET revoked_at = now(), revoked_by = $2 WHERE id = ANY($1::bigint[])
+                        UPDATE lock_grants SET revoked_at = clock_timestamp(), revoked_by = $2 WHERE id = ANY($1::bigint[])
                         """, [PostgresArray.text(replacement.toRevoke), by])
                 }
                 if !replacement.toCreate.isEmpty {
@@ -99,8 +105,7 @@ public struct PostgresGrantRepository: GrantRepository {
                               PostgresArray.text(rows.map(\.plannedEndMicros)), PostgresArray.text(rows.map(\.validFromMicros)),
                               PostgresArray.text(rows.map(\.validToMicros)), by])
                 }
-                return PlanImportResult(created: replacement.toCreate.count, unchanged: replacement.unchanged,
-                                        revoked: replacement.toRevoke.count)
+                return PlanImportResult(replacement)
             }
         }
     }

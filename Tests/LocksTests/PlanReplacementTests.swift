@@ -50,3 +50,22 @@ import Testing
         #expect(widened.toRevoke == [1] && widened.toCreate.count == 2)
     }
 }
+
+/// The two exceptions that keep access safe across re-imports.
+@Suite struct PlanReplacementSafetyTests {
+    @Test("a grant revoked by hand is not made again; a row that could not be read keeps its visit's grant")
+    func safety() {
+        let v1 = PlanGrantKey(deviceId: "lock-1", visit: PlanReplacementTests.visit("v-1", start: 0))
+        let v2 = PlanGrantKey(deviceId: "lock-1", visit: PlanReplacementTests.visit("v-2", start: 7_200_000_000))
+        var revoked = PlanReplacementTests.stored(v1, id: 1)
+        revoked.revokedAtMicros = 5
+        revoked.revokedBy = "supervisor"
+        let current = [PlanReplacementTests.stored(v2, id: 2)]
+        // The plan has v-1 again (revoked by hand: held) and v-2's row was unreadable this time (kept).
+        let replacement = PlanReplacement(current: current, planned: [v1], revokedByHand: [revoked], unreadVisits: ["v-2"])
+        #expect(replacement.toCreate.isEmpty && replacement.heldRevoked == 1)
+        #expect(replacement.toRevoke.isEmpty && replacement.unchanged == 1)
+        // Without the unreadable row, v-2 is dropped by the plan and revoked.
+        #expect(PlanReplacement(current: current, planned: [v1], revokedByHand: [revoked]).toRevoke == [2])
+    }
+}

@@ -48,7 +48,13 @@ struct VisitPlansController<Context: ClientRequestContext> {
         guard to - from <= Self.maxPeriodDays * 86_400_000_000 else {
             throw Problem.badParameter("to", "a plan covers at most \(Self.maxPeriodDays) days")
         }
+        // Plans are for the near past (corrections) and the coming year, never centuries away.
+        let now = Int64((Date().timeIntervalSince1970 * 1e6).rounded())
+        guard from >= now - 366 * 86_400_000_000, to <= now + 397 * 86_400_000_000 else {
+            throw Problem.badParameter("from", "a plan's period lies within a year before and after now")
+        }
         let atomic = try query.flag("atomic") ?? false
+        let clear = try query.flag("clear") ?? false
         let buffer = try await request.body.collect(upTo: 64 << 20)
         let bytes = Array(buffer: buffer)
         let isCSV = request.headers[.contentType]?.lowercased().hasPrefix("text/csv") == true
@@ -73,7 +79,7 @@ struct VisitPlansController<Context: ClientRequestContext> {
                 rejected.append(PlanRejectionBody(line: line, visitRef: row.visitRef.map { String($0.prefix(64)) }, reason: error.reason))
             }
         }
-        let locks = try await locksByCareRecipient(scope: context.scope)
+        let (locks, scopeLocks) = try await locksInScope(context.scope)
         var planned: [PlanGrantKey] = []
         var accepted: [PlannedVisitBody] = []
         for visit in visits {
@@ -86,36 +92,52 @@ struct VisitPlansController<Context: ClientRequestContext> {
             accepted.append(PlannedVisitBody(line: visit.line, visitRef: visit.visitRef, locks: lockIds))
         }
         rejected.sort { $0.line < $1.line }
-        let subjects = Array(Set(visits.map(\.careRecipientRef))).sorted()
+        // The audit entry names the care recipients whose doors the plan touches (resolved ones only, so that a
+        // typo does not hide the entry from a tenant's auditor).
+        let subjects = Array(Set(visits.map(\.careRecipientRef)).filter { locks[$0] != nil }).sorted()
         context.audit?.returned(records: rows.count, dataClass: 3, subjects: subjects)
         if atomic, !rejected.isEmpty {
             return PlanReportBody(from: from, to: to, atomic: true, applied: false, result: nil, visits: [], rejected: rejected)
         }
-        let scopeLocks = Array(Set(locks.values.flatMap { $0 })).sorted()
-        let result = try await grants.replacePlan(planned, deviceIds: scopeLocks, fromMicros: from, toMicros: to,
-                                                  by: context.client?.name ?? "api")
+        // A plan of which nothing could be used would revoke the whole period: only when asked for in so many words.
+        guard !planned.isEmpty || clear else {
+            throw Problem.badRequest("the plan has no usable visit (\(rejected.count) rejected); nothing was changed. To revoke every visit-plan grant of the period, send an empty plan with clear=true")
+        }
+        // Rows the import could not use keep the grants of their visit: an unreadable row is not a dropped visit.
+        let unread = Set(rejected.compactMap(\.visitRef))
+        let result: PlanImportResult
+        do {
+            result = try await grants.replacePlan(planned, deviceIds: scopeLocks, fromMicros: from, toMicros: to,
+                                                  unreadVisits: unread, by: context.client?.name ?? "api")
+        } catch PlanImportError.importInProgress {
+            throw Problem.conflict("another import of this client's plan is running; try again when it has finished")
+        }
         return PlanReportBody(from: from, to: to, atomic: atomic, applied: true, result: result, visits: accepted,
                               rejected: rejected)
     }
 
-    /// Care-recipient reference → the locks registered for them (not decommissioned) in the client's tenants.
-    private func locksByCareRecipient(scope: Scope) async throws -> [String: [String]] {
-        var result: [String: [String]] = [:]
+    /// Care-recipient reference → the locks registered for them (not decommissioned) in the client's tenants;
+    /// and every lock of those tenants, whatever its care recipient now, since the import replaces this source's
+    /// grants on all of them (a lock whose care recipient changed loses the old recipient's planned visits).
+    private func locksInScope(_ scope: Scope) async throws -> (byRecipient: [String: [String]], all: [String]) {
+        var byRecipient: [String: [String]] = [:]
+        var all: [String] = []
         for type in lockTypes.sorted() {
             var after: String?
             while true {
                 var query = DeviceQuery(type: type, afterDeviceId: after, limit: 1_000)
                 query.tenants = scope.tenants
                 let page = try await devices.list(query)
-                for device in page where device.lifecycleState != .decommissioned {
-                    guard let recipient = device.careRecipientRef, scope.sees(tenant: device.tenant) else { continue }
-                    result[recipient, default: []].append(device.deviceId)
+                for device in page where scope.sees(tenant: device.tenant) {
+                    all.append(device.deviceId)
+                    guard device.lifecycleState != .decommissioned, let recipient = device.careRecipientRef else { continue }
+                    byRecipient[recipient, default: []].append(device.deviceId)
                 }
                 guard page.count == 1_000, let last = page.last else { break }
                 after = last.deviceId
             }
         }
-        return result
+        return (byRecipient, all)
     }
 
     /// Why a row of a plan is refused (the report names it beside the row's line).
@@ -167,12 +189,23 @@ struct VisitPlansController<Context: ClientRequestContext> {
     /// and optionally `margin_minutes`, in any order. Fields are plain (references and times hold no commas or
     /// quotes); rows are numbered by their line in the file.
     static func csvRows(_ bytes: [UInt8]) throws -> [(line: Int, row: VisitBody)] {
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw Problem.badRequest("the CSV file is not UTF-8")
+        // Lines are split on bytes: "\r\n" is one Character in Swift, so a String split would not see CRLF lines.
+        let newlines = bytes.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+        guard newlines <= maxVisits + 1 else { throw Problem.badRequest("a plan holds at most \(maxVisits) visits") }
+        var body = bytes[...]
+        if body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }  // a byte-order mark, as Excel writes
+        var lines: [String] = []
+        lines.reserveCapacity(newlines + 1)
+        for raw in body.split(separator: 0x0A, omittingEmptySubsequences: false) {
+            let line = raw.last == 0x0D ? raw.dropLast() : raw
+            guard let text = String(validating: line, as: UTF8.self) else {
+                throw Problem.badRequest("the CSV file is not UTF-8 (line \(lines.count + 1))")
+            }
+            lines.append(text)
         }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
-        guard let header = lines.first else { throw Problem.badRequest("the CSV file is empty") }
+        guard let header = lines.first, !header.isEmpty else { throw Problem.badRequest("the CSV file is empty") }
         let names = header.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard names.count <= 32 else { throw Problem.badRequest("the CSV header has more than 32 columns") }
         let required = ["visit_ref", "care_recipient_ref", "staff_ref", "planned_start", "planned_end"]
         for name in required where !names.contains(name) {
             throw Problem.badRequest("the CSV header lacks \(name) (it needs \(required.joined(separator: ",")), optionally margin_minutes)")
@@ -216,6 +249,8 @@ struct PlanReportBody: ResponseEncodable, Sendable {
     var created: Int
     var unchanged: Int
     var revoked: Int
+    /// Planned grants not made again because someone revoked the same grant by hand.
+    var heldRevoked: Int
     var visits: [PlannedVisitBody]
     var rejected: [PlanRejectionBody]
 
@@ -228,6 +263,7 @@ struct PlanReportBody: ResponseEncodable, Sendable {
         created = result?.created ?? 0
         unchanged = result?.unchanged ?? 0
         revoked = result?.revoked ?? 0
+        heldRevoked = result?.heldRevoked ?? 0
         self.visits = visits
         self.rejected = rejected
     }

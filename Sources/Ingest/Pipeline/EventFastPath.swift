@@ -74,32 +74,48 @@ public final class EventFastPath: Service, Sendable {
 final class FastPathGuard: Sendable {
     private struct State {
         var skipped: [[UInt8]]
+        /// When the pipeline's replay-guard file was last read: a quarantine the pipeline decides while this process
+        /// runs (the poison reached the pipeline first) must reach the fast path before the device resends it.
+        var replayGuardModified: Date?
     }
     private let inFlightPath: String
     private let skippedPath: String
+    private let replayGuardPath: String
     private let state: Mutex<State>
     static let maxSkipped = 256
 
     init(directory: String) {
         inFlightPath = (directory as NSString).appendingPathComponent("fast-path-in-flight")
         skippedPath = (directory as NSString).appendingPathComponent("fast-path-skipped")
+        replayGuardPath = ReplayGuardFile.path(in: directory)
         var skipped = GuardFiles.keys(in: skippedPath)
-        // What the pipeline quarantined is skipped here too.
-        for key in ReplayGuardFile.read(ReplayGuardFile.path(in: directory)).poisonKeys
-        where !skipped.contains(key) {
-            skipped.append(key)
-        }
         if let died = GuardFiles.keys(in: inFlightPath).first, !skipped.contains(died) {
             skipped = Array((skipped + [died]).suffix(Self.maxSkipped))
             Self.writeKeys(skipped, to: skippedPath)
         }
         Self.writeKeys([], to: inFlightPath)
-        state = Mutex(State(skipped: skipped))
+        var state = State(skipped: skipped)
+        Self.mergePoison(from: replayGuardPath, into: &state)
+        self.state = Mutex(state)
+    }
+
+    /// What the pipeline quarantined is skipped here too (re-read when its file changed).
+    private static func mergePoison(from path: String, into state: inout State) {
+        let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+        guard modified != state.replayGuardModified || state.replayGuardModified == nil else { return }
+        state.replayGuardModified = modified
+        for key in ReplayGuardFile.read(path).poisonKeys where !state.skipped.contains(key) {
+            state.skipped.append(key)
+        }
     }
 
     /// Notes `key` as being normalized; false when it is one to skip.
     func begin(_ key: [UInt8]) -> Bool {
-        guard !state.withLock({ $0.skipped.contains(key) }) else { return false }
+        let skip = state.withLock { state -> Bool in
+            Self.mergePoison(from: replayGuardPath, into: &state)
+            return state.skipped.contains(key)
+        }
+        guard !skip else { return false }
         Self.writeKeys([key], to: inFlightPath)
         return true
     }

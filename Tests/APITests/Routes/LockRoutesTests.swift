@@ -1,3 +1,4 @@
+import Access
 import Hummingbird
 import Locks
 import Registry
@@ -212,6 +213,61 @@ import Testing
                                           body: "staff,when\nx,y", contentType: "text/csv").status == .badRequest)
             #expect(try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)", token: "operator-north", body: json).status == .forbidden)
             #expect(try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)", token: "planner-2", body: json).status == .forbidden)
+        }
+    }
+
+    @Test("a CRLF CSV with a byte-order mark reads like any other; a plan with nothing usable changes nothing unless clear=true")
+    func crlfAndEmptyPlans() async throws {
+        let harness = Harness()
+        try await Self.seed(harness)
+        try await harness.test { client in
+            let crlf = "\u{FEFF}visit_ref,care_recipient_ref,staff_ref,planned_start,planned_end,margin_minutes\r\n"
+                + "v-1,cr-north,staff-1,2027-01-12T08:00:00+01:00,2027-01-12T08:30:00+01:00,10\r\n"
+                + "v-2,cr-north,staff-2,2027-01-12T12:00:00+01:00,2027-01-12T12:20:00+01:00,\r\n"
+            let first = try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)", token: "planner-north",
+                                              body: crlf, contentType: "text/csv")
+            #expect(first.json["created"] as? Int == 2, "\(first.text)")
+            // Every row unreadable (no offsets, as a careless export writes them): refused, nothing revoked.
+            let careless = "visit_ref,care_recipient_ref,staff_ref,planned_start,planned_end\nv-1,cr-north,staff-1,2027-01-12 08:00,2027-01-12 08:30\n"
+            let refused = try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)", token: "planner-north",
+                                                body: careless, contentType: "text/csv")
+            #expect(refused.status == .badRequest && refused.text.contains("no usable visit"), "\(refused.text)")
+            let empty = try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)", token: "planner-north",
+                                              body: #"{"visits":[]}"#)
+            #expect(empty.status == .badRequest)
+            #expect(try await harness.grants.grants(deviceId: "lock-n", includeEnded: false, nowMicros: 0, beforeId: nil, limit: 100).count == 2)
+            // One good row, one unreadable: the unreadable visit keeps its grant; nothing is revoked.
+            let mixed = "visit_ref,care_recipient_ref,staff_ref,planned_start,planned_end,margin_minutes\n"
+                + "v-1,cr-north,staff-1,2027-01-12T08:00:00+01:00,2027-01-12T08:30:00+01:00,10\n"
+                + "v-2,cr-north,staff-2,2027-01-12 12:00,2027-01-12T12:20:00+01:00,\n"
+            let partial = try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)", token: "planner-north",
+                                                body: mixed, contentType: "text/csv")
+            #expect(partial.json["revoked"] as? Int == 0 && partial.json["unchanged"] as? Int == 2, "\(partial.text)")
+            // clear=true with an empty plan revokes the period's grants of this source.
+            let cleared = try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)&clear=true", token: "planner-north",
+                                                body: #"{"visits":[]}"#)
+            #expect(cleared.json["revoked"] as? Int == 2, "\(cleared.text)")
+        }
+    }
+
+    @Test("an import replaces only its own source's grants, and does not undo a revocation made by hand")
+    func sourcesAndHandRevocations() async throws {
+        let harness = Harness()
+        try await Self.seed(harness)
+        harness.clients.issue("planner-b", to: ClientIdentity(name: "planner-b", roles: [.carePlanner], tenants: ["north"], clearance: 3))
+        try await harness.test { client in
+            let plan = #"{"visits":[{"visitRef":"v-1","careRecipientRef":"cr-north","staffRef":"staff-1","plannedStart":"2027-01-12T09:00:00+01:00","plannedEnd":"2027-01-12T09:30:00+01:00"}]}"#
+            #expect(try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)", token: "planner-north", body: plan).json["created"] as? Int == 1)
+            // Another care provider's plan for the same week leaves the first provider's grants alone.
+            let other = #"{"visits":[{"visitRef":"b-1","careRecipientRef":"cr-north","staffRef":"staff-9","plannedStart":"2027-01-13T09:00:00+01:00","plannedEnd":"2027-01-13T09:30:00+01:00"}]}"#
+            let second = try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)", token: "planner-b", body: other)
+            #expect(second.json["created"] as? Int == 1 && second.json["revoked"] as? Int == 0, "\(second.text)")
+            // A supervisor revokes staff-1's visit by hand; the nightly re-import does not bring it back.
+            let listed = try await client.call(.get, "/integration/v1/locks/lock-n/grants", token: "planner-north")
+            let id = listed.items.first { $0["staffRef"] as? String == "staff-1" }?["id"] as? Int ?? 0
+            #expect(try await client.call(.delete, "/integration/v1/locks/lock-n/grants/\(id)", token: "planner-b").status == .ok)
+            let again = try await client.call(.post, "/integration/v1/visit-plans?\(Self.period)", token: "planner-north", body: plan)
+            #expect(again.json["created"] as? Int == 0 && again.json["heldRevoked"] as? Int == 1, "\(again.text)")
         }
     }
 }
