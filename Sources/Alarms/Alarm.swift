@@ -44,6 +44,9 @@ public struct AlarmQuery: Sendable, Equatable {
     public var priority: Int?
     public var type: String?
     public var tenant: String?
+    /// One home's alarms: of this device, or of the devices registered for this care recipient now.
+    public var deviceId: String?
+    public var careRecipientRef: String?
     public var fromMicros: Int64?
     public var toMicros: Int64?
     public var after: AlarmCursor?

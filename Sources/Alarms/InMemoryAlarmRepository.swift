@@ -49,6 +49,8 @@ public final class InMemoryAlarmRepository: AlarmRepository {
                     && (query.type.map { $0 == alarm.type } ?? true) && (query.tenant.map { $0 == alarm.tenant } ?? true)
                     && (query.fromMicros.map { alarm.raisedAtMicros >= $0 } ?? true)
                     && (query.toMicros.map { alarm.raisedAtMicros < $0 } ?? true)
+                    && (query.deviceId.map { $0 == alarm.deviceId } ?? true)
+                    && (query.careRecipientRef.map { $0 == state.contexts[alarm.deviceId]?.careRecipientRef } ?? true)
                     && (query.after.map { ($0.priority, $0.raisedAtMicros, $0.id) < Self.key(alarm) } ?? true)
                     && Self.inScope(alarm, tenants: query.tenants, maxConfidentiality: query.maxConfidentiality)
             }

@@ -54,12 +54,14 @@ public struct PostgresAlarmRepository: AlarmRepository {
                   AND ($6::bigint IS NULL OR a.raised_at < to_timestamp($6::bigint / 1e6))
                   AND ($7::smallint IS NULL OR (a.priority, a.raised_at, a.id) > ($7, to_timestamp($8::bigint / 1e6), $9::bigint))
                   AND ($11::text[] IS NULL OR a.tenant = ANY($11::text[])) AND a.confidentiality <= $12::smallint
+                  AND ($13::text IS NULL OR a.device_id = $13)
+                  AND ($14::text IS NULL OR a.device_id IN (SELECT device_id FROM devices WHERE care_recipient_ref = $14))
                 ORDER BY a.priority, a.raised_at, a.id LIMIT $10::integer
                 """, [
                     PostgresArray.text(query.states.map(\.rawValue)), query.priority, query.type,
                     query.tenant, query.fromMicros, query.toMicros,
                     query.after?.priority, query.after?.raisedAtMicros, query.after?.id, query.limit,
-                    query.tenants.map(PostgresArray.text), query.maxConfidentiality,
+                    query.tenants.map(PostgresArray.text), query.maxConfidentiality, query.deviceId, query.careRecipientRef,
                 ]).all.map { row throws(PostgresError) in try Self.alarm(row) }
         }
     }

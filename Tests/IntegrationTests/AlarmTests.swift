@@ -79,6 +79,11 @@ extension IntegrationTests {
             let priorities = queue.compactMap { $0["priority"] as? Int }
             #expect(priorities == priorities.sorted())
             #expect(!queue.contains { $0["state"] as? String == "cancelled" })
+            // One home's alarms: by device, and by the care recipient the devices are registered for.
+            try database.connect().execute("UPDATE devices SET care_recipient_ref = 'cr-home' WHERE device_id IN ('gps-1', 'lock-1')")
+            #expect(try Self.alarms(gateway, "?deviceId=gps-1").compactMap { $0["type"] as? String } == ["sos"])
+            #expect(Set(try Self.alarms(gateway, "?careRecipientRef=cr-home").compactMap { $0["deviceId"] as? String }) == ["gps-1", "lock-1"])
+            #expect(try Self.alarms(gateway, "?careRecipientRef=cr-nobody").isEmpty)
 
             // The SOS is not acknowledged within 2 s: escalated, on the stream too.
             #expect(try await eventually(timeout: 10) { try Self.alarm(gateway, device: "gps-1", type: "sos")?["escalated"] as? Bool == true })

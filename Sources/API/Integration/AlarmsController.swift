@@ -31,7 +31,7 @@ struct AlarmsController<Context: ClientRequestContext> {
         return routes
     }
 
-    /// `GET /integration/v1/alarms?state=&priority=&type=&tenant=&from=&to=&limit=&cursor=`
+    /// `GET /integration/v1/alarms?state=&priority=&type=&tenant=&deviceId=&careRecipientRef=&from=&to=&limit=&cursor=`
     @Sendable func list(_ request: Request, context: Context) async throws -> Page<AlarmBody> {
         let reader = QueryReader(request)
         var query = AlarmQuery()
@@ -51,6 +51,13 @@ struct AlarmsController<Context: ClientRequestContext> {
         }
         query.type = try reader.string("type", maxLength: 64)
         query.tenant = try reader.string("tenant", maxLength: 128)
+        query.deviceId = try reader.string("deviceId", maxLength: 128).map { id in
+            guard DeviceID.isValid(id) else {
+                throw Problem.badParameter("deviceId", "device id must be 1 to 128 characters of A-Z a-z 0-9 - _ . :")
+            }
+            return id
+        }
+        query.careRecipientRef = try reader.string("careRecipientRef", maxLength: 128)
         query.fromMicros = try reader.time("from")
         query.toMicros = try reader.time("to")
         if let from = query.fromMicros, let to = query.toMicros, from >= to {

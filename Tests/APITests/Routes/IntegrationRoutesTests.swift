@@ -107,6 +107,27 @@ import Telemetry
         }
     }
 
+    @Test("one home's alarms: by device, by care recipient, still within the client's scope; bad ids are 400")
+    func alarmsOfOneHome() async throws {
+        let harness = Harness()
+        let ids = Self.alarms(harness)
+        harness.alarms.setContext(deviceId: "lock-1", deviceType: "digital-lock", placement: nil, careRecipientRef: "cr-7")
+        harness.alarms.setContext(deviceId: "lock-2", deviceType: "digital-lock", placement: nil, careRecipientRef: "cr-7")
+        harness.alarms.setContext(deviceId: "s-1", deviceType: "safety-alarm", placement: nil, careRecipientRef: "cr-8")
+        try await harness.test { client async throws in
+            func listed(_ query: String, _ token: String = "reader") async throws -> [Int] {
+                try await client.call(.get, "/integration/v1/alarms?\(query)", token: token).items.compactMap { $0["id"] as? Int }
+            }
+            #expect(try await listed("deviceId=lock-2") == [Int(ids.northOpen)])
+            #expect(try await listed("careRecipientRef=cr-7") == [ids.north, ids.northOpen].map { Int($0) })
+            #expect(try await listed("careRecipientRef=cr-8") == [Int(ids.south)])
+            #expect(try await listed("careRecipientRef=cr-8", "operator-north").isEmpty, "another tenant's home stays out of scope")
+            #expect(try await listed("careRecipientRef=nobody").isEmpty)
+            let bad = try await client.call(.get, "/integration/v1/alarms?deviceId=a%20b", token: "reader")
+            #expect(bad.status == .badRequest && bad.json["parameter"] as? String == "deviceId")
+        }
+    }
+
     @Test("acknowledge and resolve: only within scope, in lifecycle order, with the operator and client on the timeline")
     func acknowledgeAndResolve() async throws {
         let harness = Harness()
