@@ -80,3 +80,18 @@ public enum PersonalIdentityNumber {
 
     private static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
 }
+
+/// The rule for every pseudonymous reference the gateway stores (staff, visits, care recipients in plans): a short
+/// id-like text, never a personal identity number.
+public enum PseudonymousReference {
+    /// Why `value` is not a pseudonymous reference (to follow its field name), or nil when it is one.
+    public static func problem(_ value: String, maxLength: Int = 64) -> String? {
+        guard (1...maxLength).contains(value.utf8.count), DeviceID.isValid(value) else {
+            return "must be 1 to \(maxLength) characters of A-Z a-z 0-9 - _ . :"
+        }
+        guard !PersonalIdentityNumber.appears(in: value) else {
+            return "looks like a personal identity number; use the pseudonymous reference"
+        }
+        return nil
+    }
+}

@@ -101,7 +101,7 @@ struct LocksController<Context: ClientRequestContext> {
         guard let staffRef = try query.string("staffRef", maxLength: 64) else {
             throw Problem.badParameter("staffRef", "staffRef is required")
         }
-        try Self.checkStaffRef(staffRef)
+        try Self.checkReference("staffRef", staffRef)
         let at = try query.time("at") ?? clock()
         let decision: AccessDecision
         if lock.lifecycleState != .active {
@@ -137,20 +137,15 @@ struct LocksController<Context: ClientRequestContext> {
     }
 
     /// A pseudonymous reference: 1 to 64 of A-Z a-z 0-9 - _ . :, never a personal identity number.
-    static func checkStaffRef(_ staffRef: String) throws {
-        guard (1...64).contains(staffRef.utf8.count), DeviceID.isValid(staffRef) else {
-            throw Problem.badParameter("staffRef", "staffRef must be 1 to 64 characters of A-Z a-z 0-9 - _ . :")
-        }
-        guard !PersonalIdentityNumber.appears(in: staffRef) else {
-            throw Problem.badParameter("staffRef", "staffRef looks like a personal identity number; use the pseudonymous staff reference")
-        }
+    static func checkReference(_ name: String, _ value: String) throws {
+        if let problem = PseudonymousReference.problem(value) { throw Problem.badParameter(name, "\(name) \(problem)") }
     }
 
     /// How far ahead a grant may end: a care plan is renewed well within a year.
     static var maxHorizonMicros: Int64 { 366 * 86_400_000_000 }
 
     static func validate(_ body: GrantRequest, nowMicros: Int64) throws -> NewGrant {
-        try checkStaffRef(body.staffRef)
+        try checkReference("staffRef", body.staffRef)
         func time(_ name: String, _ text: String?) throws -> Int64? {
             guard let text else { return nil }
             guard let micros = RFC3339.micros(text) else {
@@ -187,14 +182,7 @@ struct LocksController<Context: ClientRequestContext> {
             throw Problem.badParameter("source", "source is manual here (visit-plan grants come from POST /integration/v1/visit-plans, alarm grants from alarm visits)")
         }
         let source = GrantSource.manual
-        if let visitRef = body.visitRef {
-            guard (1...64).contains(visitRef.utf8.count), DeviceID.isValid(visitRef) else {
-                throw Problem.badParameter("visitRef", "visitRef must be 1 to 64 characters of A-Z a-z 0-9 - _ . :")
-            }
-            guard !PersonalIdentityNumber.appears(in: visitRef) else {
-                throw Problem.badParameter("visitRef", "visitRef looks like a personal identity number; use the pseudonymous reference")
-            }
-        }
+        if let visitRef = body.visitRef { try checkReference("visitRef", visitRef) }
         if let reason = body.reason {
             guard reason.count <= 500, !reason.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" }) else {
                 throw Problem.badParameter("reason", "reason must be at most 500 characters of text")

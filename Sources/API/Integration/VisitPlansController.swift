@@ -149,12 +149,7 @@ struct VisitPlansController<Context: ClientRequestContext> {
     static func validate(_ row: VisitBody, line: Int, from: Int64, to: Int64) throws(RowRefusal) -> PlannedVisit {
         func reference(_ name: String, _ value: String?) throws(RowRefusal) -> String {
             guard let value, !value.isEmpty else { throw RowRefusal("\(name) is missing") }
-            guard (1...64).contains(value.utf8.count), DeviceID.isValid(value) else {
-                throw RowRefusal("\(name) must be 1 to 64 characters of A-Z a-z 0-9 - _ . :")
-            }
-            guard !PersonalIdentityNumber.appears(in: value) else {
-                throw RowRefusal("\(name) looks like a personal identity number; use the pseudonymous reference")
-            }
+            if let problem = PseudonymousReference.problem(value) { throw RowRefusal("\(name) \(problem)") }
             return value
         }
         func time(_ name: String, _ value: String?) throws(RowRefusal) -> Int64 {
