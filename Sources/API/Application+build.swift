@@ -106,7 +106,7 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
         // A lock is a device type that reports a lock state.
         let lockTypes = Set(dependencies.catalogue.deviceTypes.filter { $0.quantities.contains("lock_state") }.map(\.id))
         router.addRoutes(LocksController(grants: grants, devices: dependencies.devices, schedule: GrantSchedule(),
-                                         lockTypes: lockTypes, clock: { Int64((Date().timeIntervalSince1970 * 1e6).rounded()) }).routes,
+                                         lockTypes: lockTypes, clock: { systemMicros() }).routes,
                          atPath: "/integration/v1")
         router.addRoutes(VisitPlansController(grants: grants, devices: dependencies.devices, lockTypes: lockTypes).routes,
                          atPath: "/integration/v1")

@@ -49,7 +49,7 @@ struct VisitPlansController<Context: ClientRequestContext> {
             throw Problem.badParameter("to", "a plan covers at most \(Self.maxPeriodDays) days")
         }
         // Plans are for the near past (corrections) and the coming year, never centuries away.
-        let now = Int64((Date().timeIntervalSince1970 * 1e6).rounded())
+        let now = systemMicros()
         guard from >= now - 366 * 86_400_000_000, to <= now + 397 * 86_400_000_000 else {
             throw Problem.badParameter("from", "a plan's period lies within a year before and after now")
         }
