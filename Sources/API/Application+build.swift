@@ -26,6 +26,12 @@ public struct APIDependencies: Sendable {
     public var alarms: (any AlarmRepository)?
     /// Access grants of digital locks; nil where the lock side does not run.
     public var grants: (any GrantRepository)?
+    /// Remote lock commands (with `grants`); nil where commands cannot reach locks (no broker control connection).
+    public var lockCommands: (any CommandRepository)?
+    /// The access log and the visits report (with `grants`).
+    public var lockReports: (any LockReportRepository)?
+    /// Wakes the command dispatcher after a command was stored.
+    public var commandStored: @Sendable () -> Void = {}
     public var alarmFeed: AlarmFeed?
     /// Enforces lifecycle changes at the broker (dynamic security); nil where no broker is administered.
     public var broker: (any BrokerAccess)?
@@ -110,6 +116,19 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
                          atPath: "/integration/v1")
         router.addRoutes(VisitPlansController(grants: grants, devices: dependencies.devices, lockTypes: lockTypes).routes,
                          atPath: "/integration/v1")
+        if let reports = dependencies.lockReports {
+            router.addRoutes(LockReportsController(reports: reports,
+                                                   lookup: LockLookup(devices: dependencies.devices, lockTypes: lockTypes),
+                                                   clock: { systemMicros() }).routes,
+                             atPath: "/integration/v1")
+        }
+        if let commands = dependencies.lockCommands {
+            router.addRoutes(LockCommandsController(commands: commands, grants: grants,
+                                                    lookup: LockLookup(devices: dependencies.devices, lockTypes: lockTypes),
+                                                    schedule: GrantSchedule(), clock: { systemMicros() },
+                                                    dispatched: dependencies.commandStored).routes,
+                             atPath: "/integration/v1")
+        }
     }
     if let alarms = dependencies.alarms {
         router.addRoutes(AlarmsController(repository: alarms, feed: dependencies.alarmFeed,

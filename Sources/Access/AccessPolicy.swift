@@ -12,6 +12,8 @@ public enum Role: String, Sendable, Codable, CaseIterable {
     case openData = "open-data"
     /// The care-planning system: access grants of digital locks (visits).
     case carePlanner = "care-planner"
+    /// The home-care staff's app (its backend): remote unlock and lock for a staff member inside their grants.
+    case lockOperator = "lock-operator"
 }
 
 /// An authenticated API client: its roles, the tenants whose devices it sees, and the highest classification it
@@ -65,6 +67,10 @@ public enum AccessPolicy {
     private static let carePlanner = Requirement.anyOf([.carePlanner])
     /// The alarm team reads grants too: whom a responder may be let in by.
     private static let grantReaders = Requirement.anyOf([.carePlanner, .alarmOperator])
+    /// Remote commands: the staff's app, and the alarm team letting a responder in.
+    private static let lockCommanders = Requirement.anyOf([.lockOperator, .alarmOperator])
+    /// A lock's whole story (grants, commands, refusals, its own events) and the visits report.
+    private static let lockLogReaders = Requirement.anyOf([.carePlanner, .alarmOperator, .auditor])
 
     /// Every route of the router, `METHOD template`. A test fails when the router has a route this table lacks.
     public static let table: [String: Requirement] = [
@@ -112,6 +118,11 @@ public enum AccessPolicy {
         "DELETE /integration/v1/locks/{deviceId}/grants/{grantId}": carePlanner,
         "GET /integration/v1/locks/{deviceId}/access": grantReaders,
         "POST /integration/v1/visit-plans": carePlanner,
+        "POST /integration/v1/locks/{deviceId}/unlock": lockCommanders,
+        "POST /integration/v1/locks/{deviceId}/lock": lockCommanders,
+        "GET /integration/v1/commands/{commandId}": lockCommanders,
+        "GET /integration/v1/locks/{deviceId}/access-log": lockLogReaders,
+        "GET /integration/v1/visits": lockLogReaders,
 
         // The CIP facade: open data.
         "GET /ngsi-ld/v1/entities": .anyOf([.openData]),

@@ -39,13 +39,24 @@ struct Simulate: AsyncParsableCommand {
         for device in fleet {
             var configuration = try broker.bridgeConfiguration(clientID: "demo-\(device.id)")
             if let account = accounts[device.id] {
-                // Its own broker account, as a real device after onboarding.
+                // Its own broker account, as a real device after onboarding: a lock also reads its commands, with a
+                // session the broker keeps, so a command sent while it was away arrives when it is back.
                 configuration.clientID = device.id
                 configuration.username = account.username
                 configuration.password = account.password
+                if device.kind == .lock {
+                    configuration.cleanSession = false
+                    configuration.subscriptions = [("commands/\(device.id)/#", 1)]
+                }
             }
             configuration.will = (topic: "devices/\(device.id)/status", payload: Array("offline".utf8), qos: 1, retain: false)
-            let client = try MQTTClient(configuration: configuration, logger: logger)
+            let lock = device.lockState
+            let client = try MQTTClient(configuration: configuration, logger: logger) { message in
+                // The lock acts on a command at once and answers on its events channel.
+                guard let lock, let answer = lock.answer(message.payload, now: Date().timeIntervalSince1970) else { return }
+                lock.outbox.send(answer, topic: "devices/\(lock.id)/events")
+            }
+            lock?.outbox.client = client
             try client.connect()
             try client.publish(topic: "devices/\(device.id)/status", payload: Array("online".utf8))
             clients.append((device, client))
@@ -153,6 +164,54 @@ private final class AnswerBox: Sendable {
     var value: [UInt8]? { payload.withLock { $0 } }
 }
 
+/// A simulated Nordlock NL-200's memory: its event counter (every event numbered, as the access log expects) and
+/// how it answers remote commands. Shared between the round loop and the MQTT thread that delivers commands.
+final class DemoLock: Sendable {
+    let id: String
+    private let sequence = Mutex<Int64>(0)
+    let outbox = Outbox()
+
+    init(id: String) { self.id = id }
+
+    func nextSequence() -> Int64 { sequence.withLock { $0 += 1; return $0 } }
+
+    /// An NL-200 event message: numbered, with the lock state and battery it sends on every message.
+    func event(_ evt: String, now: Double, state: String, by: String? = nil, staff: String? = nil, extra: String = "") -> String {
+        let how = by.map { #","by":"\#($0)""# } ?? ""
+        let who = staff.map { #","staff":"\#($0)""# } ?? ""
+        return #"{"ts":\#(Int64(now * 1000)),"seq":\#(nextSequence()),"evt":"\#(evt)","lock":{"state":"\#(state)"\#(how)\#(who)},"power":{"mv":3600}\#(extra)}"#
+    }
+
+    /// The answer to a command (`{"id", "action", "expiresAt"}`): the state change and the command's result. A
+    /// command past its expiry is refused by the lock, as a real one would.
+    func answer(_ payload: [UInt8], now: Double) -> [String]? {
+        guard let command = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
+              let id = command["id"] as? String, let action = command["action"] as? String else { return nil }
+        let expired = (command["expiresAt"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) }
+            .map { $0.timeIntervalSince1970 < now } ?? false
+        if expired {
+            return [event("CMD", now: now, state: "LOCKED", extra: #","cmd":{"id":"\#(id)","result":"FAILED","reason":"expired"}"#)]
+        }
+        let state = action == "unlock" ? "UNLOCKED" : "LOCKED"
+        return [event(action == "unlock" ? "UNLOCK" : "LOCK", now: now, state: state, by: "APP"),
+                event("CMD", now: now, state: state, extra: #","cmd":{"id":"\#(id)","result":"OK"}"#)]
+    }
+
+    /// Publishes answers from the MQTT thread once the client exists.
+    final class Outbox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var _client: MQTTClient?
+        var client: MQTTClient? {
+            get { lock.lock(); defer { lock.unlock() }; return _client }
+            set { lock.lock(); _client = newValue; lock.unlock() }
+        }
+        func send(_ messages: [String], topic: String) {
+            guard let client else { return }
+            for message in messages { try? client.publish(topic: topic, payload: Array(message.utf8)) }
+        }
+    }
+}
+
 /// One simulated device and what it says each round.
 struct DemoDevice {
     enum Kind: String { case lock = "lock", gps = "gps", safety = "safety", sensor = "sensor" }
@@ -160,6 +219,8 @@ struct DemoDevice {
     var id: String
     var kind: Kind
     var seed: Double
+    /// Locks only: the lock's own state (event numbers, command answers).
+    var lockState: DemoLock?
 
     struct Message {
         var channel: String
@@ -171,15 +232,18 @@ struct DemoDevice {
         let time = String(format: "%.3f", now)
         switch kind {
         case .lock:
-            let locked = (round + Int(seed * 10)) % 4 != 0
+            // A Nordlock NL-200 (vendor JSON): its state each round; now and then a visit: the night staff's card
+            // opens the door, and the door is locked again a round later.
+            guard let lock = lockState else { return [] }
+            let millivolts = Int(3000 + battery * 6)
             var messages = [Message(channel: "telemetry", payload: """
-                [{"bt":\(time),"n":"lock_state","vs":"\(locked ? "locked" : "unlocked")"},\
-                {"n":"door_state","vs":"closed"},{"n":"battery","u":"%","v":\(battery)}]
+                {"ts":\(Int64(now * 1000)),"lock":{"state":"LOCKED","door":"CLOSED"},"power":{"mv":\(millivolts)},"rssi":-71}
                 """)]
-            if !locked {
-                messages.append(Message(channel: "events", payload: """
-                    [{"bt":\(time),"n":"unlocked","vb":true},{"n":"lock_change_method","vs":"staff_credential"}]
-                    """))
+            let phase = (round + Int(seed * 10)) % 12
+            if phase == 0 {
+                messages.append(Message(channel: "events", payload: lock.event("UNLOCK", now: now, state: "UNLOCKED", by: "CARD", staff: "night-1")))
+            } else if phase == 1 {
+                messages.append(Message(channel: "events", payload: lock.event("LOCK", now: now, state: "LOCKED", by: "CARD", staff: "night-1")))
             }
             return messages
         case .gps:
@@ -227,7 +291,8 @@ enum DemoFleet {
         for kind in [DemoDevice.Kind.lock, .gps, .safety, .sensor] {
             for number in 1...max(1, perKind) {
                 let id = "\(kind.rawValue)-\(String(format: "%03d", number))"
-                devices.append(DemoDevice(id: id, kind: kind, seed: Double(number) / Double(perKind + 1)))
+                devices.append(DemoDevice(id: id, kind: kind, seed: Double(number) / Double(perKind + 1),
+                                          lockState: kind == .lock ? DemoLock(id: id) : nil))
             }
         }
         return devices

@@ -22,7 +22,7 @@ public struct GatewayServices {
     public let tokenPool: PostgresPool
     /// The event fast path's own connection.
     let fastPathPool: PostgresPool
-    /// The alarm engine's and the alarm feed's connections.
+    /// The alarm engine's, the alarm feed's and the lock monitor's connections.
     let alarmPool: PostgresPool
     /// The one LISTEN connection of the process (directory, alarm engine, alarm feed wake on it).
     let listener: PostgresListener
@@ -36,6 +36,10 @@ public struct GatewayServices {
     public let fastPath: EventFastPath?
     public let alarmFeed: AlarmFeed
     public let auditTrail: AuditTrail
+    /// Lock events after they are stored: command answers, event numbering, unplanned unlocks.
+    public let lockMonitor: LockMonitor
+    /// Publishes lock commands; nil without the broker control connection (commands are then not offered).
+    public let commandDispatcher: CommandDispatcher?
 
     public init(databaseURL: String, brokerConfiguration: MQTTClient.Configuration, journalDirectory: String,
          journalSync: Duration, maxPayloadBytes: Int, maxBatchMessages: Int, bounds: IngestBounds = IngestBounds(),
@@ -51,7 +55,7 @@ public struct GatewayServices {
         self.apiPool = apiPool
         tokenPool = PostgresPool(url: databaseURL, size: 2, logger: logger)
         let fastPathPool = PostgresPool(url: databaseURL, size: 1, logger: logger)
-        let alarmPool = PostgresPool(url: databaseURL, size: 2, logger: logger)
+        let alarmPool = PostgresPool(url: databaseURL, size: 3, logger: logger)
         self.alarmPool = alarmPool
         let listener = PostgresListener(url: databaseURL, logger: logger)
         self.listener = listener
@@ -95,6 +99,12 @@ public struct GatewayServices {
         alarmEngine = alarmRules.map { AlarmEngine(pool: alarmPool, listener: listener, rules: $0, logger: logger) }
         alarmFeed = AlarmFeed(pool: alarmPool, listener: listener, logger: logger)
         auditTrail = AuditTrail(pool: apiPool, logger: logger)
+        lockMonitor = LockMonitor(pool: alarmPool, listener: listener, logger: logger)
+        commandDispatcher = self.brokerControl.map { control in
+            CommandDispatcher(commands: PostgresCommandRepository(pool: apiPool),
+                              publish: { topic, payload in try await control.publishAcknowledged(topic: topic, payload: payload) },
+                              logger: logger)
+        }
     }
 
     /// In start order; the service group stops them in reverse, so the ingress stops before the pipeline drains.
@@ -107,6 +117,8 @@ public struct GatewayServices {
         if let fastPath { services.append(fastPath) }
         services += [alarmFeed, auditTrail, ingress] as [any Service]
         if let brokerControl { services.append(brokerControl) }
+        services.append(lockMonitor)
+        if let commandDispatcher { services.append(commandDispatcher) }
         services.append(maintenance)
         return services
     }
@@ -115,7 +127,7 @@ public struct GatewayServices {
         let pool = apiPool
         let ingress = self.ingress
         let journal = self.journal
-        return APIDependencies(
+        var dependencies = APIDependencies(
             catalogue: catalogue,
             telemetry: PostgresTelemetryRepository(pool: pool),
             devices: PostgresDeviceRepository(pool: pool),
@@ -148,6 +160,12 @@ public struct GatewayServices {
                 },
             ],
             metrics: metrics)
+        dependencies.lockReports = PostgresLockReportRepository(pool: pool)
+        if let commandDispatcher {
+            dependencies.lockCommands = PostgresCommandRepository(pool: pool)
+            dependencies.commandStored = { commandDispatcher.signal() }
+        }
+        return dependencies
     }
 }
 

@@ -41,12 +41,16 @@ public struct PostgresGrantRepository: GrantRepository {
     }
 
     public func grants(deviceId: String, staffRef: String) async throws -> [AccessGrant] {
-        try await pool.withConnection { connection in
-            try connection.query("""
-                SELECT \(Self.columns) FROM lock_grants
-                WHERE device_id = $1 AND staff_ref = $2 ORDER BY id DESC LIMIT 10000
-                """, [deviceId, staffRef]).all.map { row throws(PostgresError) in try Self.grant(row) }
-        }
+        try await pool.withConnection { connection in try Self.grants(deviceId: deviceId, staffRef: staffRef, on: connection) }
+    }
+
+    /// The grants a decision reads (the newest 10,000 of one staff member on one lock), on the caller's connection:
+    /// the lock monitor decides inside its own transaction.
+    static func grants(deviceId: String, staffRef: String, on connection: PostgresConnection) throws(PostgresError) -> [AccessGrant] {
+        try connection.query("""
+            SELECT \(Self.columns) FROM lock_grants
+            WHERE device_id = $1 AND staff_ref = $2 ORDER BY id DESC LIMIT 10000
+            """, [deviceId, staffRef]).all.map { row throws(PostgresError) in try Self.grant(row) }
     }
 
     public func revoke(_ id: Int64, deviceId: String, by: String) async throws -> AccessGrant? {

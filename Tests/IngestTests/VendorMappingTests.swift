@@ -27,6 +27,7 @@ private let vendorCatalogueQuantityIDs: Set<String> = Set(vendorCatalogueUnits.k
 
 private let vendorCatalogueEventIDs: Set<String> = [
     "sos", "fall", "geofence_exit", "forced_entry", "tamper", "lock_jammed", "low_battery", "device_fault", "unlocked", "locked",
+    "command_result",
 ]
 
 private let vendorCatalogueUnit: @Sendable (String) -> String? = { vendorCatalogueUnits[$0] }
@@ -908,7 +909,7 @@ struct VendorMappingValidationTests {
         (#"{"version": 1, "id": "x", "vendor": "V", "model": "M", "deviceType": "Digital Lock", "values": []}"#,
          "deviceType", #""Digital Lock" is not a device type id: use lowercase letters, digits and '-', starting with a letter (e.g. "digital-lock")"#),
         (#"{"version": 1, "id": "x", "vendor": "V", "model": "M", "deviceType": "digital-lock", "values": [], "vendorName": "V"}"#,
-         "vendorName", "unknown field; allowed here: version, id, vendor, model, deviceType, description, time, values, events"),
+         "vendorName", "unknown field; allowed here: version, id, vendor, model, deviceType, description, time, values, events, eventAttributes"),
         ("[]", "", "expected a mapping file (a JSON object), got an array"),
     ])
     func invalidDocument(json: String, field: String, reason: String) {

@@ -11,6 +11,8 @@ public struct Problem: HTTPResponseError, Sendable {
     public var detail: String
     /// For bad parameters: which one.
     public var parameter: String?
+    /// Further members of the problem object (RFC 9457 §3.2), e.g. a refused command's `refusal` and `commandId`.
+    public var extensions: [String: String] = [:]
 
     public init(status: HTTPResponse.Status, type: String, title: String, detail: String, parameter: String? = nil) {
         self.status = status
@@ -59,11 +61,33 @@ public struct Problem: HTTPResponseError, Sendable {
         var detail: String
         var instance: String
         var parameter: String?
+        var extensions: [String: String]
+
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Key.self)
+            // The standard members win over an extension of the same name.
+            for (key, value) in extensions where !["type", "title", "status", "detail", "instance", "parameter"].contains(key) {
+                try container.encode(value, forKey: Key(stringValue: key))
+            }
+            try container.encode(type, forKey: Key(stringValue: "type"))
+            try container.encode(title, forKey: Key(stringValue: "title"))
+            try container.encode(status, forKey: Key(stringValue: "status"))
+            try container.encode(detail, forKey: Key(stringValue: "detail"))
+            try container.encode(instance, forKey: Key(stringValue: "instance"))
+            try container.encodeIfPresent(parameter, forKey: Key(stringValue: "parameter"))
+        }
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let body = Body(type: type, title: title, status: status.code, detail: detail, instance: request.uri.path,
-                        parameter: parameter)
+                        parameter: parameter, extensions: extensions)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(body)

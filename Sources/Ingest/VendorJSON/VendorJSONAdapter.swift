@@ -102,8 +102,14 @@ struct VendorJSONAdapter: PayloadAdapter {
         for event in mapped.events {
             do {
                 let code = try Self.produced(checks.catalogue.event(event.event), "event", event.event, in: deviceType.events, context)
+                // An attribute travels only with an event classed at least as high as the attribute.
+                let level = code.classification.confidentiality.rawValue
+                let attributes = Dictionary(
+                    event.attributes.filter { $0.confidentiality <= level }.map { ($0.name, $0.value) },
+                    uniquingKeysWith: { first, _ in first })
                 result.events.append(NormalizedEvent(
-                    event: code.id, observedAt: event.time, classification: code.classification, sourcePath: event.sourcePath))
+                    event: code.id, observedAt: event.time, classification: code.classification,
+                    attributes: attributes, sourcePath: event.sourcePath))
             } catch {
                 result.rejections.append(Rejection(path: event.sourcePath, reason: error.reason))
             }

@@ -35,11 +35,28 @@ public struct MappedEvent: Sendable, Equatable {
     public var time: Double
     /// The JSON pointer whose value raised the event.
     public var sourcePath: String
+    /// The message's event attributes (`eventAttributes` of the mapping) with their class; the adapter keeps those
+    /// the event's class allows.
+    public var attributes: [MappedAttribute]
 
-    public init(event: String, time: Double, sourcePath: String) {
+    public init(event: String, time: Double, sourcePath: String, attributes: [MappedAttribute] = []) {
         self.event = event
         self.time = time
         self.sourcePath = sourcePath
+        self.attributes = attributes
+    }
+}
+
+/// One event attribute read from a payload, as text.
+public struct MappedAttribute: Sendable, Equatable {
+    public var name: String
+    public var value: String
+    public var confidentiality: Int
+
+    public init(name: String, value: String, confidentiality: Int) {
+        self.name = name
+        self.value = value
+        self.confidentiality = confidentiality
     }
 }
 
@@ -84,6 +101,7 @@ public struct VendorMapper: Sendable {
     public let configurationIssues: [MappingIssue]
 
     private let rules: [VendorCompiledValueRule]
+    private let attributeMaps: [VendorCompiledMap?]
     private let limits: JSONLimits
 
     /// - Parameters:
@@ -107,6 +125,7 @@ public struct VendorMapper: Sendable {
             rules.append(compiled)
         }
         self.rules = rules
+        self.attributeMaps = mapping.eventAttributes.map { rule in rule.map.map { VendorCompiledMap($0, defaultValue: nil) } }
         self.configurationIssues = configurationIssues
     }
 
@@ -165,7 +184,56 @@ public struct VendorMapper: Sendable {
                 ))
             }
         }
+        if !events.isEmpty, !mapping.eventAttributes.isEmpty {
+            let attributes = eventAttributes(in: document, issues: &issues)
+            for index in events.indices { events[index].attributes = attributes }
+        }
         return MappingResult(values: values, events: events, issues: issues)
+    }
+
+    /// The mapping's event attributes present in the message. A missing or null field is no attribute; an object,
+    /// an array or an unmapped value is an issue (the events still go on, without it).
+    private func eventAttributes(in document: JSONValue, issues: inout [MappingIssue]) -> [MappedAttribute] {
+        var attributes: [MappedAttribute] = []
+        for (rule, map) in zip(mapping.eventAttributes, attributeMaps) {
+            let path = rule.pointer.description
+            let value: JSONValue
+            switch rule.pointer.resolve(in: document) {
+            case .found(.null), .missing: continue
+            case .found(let found): value = found
+            case .invalid(let reason):
+                issues.append(MappingIssue(path: path, reason: "attribute \(rule.name): \(reason)"))
+                continue
+            }
+            var scalar: MappedScalar
+            switch value {
+            case .string(let text): scalar = .string(text)
+            case .number(let number) where number.isFinite: scalar = .number(number)
+            case .bool(let flag): scalar = .boolean(flag)
+            default:
+                issues.append(MappingIssue(path: path, reason: "attribute \(rule.name): expected a string, number or boolean, got \(vendorDescribe(value))"))
+                continue
+            }
+            if let map {
+                let target: MappedScalar? = switch scalar {
+                case .string(let text): map.strings[text]
+                case .boolean(let flag): flag ? map.whenTrue : map.whenFalse
+                case .number(let number): map.numbers.first(where: { $0.vendorValue == number })?.value
+                }
+                guard let target else {
+                    issues.append(MappingIssue(path: path, reason: "attribute \(rule.name): \(vendorDescribe(value)) is not in the map (mapped: \(map.keysForMessage))"))
+                    continue
+                }
+                scalar = target
+            }
+            let text: String = switch scalar {
+            case .string(let text): text
+            case .number(let number): vendorJSONNumber(number)
+            case .boolean(let flag): flag ? "true" : "false"
+            }
+            attributes.append(MappedAttribute(name: rule.name, value: text, confidentiality: rule.confidentiality))
+        }
+        return attributes
     }
 
     // MARK: Time

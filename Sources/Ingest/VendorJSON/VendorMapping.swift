@@ -24,10 +24,13 @@ public struct VendorMapping: Sendable, Equatable {
     public var time: TimeRule?
     public var values: [ValueRule]
     public var events: [EventRule]
+    /// Facts of the message that travel with every event it raises (a lock's event sequence number, the staff
+    /// credential of an unlock, the command an answer is for), each with its own class.
+    public var eventAttributes: [AttributeRule]
 
     public init(
         file: String, id: String, vendor: String, model: String, deviceType: String, description: String? = nil,
-        time: TimeRule?, values: [ValueRule], events: [EventRule]
+        time: TimeRule?, values: [ValueRule], events: [EventRule], eventAttributes: [AttributeRule] = []
     ) {
         self.file = file
         self.id = id
@@ -38,6 +41,25 @@ public struct VendorMapping: Sendable, Equatable {
         self.time = time
         self.values = values
         self.events = events
+        self.eventAttributes = eventAttributes
+    }
+
+    /// `"staffRef": {"pointer": "/lock/staff", "confidentiality": 3}`: the field's value (a string, number or
+    /// boolean, as text; through `map` when given) becomes the attribute `name` of each event of the message. It
+    /// travels only with events classed at least as high as `confidentiality`, so a class-2 event never carries a
+    /// class-3 fact.
+    public struct AttributeRule: Sendable, Equatable {
+        public var name: String
+        public var pointer: JSONPointer
+        public var confidentiality: Int
+        public var map: [MapEntry]?
+
+        public init(name: String, pointer: JSONPointer, confidentiality: Int, map: [MapEntry]? = nil) {
+            self.name = name
+            self.pointer = pointer
+            self.confidentiality = confidentiality
+            self.map = map
+        }
     }
 
     /// `"time": {"pointer": "/ts", "format": "epoch-ms", "optional": false}`
@@ -201,7 +223,9 @@ extension VendorMapping {
 private struct VendorMappingDecoder {
     let file: String
 
-    static let topLevelKeys = ["version", "id", "vendor", "model", "deviceType", "description", "time", "values", "events"]
+    static let topLevelKeys = ["version", "id", "vendor", "model", "deviceType", "description", "time", "values", "events",
+                               "eventAttributes"]
+    static let attributeKeys = ["pointer", "confidentiality", "map"]
     static let timeKeys = ["pointer", "format", "optional"]
     static let valueKeys = ["pointer", "quantity", "unit", "map", "default", "optional"]
     static let eventKeys = ["pointer", "equals", "event"]
@@ -279,10 +303,48 @@ private struct VendorMappingDecoder {
         if values.isEmpty && events.isEmpty {
             throw failure("values", "the mapping maps nothing: give at least one value rule or event rule")
         }
+        var attributes: [VendorMapping.AttributeRule] = []
+        if let attributesValue = root["eventAttributes"] {
+            guard case .object(let members) = attributesValue else {
+                throw failure("eventAttributes", "expected an object of attribute name → rule, got \(attributesValue.kindWithArticle)")
+            }
+            if let duplicate = members.firstDuplicateKey {
+                throw failure("eventAttributes.\(duplicate)", "the field appears more than once")
+            }
+            guard !events.isEmpty else {
+                throw failure("eventAttributes", "the mapping raises no event for these attributes to travel with")
+            }
+            for member in members.members {
+                attributes.append(try decodeAttribute(member.key, member.value, field: "eventAttributes.\(member.key)"))
+            }
+        }
         return VendorMapping(
             file: file, id: id, vendor: vendor, model: model, deviceType: deviceType, description: description,
-            time: time, values: values, events: events
+            time: time, values: values, events: events, eventAttributes: attributes
         )
+    }
+
+    func decodeAttribute(_ name: String, _ value: JSONValue, field: String) throws(VendorMappingError) -> VendorMapping.AttributeRule {
+        // Attribute names are API field names: lowerCamelCase, short.
+        let bytes = Array(name.utf8)
+        let isLetter = { (b: UInt8) in (b >= 0x61 && b <= 0x7A) || (b >= 0x41 && b <= 0x5A) }
+        guard let first = bytes.first, first >= 0x61, first <= 0x7A, bytes.count <= 32,
+              bytes.allSatisfy({ isLetter($0) || ($0 >= 0x30 && $0 <= 0x39) }) else {
+            throw failure(field, "\(vendorJSONQuoted(name)) is not an attribute name: use lowerCamelCase letters and digits, up to 32 (e.g. \"staffRef\")")
+        }
+        let object = try object(value, field: field, allowed: Self.attributeKeys, what: "an attribute rule")
+        let pointer = try pointer(object, field: "\(field).pointer")
+        guard let classValue = object["confidentiality"] else {
+            throw failure("\(field).confidentiality", "missing; every attribute is classified: 1 open, 2 internal, 3 sensitive")
+        }
+        guard case .number(let level) = classValue, [1.0, 2.0, 3.0].contains(level) else {
+            throw failure("\(field).confidentiality", "expected 1, 2 or 3, got \(vendorDescribe(classValue))")
+        }
+        var map: [VendorMapping.MapEntry]?
+        if let mapValue = object["map"] {
+            map = try decodeMap(mapValue, field: "\(field).map")
+        }
+        return VendorMapping.AttributeRule(name: name, pointer: pointer, confidentiality: Int(level), map: map)
     }
 
     func decodeTime(_ value: JSONValue) throws(VendorMappingError) -> VendorMapping.TimeRule {
@@ -314,21 +376,7 @@ private struct VendorMappingDecoder {
 
         var map: [VendorMapping.MapEntry]?
         if let mapValue = object["map"] {
-            guard case .object(let mapObject) = mapValue else {
-                throw failure("\(field).map", "expected an object of vendor value → catalogue value, got \(mapValue.kindWithArticle)")
-            }
-            if mapObject.isEmpty {
-                throw failure("\(field).map", "empty map; every vendor value would be unmapped (leave \"map\" out to take values as they are)")
-            }
-            if let duplicate = mapObject.firstDuplicateKey {
-                throw failure("\(field).map", "the vendor value \(vendorJSONQuoted(duplicate)) is listed more than once")
-            }
-            var entries: [VendorMapping.MapEntry] = []
-            for member in mapObject.members {
-                let target = try scalar(member.value, field: "\(field).map[\(vendorJSONQuoted(member.key))]", what: "catalogue value")
-                entries.append(VendorMapping.MapEntry(vendorValue: member.key, value: target))
-            }
-            map = entries
+            map = try decodeMap(mapValue, field: "\(field).map")
             if unit != nil {
                 throw failure("\(field).unit", "a rule with \"map\" cannot have \"unit\": map targets are already catalogue values")
             }
@@ -346,6 +394,24 @@ private struct VendorMappingDecoder {
         return VendorMapping.ValueRule(
             pointer: pointer, quantity: quantity, unit: unit, map: map, defaultValue: defaultValue, optional: optional
         )
+    }
+
+    func decodeMap(_ mapValue: JSONValue, field: String) throws(VendorMappingError) -> [VendorMapping.MapEntry] {
+        guard case .object(let mapObject) = mapValue else {
+            throw failure(field, "expected an object of vendor value → catalogue value, got \(mapValue.kindWithArticle)")
+        }
+        if mapObject.isEmpty {
+            throw failure(field, "empty map; every vendor value would be unmapped (leave \"map\" out to take values as they are)")
+        }
+        if let duplicate = mapObject.firstDuplicateKey {
+            throw failure(field, "the vendor value \(vendorJSONQuoted(duplicate)) is listed more than once")
+        }
+        var entries: [VendorMapping.MapEntry] = []
+        for member in mapObject.members {
+            let target = try scalar(member.value, field: "\(field)[\(vendorJSONQuoted(member.key))]", what: "catalogue value")
+            entries.append(VendorMapping.MapEntry(vendorValue: member.key, value: target))
+        }
+        return entries
     }
 
     func decodeEvent(_ value: JSONValue, field: String) throws(VendorMappingError) -> VendorMapping.EventRule {

@@ -117,23 +117,8 @@ struct LocksController<Context: ClientRequestContext> {
 
     // MARK: Rules
 
-    /// The lock of the path: registered in one of the client's tenants (404 otherwise, worded like an unknown
-    /// id), a lock type, not decommissioned; and the client cleared for class 3.
     private func requireLock(_ context: Context) async throws -> Device {
-        let id = try knownDeviceID(context)
-        guard context.scope.clearance >= Self.dataClass else {
-            throw Problem.forbidden("lock access grants are class \(Self.dataClass); this client is cleared for class \(context.scope.clearance)")
-        }
-        guard let device = try await devices.device(id), context.scope.sees(tenant: device.tenant) else {
-            throw Problem.notFound("no device \(id) is registered")
-        }
-        guard lockTypes.contains(device.type) else {
-            throw Problem.conflict("device \(id) is a \(device.type), not a lock")
-        }
-        guard device.lifecycleState != .decommissioned else {
-            throw Problem.conflict("lock \(id) is decommissioned")
-        }
-        return device
+        try await LockLookup(devices: devices, lockTypes: lockTypes).require(context, what: "lock access grants")
     }
 
     /// A pseudonymous reference: 1 to 64 of A-Z a-z 0-9 - _ . :, never a personal identity number.
