@@ -5,7 +5,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$root"
-python3 -c 'import schemathesis' 2>/dev/null || python3 -m pip install -q schemathesis
+python3 -c 'import schemathesis' 2>/dev/null || python3 -m pip install -q schemathesis 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages schemathesis
 database="cip_fuzz_$$"
 port=$((30000 + RANDOM % 9000))
 base="${DATABASE_URL%/*}"
@@ -27,7 +28,7 @@ for _ in $(seq 1 150); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.2
 done
-token=$("$CIP_GATEWAY_BIN" clients create --name fuzz --roles device-admin,alarm-operator,integrator,auditor,open-data,care-planner \
+token=$("$CIP_GATEWAY_BIN" clients create --name fuzz --roles device-admin,alarm-operator,integrator,auditor,open-data,care-planner,lock-operator \
     --clearance 3 | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 # One lock (the example device id of the document) so that device and lock routes get past their 404.
 fleet=$(mktemp)

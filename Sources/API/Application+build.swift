@@ -43,7 +43,8 @@ public struct APIDependencies: Sendable {
     public init(catalogue: Catalogue, telemetry: any TelemetryRepository, devices: any DeviceRepository,
                 authenticator: (any ClientAuthenticator)? = nil, auditTrail: AuditTrail? = nil,
                 openData: (any OpenDataRepository)? = nil, broker: (any BrokerAccess)? = nil, alarms: (any AlarmRepository)? = nil, alarmFeed: AlarmFeed? = nil,
-                grants: (any GrantRepository)? = nil,
+                grants: (any GrantRepository)? = nil, lockCommands: (any CommandRepository)? = nil,
+                lockReports: (any LockReportRepository)? = nil,
                 readiness: [ReadinessCheck] = [],
                 metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
         self.catalogue = catalogue
@@ -55,6 +56,8 @@ public struct APIDependencies: Sendable {
         self.broker = broker
         self.alarms = alarms
         self.grants = grants
+        self.lockCommands = lockCommands
+        self.lockReports = lockReports
         self.alarmFeed = alarmFeed
         self.readiness = readiness
         self.metrics = metrics

@@ -21,7 +21,9 @@ extension IntegrationTests {
                                                auditTrail: AuditTrail(pool: pool, logger: TestStack.logger),
                                                openData: PostgresOpenDataRepository(pool: pool),
                                                alarms: PostgresAlarmRepository(pool: pool),
-                                               grants: PostgresGrantRepository(pool: pool)))
+                                               grants: PostgresGrantRepository(pool: pool),
+                                               lockCommands: PostgresCommandRepository(pool: pool),
+                                               lockReports: PostgresLockReportRepository(pool: pool)))
         }
 
         /// `METHOD /path/{param}` for every operation of the document.

@@ -61,7 +61,8 @@ extension IntegrationTests {
                 devices: PostgresDeviceRepository(pool: pool), authenticator: authenticator,
                 auditTrail: AuditTrail(pool: pool, logger: TestStack.logger),
                 openData: PostgresOpenDataRepository(pool: pool), alarms: PostgresAlarmRepository(pool: pool),
-                grants: PostgresGrantRepository(pool: pool)))
+                grants: PostgresGrantRepository(pool: pool), lockCommands: PostgresCommandRepository(pool: pool),
+                lockReports: PostgresLockReportRepository(pool: pool)))
         }
 
         static func call(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ path: String,
@@ -83,6 +84,7 @@ extension IntegrationTests {
         static let samples = [
             "{deviceId}": "no-such-device", "{alarmId}": "987654", "{typeId}": "sensor", "{quantityId}": "temperature",
             "{entityId}": "urn:ngsi-ld:Device:no-such-device", "{file}": "console.js", "{grantId}": "987654",
+            "{commandId}": "00000000-0000-0000-0000-000000000000",
         ]
 
         /// The documented operations (`GET /iot/v1/devices/{deviceId}`) from the served OpenAPI document.
