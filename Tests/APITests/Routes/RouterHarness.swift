@@ -17,6 +17,8 @@ struct Harness: Sendable {
     let alarms = InMemoryAlarmRepository()
     let broker = InMemoryBrokerAccess()
     let grants = InMemoryGrantRepository()
+    let commands = InMemoryCommandRepository()
+    var reports = InMemoryLockReportRepository()
     let clients = InMemoryClientAuthenticator([
         "admin": ClientIdentity(name: "admin", roles: [.deviceAdmin], tenants: nil, clearance: 3),
         "admin-north": ClientIdentity(name: "admin-north", roles: [.deviceAdmin], tenants: ["north"], clearance: 3),
@@ -26,6 +28,9 @@ struct Harness: Sendable {
         "operator-north": ClientIdentity(name: "operator-north", roles: [.alarmOperator], tenants: ["north"], clearance: 3),
         "planner-north": ClientIdentity(name: "planner-north", roles: [.carePlanner], tenants: ["north"], clearance: 3),
         "planner-2": ClientIdentity(name: "planner-2", roles: [.carePlanner], tenants: nil, clearance: 2),
+        "app-north": ClientIdentity(name: "app-north", roles: [.lockOperator], tenants: ["north"], clearance: 3),
+        "app-2": ClientIdentity(name: "app-2", roles: [.lockOperator], tenants: nil, clearance: 2),
+        "auditor": ClientIdentity(name: "auditor", roles: [.auditor], tenants: nil, clearance: 3),
     ])
 
     static let catalogue: Catalogue = {
@@ -36,7 +41,8 @@ struct Harness: Sendable {
 
     func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let dependencies = APIDependencies(catalogue: Self.catalogue, telemetry: telemetry, devices: devices,
-                                           authenticator: clients, broker: broker, alarms: alarms, grants: grants)
+                                           authenticator: clients, broker: broker, alarms: alarms, grants: grants,
+                                           lockCommands: commands, lockReports: reports)
         try await Application(router: buildRouter(dependencies)).test(.router, body)
     }
 
