@@ -111,9 +111,9 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
     if let auditTrail = dependencies.auditTrail {
         router.addRoutes(AuditController(trail: auditTrail).routes, atPath: "/integration/v1")
     }
+    // A lock is a device type that reports a lock state.
+    let lockTypes = Set(dependencies.catalogue.deviceTypes.filter { $0.quantities.contains("lock_state") }.map(\.id))
     if let grants = dependencies.grants {
-        // A lock is a device type that reports a lock state.
-        let lockTypes = Set(dependencies.catalogue.deviceTypes.filter { $0.quantities.contains("lock_state") }.map(\.id))
         router.addRoutes(LocksController(grants: grants, devices: dependencies.devices, schedule: GrantSchedule(),
                                          lockTypes: lockTypes, clock: { systemMicros() }).routes,
                          atPath: "/integration/v1")
@@ -134,8 +134,10 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
         }
     }
     if let alarms = dependencies.alarms {
-        router.addRoutes(AlarmsController(repository: alarms, feed: dependencies.alarmFeed,
-                                          catalogue: dependencies.catalogue).routes, atPath: "/integration/v1")
+        router.addRoutes(AlarmsController(repository: alarms, feed: dependencies.alarmFeed, catalogue: dependencies.catalogue,
+                                          grants: dependencies.grants,
+                                          locks: dependencies.grants.map { _ in LockDirectory(devices: dependencies.devices, lockTypes: lockTypes) })
+                            .routes, atPath: "/integration/v1")
         router.addRoutes(ConsoleController().routes)
     }
     return router

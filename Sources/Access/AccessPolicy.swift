@@ -110,6 +110,7 @@ public enum AccessPolicy {
         "GET /integration/v1/alarms/{alarmId}": readers,
         "POST /integration/v1/alarms/{alarmId}/acknowledge": alarmOperator,
         "POST /integration/v1/alarms/{alarmId}/resolve": alarmOperator,
+        "POST /integration/v1/alarms/{alarmId}/responder": alarmOperator,
         "GET /integration/v1/audit": .anyOf([.auditor]),
 
         // Digital locks: grants from the care plan; the unlock decision.

@@ -23,6 +23,9 @@ public struct Alarm: Sendable, Equatable {
     /// The triggering event's attributes (e.g. SCAIP `lte` location text), as JSON text.
     public var attributesJSON: String
     public var confidentiality: Int
+    /// The responder sent to this alarm (pseudonymous staff reference, class 3); their lock grants are the lock
+    /// grants of source `alarm` whose visit reference is this alarm's id.
+    public var responderRef: String? = nil
 }
 
 /// One line of an alarm's timeline; its id orders the live stream.
@@ -36,6 +39,12 @@ public struct AlarmChange: Sendable, Equatable {
     public var client: String? = nil
     public var atMicros: Int64
     public var detailsJSON: String
+}
+
+extension AlarmRepository {
+    public func apply(_ action: AlarmAction, to id: Int64, client: String?, visible: @escaping @Sendable (Alarm) -> Bool) async throws -> Alarm? {
+        try await apply([action], to: id, client: client, visible: visible)
+    }
 }
 
 /// Which alarms to list. Default: the active ones, highest priority first, oldest first within a priority.
@@ -113,6 +122,8 @@ public protocol AlarmRepository: Sendable {
     /// such alarm, or when `visible` (checked in the same transaction) says the caller may not see it.
     /// `client` is the authenticated API client, recorded on the timeline beside the operator the action names.
     func apply(_ action: AlarmAction, to id: Int64, client: String?, visible: @escaping @Sendable (Alarm) -> Bool) async throws -> Alarm?
+    /// Applies actions in order in one transaction (an acknowledgement and its responder): all or nothing.
+    func apply(_ actions: [AlarmAction], to id: Int64, client: String?, visible: @escaping @Sendable (Alarm) -> Bool) async throws -> Alarm?
     /// Changes after `afterId`, in order (the stream's catch-up).
     func changes(after afterId: Int64, limit: Int) async throws -> [(change: AlarmChange, alarm: Alarm)]
     /// Figures over the alarms of `tenants` (nil: every tenant) up to class `maxConfidentiality`: the same scope

@@ -1,6 +1,8 @@
 // The alarm lifecycle as a pure state machine: no I/O, no clock.
 //
 //   open ──acknowledge──▶ acknowledged ──resolve──▶ resolved
+//     │                      │  ▲
+//     │                      └──┘ assign responder (an alarm visit: the responder may open the home's locks)
 //     │
 //     └──cancel (the device resets it, SCAIP RE)──▶ cancelled
 //
@@ -26,6 +28,8 @@ public enum AlarmChangeKind: String, Sendable, Codable, CaseIterable {
     case resolved
     case cancelled
     case escalated
+    /// A responder was sent (or changed): their lock grants are in the details.
+    case responderAssigned = "responder_assigned"
 }
 
 /// An operator's or the device's request on an alarm.
@@ -34,12 +38,15 @@ public enum AlarmAction: Sendable, Equatable {
     case resolve(operator: String, outcome: String, note: String?)
     /// The device reset the alarm itself before anyone acknowledged it.
     case cancel
+    /// Sends a responder to an acknowledged alarm (or another one instead of the current).
+    case assignResponder(operator: String, ResponderAssignment)
 
     var name: String {
         switch self {
         case .acknowledge: "acknowledge"
         case .resolve: "resolve"
         case .cancel: "cancel"
+        case .assignResponder: "assign responder"
         }
     }
 }
@@ -54,10 +61,12 @@ public struct AlarmConflict: Error, Sendable, Equatable, CustomStringConvertible
 public struct AlarmStatus: Sendable, Equatable {
     public var state: AlarmState
     public var acknowledgedBy: String?
+    public var responder: String?
 
-    public init(state: AlarmState, acknowledgedBy: String? = nil) {
+    public init(state: AlarmState, acknowledgedBy: String? = nil, responder: String? = nil) {
         self.state = state
         self.acknowledgedBy = acknowledgedBy
+        self.responder = responder
     }
 }
 
@@ -75,7 +84,16 @@ public enum AlarmLifecycle {
             return .failure(AlarmConflict(
                 "the alarm is already acknowledged by \(status.acknowledgedBy ?? "another operator")"))
         case (.acknowledged, .resolve):
-            return .success((AlarmStatus(state: .resolved, acknowledgedBy: status.acknowledgedBy), .resolved))
+            return .success((AlarmStatus(state: .resolved, acknowledgedBy: status.acknowledgedBy, responder: status.responder), .resolved))
+        case (.acknowledged, .assignResponder(_, let assignment)):
+            // Any operator may send or change the responder (shifts hand over), like resolving; the same one again
+            // changes nothing.
+            if assignment.responder == status.responder { return .success((status, nil)) }
+            var next = status
+            next.responder = assignment.responder
+            return .success((next, .responderAssigned))
+        case (.open, .assignResponder):
+            return .failure(AlarmConflict("the alarm is open: acknowledge it (with the responder) first"))
         case (.open, .resolve):
             return .failure(AlarmConflict("the alarm is open: acknowledge it before resolving it"))
         case (.open, .cancel):

@@ -13,8 +13,11 @@ public final class InMemoryAlarmRepository: AlarmRepository {
     }
 
     private let state = Mutex(State())
+    private let visits: AlarmVisits<Void>?
 
-    public init() {}
+    public init(visits: AlarmVisits<Void>? = nil) {
+        self.visits = visits
+    }
 
     private static var now: Int64 { Int64(Date().timeIntervalSince1970 * 1e6) }
 
@@ -68,33 +71,58 @@ public final class InMemoryAlarmRepository: AlarmRepository {
         }
     }
 
-    public func apply(_ action: AlarmAction, to id: Int64, client: String?, visible: @escaping @Sendable (Alarm) -> Bool) async throws -> Alarm? {
+    public func apply(_ actions: [AlarmAction], to id: Int64, client: String?, visible: @escaping @Sendable (Alarm) -> Bool) async throws -> Alarm? {
         let now = Self.now
-        return try state.withLock { state in
+        let visits = self.visits
+        return try state.withLock { shared in
+            // All or nothing, like the real transaction: the actions change a copy, kept only when every one passed.
+            // (Grants written before a later refusal would stay: the actions that can be refused come first.)
+            var state = shared
             guard var alarm = state.alarms[id], visible(alarm) else { return nil }
-            let (status, change) = try AlarmLifecycle.apply(action, to: AlarmStatus(state: alarm.state, acknowledgedBy: alarm.acknowledgedBy)).get()
-            guard let change else { return alarm }
-            var actor = "device"
-            var details = "{}"
-            switch action {
-            case .acknowledge(let operatorID):
-                alarm.acknowledgedAtMicros = now
-                alarm.acknowledgedBy = operatorID
-                actor = operatorID
-            case .resolve(let operatorID, let outcome, let note):
-                alarm.resolvedAtMicros = now
-                alarm.resolvedBy = operatorID
-                alarm.outcome = outcome
-                alarm.note = note
-                actor = operatorID
-                details = try PostgresAlarmRepository.json(["outcome": outcome, "note": note])
-            case .cancel:
-                alarm.cancelledAtMicros = now
-                alarm.outcome = "cancelled_by_device"
+            var status = AlarmStatus(state: alarm.state, acknowledgedBy: alarm.acknowledgedBy, responder: alarm.responderRef)
+            let by = client ?? "api"
+            for action in actions {
+                let (next, change) = try AlarmLifecycle.apply(action, to: status).get()
+                defer { status = next }
+                guard let change else { continue }
+                var actor = "device"
+                var details = "{}"
+                switch action {
+                case .acknowledge(let operatorID):
+                    alarm.acknowledgedAtMicros = now
+                    alarm.acknowledgedBy = operatorID
+                    actor = operatorID
+                case .assignResponder(let operatorID, let assignment):
+                    guard let visits else { throw AlarmConflict("alarm visits (responders with lock grants) are not enabled") }
+                    _ = try visits.grants.end(alarmId: id, atMicros: now, by: by, in: ())
+                    let until = now + visits.times.capMicros
+                    let granted = try visits.grants.grant(
+                        staffRef: assignment.responder, lockIds: assignment.lockIds, alarmId: id, fromMicros: now, toMicros: until,
+                        grantedBy: by, reason: AlarmVisits<Void>.reason(alarmId: id), in: ())
+                    alarm.responderRef = assignment.responder
+                    actor = operatorID
+                    details = try PostgresAlarmRepository.json(visits.assignedDetails(assignment, previous: status.responder,
+                                                                                      granted: granted, untilMicros: until))
+                case .resolve(let operatorID, let outcome, let note):
+                    alarm.resolvedAtMicros = now
+                    alarm.resolvedBy = operatorID
+                    alarm.outcome = outcome
+                    alarm.note = note
+                    actor = operatorID
+                    let ended = try visits.map { try $0.grants.end(alarmId: id, atMicros: now + $0.times.marginMicros, by: by, in: ()) } ?? []
+                    details = try PostgresAlarmRepository.json((["outcome": outcome, "note": note] as [String: Any?])
+                        .merging(PostgresAlarmRepository.endedDetails(ended)) { $1 })
+                case .cancel:
+                    alarm.cancelledAtMicros = now
+                    alarm.outcome = "cancelled_by_device"
+                    let ended = try visits.map { try $0.grants.end(alarmId: id, atMicros: now + $0.times.marginMicros, by: "device", in: ()) } ?? []
+                    details = try PostgresAlarmRepository.json(PostgresAlarmRepository.endedDetails(ended))
+                }
+                alarm.state = next.state
+                state.alarms[id] = alarm
+                Self.append(change, alarm: id, actor: actor, client: action == .cancel ? nil : client, details: details, at: now, to: &state)
             }
-            alarm.state = status.state
-            state.alarms[id] = alarm
-            Self.append(change, alarm: id, actor: actor, client: action == .cancel ? nil : client, details: details, at: now, to: &state)
+            shared = state
             return alarm
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import Postgres
 import Storage
 
@@ -6,8 +7,13 @@ import Storage
 /// lock, so change ids commit in order and the stream never skips one.
 public struct PostgresAlarmRepository: AlarmRepository {
     let pool: PostgresPool
+    /// Alarm visits (responders' lock grants); nil: assigning a responder is refused.
+    let visits: AlarmVisits<PostgresConnection>?
 
-    public init(pool: PostgresPool) { self.pool = pool }
+    public init(pool: PostgresPool, visits: AlarmVisits<PostgresConnection>? = nil) {
+        self.pool = pool
+        self.visits = visits
+    }
 
     static let columns = """
         a.id, a.device_id, a.type, a.kind, a.priority, a.state, a.tenant, \(PostgresSQL.epochMicros("a.raised_at")) AS raised_us,
@@ -15,7 +21,7 @@ public struct PostgresAlarmRepository: AlarmRepository {
         \(PostgresSQL.epochMicros("a.ack_deadline")) AS deadline_us, \(PostgresSQL.epochMicros("a.escalated_at")) AS escalated_us,
         \(PostgresSQL.epochMicros("a.acknowledged_at")) AS acked_us, a.acknowledged_by, \(PostgresSQL.epochMicros("a.resolved_at")) AS resolved_us,
         a.resolved_by, a.outcome, a.note, \(PostgresSQL.epochMicros("a.cancelled_at")) AS cancelled_us, a.attributes::text AS attributes,
-        a.confidentiality
+        a.confidentiality, a.responder_ref
         """
 
     static func alarm(_ row: PostgresRow) throws(PostgresError) -> Alarm {
@@ -29,7 +35,7 @@ public struct PostgresAlarmRepository: AlarmRepository {
             resolvedAtMicros: row.decodeIfPresent("resolved_us"), resolvedBy: row.decodeIfPresent("resolved_by"),
             outcome: row.decodeIfPresent("outcome"), note: row.decodeIfPresent("note"),
             cancelledAtMicros: row.decodeIfPresent("cancelled_us"), attributesJSON: row.decode("attributes"),
-            confidentiality: row.decode("confidentiality"))
+            confidentiality: row.decode("confidentiality"), responderRef: row.decodeIfPresent("responder_ref"))
     }
 
     static func change(_ row: PostgresRow) throws(PostgresError) -> AlarmChange {
@@ -95,7 +101,7 @@ public struct PostgresAlarmRepository: AlarmRepository {
         }
     }
 
-    public func apply(_ action: AlarmAction, to id: Int64, client: String?, visible: @escaping @Sendable (Alarm) -> Bool) async throws -> Alarm? {
+    public func apply(_ actions: [AlarmAction], to id: Int64, client: String?, visible: @escaping @Sendable (Alarm) -> Bool) async throws -> Alarm? {
         try await pool.withConnection { connection in
             try connection.transaction { connection in
                 try connection.query(AdvisoryLock.statement(AdvisoryLock.alarmChanges))
@@ -103,32 +109,64 @@ public struct PostgresAlarmRepository: AlarmRepository {
                     "SELECT \(Self.columns) FROM alarms a WHERE a.id = $1 FOR UPDATE", [id]).first else { return nil }
                 let current = try Self.alarm(row)
                 guard visible(current) else { return nil }
-                let status = AlarmStatus(state: current.state, acknowledgedBy: current.acknowledgedBy)
-                let (_, change) = try AlarmLifecycle.apply(action, to: status).get()
-                switch action {
-                case .acknowledge(let operatorID) where change != nil:
-                    try connection.query("""
-                        UPDATE alarms SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2 WHERE id = $1
-                        """, [id, operatorID])
-                    try Self.append(.acknowledged, alarm: id, actor: operatorID, client: client, details: "{}", on: connection)
-                case .resolve(let operatorID, let outcome, let note):
-                    try connection.query("""
-                        UPDATE alarms SET state = 'resolved', resolved_at = now(), resolved_by = $2, outcome = $3, note = $4
-                        WHERE id = $1
-                        """, [id, operatorID, outcome, note])
-                    try Self.append(.resolved, alarm: id, actor: operatorID, client: client,
-                                    details: try Self.json(["outcome": outcome, "note": note]), on: connection)
-                case .cancel:
-                    try connection.query("""
-                        UPDATE alarms SET state = 'cancelled', cancelled_at = now(), outcome = 'cancelled_by_device' WHERE id = $1
-                        """, [id])
-                    try Self.append(.cancelled, alarm: id, actor: "device", details: "{}", on: connection)
-                default:
-                    break
+                var status = AlarmStatus(state: current.state, acknowledgedBy: current.acknowledgedBy, responder: current.responderRef)
+                // The transaction's time: the acknowledgement, the grants' start and the resolution agree to the microsecond.
+                let now: Int64 = try connection.query("SELECT \(PostgresSQL.epochMicros("now()")) AS now_us").single().decode("now_us")
+                let by = client ?? "api"
+                for action in actions {
+                    let (next, change) = try AlarmLifecycle.apply(action, to: status).get()
+                    defer { status = next }
+                    guard change != nil else { continue }
+                    switch action {
+                    case .acknowledge(let operatorID):
+                        try connection.query("""
+                            UPDATE alarms SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2 WHERE id = $1
+                            """, [id, operatorID])
+                        try Self.append(.acknowledged, alarm: id, actor: operatorID, client: client, details: "{}", on: connection)
+                    case .assignResponder(let operatorID, let assignment):
+                        guard let visits else { throw AlarmConflict("alarm visits (responders with lock grants) are not enabled") }
+                        // The previous responder's grants end now; the new one's start now.
+                        _ = try visits.grants.end(alarmId: id, atMicros: now, by: by, in: connection)
+                        let until = now + visits.times.capMicros
+                        let granted = try visits.grants.grant(
+                            staffRef: assignment.responder, lockIds: assignment.lockIds, alarmId: id, fromMicros: now,
+                            toMicros: until, grantedBy: by, reason: AlarmVisits<PostgresConnection>.reason(alarmId: id), in: connection)
+                        try connection.query("UPDATE alarms SET responder_ref = $2 WHERE id = $1", [id, assignment.responder])
+                        try Self.append(.responderAssigned, alarm: id, actor: operatorID, client: client,
+                                        details: try Self.json(visits.assignedDetails(assignment, previous: status.responder,
+                                                                                      granted: granted, untilMicros: until)),
+                                        on: connection)
+                    case .resolve(let operatorID, let outcome, let note):
+                        try connection.query("""
+                            UPDATE alarms SET state = 'resolved', resolved_at = now(), resolved_by = $2, outcome = $3, note = $4
+                            WHERE id = $1
+                            """, [id, operatorID, outcome, note])
+                        let ended = try visits.map { visits in
+                            try visits.grants.end(alarmId: id, atMicros: now + visits.times.marginMicros, by: by, in: connection)
+                        } ?? []
+                        try Self.append(.resolved, alarm: id, actor: operatorID, client: client,
+                                        details: try Self.json((["outcome": outcome, "note": note] as [String: Any?]).merging(Self.endedDetails(ended)) { $1 }),
+                                        on: connection)
+                    case .cancel:
+                        try connection.query("""
+                            UPDATE alarms SET state = 'cancelled', cancelled_at = now(), outcome = 'cancelled_by_device' WHERE id = $1
+                            """, [id])
+                        let ended = try visits.map { visits in
+                            try visits.grants.end(alarmId: id, atMicros: now + visits.times.marginMicros, by: "device", in: connection)
+                        } ?? []
+                        try Self.append(.cancelled, alarm: id, actor: "device", details: try Self.json(Self.endedDetails(ended)),
+                                        on: connection)
+                    }
                 }
                 return try Self.alarm(connection.query("SELECT \(Self.columns) FROM alarms a WHERE a.id = $1", [id]).single())
             }
         }
+    }
+
+    /// Timeline details of the grants an alarm's end ended: which, and until when the responder may still open.
+    static func endedDetails(_ ended: [ResponderGrant]) -> [String: Any?] {
+        guard let until = ended.compactMap(\.revokedAtMicros).max() else { return [:] }
+        return ["grantsEnded": ended.map { String($0.id) }.joined(separator: ","), "grantsEndAt": RFC3339.format(micros: until)]
     }
 
     public func changes(after afterId: Int64, limit: Int) async throws -> [(change: AlarmChange, alarm: Alarm)] {

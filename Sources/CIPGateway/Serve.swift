@@ -62,6 +62,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Administer the broker's dynamic security (device clients, onboarding claims): on or off (env CIP_BROKER_CONTROL).")
     var brokerControl: String = ProcessInfo.processInfo.environment["CIP_BROKER_CONTROL"] ?? "on"
 
+    @OptionGroup var alarmVisits: AlarmVisitOptions
+
     var supervisionConfiguration: Supervisor.Configuration {
         var configuration = Supervisor.Configuration()
         configuration.tracker.graceSeconds = heartbeatGrace
@@ -92,7 +94,8 @@ struct Serve: AsyncParsableCommand {
             logger: logger)
         let app = buildApplication(
             host: httpHost, port: httpPort,
-            dependencies: services.apiDependencies(catalogue: catalogue, metrics: { registry.emitToBuffer() }),
+            dependencies: services.apiDependencies(catalogue: catalogue, alarmVisits: try alarmVisits.times(),
+                                                   metrics: { registry.emitToBuffer() }),
             services: services.background, logger: logger)
         logger.info("catalogue loaded", metadata: [
             "quantities": "\(catalogue.quantities.count)", "events": "\(catalogue.events.count)",

@@ -123,7 +123,8 @@ public struct GatewayServices {
         return services
     }
 
-    public func apiDependencies(catalogue: Catalogue, metrics: @escaping @Sendable () -> [UInt8]) -> APIDependencies {
+    public func apiDependencies(catalogue: Catalogue, alarmVisits: AlarmVisitTimes = .standard,
+                                metrics: @escaping @Sendable () -> [UInt8]) -> APIDependencies {
         let pool = apiPool
         let ingress = self.ingress
         let journal = self.journal
@@ -135,7 +136,7 @@ public struct GatewayServices {
             auditTrail: auditTrail,
             openData: PostgresOpenDataRepository(pool: pool),
             broker: brokerControl,
-            alarms: PostgresAlarmRepository(pool: pool),
+            alarms: PostgresAlarmRepository(pool: pool, visits: AlarmVisits(grants: PostgresAlarmVisitGrants(), times: alarmVisits)),
             alarmFeed: alarmFeed,
             grants: PostgresGrantRepository(pool: pool),
             readiness: [
@@ -184,5 +185,26 @@ struct PartitionMaintenance: Service {
                 logger.warning("partition maintenance failed; will retry", metadata: ["error": "\(error)"])
             }
         }
+    }
+}
+
+/// Alarm grants written in the alarm repository's transaction, through the one home of `lock_grants`.
+struct PostgresAlarmVisitGrants: AlarmVisitGrants {
+    func grant(staffRef: String, lockIds: [String], alarmId: Int64, fromMicros: Int64, toMicros: Int64, grantedBy: String,
+               reason: String, in connection: PostgresConnection) throws -> [ResponderGrant] {
+        try PostgresGrantRepository.createAlarmGrants(staffRef: staffRef, lockIds: lockIds, alarmId: alarmId, fromMicros: fromMicros,
+                                                      toMicros: toMicros, grantedBy: grantedBy, reason: reason, on: connection)
+            .map(ResponderGrant.init)
+    }
+
+    func end(alarmId: Int64, atMicros: Int64, by: String, in connection: PostgresConnection) throws -> [ResponderGrant] {
+        try PostgresGrantRepository.endAlarmGrants(alarmId: alarmId, atMicros: atMicros, by: by, on: connection).map(ResponderGrant.init)
+    }
+}
+
+extension ResponderGrant {
+    init(_ grant: AccessGrant) {
+        self.init(id: grant.id, lockId: grant.deviceId, staffRef: grant.staffRef, validFromMicros: grant.validFromMicros ?? 0,
+                  validToMicros: grant.validToMicros ?? 0, revokedAtMicros: grant.revokedAtMicros)
     }
 }

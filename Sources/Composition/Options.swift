@@ -1,3 +1,4 @@
+import Alarms
 import ArgumentParser
 import Foundation
 import Logging
@@ -46,6 +47,30 @@ public struct BrokerOptions: ParsableArguments {
             configuration.clientID = ClientIDNamespace.qualify(clientID, for: bridge)
         }
         return configuration
+    }
+}
+
+/// Alarm visits: how long a responder's lock grants last (`serve`).
+public struct AlarmVisitOptions: ParsableArguments {
+    @Option(name: .customLong("alarm-visit-margin"),
+            help: "Seconds a responder may still open the care recipient's locks after the alarm is resolved (env CIP_ALARM_VISIT_MARGIN).")
+    public var marginSeconds: Int = environment["CIP_ALARM_VISIT_MARGIN"].flatMap { Int($0) } ?? 900
+
+    @Option(name: .customLong("alarm-visit-cap"),
+            help: "Seconds a responder's lock grant lasts at most, resolved or not (env CIP_ALARM_VISIT_CAP).")
+    public var capSeconds: Int = environment["CIP_ALARM_VISIT_CAP"].flatMap { Int($0) } ?? 43_200
+
+    public init() {}
+
+    /// Range-checked (a margin of days or a cap of a year would be a door left open).
+    public func times() throws -> AlarmVisitTimes {
+        guard (0...86_400).contains(marginSeconds) else {
+            throw ValidationError("--alarm-visit-margin \(marginSeconds): expected 0 to 86400 seconds")
+        }
+        guard (60...7 * 86_400).contains(capSeconds) else {
+            throw ValidationError("--alarm-visit-cap \(capSeconds): expected 60 to 604800 seconds")
+        }
+        return AlarmVisitTimes(capMicros: Int64(capSeconds) * 1_000_000, marginMicros: Int64(marginSeconds) * 1_000_000)
     }
 }
 

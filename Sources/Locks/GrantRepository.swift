@@ -11,8 +11,11 @@ public protocol GrantRepository: Sendable {
     /// Every grant of one staff member on one lock, revoked ones included (the decision reads these: a revoked
     /// grant still allowed what came before its revocation).
     func grants(deviceId: String, staffRef: String) async throws -> [AccessGrant]
-    /// Revokes a grant of this lock; nil when there is none with this id (a revoked one is returned as it is).
+    /// Revokes a grant of this lock; nil when there is none with this id (a revoked one is returned as it is). A
+    /// revocation still ahead (an alarm grant's end at resolution + margin) is brought forward to now.
     func revoke(_ id: Int64, deviceId: String, by: String) async throws -> AccessGrant?
+    /// The `alarm` grants of these alarms (their `visitRef` is the alarm id), revoked ones included, oldest first.
+    func alarmGrants(alarmIds: [Int64]) async throws -> [AccessGrant]
     /// Replaces, in one transaction, the visit-plan grants that `by` (the importing client: the plan's source)
     /// made on `deviceIds` (the locks the importer may touch) with a planned start in `fromMicros ..< toMicros`
     /// by `planned` (`PlanReplacement`: what exists stays, what the plan dropped is revoked by `by`, visits in
@@ -48,7 +51,7 @@ public final class InMemoryGrantRepository: GrantRepository {
         state.withLock { state in
             Array(state.grants.filter { grant in
                 grant.deviceId == deviceId && grant.id < (beforeId ?? .max)
-                    && (includeEnded || (grant.revokedAtMicros == nil && (grant.validToMicros ?? .max) > nowMicros))
+                    && (includeEnded || ((grant.revokedAtMicros ?? .max) > nowMicros && (grant.validToMicros ?? .max) > nowMicros))
             }.sorted { $0.id > $1.id }.prefix(limit))
         }
     }
@@ -92,11 +95,51 @@ public final class InMemoryGrantRepository: GrantRepository {
         let now = clock()
         return state.withLock { state in
             guard let index = state.grants.firstIndex(where: { $0.id == id && $0.deviceId == deviceId }) else { return nil }
-            if state.grants[index].revokedAtMicros == nil {
+            if (state.grants[index].revokedAtMicros ?? .max) > now {
                 state.grants[index].revokedAtMicros = now
                 state.grants[index].revokedBy = by
             }
             return state.grants[index]
+        }
+    }
+}
+
+extension InMemoryGrantRepository {
+    public func alarmGrants(alarmIds: [Int64]) async throws -> [AccessGrant] {
+        let refs = Set(alarmIds.map(String.init))
+        return state.withLock { state in
+            state.grants.filter { $0.source == .alarm && $0.visitRef.map(refs.contains) == true }
+        }
+    }
+
+    /// `PostgresGrantRepository.createAlarmGrants`, in memory (synchronous: the in-memory alarm repository calls it
+    /// while it holds its own state, as the real one does inside its transaction).
+    public func createAlarmGrants(staffRef: String, lockIds: [String], alarmId: Int64, fromMicros: Int64, toMicros: Int64,
+                                  grantedBy: String, reason: String) -> [AccessGrant] {
+        let now = clock()
+        return state.withLock { state in
+            lockIds.map { lock in
+                let grant = AccessGrant(id: state.nextId, deviceId: lock, staffRef: staffRef, validFromMicros: fromMicros,
+                                        validToMicros: toMicros, weekly: nil, source: .alarm, visitRef: String(alarmId),
+                                        grantedBy: grantedBy, reason: reason, createdAtMicros: now)
+                state.nextId += 1
+                state.grants.append(grant)
+                return grant
+            }
+        }
+    }
+
+    /// `PostgresGrantRepository.endAlarmGrants`, in memory.
+    public func endAlarmGrants(alarmId: Int64, atMicros: Int64, by: String) -> [AccessGrant] {
+        state.withLock { state in
+            var ended: [AccessGrant] = []
+            for index in state.grants.indices where state.grants[index].source == .alarm
+                && state.grants[index].visitRef == String(alarmId) && state.grants[index].revokedAtMicros == nil {
+                state.grants[index].revokedAtMicros = atMicros
+                state.grants[index].revokedBy = by
+                ended.append(state.grants[index])
+            }
+            return ended
         }
     }
 }

@@ -34,7 +34,8 @@ public struct PostgresGrantRepository: GrantRepository {
             try connection.query("""
                 SELECT \(Self.columns) FROM lock_grants
                 WHERE device_id = $1 AND ($4::bigint IS NULL OR id < $4::bigint)
-                  AND ($2::boolean OR (revoked_at IS NULL AND (valid_to IS NULL OR valid_to > \(PostgresSQL.timestamp(micros: "$3::bigint")))))
+                  AND ($2::boolean OR ((revoked_at IS NULL OR revoked_at > \(PostgresSQL.timestamp(micros: "$3::bigint")))
+                                       AND (valid_to IS NULL OR valid_to > \(PostgresSQL.timestamp(micros: "$3::bigint")))))
                 ORDER BY id DESC LIMIT $5::integer
                 """, [deviceId, includeEnded, nowMicros, beforeId, limit]).all.map { row throws(PostgresError) in try Self.grant(row) }
         }
@@ -58,12 +59,50 @@ public struct PostgresGrantRepository: GrantRepository {
             try connection.transaction { connection in
                 try connection.query("""
                     UPDATE lock_grants SET revoked_at = clock_timestamp(), revoked_by = $3
-                    WHERE id = $1 AND device_id = $2 AND revoked_at IS NULL
+                    WHERE id = $1 AND device_id = $2 AND (revoked_at IS NULL OR revoked_at > clock_timestamp())
                     """, [id, deviceId, by])
                 return try connection.query("SELECT \(Self.columns) FROM lock_grants WHERE id = $1 AND device_id = $2",
                                             [id, deviceId]).first.map { row throws(PostgresError) in try Self.grant(row) }
             }
         }
+    }
+
+    public func alarmGrants(alarmIds: [Int64]) async throws -> [AccessGrant] {
+        guard !alarmIds.isEmpty else { return [] }
+        return try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT \(Self.columns) FROM lock_grants
+                WHERE source = 'alarm' AND visit_ref = ANY($1::text[]) ORDER BY id LIMIT 10000
+                """, [PostgresArray.text(alarmIds.map(String.init))]).all.map { row throws(PostgresError) in try Self.grant(row) }
+        }
+    }
+
+    // MARK: Alarm visits, inside the alarm repository's transaction (the alarm change and its grants commit together)
+
+    /// Grants `staffRef` each of `lockIds` for alarm `alarmId` (source `alarm`, visit reference the alarm id).
+    public static func createAlarmGrants(staffRef: String, lockIds: [String], alarmId: Int64, fromMicros: Int64,
+                                         toMicros: Int64, grantedBy: String, reason: String,
+                                         on connection: PostgresConnection) throws -> [AccessGrant] {
+        guard !lockIds.isEmpty else { return [] }
+        return try connection.query("""
+            INSERT INTO lock_grants (device_id, staff_ref, valid_from, valid_to, source, visit_ref, granted_by, reason)
+            SELECT d, $2, \(PostgresSQL.timestamp(micros: "$3::bigint")), \(PostgresSQL.timestamp(micros: "$4::bigint")),
+                   'alarm', $5, $6, $7
+            FROM unnest($1::text[]) WITH ORDINALITY AS x(d, n) ORDER BY n
+            RETURNING \(Self.columns)
+            """, [PostgresArray.text(lockIds), staffRef, fromMicros, toMicros, String(alarmId), grantedBy, reason])
+            .all.map { row throws(PostgresError) in try Self.grant(row) }
+    }
+
+    /// Ends the alarm's grants that nobody revoked yet at `atMicros`, which may be ahead (resolution + margin): a
+    /// revocation in the future lets the grant allow until then (the decision reads it so).
+    public static func endAlarmGrants(alarmId: Int64, atMicros: Int64, by: String,
+                                      on connection: PostgresConnection) throws -> [AccessGrant] {
+        try connection.query("""
+            UPDATE lock_grants SET revoked_at = \(PostgresSQL.timestamp(micros: "$2::bigint")), revoked_by = $3
+            WHERE source = 'alarm' AND visit_ref = $1 AND revoked_at IS NULL
+            RETURNING \(Self.columns)
+            """, [String(alarmId), atMicros, by]).all.map { row throws(PostgresError) in try Self.grant(row) }
     }
 
     /// Plan imports of one source run one at a time (two at once could both find a visit missing and create it

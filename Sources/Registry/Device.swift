@@ -126,6 +126,8 @@ public struct DeviceQuery: Sendable, Equatable {
     public var text: String?
     /// Only devices of these tenants (the client's scope); nil: every tenant.
     public var tenants: [String]?
+    /// Only the devices registered for this care recipient.
+    public var careRecipientRef: String?
     public var afterDeviceId: String?
     public var limit: Int
 

@@ -60,6 +60,7 @@ public final class InMemoryDeviceRepository: DeviceRepository {
                     && (query.afterDeviceId.map { device.deviceId > $0 } ?? true)
                     && (query.connectivity.map { $0 == device.supervision.connectivity } ?? true)
                     && (query.tenants.map { $0.contains(device.tenant) } ?? true)
+                    && (query.careRecipientRef.map { $0 == device.careRecipientRef } ?? true)
                     && (text.map { text in
                         ([device.deviceId, device.serialNumber, device.placement, device.vendor, device.model] as [String?])
                             .contains { $0?.lowercased().contains(text) == true }

@@ -110,9 +110,10 @@ public struct PostgresDeviceRepository: DeviceRepository {
                   AND ($7::text IS NULL OR d.device_id ILIKE $7 OR d.serial_number ILIKE $7 OR d.placement ILIKE $7
                        OR d.vendor ILIKE $7 OR d.model ILIKE $7)
                   AND ($8::text[] IS NULL OR d.tenant = ANY($8::text[]))
+                  AND ($9::text IS NULL OR d.care_recipient_ref = $9)
                 ORDER BY d.device_id LIMIT $5::integer
                 """, [query.type, query.state?.rawValue, query.tenant, query.afterDeviceId, query.limit,
-                      query.connectivity, pattern, query.tenants.map(PostgresArray.text)])
+                      query.connectivity, pattern, query.tenants.map(PostgresArray.text), query.careRecipientRef])
                 .all.map { row throws(PostgresError) in try Self.device(row) }
         }
     }

@@ -15,6 +15,8 @@ import Testing
         ("GET", "/integration/v1/alarms", .anyOf([.alarmOperator, .integrator])),
         ("GET", "/integration/v1/alarms/stream", .anyOf([.alarmOperator, .integrator])),
         ("POST", "/integration/v1/alarms/{alarmId}/acknowledge", .anyOf([.alarmOperator])),
+        // An alarm visit: only the alarm team sends a responder (integrators read alarms, never change them).
+        ("POST", "/integration/v1/alarms/{alarmId}/responder", .anyOf([.alarmOperator])),
         ("GET", "/integration/v1/devices/{deviceId}/observations", .anyOf([.integrator, .alarmOperator])),
         ("GET", "/integration/v1/audit", .anyOf([.auditor])),
         ("GET", "/ngsi-ld/v1/entities", .anyOf([.openData])),

@@ -75,4 +75,22 @@ import Testing
         #expect(partial.acknowledgeTarget(priority: 2) == 30)
         #expect(partial.acknowledgeTarget(priority: 4) == 600)
     }
+
+    @Test("a responder is sent to an acknowledged alarm only; the same one again changes nothing; another one is a change")
+    func responderAssignment() throws {
+        let send = { (responder: String) in AlarmAction.assignResponder(operator: "op-2", ResponderAssignment(responder: responder, lockIds: ["lock-1"])) }
+        let acknowledged = AlarmStatus(state: .acknowledged, acknowledgedBy: "op-1")
+        let first = try AlarmLifecycle.apply(send("staff-7"), to: acknowledged).get()
+        #expect(first.change == .responderAssigned && first.status.responder == "staff-7" && first.status.acknowledgedBy == "op-1")
+        #expect(try AlarmLifecycle.apply(send("staff-7"), to: first.status).get().change == nil)
+        let second = try AlarmLifecycle.apply(send("staff-9"), to: first.status).get()
+        #expect(second.change == .responderAssigned && second.status.responder == "staff-9")
+        for state in [AlarmState.open, .resolved, .cancelled] {
+            #expect(throws: AlarmConflict.self) { try AlarmLifecycle.apply(send("staff-7"), to: AlarmStatus(state: state)).get() }
+        }
+        // Resolving keeps the responder on record.
+        #expect(try AlarmLifecycle.apply(.resolve(operator: "op-1", outcome: "visit_made", note: nil), to: second.status).get()
+            .status.responder == "staff-9")
+        #expect(AlarmChangeKind(rawValue: "responder_assigned") == .responderAssigned)
+    }
 }

@@ -29,6 +29,25 @@ import Testing
         #expect(schedule.refusal(of: visit, atMicros: Self.utc("2027-01-12T08:30:00Z")) == .expired)
     }
 
+    @Test("a revocation ahead (alarm visit: resolution + margin) allows until then and refuses from then, to the microsecond")
+    func futureRevocationEdges() {
+        // Acknowledged 10:00, cap 22:00; resolved 10:40 + 15 min margin: revoked at 10:55, set while it was still ahead.
+        let visit = grant(from: "2027-01-12T10:00:00Z", to: "2027-01-12T22:00:00Z", revoked: "2027-01-12T10:55:00Z")
+        let end = Self.utc("2027-01-12T10:55:00Z")
+        #expect(schedule.refusal(of: visit, atMicros: Self.utc("2027-01-12T10:00:00Z") - 1) == .notYetValid)
+        #expect(schedule.refusal(of: visit, atMicros: Self.utc("2027-01-12T10:00:00Z")) == nil)
+        #expect(schedule.refusal(of: visit, atMicros: Self.utc("2027-01-12T10:40:00Z")) == nil, "after the resolution, inside the margin")
+        #expect(schedule.refusal(of: visit, atMicros: end - 1) == nil)
+        #expect(schedule.refusal(of: visit, atMicros: end) == .revoked)
+        #expect(schedule.refusal(of: visit, atMicros: end + 3_600_000_000) == .revoked, "revoked, not merely expired, after its end")
+        #expect(schedule.decide(staffRef: "staff-1", grants: [visit], atMicros: end - 1) == .allowed(grantId: 1))
+        #expect(schedule.decide(staffRef: "staff-1", grants: [visit], atMicros: end) == .refused(.revoked))
+        // The cap still holds when the revocation would come later than validTo (an alarm resolved at the cap).
+        let capped = grant(from: "2027-01-12T10:00:00Z", to: "2027-01-12T22:00:00Z", revoked: "2027-01-12T22:10:00Z")
+        #expect(schedule.refusal(of: capped, atMicros: Self.utc("2027-01-12T22:00:00Z") - 1) == nil)
+        #expect(schedule.refusal(of: capped, atMicros: Self.utc("2027-01-12T22:00:00Z")) == .expired)
+    }
+
     @Test("a night window 22:00–07:00 follows the clocks across the spring change (an 8-hour night)")
     func springNight() {
         // Saturday 2027-03-27 22:00 CET = 21:00Z; Sunday 2027-03-28 07:00 CEST = 05:00Z (clocks go 02:00 → 03:00).

@@ -2,7 +2,9 @@ import Access
 import Alarms
 import Foundation
 import Hummingbird
+import Locks
 import Models
+import Registry
 import HTTPTypes
 import NIOCore
 import ServiceLifecycle
@@ -14,6 +16,10 @@ struct AlarmsController<Context: ClientRequestContext> {
     let repository: any AlarmRepository
     let feed: AlarmFeed?
     let catalogue: Catalogue
+    /// Alarm visits: the responders' lock grants (nil where the lock side does not run: no responders then), and
+    /// where the care recipient's locks are found.
+    var grants: (any GrantRepository)? = nil
+    var locks: LockDirectory? = nil
     /// How often an open stream re-checks its token: a revoked or rotated token ends the stream within this
     /// plus the authenticator's cache time.
     var recheckInterval: Duration = .seconds(1)
@@ -28,6 +34,7 @@ struct AlarmsController<Context: ClientRequestContext> {
         routes.get("alarms/:alarmId", use: show)
         routes.post("alarms/:alarmId/acknowledge", use: acknowledge)
         routes.post("alarms/:alarmId/resolve", use: resolve)
+        routes.post("alarms/:alarmId/responder", use: assignResponder)
         return routes
     }
 
@@ -75,7 +82,8 @@ struct AlarmsController<Context: ClientRequestContext> {
         let next = alarms.count > limit ? page.last.map {
             Cursor.encodeAlarm(AlarmCursor(priority: $0.priority, raisedAtMicros: $0.raisedAtMicros, id: $0.id))
         } : nil
-        return Page(items: page.map(AlarmBody.init), nextCursor: next)
+        let visits = try await responderGrants(Array(page), clearance: context.scope.clearance)
+        return Page(items: page.map { AlarmBody($0, clearance: context.scope.clearance, grants: visits[$0.id] ?? []) }, nextCursor: next)
     }
 
     /// `GET /integration/v1/alarms/{id}`: the alarm, its whole timeline, the device and what it last reported.
@@ -85,13 +93,22 @@ struct AlarmsController<Context: ClientRequestContext> {
             throw Problem.notFound("no alarm \(id)")
         }
         let careRef = context.scope.clearance >= 3 ? found.context.careRecipientRef : nil
+        let visits = try await responderGrants([found.alarm], clearance: context.scope.clearance)
         context.audit?.returned(records: 1, dataClass: found.alarm.confidentiality,
                                 subjects: [found.alarm.deviceId] + (careRef.map { [$0] } ?? []))
-        return AlarmDetailBody(found.alarm, timeline: found.timeline, context: found.context, clearance: context.scope.clearance)
+        return AlarmDetailBody(found.alarm, timeline: found.timeline, context: found.context, clearance: context.scope.clearance,
+                               grants: visits[found.alarm.id] ?? [])
     }
 
     struct Acknowledgement: Decodable {
         var `operator`: String
+        /// An alarm visit: the staff member sent (pseudonymous reference), who gets the care recipient's locks.
+        var responder: String?
+    }
+
+    struct ResponderRequest: Decodable {
+        var `operator`: String
+        var responder: String
     }
 
     struct Resolution: Decodable {
@@ -103,9 +120,48 @@ struct AlarmsController<Context: ClientRequestContext> {
     /// `POST /integration/v1/alarms/{id}/acknowledge` with `{"operator": "..."}`.
     @Sendable func acknowledge(_ request: Request, context: Context) async throws -> AlarmBody {
         let id = try alarmID(context)
-        let body: Acknowledgement = try await decode(request, example: #"{"operator": "op-17"}"#)
+        let body: Acknowledgement = try await decode(request, example: #"{"operator": "op-17", "responder": "staff-7"}"#)
         try checkOperator(body.operator)
-        return try await apply(.acknowledge(operator: body.operator), to: id, context)
+        guard let responder = body.responder else {
+            return try await apply([.acknowledge(operator: body.operator)], to: id, context)
+        }
+        // The acknowledgement and the grants commit together: a refused acknowledgement grants nothing.
+        let assignment = try await assignment(of: responder, toAlarm: id, context)
+        return try await apply([.acknowledge(operator: body.operator), .assignResponder(operator: body.operator, assignment)],
+                               to: id, context)
+    }
+
+    /// `POST /integration/v1/alarms/{id}/responder` with `{"operator": "...", "responder": "..."}`: sends a responder
+    /// to an acknowledged alarm, or another one instead (the previous one's alarm grants end now).
+    @Sendable func assignResponder(_ request: Request, context: Context) async throws -> AlarmBody {
+        let id = try alarmID(context)
+        let body: ResponderRequest = try await decode(request, example: #"{"operator": "op-17", "responder": "staff-7"}"#)
+        try checkOperator(body.operator)
+        let assignment = try await assignment(of: body.responder, toAlarm: id, context)
+        return try await apply([.assignResponder(operator: body.operator, assignment)], to: id, context)
+    }
+
+    /// Validates a responder and finds what they may open: the `active` locks of the alarm's device's care recipient
+    /// in that device's tenant (the registry's, now).
+    private func assignment(of responder: String, toAlarm id: Int64, _ context: Context) async throws -> ResponderAssignment {
+        if let problem = PseudonymousReference.problem(responder) { throw Problem.badRequest("responder \(problem)") }
+        // A responder is a staff reference and gets lock grants: both class 3.
+        guard context.scope.clearance >= 3 else {
+            throw Problem.forbidden("a responder (staff reference, lock grants) is class 3; this client is cleared for class \(context.scope.clearance)")
+        }
+        guard let locks else { throw Problem.unavailable("alarm visits are not available: the lock side does not run") }
+        guard let found = try await repository.alarm(id), context.scope.sees(found.alarm) else {
+            throw Problem.notFound("no alarm \(id)")
+        }
+        guard let device = try await locks.devices.device(found.alarm.deviceId), let recipient = device.careRecipientRef else {
+            return ResponderAssignment(responder: responder, lockIds: [],
+                                       noLockReason: "the alarm's device \(found.alarm.deviceId) has no care recipient")
+        }
+        // Only the alarm's own tenant: the same care-recipient reference in another tenant is another person.
+        let lockIds = try await locks.locks(tenants: [device.tenant], careRecipientRef: recipient)
+            .filter { $0.tenant == device.tenant && $0.lifecycleState == .active }.map(\.deviceId)
+        return ResponderAssignment(responder: responder, lockIds: lockIds,
+                                   noLockReason: lockIds.isEmpty ? "the care recipient has no active lock" : nil)
     }
 
     /// `POST /integration/v1/alarms/{id}/resolve` with `{"operator": "...", "outcome": "...", "note": "..."}`;
@@ -118,7 +174,7 @@ struct AlarmsController<Context: ClientRequestContext> {
             throw Problem.badRequest("outcome must be one of \(catalogue.outcomes.map(\.id).joined(separator: ", "))")
         }
         if let note = body.note, note.count > 2_000 { throw Problem.badRequest("note is longer than 2000 characters") }
-        return try await apply(.resolve(operator: body.operator, outcome: body.outcome, note: body.note), to: id, context)
+        return try await apply([.resolve(operator: body.operator, outcome: body.outcome, note: body.note)], to: id, context)
     }
 
     /// `GET /integration/v1/alarms/stats?from=&to=` (default: the last 24 hours).
@@ -152,6 +208,7 @@ struct AlarmsController<Context: ClientRequestContext> {
         }
         let repository = self.repository
         let scope = context.scope
+        let visitGrants = scope.clearance >= 3 ? grants : nil
         let access = context.streamAccess
         let recheckInterval = self.recheckInterval
         let stallLimit = self.stallLimit
@@ -172,7 +229,9 @@ struct AlarmsController<Context: ClientRequestContext> {
                 guard !rows.isEmpty else { break }
                 for row in rows where row.change.id <= head {
                     if scope.sees(row.alarm) {
-                        try await writer.write(ByteBuffer(string: AlarmEventBody.sse(row.change, row.alarm)))
+                        let shown = try await Self.responderGrants(of: [row.alarm], from: visitGrants)
+                        try await writer.write(ByteBuffer(string: AlarmEventBody.sse(row.change, row.alarm, clearance: scope.clearance,
+                                                                                     grants: shown[row.alarm.id] ?? [])))
                         access?.audit(1, row.alarm.confidentiality, [row.alarm.deviceId])
                     }
                     last = row.change.id
@@ -191,7 +250,9 @@ struct AlarmsController<Context: ClientRequestContext> {
                             case .change(let change, let alarm):
                                 guard change.id > live.last else { continue }
                                 if scope.sees(alarm) {
-                                    try await live.write(AlarmEventBody.sse(change, alarm))
+                                    let shown = try await Self.responderGrants(of: [alarm], from: visitGrants)
+                                    try await live.write(AlarmEventBody.sse(change, alarm, clearance: scope.clearance,
+                                                                            grants: shown[alarm.id] ?? []))
                                     access?.audit(1, alarm.confidentiality, [alarm.deviceId])
                                 }
                                 live.last = change.id
@@ -216,17 +277,37 @@ struct AlarmsController<Context: ClientRequestContext> {
         })
     }
 
-    private func apply(_ action: AlarmAction, to id: Int64, _ context: Context) async throws -> AlarmBody {
+    /// The current responders' grants of these alarms, when the client may see them (clearance 3).
+    private func responderGrants(_ alarms: [Alarm], clearance: Int) async throws -> [Int64: [AccessGrant]] {
+        try await Self.responderGrants(of: alarms, from: clearance >= 3 ? grants : nil)
+    }
+
+    static func responderGrants(of alarms: [Alarm], from grants: (any GrantRepository)?) async throws -> [Int64: [AccessGrant]] {
+        let withResponder = alarms.filter { $0.responderRef != nil }
+        guard let grants, !withResponder.isEmpty else { return [:] }
+        let responders = Dictionary(withResponder.map { (String($0.id), $0.responderRef) }, uniquingKeysWith: { $1 })
+        var byAlarm: [Int64: [AccessGrant]] = [:]
+        for grant in try await grants.alarmGrants(alarmIds: withResponder.map(\.id)) {
+            guard let ref = grant.visitRef, let id = Int64(ref), responders[ref] == grant.staffRef else { continue }
+            byAlarm[id, default: []].append(grant)
+        }
+        return byAlarm
+    }
+
+    private func apply(_ actions: [AlarmAction], to id: Int64, _ context: Context) async throws -> AlarmBody {
         do {
             // An alarm outside the client's tenants or clearance does not exist for it.
             let scope = context.scope
             // The operator named in the body is recorded as the actor, the authenticated client beside it.
-            guard let alarm = try await repository.apply(action, to: id, client: context.client?.name,
+            guard let alarm = try await repository.apply(actions, to: id, client: context.client?.name,
                                                          visible: { scope.sees($0) }) else {
                 throw Problem.notFound("no alarm \(id)")
             }
-            context.audit?.returned(records: 1, dataClass: alarm.confidentiality, subjects: [alarm.deviceId])
-            return AlarmBody(alarm)
+            let visits = try await responderGrants([alarm], clearance: scope.clearance)
+            let shown = visits[alarm.id] ?? []
+            context.audit?.returned(records: 1, dataClass: shown.isEmpty ? alarm.confidentiality : 3,
+                                    subjects: [alarm.deviceId] + shown.map(\.deviceId))
+            return AlarmBody(alarm, clearance: scope.clearance, grants: shown)
         } catch let conflict as AlarmConflict {
             throw Problem.conflict(conflict.description)
         }
@@ -307,8 +388,24 @@ struct AlarmBody: ResponseEncodable {
     var cancelledAt: String?
     var attributes: [String: String]
     var confidentiality: Int
+    /// The responder sent (alarm visit) and their lock grants: class 3, left out below that clearance.
+    var responder: ResponderBody?
 
-    init(_ alarm: Alarm) {
+    struct ResponderBody: Encodable {
+        var staffRef: String
+        var grants: [ResponderGrantBody]
+    }
+
+    struct ResponderGrantBody: Encodable {
+        var id: Int64
+        var lockId: String
+        var validFrom: String?
+        var validTo: String?
+        /// When the grant ends or ended early: the resolution + margin (may be ahead), or a change of responder.
+        var revokedAt: String?
+    }
+
+    init(_ alarm: Alarm, clearance: Int, grants: [AccessGrant]) {
         func time(_ micros: Int64?) -> String? { micros.map { RFC3339.format(micros: $0) } }
         id = alarm.id
         deviceId = alarm.deviceId
@@ -333,6 +430,12 @@ struct AlarmBody: ResponseEncodable {
         cancelledAt = time(alarm.cancelledAtMicros)
         attributes = (try? JSONDecoder().decode([String: String].self, from: Data(alarm.attributesJSON.utf8))) ?? [:]
         confidentiality = alarm.confidentiality
+        if clearance >= 3, let staffRef = alarm.responderRef {
+            responder = ResponderBody(staffRef: staffRef, grants: grants.map { grant in
+                ResponderGrantBody(id: grant.id, lockId: grant.deviceId, validFrom: time(grant.validFromMicros),
+                                   validTo: time(grant.validToMicros), revokedAt: time(grant.revokedAtMicros))
+            })
+        }
     }
 }
 
@@ -345,7 +448,12 @@ struct AlarmChangeBody: Encodable {
     var at: String
     var details: [String: String]
 
-    init(_ change: AlarmChange) {
+    /// Timeline details of alarm visits that are class 3 (the responder, their grants), left out below clearance 3.
+    static let responderDetails: Set<String> = [
+        "responder", "previousResponder", "locks", "grants", "grantedUntil", "noLockGranted", "grantsEnded", "grantsEndAt",
+    ]
+
+    init(_ change: AlarmChange, clearance: Int) {
         id = change.id
         self.change = change.change.rawValue
         actor = change.actor
@@ -354,6 +462,7 @@ struct AlarmChangeBody: Encodable {
         // Details are flat JSON objects of strings and numbers; shown as text.
         let object = (try? JSONSerialization.jsonObject(with: Data(change.detailsJSON.utf8))) as? [String: Any] ?? [:]
         details = object.mapValues { "\($0)" }
+        if clearance < 3 { details = details.filter { !Self.responderDetails.contains($0.key) } }
     }
 }
 
@@ -377,9 +486,9 @@ struct AlarmDetailBody: ResponseEncodable {
     /// The last known position (GPS alarms), lock and door state (locks), battery.
     var latest: [LatestValue]
 
-    init(_ alarm: Alarm, timeline: [AlarmChange], context: AlarmContext, clearance: Int) {
-        self.alarm = AlarmBody(alarm)
-        self.timeline = timeline.map(AlarmChangeBody.init)
+    init(_ alarm: Alarm, timeline: [AlarmChange], context: AlarmContext, clearance: Int, grants: [AccessGrant]) {
+        self.alarm = AlarmBody(alarm, clearance: clearance, grants: grants)
+        self.timeline = timeline.map { AlarmChangeBody($0, clearance: clearance) }
         device = DeviceContext(deviceId: alarm.deviceId, type: context.deviceType, placement: context.placement,
                                careRecipientRef: clearance >= 3 ? context.careRecipientRef : nil)
         // Position, location, lock and door state are class 3: below that clearance nothing of them is shown.
@@ -392,10 +501,12 @@ struct AlarmEventBody: Encodable {
     var change: AlarmChangeBody
     var alarm: AlarmBody
 
-    static func sse(_ change: AlarmChange, _ alarm: Alarm) -> String {
+    static func sse(_ change: AlarmChange, _ alarm: Alarm, clearance: Int, grants: [AccessGrant]) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(AlarmEventBody(change: AlarmChangeBody(change), alarm: AlarmBody(alarm)))) ?? Data("{}".utf8)
+        let body = AlarmEventBody(change: AlarmChangeBody(change, clearance: clearance),
+                                  alarm: AlarmBody(alarm, clearance: clearance, grants: grants))
+        let data = (try? encoder.encode(body)) ?? Data("{}".utf8)
         return "id: \(change.id)\nevent: alarm\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
     }
 }

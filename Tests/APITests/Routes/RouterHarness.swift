@@ -14,9 +14,9 @@ import Telemetry
 struct Harness: Sendable {
     let devices = InMemoryDeviceRepository()
     let telemetry = InMemoryTelemetryRepository()
-    let alarms = InMemoryAlarmRepository()
+    let alarms: InMemoryAlarmRepository
     let broker = InMemoryBrokerAccess()
-    let grants = InMemoryGrantRepository()
+    let grants: InMemoryGrantRepository
     let commands = InMemoryCommandRepository()
     var reports = InMemoryLockReportRepository()
     let clients = InMemoryClientAuthenticator([
@@ -31,7 +31,16 @@ struct Harness: Sendable {
         "app-north": ClientIdentity(name: "app-north", roles: [.lockOperator], tenants: ["north"], clearance: 3),
         "app-2": ClientIdentity(name: "app-2", roles: [.lockOperator], tenants: nil, clearance: 2),
         "auditor": ClientIdentity(name: "auditor", roles: [.auditor], tenants: nil, clearance: 3),
+        "operator-north-2": ClientIdentity(name: "operator-north-2", roles: [.alarmOperator], tenants: ["north"], clearance: 2),
+        "operator-all": ClientIdentity(name: "operator-all", roles: [.alarmOperator], tenants: nil, clearance: 3),
     ])
+
+    /// Alarm visits write their grants into `grants`, as the real gateway does into `lock_grants`.
+    init(visitTimes: AlarmVisitTimes = .standard) {
+        let grants = InMemoryGrantRepository()
+        self.grants = grants
+        alarms = InMemoryAlarmRepository(visits: AlarmVisits(grants: InMemoryAlarmVisitGrants(repository: grants), times: visitTimes))
+    }
 
     static let catalogue: Catalogue = {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -75,5 +84,26 @@ extension TestClientProtocol {
         return try await execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
             Reply(status: response.status, text: String(buffer: response.body))
         }
+    }
+}
+
+/// Alarm grants in memory: the in-memory alarm repository's side of `AlarmVisitGrants` (the gateway's is
+/// `PostgresAlarmVisitGrants` in Composition).
+struct InMemoryAlarmVisitGrants: AlarmVisitGrants {
+    let repository: InMemoryGrantRepository
+
+    func grant(staffRef: String, lockIds: [String], alarmId: Int64, fromMicros: Int64, toMicros: Int64, grantedBy: String,
+               reason: String, in transaction: Void) throws -> [ResponderGrant] {
+        repository.createAlarmGrants(staffRef: staffRef, lockIds: lockIds, alarmId: alarmId, fromMicros: fromMicros,
+                                     toMicros: toMicros, grantedBy: grantedBy, reason: reason).map(Self.shown)
+    }
+
+    func end(alarmId: Int64, atMicros: Int64, by: String, in transaction: Void) throws -> [ResponderGrant] {
+        repository.endAlarmGrants(alarmId: alarmId, atMicros: atMicros, by: by).map(Self.shown)
+    }
+
+    static func shown(_ grant: AccessGrant) -> ResponderGrant {
+        ResponderGrant(id: grant.id, lockId: grant.deviceId, staffRef: grant.staffRef, validFromMicros: grant.validFromMicros ?? 0,
+                       validToMicros: grant.validToMicros ?? 0, revokedAtMicros: grant.revokedAtMicros)
     }
 }

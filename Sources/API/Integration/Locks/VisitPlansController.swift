@@ -122,20 +122,11 @@ struct VisitPlansController<Context: ClientRequestContext> {
     private func locksInScope(_ scope: Scope) async throws -> (byRecipient: [String: [String]], all: [String]) {
         var byRecipient: [String: [String]] = [:]
         var all: [String] = []
-        for type in lockTypes.sorted() {
-            var after: String?
-            while true {
-                var query = DeviceQuery(type: type, afterDeviceId: after, limit: 1_000)
-                query.tenants = scope.tenants
-                let page = try await devices.list(query)
-                for device in page where scope.sees(tenant: device.tenant) {
-                    all.append(device.deviceId)
-                    guard device.lifecycleState != .decommissioned, let recipient = device.careRecipientRef else { continue }
-                    byRecipient[recipient, default: []].append(device.deviceId)
-                }
-                guard page.count == 1_000, let last = page.last else { break }
-                after = last.deviceId
-            }
+        for device in try await LockDirectory(devices: devices, lockTypes: lockTypes).locks(tenants: scope.tenants)
+        where scope.sees(tenant: device.tenant) {
+            all.append(device.deviceId)
+            guard device.lifecycleState != .decommissioned, let recipient = device.careRecipientRef else { continue }
+            byRecipient[recipient, default: []].append(device.deviceId)
         }
         return (byRecipient, all)
     }
