@@ -60,7 +60,7 @@ let package = Package(
 
         // Digital locks: access grants (absolute and weekly windows in local time) and the unlock decision.
         .target(name: "Locks", dependencies: [
-            "Models", "Postgres", "Storage",
+            "Digest", "Models", "Postgres", "Storage",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -28,6 +28,10 @@ public struct APIDependencies: Sendable {
     public var grants: (any GrantRepository)?
     /// Remote lock commands (with `grants`); nil where commands cannot reach locks (no broker control connection).
     public var lockCommands: (any CommandRepository)?
+    /// Grant lists published to locks (the fleet view's stale ones); nil where none are published.
+    public var grantLists: (any GrantListRepository)?
+    /// How long a lock may take to confirm a new grant list before the fleet view calls it stale.
+    public var grantListStaleAfterMicros: Int64 = 600_000_000
     /// The access log and the visits report (with `grants`).
     public var lockReports: (any LockReportRepository)?
     /// Wakes the command dispatcher after a command was stored.
@@ -102,7 +106,8 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
     let registry = DeviceRegistry(repository: dependencies.devices, knownTypes: Set(dependencies.catalogue.deviceTypes.map(\.id)),
                                   claimValiditySeconds: dependencies.claimValiditySeconds, broker: dependencies.broker)
     router.addRoutes(DevicesController(registry: registry).routes, atPath: "/iot/v1")
-    router.addRoutes(FleetController(repository: dependencies.devices).routes, atPath: "/iot/v1")
+    router.addRoutes(FleetController(repository: dependencies.devices, grantLists: dependencies.grantLists,
+                                     grantListStaleAfterMicros: dependencies.grantListStaleAfterMicros).routes, atPath: "/iot/v1")
     router.addRoutes(ObservationsController(repository: dependencies.telemetry, devices: dependencies.devices).routes, atPath: "/integration/v1")
     router.addRoutes(ModelsController(catalogue: dependencies.catalogue).routes, atPath: "/integration/v1")
     if let openData = dependencies.openData {

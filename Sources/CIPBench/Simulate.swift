@@ -53,7 +53,7 @@ struct Simulate: AsyncParsableCommand {
             let lock = device.lockState
             let client = try MQTTClient(configuration: configuration, logger: logger) { message in
                 // The lock acts on a command at once and answers on its events channel.
-                guard let lock, let answer = lock.answer(message.payload, now: Date().timeIntervalSince1970) else { return }
+                guard let lock, let answer = lock.answer(message.payload, topic: message.topic, now: Date().timeIntervalSince1970) else { return }
                 lock.outbox.send(answer, topic: "devices/\(lock.id)/events")
             }
             lock?.outbox.client = client
@@ -184,9 +184,14 @@ final class DemoLock: Sendable {
 
     /// The answer to a command (`{"id", "action", "expiresAt"}`): the state change and the command's result. A
     /// command past its expiry is refused by the lock, as a real one would.
-    func answer(_ payload: [UInt8], now: Double) -> [String]? {
-        guard let command = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
-              let id = command["id"] as? String, let action = command["action"] as? String else { return nil }
+    func answer(_ payload: [UInt8], topic: String, now: Double) -> [String]? {
+        guard let command = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else { return nil }
+        if topic.hasSuffix("/grants") {
+            // A new grant list: the lock loads it and says which version it holds.
+            guard let version = command["version"] as? Int else { return nil }
+            return [event("GRANTS", now: now, state: "LOCKED", extra: #","grants":{"version":\#(version)}"#)]
+        }
+        guard let id = command["id"] as? String, let action = command["action"] as? String else { return nil }
         let expired = (command["expiresAt"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) }
             .map { $0.timeIntervalSince1970 < now } ?? false
         if expired {

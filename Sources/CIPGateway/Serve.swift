@@ -64,6 +64,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var alarmVisits: AlarmVisitOptions
 
+    @OptionGroup var grantLists: GrantListOptions
+
     var supervisionConfiguration: Supervisor.Configuration {
         var configuration = Supervisor.Configuration()
         configuration.tracker.graceSeconds = heartbeatGrace
@@ -91,10 +93,11 @@ struct Serve: AsyncParsableCommand {
             maxPayloadBytes: maxPayloadBytes, maxBatchMessages: maxBatchMessages, bounds: bounds, catalogue: normalizer,
             supervision: supervisionConfiguration, alarmRules: AlarmRules(catalogue: catalogue, acknowledgeTargets: targets),
             brokerControl: brokerControl == "off" ? nil : try broker.configuration(clientID: clientID + "/control", cleanSession: true),
-            logger: logger)
+            grantLists: try grantLists.publisher(), logger: logger)
         let app = buildApplication(
             host: httpHost, port: httpPort,
             dependencies: services.apiDependencies(catalogue: catalogue, alarmVisits: try alarmVisits.times(),
+                                                   grantListStaleAfterMicros: try grantLists.staleAfterMicros(),
                                                    metrics: { registry.emitToBuffer() }),
             services: services.background, logger: logger)
         logger.info("catalogue loaded", metadata: [

@@ -40,11 +40,14 @@ public struct GatewayServices {
     public let lockMonitor: LockMonitor
     /// Publishes lock commands; nil without the broker control connection (commands are then not offered).
     public let commandDispatcher: CommandDispatcher?
+    /// Publishes locks' grant lists; nil without the broker control connection.
+    public let grantListPublisher: GrantListPublisher?
 
     public init(databaseURL: String, brokerConfiguration: MQTTClient.Configuration, journalDirectory: String,
          journalSync: Duration, maxPayloadBytes: Int, maxBatchMessages: Int, bounds: IngestBounds = IngestBounds(),
          catalogue: CatalogueNormalizer? = nil,
          supervision: Supervisor.Configuration = .init(), alarmRules: AlarmRules? = nil, brokerControl: MQTTClient.Configuration? = nil,
+         grantLists: GrantListPublisher.Configuration = .init(),
          logger: Logger) throws {
         var journalConfiguration = Journal.Configuration(directory: journalDirectory)
         journalConfiguration.syncInterval = journalSync
@@ -105,6 +108,17 @@ public struct GatewayServices {
                               publish: { topic, payload in try await control.publishAcknowledged(topic: topic, payload: payload) },
                               logger: logger)
         }
+        let lockTypes = catalogue.map { Self.lockTypes($0.catalogue) } ?? ["digital-lock"]
+        grantListPublisher = self.brokerControl.map { control in
+            GrantListPublisher(lists: PostgresGrantListRepository(pool: apiPool),
+                               publish: { topic, payload in try await control.publishAcknowledged(topic: topic, payload: payload, retain: true) },
+                               lockTypes: lockTypes, configuration: grantLists, logger: logger)
+        }
+    }
+
+    /// A lock is a device type that reports a lock state.
+    public static func lockTypes(_ catalogue: Catalogue) -> [String] {
+        catalogue.deviceTypes.filter { $0.quantities.contains("lock_state") }.map(\.id).sorted()
     }
 
     /// In start order; the service group stops them in reverse, so the ingress stops before the pipeline drains.
@@ -119,11 +133,13 @@ public struct GatewayServices {
         if let brokerControl { services.append(brokerControl) }
         services.append(lockMonitor)
         if let commandDispatcher { services.append(commandDispatcher) }
+        if let grantListPublisher { services.append(grantListPublisher) }
         services.append(maintenance)
         return services
     }
 
     public func apiDependencies(catalogue: Catalogue, alarmVisits: AlarmVisitTimes = .standard,
+                                grantListStaleAfterMicros: Int64 = 600_000_000,
                                 metrics: @escaping @Sendable () -> [UInt8]) -> APIDependencies {
         let pool = apiPool
         let ingress = self.ingress
@@ -162,6 +178,10 @@ public struct GatewayServices {
             ],
             metrics: metrics)
         dependencies.lockReports = PostgresLockReportRepository(pool: pool)
+        if grantListPublisher != nil {
+            dependencies.grantLists = PostgresGrantListRepository(pool: pool)
+            dependencies.grantListStaleAfterMicros = grantListStaleAfterMicros
+        }
         if let commandDispatcher {
             dependencies.lockCommands = PostgresCommandRepository(pool: pool)
             dependencies.commandStored = { commandDispatcher.signal() }

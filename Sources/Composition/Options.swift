@@ -1,6 +1,7 @@
 import Alarms
 import ArgumentParser
 import Foundation
+import Locks
 import Logging
 import MQTT
 
@@ -71,6 +72,43 @@ public struct AlarmVisitOptions: ParsableArguments {
             throw ValidationError("--alarm-visit-cap \(capSeconds): expected 60 to 604800 seconds")
         }
         return AlarmVisitTimes(capMicros: Int64(capSeconds) * 1_000_000, marginMicros: Int64(marginSeconds) * 1_000_000)
+    }
+}
+
+/// Grant lists for locks that decide offline (`serve`).
+public struct GrantListOptions: ParsableArguments {
+    @Option(name: .customLong("grant-list-interval"),
+            help: "Seconds between two rounds that publish changed grant lists to locks (env CIP_GRANT_LIST_INTERVAL).")
+    public var intervalSeconds: Int = environment["CIP_GRANT_LIST_INTERVAL"].flatMap { Int($0) } ?? 60
+
+    @Option(name: .customLong("grant-list-horizon-days"),
+            help: "Days ahead a lock's grant list reaches (env CIP_GRANT_LIST_HORIZON_DAYS).")
+    public var horizonDays: Int = environment["CIP_GRANT_LIST_HORIZON_DAYS"].flatMap { Int($0) } ?? 7
+
+    @Option(name: .customLong("grant-list-stale-after"),
+            help: "Seconds after publishing until a lock that has not confirmed its list counts as stale (env CIP_GRANT_LIST_STALE_AFTER).")
+    public var staleAfterSeconds: Int = environment["CIP_GRANT_LIST_STALE_AFTER"].flatMap { Int($0) } ?? 600
+
+    public init() {}
+
+    public func publisher() throws -> GrantListPublisher.Configuration {
+        guard (1...3_600).contains(intervalSeconds) else {
+            throw ValidationError("--grant-list-interval \(intervalSeconds): expected 1 to 3600 seconds")
+        }
+        guard (1...31).contains(horizonDays) else {
+            throw ValidationError("--grant-list-horizon-days \(horizonDays): expected 1 to 31")
+        }
+        var configuration = GrantListPublisher.Configuration()
+        configuration.interval = .seconds(intervalSeconds)
+        configuration.horizonSeconds = Int64(horizonDays) * 86_400
+        return configuration
+    }
+
+    public func staleAfterMicros() throws -> Int64 {
+        guard (1...7 * 86_400).contains(staleAfterSeconds) else {
+            throw ValidationError("--grant-list-stale-after \(staleAfterSeconds): expected 1 to 604800 seconds")
+        }
+        return Int64(staleAfterSeconds) * 1_000_000
     }
 }
 

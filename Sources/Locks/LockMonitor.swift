@@ -22,7 +22,7 @@ public final class LockMonitor: Service, Sendable {
     let gaps = Counter(label: "cip_lock_sequence_gaps_total")
 
     /// The events the monitor reads besides any that carry a `sequence`.
-    static let events = ["unlocked", "command_result"]
+    static let events = ["unlocked", "command_result", "grant_list_loaded"]
     /// What the monitor itself stores, so that it never reads its own output as a lock's.
     public static let sourcePath = "lock-monitor"
     public static let lockTypes = ["digital-lock"]
@@ -120,6 +120,13 @@ public final class LockMonitor: Service, Sendable {
             if try !PostgresCommandRepository.answer(answer, on: connection) {
                 logger.notice("a lock answered a command that is not its own pending one", metadata: [
                     "device": "\(event.deviceId)", "command": "\(commandId.prefix(64))"])
+            }
+            return false
+        case "grant_list_loaded":
+            guard let text = event.attributes["grantListVersion"], let version = Int64(text) else { return false }
+            if try !PostgresGrantListRepository.held(deviceId: event.deviceId, version: version, atMicros: event.observedMicros, on: connection) {
+                logger.notice("a lock reports a grant list version never published to it", metadata: [
+                    "device": "\(event.deviceId)", "version": "\(text.prefix(20))"])
             }
             return false
         case "unlocked":

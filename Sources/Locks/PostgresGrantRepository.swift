@@ -6,7 +6,7 @@ public struct PostgresGrantRepository: GrantRepository {
 
     public init(pool: PostgresPool) { self.pool = pool }
 
-    private static let columns = """
+    static let columns = """
         id, device_id, staff_ref, \(PostgresSQL.epochMicros("valid_from")) AS valid_from_us,
         \(PostgresSQL.epochMicros("valid_to")) AS valid_to_us, array_to_string(weekly_days, ',') AS weekly_days,
         weekly_start, weekly_end, source, visit_ref, granted_by, reason,
@@ -153,7 +153,7 @@ public struct PostgresGrantRepository: GrantRepository {
         }
     }
 
-    private static func grant(_ row: PostgresRow) throws(PostgresError) -> AccessGrant {
+    static func grant(_ row: PostgresRow) throws(PostgresError) -> AccessGrant {
         var weekly: WeeklyWindow?
         if let days = try row.decodeIfPresent("weekly_days", as: String.self) {
             weekly = WeeklyWindow(days: Set(days.split(separator: ",").compactMap { Int($0) }),
@@ -167,5 +167,33 @@ public struct PostgresGrantRepository: GrantRepository {
             createdAtMicros: row.decode("created_us"), revokedAtMicros: row.decodeIfPresent("revoked_us"),
             revokedBy: row.decodeIfPresent("revoked_by"), plannedStartMicros: row.decodeIfPresent("planned_start_us"),
             plannedEndMicros: row.decodeIfPresent("planned_end_us"))
+    }
+}
+
+extension PostgresGrantRepository {
+    /// Every active lock's grants that a grant list carries (in force at `now` or starting before `until`), by lock;
+    /// a lock without any is there with none.
+    func grantsForLists(lockTypes: [String], nowMicros: Int64, untilMicros: Int64) async throws -> [String: [AccessGrant]] {
+        try await pool.withConnection { connection in
+            var byLock: [String: [AccessGrant]] = [:]
+            for row in try connection.query("""
+                SELECT device_id FROM devices WHERE type = ANY($1::text[]) AND lifecycle_state = 'active'
+                """, [PostgresArray.text(lockTypes)]).all {
+                byLock[try row.decode("device_id", as: String.self)] = []
+            }
+            let rows = try connection.query("""
+                SELECT \(Self.columns) FROM lock_grants
+                WHERE device_id = ANY($1::text[])
+                  AND coalesce(revoked_at, 'infinity') > \(PostgresSQL.timestamp(micros: "$2::bigint"))
+                  AND coalesce(valid_to, 'infinity') > \(PostgresSQL.timestamp(micros: "$2::bigint"))
+                  AND coalesce(valid_from, '-infinity') < \(PostgresSQL.timestamp(micros: "$3::bigint"))
+                ORDER BY device_id, id
+                """, [PostgresArray.text(byLock.keys.sorted()), nowMicros, untilMicros])
+            for row in rows.all {
+                let grant = try Self.grant(row)
+                byLock[grant.deviceId, default: []].append(grant)
+            }
+            return byLock
+        }
     }
 }

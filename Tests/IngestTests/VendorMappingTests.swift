@@ -27,7 +27,7 @@ private let vendorCatalogueQuantityIDs: Set<String> = Set(vendorCatalogueUnits.k
 
 private let vendorCatalogueEventIDs: Set<String> = [
     "sos", "fall", "geofence_exit", "forced_entry", "tamper", "lock_jammed", "low_battery", "device_fault", "unlocked", "locked",
-    "command_result",
+    "command_result", "grant_list_loaded",
 ]
 
 private let vendorCatalogueUnit: @Sendable (String) -> String? = { vendorCatalogueUnits[$0] }

@@ -19,9 +19,9 @@ extension IntegrationTests {
         }
 
         /// Registers a lock (NL-200) for `recipient`, claims it with its code, and connects it on its own account,
-        /// subscribed to its command topic. Returns the connected lock.
+        /// subscribed to its command topic. Returns the connected lock and its broker password.
         static func onboardLock(_ gateway: GatewayProcess, id: String, serial: String, recipient: String,
-                                inbox: Inbox) async throws -> MQTTClient {
+                                inbox: Inbox) async throws -> (client: MQTTClient, password: String) {
             let registered = try gateway.httpSend("POST", "/iot/v1/devices", json: """
                 {"deviceId":"\(id)","serialNumber":"\(serial)","type":"digital-lock","vendor":"Nordlock","model":"nordlock-nl200","tenant":"test","careRecipientRef":"\(recipient)"}
                 """)
@@ -38,6 +38,11 @@ extension IntegrationTests {
             try bootstrap.publish(topic: "provisioning/\(serial)/claim", payload: Onboarding.claim(serial: serial, code: code, nonce: nonce))
             #expect(await eventually(timeout: 10) { !answers.all.isEmpty }, "\(gateway.logTail())")
             let password = answers.json(0)?["password"] as? String ?? ""
+            return (try connectLock(id: id, password: password, inbox: inbox), password)
+        }
+
+        /// The lock on its own account, reading its command topic.
+        static func connectLock(id: String, password: String, inbox: Inbox) throws -> MQTTClient {
             var own = try TestStack.mqtt(id, (id, password))
             own.clientID = id
             own.subscriptions = [("commands/\(id)/#", 1)]
@@ -51,6 +56,73 @@ extension IntegrationTests {
             Array(#"{"ts":\#(Int64(at.timeIntervalSince1970 * 1000)),"power":{"mv":3600},\#(fields)}"#.utf8)
         }
 
+        @Test("grant lists: published retained with a version per change, confirmed by the lock, stale in the fleet when not")
+        func grantLists() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            let gateway = GatewayProcess(databaseURL: database.url)
+            gateway.extraEnvironment = ["CIP_GRANT_LIST_INTERVAL": "1", "CIP_GRANT_LIST_STALE_AFTER": "2"]
+            defer { gateway.cleanUp() }
+            try gateway.start()
+            try await gateway.waitUntilReady()
+            let suffix = TestStack.uniqueName("g").replacingOccurrences(of: "_", with: "-")
+            let id = "lock-\(suffix)"
+            let inbox = Inbox()
+            let (lock, password) = try await Self.onboardLock(gateway, id: id, serial: "SN-\(suffix)", recipient: "cr-9", inbox: inbox)
+            let events = "devices/\(id)/events"
+            try lock.publish(topic: events, payload: Self.nl200(#""seq":1,"evt":"LOCK","lock":{"state":"LOCKED"}"#))
+            func lists() -> [[String: Any]] {
+                inbox.all.filter { $0.topic == "commands/\(id)/grants" }
+                    .compactMap { try? JSONSerialization.jsonObject(with: Data($0.payload)) as? [String: Any] }
+            }
+            // Active: an empty list, version 1.
+            #expect(await eventually(timeout: 10) { lists().last?["version"] as? Int == 1 }, "\(gateway.logTail())")
+            #expect((lists().last?["grants"] as? [Any])?.isEmpty == true)
+
+            let planner = try gateway.createClient(name: "care-plan", roles: "care-planner", tenants: "test", clearance: 3)
+            let now = Date()
+            let grant = try gateway.httpSend("POST", "/integration/v1/locks/\(id)/grants", json: """
+                {"staffRef":"staff-1","validFrom":"\(Self.iso(now))","validTo":"\(Self.iso(now.addingTimeInterval(3600)))"}
+                """, token: planner)
+            #expect(grant.status == 201, "\(grant.body)")
+            #expect(await eventually(timeout: 10) { lists().last?["version"] as? Int == 2 })
+            let entries = lists().last?["grants"] as? [[String: Any]] ?? []
+            #expect(entries.count == 1 && entries.first?["staffRef"] as? String == "staff-1", "\(entries)")
+            #expect(lists().last?["timeZone"] as? String == "Europe/Stockholm")
+            // Unchanged content: no new version, however many rounds pass.
+            try await Task.sleep(for: .seconds(2.5))
+            #expect(lists().compactMap { $0["version"] as? Int }.max() == 2)
+
+            // The lock confirms 2; a version never published (99) is not believed.
+            try lock.publish(topic: events, payload: Self.nl200(#""seq":2,"evt":"GRANTS","lock":{"state":"LOCKED"},"grants":{"version":2}"#))
+            try lock.publish(topic: events, payload: Self.nl200(#""seq":3,"evt":"GRANTS","lock":{"state":"LOCKED"},"grants":{"version":99}"#))
+            #expect(try await eventually(timeout: 10) {
+                try database.count("SELECT count(*) FROM lock_grant_lists WHERE device_id = $1 AND held_version = 2", [id]) == 1
+            })
+            try await Task.sleep(for: .seconds(2.5))
+            let fleet = Self.json(try gateway.httpGet("/iot/v1/fleet").body)
+            #expect((fleet["staleGrantLists"] as? [[String: Any]] ?? []).isEmpty, "confirmed: not stale: \(fleet)")
+
+            // A revocation changes the list: version 3, not confirmed: stale after the grace.
+            let grantId = Self.json(grant.body)["id"] as? Int ?? 0
+            #expect(try gateway.httpSend("DELETE", "/integration/v1/locks/\(id)/grants/\(grantId)", json: "", token: planner).status == 200)
+            #expect(await eventually(timeout: 10) { lists().last?["version"] as? Int == 3 })
+            #expect(try await eventually(timeout: 10) {
+                let stale = Self.json(try gateway.httpGet("/iot/v1/fleet").body)["staleGrantLists"] as? [[String: Any]] ?? []
+                return stale.contains { $0["deviceId"] as? String == id && $0["version"] as? Int == 3 && $0["heldVersion"] as? Int == 2 }
+            })
+
+            // Back after a while away: the broker hands the lock the newest list (retained).
+            lock.stop()
+            let again = Inbox()
+            let back = try Self.connectLock(id: id, password: password, inbox: again)
+            defer { back.stop() }
+            #expect(await eventually(timeout: 10) {
+                again.all.contains { $0.topic == "commands/\(id)/grants" && $0.retained
+                    && (try? JSONSerialization.jsonObject(with: Data($0.payload)) as? [String: Any])?["version"] as? Int == 3 }
+            })
+        }
+
         @Test("unlock commands round trip, refusals and expiry; numbered events with gaps; an unplanned unlock raises an alarm; all in the access log and the visits report")
         func commandsEventsAndAccessLog() async throws {
             let database = try TestDatabase.create()
@@ -62,7 +134,7 @@ extension IntegrationTests {
             let suffix = TestStack.uniqueName("l").replacingOccurrences(of: "_", with: "-")
             let id = "lock-\(suffix)"
             let inbox = Inbox()
-            let lock = try await Self.onboardLock(gateway, id: id, serial: "SN-\(suffix)", recipient: "cr-77", inbox: inbox)
+            let lock = try await Self.onboardLock(gateway, id: id, serial: "SN-\(suffix)", recipient: "cr-77", inbox: inbox).client
             defer { lock.stop() }
             let events = "devices/\(id)/events"
             // Its first message makes it active.

@@ -19,7 +19,7 @@ import Testing
         // Domain modules: no HTTP.
         "Storage": ["Models", "Postgres", "Telemetry"],
         "Access": ["Digest", "Postgres"],
-        "Locks": ["Models", "Postgres", "Storage"],
+        "Locks": ["Digest", "Models", "Postgres", "Storage"],
         "Registry": ["Digest", "Models", "MQTT", "Postgres"],
         "Alarms": ["Models", "Postgres", "Storage", "Telemetry"],
         "Ingest": ["Digest", "Models", "MQTT", "Postgres", "Storage", "Telemetry"],

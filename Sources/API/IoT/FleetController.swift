@@ -1,12 +1,16 @@
 import Access
 import Foundation
 import Hummingbird
+import Locks
 import Models
 import Registry
 
 /// IoT tier: the fleet at a glance, and the device ids that publish without being registered.
 struct FleetController<Context: ClientRequestContext> {
     let repository: any DeviceRepository
+    /// Locks' grant lists (those that lag show in the fleet); nil where none are published.
+    var grantLists: (any GrantListRepository)? = nil
+    var grantListStaleAfterMicros: Int64 = 600_000_000
 
     var routes: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
@@ -26,8 +30,12 @@ struct FleetController<Context: ClientRequestContext> {
             return value
         } ?? 20
         let fleet = try await repository.fleet(lowBatteryThreshold: threshold, tenants: context.scope.tenants)
-        context.audit?.returned(records: fleet.total, dataClass: 2, subjects: fleet.lowBattery.map(\.deviceId))
-        return FleetBody(fleet)
+        let stale = try await grantLists?.stale(tenants: context.scope.tenants, nowMicros: systemMicros(),
+                                                graceMicros: grantListStaleAfterMicros) ?? []
+        context.audit?.returned(records: fleet.total, dataClass: 2, subjects: fleet.lowBattery.map(\.deviceId) + stale.map(\.deviceId))
+        var body = FleetBody(fleet)
+        body.staleGrantLists = stale.map(StaleGrantListBody.init)
+        return body
     }
 
     /// `GET /iot/v1/unknown-devices?limit=&cursor=`: quarantined ids, most recently seen first.
@@ -75,6 +83,8 @@ struct FleetBody: ResponseEncodable {
     var firmwareVersions: [String: Int]
     var lowBatteryThreshold: Double
     var lowBattery: [LowBattery]
+    /// Locks that have not confirmed their newest grant list in time (at most 1,000, longest waiting first).
+    var staleGrantLists: [StaleGrantListBody] = []
 
     init(_ fleet: FleetSummary) {
         total = fleet.total
@@ -84,5 +94,24 @@ struct FleetBody: ResponseEncodable {
         firmwareVersions = fleet.firmwareVersions
         lowBatteryThreshold = fleet.lowBatteryThreshold
         lowBattery = fleet.lowBattery.map { LowBattery(deviceId: $0.deviceId, battery: $0.battery) }
+    }
+}
+
+/// A lock that has not confirmed the newest grant list published to it (it decides offline with an older one).
+struct StaleGrantListBody: Encodable, Sendable {
+    var deviceId: String
+    var version: Int64
+    var publishedAt: String
+    var heldVersion: Int64?
+    var heldAt: String?
+    var grants: Int
+
+    init(_ state: GrantListState) {
+        deviceId = state.deviceId
+        version = state.version
+        publishedAt = RFC3339.format(micros: state.publishedAtMicros)
+        heldVersion = state.heldVersion
+        heldAt = state.heldAtMicros.map { RFC3339.format(micros: $0) }
+        grants = state.grantCount
     }
 }

@@ -194,12 +194,12 @@ public final class BrokerControl: Service, BrokerAccess, Sendable {
 
     /// Publishes QoS 1 and returns once the broker acknowledged it (every publish in flight on this connection),
     /// waiting on a thread of its own rather than the cooperative pool. Lock commands go this way.
-    public func publishAcknowledged(topic: String, payload: [UInt8], timeout: Double = 5) async throws {
+    public func publishAcknowledged(topic: String, payload: [UInt8], retain: Bool = false, timeout: Double = 5) async throws {
         let client = self.client
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             DispatchQueue.global().async {
                 do {
-                    try client.publish(topic: topic, payload: payload, qos: 1)
+                    try client.publish(topic: topic, payload: payload, qos: 1, retain: retain)
                     guard client.waitForAcknowledgements(timeout: timeout) else {
                         throw MQTTError(code: -1, message: "the broker did not acknowledge within \(timeout) s", operation: "publish to \(topic)")
                     }

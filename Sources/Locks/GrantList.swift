@@ -1,0 +1,101 @@
+import Digest
+import Foundation
+import Models
+
+/// The grants a lock may decide with on its own while offline: those in force now or starting within the horizon
+/// (default 7 days), as the lock needs them (staff, window, weekly window in the city's time zone). Published
+/// retained on `commands/<deviceId>/grants` with a version that goes up whenever the content changes; the lock
+/// reports the version it holds (`grant_list_loaded`).
+public struct GrantList: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable, Encodable {
+        public var grantId: Int64
+        public var staffRef: String
+        public var validFrom: String?
+        public var validTo: String?
+        public var weekly: Weekly?
+
+        public struct Weekly: Sendable, Equatable, Encodable {
+            /// ISO weekdays, 1 = Monday.
+            public var days: [Int]
+            public var start: String
+            public var end: String
+        }
+    }
+
+    public var deviceId: String
+    public var entries: [Entry]
+
+    /// The list of `grants` (one lock's) for a lock at `nowMicros`: in force now or starting before `untilMicros`,
+    /// a revocation ahead being the grant's end. Sorted by grant id, so the same grants give the same content.
+    public static func of(deviceId: String, grants: [AccessGrant], nowMicros: Int64, untilMicros: Int64) -> GrantList {
+        let time = { (micros: Int64) in RFC3339.format(micros: micros) }
+        let entries = grants.filter { grant in
+            let end = min(grant.validToMicros ?? .max, grant.revokedAtMicros ?? .max)
+            return grant.deviceId == deviceId && end > nowMicros && (grant.validFromMicros ?? .min) < untilMicros
+        }.sorted { $0.id < $1.id }.map { grant in
+            let end = min(grant.validToMicros ?? .max, grant.revokedAtMicros ?? .max)
+            return Entry(grantId: grant.id, staffRef: grant.staffRef, validFrom: grant.validFromMicros.map(time),
+                         validTo: end == .max ? nil : time(end),
+                         weekly: grant.weekly.map { window in
+                             Entry.Weekly(days: window.days.sorted(), start: Self.clock(window.startMinute), end: Self.clock(window.endMinute))
+                         })
+        }
+        return GrantList(deviceId: deviceId, entries: entries)
+    }
+
+    static func clock(_ minute: Int) -> String { String(format: "%02d:%02d", minute / 60, minute % 60) }
+
+    /// The content that versions are counted on (no version, no time of publishing).
+    public var content: [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(entries)) ?? Data())
+    }
+
+    public var contentHash: [UInt8] { SHA256.hash(content) }
+
+    /// What the lock receives.
+    public func payload(version: Int64) -> [UInt8] {
+        let grants = String(decoding: content, as: UTF8.self)
+        return Array(#"{"deviceId":"\#(deviceId)","grants":\#(grants),"timeZone":"Europe/Stockholm","version":\#(version)}"#.utf8)
+    }
+
+    public var topic: String { "commands/\(deviceId)/grants" }
+}
+
+/// What was published to a lock and what it holds.
+public struct GrantListState: Sendable, Equatable {
+    public var deviceId: String
+    public var version: Int64
+    public var contentHash: [UInt8]
+    public var grantCount: Int
+    public var publishedAtMicros: Int64
+    public var heldVersion: Int64?
+    public var heldAtMicros: Int64?
+
+    public init(deviceId: String, version: Int64, contentHash: [UInt8], grantCount: Int, publishedAtMicros: Int64,
+                heldVersion: Int64? = nil, heldAtMicros: Int64? = nil) {
+        self.deviceId = deviceId
+        self.version = version
+        self.contentHash = contentHash
+        self.grantCount = grantCount
+        self.publishedAtMicros = publishedAtMicros
+        self.heldVersion = heldVersion
+        self.heldAtMicros = heldAtMicros
+    }
+
+    /// Stale: published longer than `graceMicros` ago and the lock does not confirm holding it.
+    public func isStale(nowMicros: Int64, graceMicros: Int64) -> Bool {
+        (heldVersion ?? 0) < version && nowMicros - publishedAtMicros > graceMicros
+    }
+}
+
+/// Grant lists of locks (table `lock_grant_lists`) and the grants they are made of.
+public protocol GrantListRepository: Sendable {
+    /// Every active lock's grants in force now or starting before `untilMicros` (an empty list for a lock without).
+    func listsToPublish(lockTypes: [String], nowMicros: Int64, untilMicros: Int64) async throws -> [GrantList]
+    func states() async throws -> [String: GrantListState]
+    func recordPublished(_ state: GrantListState) async throws
+    /// Locks (of `tenants`; nil: all) whose list is stale.
+    func stale(tenants: [String]?, nowMicros: Int64, graceMicros: Int64) async throws -> [GrantListState]
+}
