@@ -75,8 +75,10 @@ try:
                               "alarm-operator", "--clearance", "3"], env={**env, "DATABASE_URL": f"{base_url}/{database}"},
                              check=True, capture_output=True, text=True)
     token = json.loads(created.stdout.strip().splitlines()[-1])["token"]
-    psql("INSERT INTO devices (device_id, serial_number, type, tenant, placement, lifecycle_state) VALUES "
-         "('safety-77', 'SN-77', 'safety-alarm', 'elderly-care', 'Storgatan 1', 'active')", database)
+    # A safety alarm and the front-door lock (a Nordlock NL-200) of the same care recipient.
+    psql("INSERT INTO devices (device_id, serial_number, type, tenant, placement, lifecycle_state, care_recipient_ref, model) VALUES "
+         "('safety-77', 'SN-77', 'safety-alarm', 'elderly-care', 'Storgatan 1', 'active', 'cr-77', NULL), "
+         "('lock-77', 'SN-L77', 'digital-lock', 'elderly-care', 'Front door', 'active', 'cr-77', 'nordlock-nl200')", database)
 
     options = webdriver.ChromeOptions()
     for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1920,1080", "--disable-dev-shm-usage"]:
@@ -91,6 +93,9 @@ try:
     operator = driver.find_element(By.ID, "operator")
     operator.send_keys("op-console")
     operator.send_keys(Keys.TAB)
+    responder = driver.find_element(By.ID, "responder")
+    responder.send_keys("staff-77")
+    responder.send_keys(Keys.TAB)
 
     published = time.monotonic()
     publish("devices/safety-77/events",
@@ -113,6 +118,17 @@ try:
     assert api(f"/integration/v1/alarms/{alarm_id}")["alarm"]["acknowledgedBy"] == "op-console"
     wait(lambda: driver.find_element(By.CSS_SELECTOR, row).get_attribute("data-state") == "acknowledged",
          5, "the page shows it acknowledged")
+    # The responder was sent with the acknowledgement: a grant on the home's lock, shown as not yet arrived.
+    assert api(f"/integration/v1/alarms/{alarm_id}")["alarm"]["responder"]["staffRef"] == "staff-77"
+    wait(lambda: "staff-77 · lock-77 · not arrived" in driver.find_element(By.CSS_SELECTOR, row + " .responder").text,
+         5, "the page shows the responder on the way")
+    # The responder's card opens the door: the page shows the arrival.
+    publish("devices/lock-77/events", json.dumps({"ts": int(time.time() * 1000), "seq": 1, "evt": "UNLOCK",
+                                                  "lock": {"state": "UNLOCKED", "by": "CARD", "staff": "staff-77"},
+                                                  "power": {"mv": 3600}}))
+    wait(lambda: driver.find_element(By.CSS_SELECTOR, row + " .responder").get_attribute("data-arrived") == "true",
+         15, "the page shows the responder arrived")
+    print(f"console: {driver.find_element(By.CSS_SELECTOR, row + ' .responder').text}")
     driver.save_screenshot(os.path.join(artifacts, "console.png"))
 
     # Resolve from the page: the dialog, an outcome, confirm.

@@ -92,6 +92,20 @@ function render() {
     const device = cell(`${alarm.deviceId}${detail.device ? " · " + detail.device : ""}`);
     const where = cell(detail.where || alarm.attributes.lte || "");
     const state = cell(alarm.state + (alarm.acknowledgedBy ? ` (${alarm.acknowledgedBy})` : ""), "state");
+    if (alarm.responder) {
+      // The responder, the locks they may open, and whether the lock saw them arrive.
+      const line = document.createElement("div");
+      line.className = "responder";
+      const locks = (alarm.responder.grants || []).map((grant) => grant.lockId).join(", ");
+      const arrival = detail.arrival;
+      line.textContent = `→ ${alarm.responder.staffRef}` + (locks ? ` · ${locks}` : " · no lock")
+        + (locks ? (arrival ? ` · arrived ${new Date(arrival.at).toLocaleTimeString("sv-SE")}`
+                              + (arrival.seconds != null ? ` (${arrival.seconds < 120 ? Math.round(arrival.seconds) + " s"
+                                                                 : Math.round(arrival.seconds / 60) + " min"} after the alarm)` : "")
+                            : " · not arrived") : "");
+      line.dataset.arrived = arrival ? "true" : "false";
+      state.append(line);
+    }
     const actions = document.createElement("td");
     actions.className = "actions";
     if (alarm.state === "open") {
@@ -126,10 +140,33 @@ async function loadDetail(id) {
     else if (latest.latitude && latest.longitude) parts.push(`${Number(latest.latitude).toFixed(5)}, ${Number(latest.longitude).toFixed(5)}`);
     if (latest.lock_state) parts.push(`lock ${latest.lock_state}` + (latest.door_state ? `, door ${latest.door_state}` : ""));
     if (body.device.placement) parts.push(body.device.placement);
-    details.set(id, { where: parts.join(" · "), device: body.device.type });
+    details.set(id, { ...details.get(id), where: parts.join(" · "), device: body.device.type,
+                      recipient: body.device.careRecipientRef });
     render();
+    loadArrival(id);
   } catch (error) { /* the row still shows what the list has */ }
 }
+
+// An alarm visit's arrival: the responder's first unlock of the home's lock, from the visits report.
+async function loadArrival(id) {
+  const alarm = alarms.get(id), detail = details.get(id);
+  if (!alarm?.responder || !detail?.recipient || detail.arrival) return;
+  try {
+    const from = new Date(Date.parse(alarm.raisedAt) - 60_000).toISOString();
+    const query = new URLSearchParams({ careRecipientRef: detail.recipient, from });
+    const body = await request(`/visits?${query}`);
+    const visit = body.items.find((item) => item.source === "alarm" && item.visitRef === String(id) && item.firstUnlock);
+    if (visit) {
+      details.set(id, { ...details.get(id), arrival: { at: visit.firstUnlock, seconds: visit.arrivalSeconds } });
+      render();
+    }
+  } catch (error) { /* shown as not arrived */ }
+}
+
+// Responders on their way: ask again every few seconds until the lock sees them.
+setInterval(() => {
+  for (const alarm of alarms.values()) if (alarm.responder && !details.get(alarm.id)?.arrival) loadArrival(alarm.id);
+}, 5000);
 
 async function loadQueue() {
   const body = await request("/alarms?limit=1000");
@@ -150,7 +187,10 @@ async function acknowledge(id) {
   const who = operator();
   if (!who) return;
   try {
-    const alarm = await request(`/alarms/${id}/acknowledge`, { method: "POST", body: JSON.stringify({ operator: who }) });
+    const responder = $("responder").value.trim();
+    const alarm = await request(`/alarms/${id}/acknowledge`, {
+      method: "POST", body: JSON.stringify(responder ? { operator: who, responder } : { operator: who }),
+    });
     update(alarm);
   } catch (error) { showError(error.message); }
 }
@@ -192,6 +232,11 @@ function update(incoming) {
   if (alarm.state === "open" || alarm.state === "acknowledged") {
     alarms.set(alarm.id, alarm);
     if (!known) loadDetail(alarm.id);
+    else if (known.responder?.staffRef !== alarm.responder?.staffRef) {
+      // Another responder: their own arrival, not the previous one's.
+      details.set(alarm.id, { ...details.get(alarm.id), arrival: undefined });
+      if (details.get(alarm.id)?.recipient) loadArrival(alarm.id); else loadDetail(alarm.id);
+    }
   } else {
     finished.add(alarm.id);
     alarms.delete(alarm.id);
