@@ -5,8 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$root"
-python3 -c 'import schemathesis' 2>/dev/null || python3 -m pip install -q schemathesis 2>/dev/null \
-    || python3 -m pip install -q --break-system-packages schemathesis
+Gateway/python-deps schemathesis
 database="cip_fuzz_$$"
 port=$((30000 + RANDOM % 9000))
 base="${DATABASE_URL%/*}"

@@ -1,6 +1,7 @@
 import Logging
 import Metrics
 import ServiceLifecycle
+import Synchronization
 
 /// Hands pending commands to the broker (QoS 1, the lock's command topic) and ends those whose time ran out. A
 /// command is stored before it is published and marked published only once the broker acknowledged it, so a
@@ -51,18 +52,37 @@ public final class CommandDispatcher: Service, Sendable {
         }
     }
 
+    /// Commands whose publish failed, and when to try each again: one that fails never holds the others back,
+    /// and is not resent every half second while the broker is slow.
+    private let retryAt = Mutex<[String: Int64]>([:])
+    static let retryDelayMicros: Int64 = 5_000_000
+
     /// One round: expire what is due, publish what waits. Errors are logged; the next round tries again.
     public func tick() async {
+        let waiting: [LockCommand]
         do {
             let ended = try await commands.expireDue(nowMicros: clock())
             if ended > 0 { expired.increment(by: ended) }
-            for command in try await commands.unpublished(nowMicros: clock(), limit: 100) {
+            waiting = try await commands.unpublished(nowMicros: clock(), limit: 100)
+        } catch {
+            logger.warning("lock commands could not be read; will retry", metadata: ["error": "\(error)"])
+            return
+        }
+        let now = clock()
+        let held = retryAt.withLock { retry in
+            retry = retry.filter { id, at in at > now && waiting.contains { $0.id == id } }
+            return retry
+        }
+        for command in waiting where held[command.id] == nil {
+            do {
                 try await publish(command.topic, command.payload)
                 try await commands.markPublished(command.id, atMicros: clock())
                 published.increment()
+            } catch {
+                retryAt.withLock { $0[command.id] = clock() + Self.retryDelayMicros }
+                logger.warning("a lock command could not be published; will retry", metadata: [
+                    "command": "\(command.id)", "device": "\(command.deviceId)", "error": "\(error)"])
             }
-        } catch {
-            logger.warning("lock commands could not be dispatched; will retry", metadata: ["error": "\(error)"])
         }
     }
 }

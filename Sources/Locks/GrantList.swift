@@ -60,7 +60,9 @@ public struct GrantList: Sendable, Equatable {
         return Array(#"{"deviceId":"\#(deviceId)","grants":\#(grants),"timeZone":"Europe/Stockholm","version":\#(version)}"#.utf8)
     }
 
-    public var topic: String { "commands/\(deviceId)/grants" }
+    public var topic: String { Self.topic(deviceId) }
+
+    public static func topic(_ deviceId: String) -> String { "commands/\(deviceId)/grants" }
 }
 
 /// What was published to a lock and what it holds.
@@ -92,9 +94,16 @@ public struct GrantListState: Sendable, Equatable {
 
 /// Grant lists of locks (table `lock_grant_lists`) and the grants they are made of.
 public protocol GrantListRepository: Sendable {
-    /// Every active lock's grants in force now or starting before `untilMicros` (an empty list for a lock without).
+    /// Every active lock's grants in force now or starting before `untilMicros` (an empty list for a lock without),
+    /// and an empty list for each lock out of service (suspended, not yet active again) that was sent one: what it
+    /// held must not open the door while it is out of service.
     func listsToPublish(lockTypes: [String], nowMicros: Int64, untilMicros: Int64) async throws -> [GrantList]
+    /// Decommissioned locks that still have a published list: their retained list is cleared and forgotten.
+    func retired() async throws -> [String]
+    func forget(_ deviceId: String) async throws
     func states() async throws -> [String: GrantListState]
+    /// Takes the next version number for a lock's list (never handed out twice).
+    func reserveVersion(_ deviceId: String) async throws -> Int64
     func recordPublished(_ state: GrantListState) async throws
     /// Locks (of `tenants`; nil: all) whose list is stale.
     func stale(tenants: [String]?, nowMicros: Int64, graceMicros: Int64) async throws -> [GrantListState]

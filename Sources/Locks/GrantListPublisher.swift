@@ -47,23 +47,44 @@ public final class GrantListPublisher: Service, Sendable {
     @discardableResult
     public func round() async -> Int {
         var count = 0
+        let states: [String: GrantListState]
+        let due: [GrantList]
+        let retired: [String]
         do {
             let now = clock()
-            let states = try await lists.states()
-            for list in try await lists.listsToPublish(lockTypes: lockTypes, nowMicros: now,
-                                                        untilMicros: now + configuration.horizonSeconds * 1_000_000) {
-                let previous = states[list.deviceId]
-                let hash = list.contentHash
-                guard previous?.contentHash != hash else { continue }
-                let version = (previous?.version ?? 0) + 1
+            states = try await lists.states()
+            due = try await lists.listsToPublish(lockTypes: lockTypes, nowMicros: now,
+                                                  untilMicros: now + configuration.horizonSeconds * 1_000_000)
+            retired = try await lists.retired()
+        } catch {
+            logger.warning("grant lists could not be read; will retry", metadata: ["error": "\(error)"])
+            return 0
+        }
+        // Each lock on its own: one that fails waits for the next round, the others go on.
+        for list in due {
+            let hash = list.contentHash
+            guard states[list.deviceId]?.contentHash != hash else { continue }
+            do {
+                let version = try await lists.reserveVersion(list.deviceId)
                 try await publish(list.topic, list.payload(version: version))
                 try await lists.recordPublished(GrantListState(deviceId: list.deviceId, version: version, contentHash: hash,
                                                                grantCount: list.entries.count, publishedAtMicros: clock()))
                 published.increment()
                 count += 1
+            } catch {
+                logger.warning("a grant list could not be published; will retry", metadata: [
+                    "device": "\(list.deviceId)", "error": "\(error)"])
             }
-        } catch {
-            logger.warning("grant lists could not be published; will retry", metadata: ["error": "\(error)"])
+        }
+        // A decommissioned lock's list leaves the broker (an empty retained message clears it) and the table.
+        for deviceId in retired {
+            do {
+                try await publish(GrantList.topic(deviceId), [])
+                try await lists.forget(deviceId)
+            } catch {
+                logger.warning("a retired lock's grant list could not be cleared; will retry", metadata: [
+                    "device": "\(deviceId)", "error": "\(error)"])
+            }
         }
         return count
     }

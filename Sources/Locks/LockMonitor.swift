@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Models
 import Metrics
 import Postgres
 import ServiceLifecycle
@@ -20,6 +21,7 @@ public final class LockMonitor: Service, Sendable {
     let logger: Logger
     let unplanned = Counter(label: "cip_lock_unplanned_unlocks_total")
     let gaps = Counter(label: "cip_lock_sequence_gaps_total")
+    let skipped = Counter(label: "cip_lock_events_skipped_total")
 
     /// The events the monitor reads besides any that carry a `sequence`.
     static let events = ["unlocked", "command_result", "grant_list_loaded"]
@@ -75,11 +77,24 @@ public final class LockMonitor: Service, Sendable {
             if more { next = try rows[rows.count - 1].decode("id") }
             for row in rows.all {
                 let event = try LockEvent(row)
-                if try apply(event, on: connection) {
-                    // It wrote an event while holding the events' lock: commit now, so ingest waits no longer.
-                    next = event.id
-                    more = true
-                    break
+                // One lock's event that the database refuses (a value no constraint allows, whatever a device
+                // sent) is skipped with its reason, never retried forever: the other locks' events go on.
+                try connection.query("SAVEPOINT lock_event")
+                do {
+                    if try apply(event, on: connection) {
+                        // It wrote an event while holding the events' lock: commit now, so ingest waits no longer.
+                        next = event.id
+                        more = true
+                        break
+                    }
+                    try connection.query("RELEASE SAVEPOINT lock_event")
+                } catch let error as any TransientFailure where error.isTransient {
+                    throw error
+                } catch {
+                    try connection.query("ROLLBACK TO SAVEPOINT lock_event")
+                    skipped.increment()
+                    logger.error("a lock event could not be applied and is skipped", metadata: [
+                        "device": "\(event.deviceId)", "event": "\(event.id)", "error": "\(error)"])
                 }
             }
             try connection.query("UPDATE lock_monitor_cursor SET last_event = $1", [next])
@@ -108,7 +123,7 @@ public final class LockMonitor: Service, Sendable {
 
     /// Applies one event; true when it stored an event of its own (and so holds the events' lock).
     private func apply(_ event: LockEvent, on connection: PostgresConnection) throws -> Bool {
-        if let text = event.attributes["sequence"], let sequence = Int64(text), sequence >= 0 {
+        if let text = event.attributes["sequence"], let sequence = Int64(text) {
             try track(sequence, of: event, on: connection)
         }
         switch event.event {
@@ -130,8 +145,14 @@ public final class LockMonitor: Service, Sendable {
             }
             return false
         case "unlocked":
-            // A remote unlock was checked when it was requested; a credential at the door is checked here.
-            guard let staffRef = event.attributes["staffRef"], event.attributes["commandId"] == nil else { return false }
+            // A remote unlock was checked when it was requested (if the lock names a command that really is one of
+            // its remote unlocks); a credential at the door is checked here.
+            guard let staffRef = event.attributes["staffRef"] else { return false }
+            if let commandId = event.attributes["commandId"],
+               try PostgresCommandRepository.confirmsRemoteUnlock(commandId: commandId, deviceId: event.deviceId,
+                                                                  atMicros: event.observedMicros, on: connection) {
+                return false
+            }
             let grants = try PostgresGrantRepository.grants(deviceId: event.deviceId, staffRef: staffRef, on: connection)
             guard case .refused(let refusal) = schedule.decide(staffRef: staffRef, grants: grants, atMicros: event.observedMicros) else {
                 return false
@@ -171,6 +192,10 @@ public final class LockMonitor: Service, Sendable {
         }
         let outcome = EventSequence.place(sequence, after: last, gaps: open)
         switch outcome {
+        case .ignored:
+            logger.notice("a lock sent an event number no lock counts to; ignored", metadata: [
+                "device": "\(event.deviceId)", "event": "\(event.id)"])
+            return
         case .gap(let gap):
             try insertGap(gap, device: event.deviceId, detectedBy: event.id, on: connection)
             gaps.increment()
@@ -181,14 +206,15 @@ public final class LockMonitor: Service, Sendable {
             for rest in remaining { try insertGap(rest, device: event.deviceId, detectedBy: event.id, on: connection) }
         case .restarted:
             logger.notice("a lock numbers its events from the start again", metadata: ["device": "\(event.deviceId)"])
-        case .first, .inOrder, .repeated:
+        case .first, .inOrder, .repeated, .ignored:
             break
         }
+        guard let newLast = EventSequence.last(after: outcome, sequence: sequence, previous: last) else { return }
         try connection.query("""
             INSERT INTO lock_sequences (device_id, last_sequence, last_event_id, updated_at) VALUES ($1, $2, $3, clock_timestamp())
             ON CONFLICT (device_id) DO UPDATE SET last_sequence = EXCLUDED.last_sequence,
                 last_event_id = EXCLUDED.last_event_id, updated_at = EXCLUDED.updated_at
-            """, [event.deviceId, EventSequence.last(after: outcome, sequence: sequence, previous: last), event.id])
+            """, [event.deviceId, newLast, event.id])
     }
 
     private func insertGap(_ gap: EventSequence.Gap, device: String, detectedBy: Int64, on connection: PostgresConnection) throws {

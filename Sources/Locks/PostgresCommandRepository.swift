@@ -32,11 +32,21 @@ public struct PostgresCommandRepository: CommandRepository {
         }
     }
 
+    /// A command still to be sent must still be allowed: its lock active and its grant neither revoked nor ended
+    /// (a planner revoking, or an administrator suspending the lock, after the request withdraws it).
+    private static let stillAllowed = """
+        EXISTS (SELECT 1 FROM devices d WHERE d.device_id = lock_commands.device_id AND d.lifecycle_state = 'active')
+        AND EXISTS (SELECT 1 FROM lock_grants g WHERE g.id = lock_commands.grant_id
+                    AND coalesce(g.revoked_at, 'infinity') > \(PostgresSQL.timestamp(micros: "$1::bigint"))
+                    AND coalesce(g.valid_to, 'infinity') > \(PostgresSQL.timestamp(micros: "$1::bigint")))
+        """
+
     public func unpublished(nowMicros: Int64, limit: Int) async throws -> [LockCommand] {
         try await pool.withConnection { connection in
             try connection.query("""
                 SELECT \(Self.columns) FROM lock_commands
                 WHERE status = 'pending' AND published_at IS NULL AND expires_at > \(PostgresSQL.timestamp(micros: "$1::bigint"))
+                  AND \(Self.stillAllowed)
                 ORDER BY requested_at LIMIT $2::integer
                 """, [nowMicros, limit]).all.map { row throws(PostgresError) in try Self.command(row) }
         }
@@ -53,7 +63,13 @@ public struct PostgresCommandRepository: CommandRepository {
 
     public func expireDue(nowMicros: Int64) async throws -> Int {
         try await pool.withConnection { connection in
-            try connection.query("""
+            let withdrawn = try connection.query("""
+                UPDATE lock_commands SET status = 'expired', finished_at = \(PostgresSQL.timestamp(micros: "$1::bigint")),
+                       reason = 'withdrawn before it was sent: the grant ended or the lock left service'
+                WHERE status = 'pending' AND published_at IS NULL AND NOT (\(Self.stillAllowed))
+                RETURNING id
+                """, [nowMicros]).count
+            return try withdrawn + connection.query("""
                 UPDATE lock_commands SET status = 'expired', finished_at = \(PostgresSQL.timestamp(micros: "$1::bigint")),
                        reason = CASE WHEN published_at IS NULL THEN 'never reached the broker before it expired'
                                      ELSE 'no answer from the lock before the command expired' END
@@ -67,13 +83,16 @@ public struct PostgresCommandRepository: CommandRepository {
         try await pool.withConnection { connection in try Self.answer(answer, on: connection) }
     }
 
-    /// The lock monitor ends commands inside its own transaction (with its cursor).
+    /// The lock monitor ends commands inside its own transaction (with its cursor). An answer the lock gave before
+    /// the expiry also ends a command the clock already expired (it arrived late; the door did open).
     static func answer(_ answer: CommandAnswer, on connection: PostgresConnection) throws(PostgresError) -> Bool {
         try connection.query("""
             UPDATE lock_commands SET status = $3, reason = $4, finished_at = \(PostgresSQL.timestamp(micros: "$5::bigint"))
-            WHERE id = $1 AND device_id = $2 AND status = 'pending'
+            WHERE id = $1 AND device_id = $2
+              AND (status = 'pending'
+                   OR (status = 'expired' AND published_at IS NOT NULL AND \(PostgresSQL.timestamp(micros: "$5::bigint")) <= expires_at))
             RETURNING id
-            """, [answer.commandId, answer.deviceId, answer.succeeded ? "succeeded" : "failed", answer.reason.map { String($0.prefix(500)) },
+            """, [answer.commandId, answer.deviceId, answer.succeeded ? "succeeded" : "failed", answer.reason.map { String(String.UnicodeScalarView($0.unicodeScalars.prefix(500))) },
                   answer.atMicros]).count == 1
     }
 
@@ -86,6 +105,18 @@ public struct PostgresCommandRepository: CommandRepository {
                 ORDER BY requested_at, id LIMIT $4::integer
                 """, [deviceId, fromMicros, toMicros, limit]).all.map { row throws(PostgresError) in try Self.command(row) }
         }
+    }
+
+    /// Whether an `unlocked` naming `commandId` is that remote unlock: a command of this lock, sent, asked before
+    /// the event and not long expired. Anything else is a credential at the door and is checked as one.
+    static func confirmsRemoteUnlock(commandId: String, deviceId: String, atMicros: Int64,
+                                     on connection: PostgresConnection) throws(PostgresError) -> Bool {
+        try connection.query("""
+            SELECT 1 AS found FROM lock_commands
+            WHERE id = $1 AND device_id = $2 AND action = 'unlock' AND published_at IS NOT NULL
+              AND status IN ('pending', 'succeeded', 'expired')
+              AND \(PostgresSQL.timestamp(micros: "$3::bigint")) BETWEEN requested_at AND expires_at + interval '60 seconds'
+            """, [commandId, deviceId, atMicros]).count == 1
     }
 
     static func command(_ row: PostgresRow) throws(PostgresError) -> LockCommand {

@@ -8,9 +8,43 @@ public struct PostgresGrantListRepository: GrantListRepository {
     public init(pool: PostgresPool) { self.pool = pool }
 
     public func listsToPublish(lockTypes: [String], nowMicros: Int64, untilMicros: Int64) async throws -> [GrantList] {
-        try await PostgresGrantRepository(pool: pool).grantsForLists(lockTypes: lockTypes, nowMicros: nowMicros, untilMicros: untilMicros)
-            .sorted { $0.key < $1.key }
-            .map { GrantList.of(deviceId: $0.key, grants: $0.value, nowMicros: nowMicros, untilMicros: untilMicros) }
+        let active = try await PostgresGrantRepository(pool: pool).grantsForLists(lockTypes: lockTypes, nowMicros: nowMicros,
+                                                                                  untilMicros: untilMicros)
+        let outOfService: [String] = try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT l.device_id FROM lock_grant_lists l JOIN devices d USING (device_id)
+                WHERE d.lifecycle_state NOT IN ('active', 'decommissioned') AND l.version > 0
+                """).all.map { row throws(PostgresError) in try row.decode("device_id") }
+        }
+        var lists = active.map { GrantList.of(deviceId: $0.key, grants: $0.value, nowMicros: nowMicros, untilMicros: untilMicros) }
+        lists += outOfService.filter { active[$0] == nil }.map { GrantList(deviceId: $0, entries: []) }
+        return lists.sorted { $0.deviceId < $1.deviceId }
+    }
+
+    public func retired() async throws -> [String] {
+        try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT l.device_id FROM lock_grant_lists l JOIN devices d USING (device_id)
+                WHERE d.lifecycle_state = 'decommissioned'
+                """).all.map { row throws(PostgresError) in try row.decode("device_id") }
+        }
+    }
+
+    public func forget(_ deviceId: String) async throws {
+        try await pool.withConnection { connection in
+            try connection.query("DELETE FROM lock_grant_lists WHERE device_id = $1", [deviceId])
+        }
+    }
+
+    public func reserveVersion(_ deviceId: String) async throws -> Int64 {
+        try await pool.withConnection { connection in
+            try connection.query("""
+                INSERT INTO lock_grant_lists (device_id, version, content_sha256, grant_count, published_at, reserved_version)
+                VALUES ($1, 0, '\\x'::bytea, 0, clock_timestamp(), 1)
+                ON CONFLICT (device_id) DO UPDATE SET reserved_version = lock_grant_lists.reserved_version + 1
+                RETURNING reserved_version
+                """, [deviceId]).single().decode("reserved_version")
+        }
     }
 
     private static let columns = """
@@ -32,10 +66,9 @@ public struct PostgresGrantListRepository: GrantListRepository {
     public func recordPublished(_ state: GrantListState) async throws {
         try await pool.withConnection { connection in
             try connection.query("""
-                INSERT INTO lock_grant_lists (device_id, version, content_sha256, grant_count, published_at)
-                VALUES ($1, $2, $3, $4::integer, \(PostgresSQL.timestamp(micros: "$5::bigint")))
-                ON CONFLICT (device_id) DO UPDATE SET version = EXCLUDED.version, content_sha256 = EXCLUDED.content_sha256,
-                    grant_count = EXCLUDED.grant_count, published_at = EXCLUDED.published_at
+                UPDATE lock_grant_lists SET version = $2, content_sha256 = $3, grant_count = $4::integer,
+                       published_at = \(PostgresSQL.timestamp(micros: "$5::bigint"))
+                WHERE device_id = $1 AND version < $2 AND reserved_version >= $2
                 """, [state.deviceId, state.version, state.contentHash, state.grantCount, state.publishedAtMicros])
         }
     }
@@ -44,7 +77,7 @@ public struct PostgresGrantListRepository: GrantListRepository {
         try await pool.withConnection { connection in
             try connection.query("""
                 SELECT \(Self.columns) FROM lock_grant_lists l JOIN devices d USING (device_id)
-                WHERE coalesce(l.held_version, 0) < l.version
+                WHERE coalesce(l.held_version, 0) < l.version AND d.lifecycle_state = 'active'
                   AND l.published_at < \(PostgresSQL.timestamp(micros: "$2::bigint")) - $3::bigint * interval '1 microsecond'
                   AND ($1::text[] IS NULL OR d.tenant = ANY($1::text[]))
                 ORDER BY l.published_at, l.device_id LIMIT 1000

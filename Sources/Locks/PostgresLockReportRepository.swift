@@ -100,7 +100,8 @@ public struct PostgresLockReportRepository: LockReportRepository {
                        \(Self.micros("""
                            (SELECT max(e.observed_at) FROM events e
                             WHERE e.device_id = v.device_id AND e.event = 'locked' AND e.observed_at >= v.first_unlock
-                              AND e.observed_at < least(coalesce(v.valid_to, 'infinity'), coalesce(v.revoked_at, 'infinity')))
+                              AND e.observed_at < least(coalesce(v.valid_to, 'infinity'), coalesce(v.revoked_at, 'infinity'),
+                                                        v.first_unlock + interval '12 hours'))
                            """)) AS last_lock_us
                 FROM visits v
                 ORDER BY coalesce(v.planned_start, v.valid_from), v.id

@@ -54,6 +54,21 @@ import Testing
         #expect(odd.issues.map(\.path).sorted() == ["/cmd/reason", "/cmd/result"], "\(odd.issues)")
     }
 
+    @Test("a staff reference that is a personal identity number, or a value of 201 characters, is an issue and not stored")
+    func hostileAttributes() throws {
+        let mapper = try Self.nordlock()
+        let pin = try mapper.map(Array(#"{"ts":1714557600000,"seq":5,"evt":"UNLOCK","lock":{"state":"UNLOCKED","by":"CARD","staff":"19121212-1212"},"power":{"mv":3600}}"#.utf8),
+                                 receivedAt: 1_714_557_700)
+        #expect(pin.events.first?.attributes.map(\.name) == ["sequence"])
+        #expect(pin.issues.map(\.path) == ["/lock/staff"], "\(pin.issues)")
+        let long = String(repeating: "e\u{301}", count: 101)  // 202 scalars, 101 characters
+        let huge = try mapper.map(Array(#"{"ts":1714557600000,"evt":"CMD","cmd":{"id":"c","result":"FAILED","reason":"\#(long)"},"lock":{"state":"LOCKED"},"power":{"mv":3600}}"#.utf8),
+                                  receivedAt: 1_714_557_700)
+        let names = huge.events.first?.attributes.map(\.name) ?? []
+        #expect(names == ["commandId", "result"])
+        #expect(huge.issues.map(\.path) == ["/cmd/reason"], "\(huge.issues)")
+    }
+
     @Test("a class-3 attribute never travels with a class-2 event (tamper), but does with the class-3 unlock")
     func classificationFiltersAttributes() throws {
         let result = try Self.normalize("""

@@ -30,6 +30,18 @@ import Testing
         #expect(EventSequence.last(after: .filled(gap: single, remaining: []), sequence: 3, previous: 12) == 12)
     }
 
+    @Test("numbers a device may send at the edges of Int64 never trap; absurd ones are ignored, huge jumps are a restart")
+    func hostileNumbers() {
+        #expect(EventSequence.place(.max, after: 5, gaps: []) == .ignored)
+        #expect(EventSequence.place(5, after: .max, gaps: []) == .first, "a stored number past the ceiling is no basis")
+        #expect(EventSequence.place(-1, after: 5, gaps: []) == .ignored)
+        #expect(EventSequence.place(.min, after: 0, gaps: []) == .ignored)
+        #expect(EventSequence.place(EventSequence.ceiling, after: 3, gaps: []) == .restarted)
+        #expect(EventSequence.place(3 + EventSequence.maxGap + 1, after: 3, gaps: []) == .gap(Gap(first: 4, last: 3 + EventSequence.maxGap)))
+        #expect(EventSequence.place(3 + EventSequence.maxGap + 2, after: 3, gaps: []) == .restarted)
+        #expect(EventSequence.last(after: .ignored, sequence: .max, previous: 5) == 5)
+    }
+
     @Test("a number already seen is a repeat; 1 after a higher number is a restart")
     func repeatsAndRestarts() {
         #expect(EventSequence.place(5, after: 12, gaps: []) == .repeated)

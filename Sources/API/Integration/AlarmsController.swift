@@ -153,6 +153,10 @@ struct AlarmsController<Context: ClientRequestContext> {
         guard let found = try await repository.alarm(id), context.scope.sees(found.alarm) else {
             throw Problem.notFound("no alarm \(id)")
         }
+        // Only a care alarm sends someone into a home: a low battery or an offline device opens no door.
+        guard found.alarm.kind == "care" else {
+            throw Problem.conflict("alarm \(id) is a \(found.alarm.kind) alarm: only care alarms send a responder into the home")
+        }
         guard let device = try await locks.devices.device(found.alarm.deviceId), let recipient = device.careRecipientRef else {
             return ResponderAssignment(responder: responder, lockIds: [],
                                        noLockReason: "the alarm's device \(found.alarm.deviceId) has no care recipient")

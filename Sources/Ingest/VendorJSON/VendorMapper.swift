@@ -191,6 +191,9 @@ public struct VendorMapper: Sendable {
         return MappingResult(values: values, events: events, issues: issues)
     }
 
+    /// The longest attribute value kept, in Unicode scalars (what PostgreSQL counts as characters).
+    static let maxAttributeScalars = 200
+
     /// The mapping's event attributes present in the message. A missing or null field is no attribute; an object,
     /// an array or an unmapped value is an issue (the events still go on, without it).
     private func eventAttributes(in document: JSONValue, issues: inout [MappingIssue]) -> [MappedAttribute] {
@@ -230,6 +233,15 @@ public struct VendorMapper: Sendable {
             case .string(let text): text
             case .number(let number): vendorJSONNumber(number)
             case .boolean(let flag): flag ? "true" : "false"
+            }
+            // Attributes are short facts (a number, a reference, a reason) and never a person's identity.
+            guard text.unicodeScalars.count <= Self.maxAttributeScalars else {
+                issues.append(MappingIssue(path: path, reason: "attribute \(rule.name): longer than \(Self.maxAttributeScalars) characters"))
+                continue
+            }
+            guard !PersonalIdentityNumber.appears(in: text) else {
+                issues.append(MappingIssue(path: path, reason: "attribute \(rule.name): holds a personal identity number; not stored"))
+                continue
             }
             attributes.append(MappedAttribute(name: rule.name, value: text, confidentiality: rule.confidentiality))
         }

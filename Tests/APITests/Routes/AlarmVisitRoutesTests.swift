@@ -38,7 +38,7 @@ import Testing
     func acknowledgeGrants() async throws {
         let harness = Harness()
         try await Self.seed(harness)
-        let alarm = harness.alarms.open(deviceId: "sa-1", type: "alarm_button", priority: 1, tenant: "north", confidentiality: 3)
+        let alarm = harness.alarms.open(deviceId: "sa-1", type: "alarm_button", kind: "care", priority: 1, tenant: "north", confidentiality: 3)
         try await harness.test { client in
             let acked = try await client.call(.post, "/integration/v1/alarms/\(alarm.id)/acknowledge", token: "operator-north",
                                               body: #"{"operator":"op-1","responder":"staff-7"}"#)
@@ -101,7 +101,7 @@ import Testing
     func resolveEndsAfterMargin() async throws {
         let harness = Harness(visitTimes: AlarmVisitTimes(capMicros: 3_600_000_000, marginMicros: 600_000_000))
         try await Self.seed(harness)
-        let alarm = harness.alarms.open(deviceId: "sa-1", type: "alarm_button", priority: 1, tenant: "north", confidentiality: 3)
+        let alarm = harness.alarms.open(deviceId: "sa-1", type: "alarm_button", kind: "care", priority: 1, tenant: "north", confidentiality: 3)
         try await harness.test { client in
             _ = try await client.call(.post, "/integration/v1/alarms/\(alarm.id)/acknowledge", token: "operator-north",
                                       body: #"{"operator":"op-1","responder":"staff-7"}"#)
@@ -143,7 +143,7 @@ import Testing
     func changeResponder() async throws {
         let harness = Harness()
         try await Self.seed(harness)
-        let alarm = harness.alarms.open(deviceId: "sa-1", type: "alarm_button", priority: 1, tenant: "north", confidentiality: 3)
+        let alarm = harness.alarms.open(deviceId: "sa-1", type: "alarm_button", kind: "care", priority: 1, tenant: "north", confidentiality: 3)
         try await harness.test { client in
             let path = "/integration/v1/alarms/\(alarm.id)/responder"
             // Not before the acknowledgement.
@@ -179,7 +179,7 @@ import Testing
     func noLock() async throws {
         let harness = Harness()
         try await Self.seed(harness)
-        let none = harness.alarms.open(deviceId: "sa-none", type: "alarm_button", priority: 1, tenant: "north", confidentiality: 3)
+        let none = harness.alarms.open(deviceId: "sa-none", type: "alarm_button", kind: "care", priority: 1, tenant: "north", confidentiality: 3)
         try await harness.test { client in
             let acked = try await client.call(.post, "/integration/v1/alarms/\(none.id)/acknowledge", token: "operator-north",
                                               body: #"{"operator":"op-1","responder":"staff-7"}"#)
@@ -200,7 +200,7 @@ import Testing
     func hostileResponder(value: String) async throws {
         let harness = Harness()
         try await Self.seed(harness)
-        let alarm = harness.alarms.open(deviceId: "sa-1", type: "alarm_button", priority: 1, tenant: "north", confidentiality: 3)
+        let alarm = harness.alarms.open(deviceId: "sa-1", type: "alarm_button", kind: "care", priority: 1, tenant: "north", confidentiality: 3)
         try await harness.test { client in
             let reply = try await client.call(.post, "/integration/v1/alarms/\(alarm.id)/acknowledge", token: "operator-north",
                                               body: #"{"operator":"op-1","responder":\#(value)}"#)
@@ -222,9 +222,11 @@ import Testing
     func scope() async throws {
         let harness = Harness()
         try await Self.seed(harness)
-        // A class 2 alarm (technical), visible to a class 2 operator.
-        let alarm = harness.alarms.open(deviceId: "sa-1", type: "device_fault", priority: 3, tenant: "north", confidentiality: 2)
-        let south = harness.alarms.open(deviceId: "sa-s", type: "alarm_button", priority: 1, tenant: "south", confidentiality: 3)
+        // A care alarm stored as class 2, visible to a class 2 operator; and a technical alarm.
+        let alarm = harness.alarms.open(deviceId: "sa-1", type: "alarm_button", kind: "care", priority: 1, tenant: "north", confidentiality: 2)
+        let technical = harness.alarms.open(deviceId: "sa-1", type: "device_fault", kind: "technical", priority: 3, tenant: "north",
+                                            confidentiality: 2)
+        let south = harness.alarms.open(deviceId: "sa-s", type: "alarm_button", kind: "care", priority: 1, tenant: "south", confidentiality: 3)
         try await harness.test { client in
             let ack = "/integration/v1/alarms/\(alarm.id)/acknowledge"
             let low = try await client.call(.post, ack, token: "operator-north-2", body: #"{"operator":"op-1","responder":"staff-7"}"#)
@@ -234,13 +236,18 @@ import Testing
                     "integrators never change alarms")
             let acked = try await client.call(.post, ack, token: "operator-north", body: #"{"operator":"op-1","responder":"staff-7"}"#)
             #expect(acked.status == .ok && Self.grants(acked).count == 1, "\(acked.text)")
+            // A technical alarm sends nobody into the home: no responder, no grant.
+            let fault = try await client.call(.post, "/integration/v1/alarms/\(technical.id)/acknowledge", token: "operator-north",
+                                              body: #"{"operator":"op-1","responder":"staff-8"}"#)
+            #expect(fault.status == .conflict, "\(fault.text)")
+            #expect(try await harness.grants.alarmGrants(alarmIds: [technical.id]).isEmpty)
 
             // Below clearance 3 the responder, its grants and the timeline's responder details are left out.
             let seenLow = try await client.call(.get, "/integration/v1/alarms/\(alarm.id)", token: "operator-north-2")
             #expect(seenLow.status == .ok)
             #expect(!seenLow.text.contains("staff-7") && !seenLow.text.contains("\"responder\""), "\(seenLow.text)")
             let listLow = try await client.call(.get, "/integration/v1/alarms", token: "operator-north-2")
-            #expect(listLow.items.count == 1 && !listLow.text.contains("staff-7"), "\(listLow.text)")
+            #expect(listLow.items.count == 2 && !listLow.text.contains("staff-7"), "\(listLow.text)")
             let seenHigh = try await client.call(.get, "/integration/v1/alarms/\(alarm.id)", token: "operator-north")
             #expect(seenHigh.text.contains("staff-7"))
 

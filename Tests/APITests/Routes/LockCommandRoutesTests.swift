@@ -44,6 +44,35 @@ import Testing
         }
     }
 
+    @Test("a command is never valid past the grant that allows it")
+    func expiryCappedAtTheGrant() async throws {
+        let harness = Harness()
+        try await LockRoutesTests.seed(harness)
+        let now = systemMicros()
+        let grant = try await harness.grants.create(NewGrant(staffRef: "staff-9", validFromMicros: now - 60_000_000, validToMicros: now + 20_000_000,
+                                                             weekly: nil, source: .manual, visitRef: nil, reason: nil),
+                                                    deviceId: "lock-n", grantedBy: "planner-north")
+        try await harness.test { client in
+            let reply = try await client.call(.post, "/integration/v1/locks/lock-n/unlock", token: "app-north", body: #"{"staffRef":"staff-9","ttlSeconds":600}"#)
+            #expect(reply.status == .accepted, "\(reply.text)")
+            let stored = try await harness.commands.command(reply.json["id"] as? String ?? "")
+            #expect(stored?.expiresAtMicros == grant.validToMicros, "the grant's end, not ten minutes")
+        }
+    }
+
+    @Test("a decommissioned lock's access log stays readable; commands to it are refused")
+    func decommissionedLock() async throws {
+        let harness = Harness()
+        try await LockRoutesTests.seed(harness)
+        _ = try await harness.devices.apply(.decommission, to: "lock-n", actor: "t", client: nil, reason: "replaced")
+        try await harness.test { client in
+            let log = try await client.call(.get, "/integration/v1/locks/lock-n/access-log", token: "auditor")
+            #expect(log.status == .ok, "\(log.text)")
+            let unlock = try await client.call(.post, "/integration/v1/locks/lock-n/unlock", token: "app-north", body: #"{"staffRef":"staff-7"}"#)
+            #expect(unlock.status == .conflict, "\(unlock.text)")
+        }
+    }
+
     @Test("a lock not in service refuses every command, even inside a grant")
     func lockNotInService() async throws {
         let harness = Harness()

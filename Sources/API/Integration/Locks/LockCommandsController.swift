@@ -51,9 +51,10 @@ struct LockCommandsController<Context: ClientRequestContext> {
             throw Problem.badParameter("ttlSeconds", "ttlSeconds is 5 to \(Self.maxTTLSeconds)")
         }
         let now = clock()
+        let staffGrants = lock.lifecycleState == .active
+            ? try await grants.grants(deviceId: lock.deviceId, staffRef: body.staffRef) : []
         let decision: AccessDecision = lock.lifecycleState == .active
-            ? schedule.decide(staffRef: body.staffRef, grants: try await grants.grants(deviceId: lock.deviceId, staffRef: body.staffRef),
-                              atMicros: now)
+            ? schedule.decide(staffRef: body.staffRef, grants: staffGrants, atMicros: now)
             : .refused(.lockNotInService)
         var command = LockCommand(id: LockCommand.newID(), deviceId: lock.deviceId, action: action, staffRef: body.staffRef,
                                   requestedBy: context.client?.name ?? "api", requestedAtMicros: now,
@@ -61,6 +62,10 @@ struct LockCommandsController<Context: ClientRequestContext> {
         switch decision {
         case .allowed(let grantId):
             command.grantId = grantId
+            // Never valid past the grant that allows it (its end, or a revocation already set for later).
+            if let grant = staffGrants.first(where: { $0.id == grantId }) {
+                command.expiresAtMicros = min(command.expiresAtMicros, grant.validToMicros ?? .max, grant.revokedAtMicros ?? .max)
+            }
             try await commands.insert(command)
             dispatched()
             context.audit?.returned(records: 1, dataClass: LockLookup.dataClass, subjects: [lock.deviceId])

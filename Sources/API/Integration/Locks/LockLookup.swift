@@ -12,8 +12,9 @@ struct LockLookup {
 
     static var dataClass: Int { 3 }
 
-    /// `what` names the data in the 403 ("lock access grants", "lock commands").
-    func require(_ context: some ClientRequestContext, what: String) async throws -> Device {
+    /// `what` names the data in the 403 ("lock access grants", "lock commands"). A decommissioned lock is a 409,
+    /// unless `decommissioned` allows it (its history stays readable: the access log).
+    func require(_ context: some ClientRequestContext, what: String, decommissioned: Bool = false) async throws -> Device {
         let id = try knownDeviceID(context)
         guard context.scope.clearance >= Self.dataClass else {
             throw Problem.forbidden("\(what) are class \(Self.dataClass); this client is cleared for class \(context.scope.clearance)")
@@ -24,7 +25,7 @@ struct LockLookup {
         guard lockTypes.contains(device.type) else {
             throw Problem.conflict("device \(id) is a \(device.type), not a lock")
         }
-        guard device.lifecycleState != .decommissioned else {
+        guard decommissioned || device.lifecycleState != .decommissioned else {
             throw Problem.conflict("lock \(id) is decommissioned")
         }
         return device

@@ -33,7 +33,7 @@ struct LockReportsController<Context: ClientRequestContext> {
 
     /// `GET /integration/v1/locks/{id}/access-log?from=&to=&limit=` (default: the last 7 days, 500 lines).
     @Sendable func accessLog(_ request: Request, context: Context) async throws -> AccessLogBody {
-        let lock = try await lookup.require(context, what: "lock access logs")
+        let lock = try await lookup.require(context, what: "lock access logs", decommissioned: true)
         let query = QueryReader(request)
         let (from, to) = try period(query, defaultSpan: 7 * 86_400_000_000)
         let limit = try query.limit(default: 500, max: 5_000)
