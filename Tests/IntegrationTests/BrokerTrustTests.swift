@@ -214,7 +214,7 @@ extension IntegrationTests {
             #expect(try database.count("SELECT count(*) FROM devices WHERE device_id = 'cip-bridge' AND lifecycle_state = 'registered'") == 1)
         }
 
-        @Test("the demo simulator onboards its fleet with the nonce protocol and publishes on the devices' own accounts")
+        @Test("the demo simulator onboards its fleet with the nonce protocol and publishes on the devices' own accounts; its lock numbers its events and answers an unlock command")
         func simulatorOnboards() async throws {
             let database = try TestDatabase.create()
             defer { database.drop() }
@@ -222,8 +222,10 @@ extension IntegrationTests {
             defer { gateway.cleanUp() }
             var registered: [[String: Any]] = []
             for (id, type) in [("lock-001", "digital-lock"), ("gps-001", "gps-alarm"), ("safety-001", "safety-alarm"), ("sensor-001", "sensor")] {
+                // The lock is a Nordlock NL-200 (vendor JSON), as in the demo fleet.
+                let model = type == "digital-lock" ? #","model":"nordlock-nl200""# : ""
                 let response = try gateway.httpSend("POST", "/iot/v1/devices", json: """
-                    {"deviceId":"\(id)","serialNumber":"SN-SIM-\(id)-\(getpid())","type":"\(type)","tenant":"elderly-care"}
+                    {"deviceId":"\(id)","serialNumber":"SN-SIM-\(id)-\(getpid())","type":"\(type)","tenant":"elderly-care"\(model)}
                     """)
                 #expect(response.status == 201, "\(response.body)")
                 registered.append(try #require(try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any]))
@@ -232,10 +234,30 @@ extension IntegrationTests {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
             try JSONSerialization.data(withJSONObject: ["registered": registered]).write(to: URL(fileURLWithPath: directory + "/claims.json"))
-            let status = try ChildProcess([GatewayProcess.benchBinary, "simulate", "--devices-per-kind", "1", "--interval", "0.5",
-                                           "--duration", "3", "--claims", directory + "/claims.json",
-                                           "--credentials", directory + "/credentials.json"],
-                                          environment: TestStack.environment, logPath: directory + "/simulate.log").wait()
+            let simulator = try ChildProcess([GatewayProcess.benchBinary, "simulate", "--devices-per-kind", "1", "--interval", "0.5",
+                                              "--duration", "10", "--claims", directory + "/claims.json",
+                                              "--credentials", directory + "/credentials.json"],
+                                             environment: TestStack.environment, logPath: directory + "/simulate.log")
+            // While it runs: the lock, once active, opens for a staff member with a grant when asked remotely.
+            #expect(try await eventually(timeout: 15) {
+                try database.count("SELECT count(*) FROM devices WHERE device_id = 'lock-001' AND lifecycle_state = 'active'") == 1
+            }, "\(gateway.logTail())")
+            let planner = try gateway.createClient(name: "plan", roles: "care-planner", clearance: 3)
+            let app = try gateway.createClient(name: "app", roles: "lock-operator", clearance: 3)
+            let formatter = ISO8601DateFormatter()
+            let grant = try gateway.httpSend("POST", "/integration/v1/locks/lock-001/grants", json: """
+                {"staffRef":"staff-1","validFrom":"\(formatter.string(from: Date().addingTimeInterval(-60)))","validTo":"\(formatter.string(from: Date().addingTimeInterval(600)))"}
+                """, token: planner)
+            #expect(grant.status == 201, "\(grant.body)")
+            let unlock = try gateway.httpSend("POST", "/integration/v1/locks/lock-001/unlock", json: #"{"staffRef":"staff-1"}"#, token: app)
+            #expect(unlock.status == 202, "\(unlock.body)")
+            let commandId = (try? JSONSerialization.jsonObject(with: Data(unlock.body.utf8)) as? [String: Any])?["id"] as? String ?? ""
+            #expect(try await eventually(timeout: 10) {
+                try database.count("SELECT count(*) FROM lock_commands WHERE id = $1 AND status = 'succeeded'", [commandId]) == 1
+            }, "the simulated lock did not answer: \(gateway.logTail())")
+            #expect(try database.count("SELECT count(*) FROM lock_sequences WHERE device_id = 'lock-001' AND last_sequence >= 2") == 1,
+                    "the simulated lock numbers its events")
+            let status = simulator.wait()
             let log = (try? String(contentsOfFile: directory + "/simulate.log", encoding: .utf8)) ?? ""
             #expect(status == 0, "\(log)")
             let credentials = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/credentials.json"))) as? [String: Any]

@@ -56,6 +56,49 @@ extension IntegrationTests {
             Array(#"{"ts":\#(Int64(at.timeIntervalSince1970 * 1000)),"power":{"mv":3600},\#(fields)}"#.utf8)
         }
 
+        @Test("a command stored just before the gateway was killed reaches the lock after the restart, once it is published")
+        func commandSurvivesAKill() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            let first = GatewayProcess(databaseURL: database.url)
+            defer { first.cleanUp() }
+            try first.start()
+            try await first.waitUntilReady()
+            let suffix = TestStack.uniqueName("k").replacingOccurrences(of: "_", with: "-")
+            let id = "lock-\(suffix)"
+            let inbox = Inbox()
+            let lock = try await Self.onboardLock(first, id: id, serial: "SN-\(suffix)", recipient: "cr-5", inbox: inbox).client
+            defer { lock.stop() }
+            try lock.publish(topic: "devices/\(id)/events", payload: Self.nl200(#""seq":1,"evt":"LOCK","lock":{"state":"LOCKED"}"#))
+            #expect(try await eventually(timeout: 10) {
+                try database.count("SELECT count(*) FROM devices WHERE device_id = $1 AND lifecycle_state = 'active'", [id]) == 1
+            })
+            let planner = try first.createClient(name: "care-plan", roles: "care-planner", tenants: "test", clearance: 3)
+            let now = Date()
+            let grant = try first.httpSend("POST", "/integration/v1/locks/\(id)/grants", json: """
+                {"staffRef":"staff-1","validFrom":"\(Self.iso(now.addingTimeInterval(-60)))","validTo":"\(Self.iso(now.addingTimeInterval(3600)))"}
+                """, token: planner)
+            let grantId = Self.json(grant.body)["id"] as? Int ?? 0
+            // Killed between storing a command and handing it to the broker: the row is there, unpublished.
+            first.kill()
+            let commandId = UUID().uuidString.lowercased()
+            try database.connect().execute("""
+                INSERT INTO lock_commands (id, device_id, action, staff_ref, requested_by, requested_at, expires_at, grant_id, status)
+                VALUES ('\(commandId)', '\(id)', 'unlock', 'staff-1', 'staff-app', now(), now() + interval '2 minutes', \(grantId), 'pending')
+                """)
+            // The same gateway (journal, broker session) started again.
+            try first.start()
+            try await first.waitUntilReady()
+            let second = first
+            #expect(await eventually(timeout: 10) {
+                inbox.all.contains { $0.topic == "commands/\(id)/lock"
+                    && (try? JSONSerialization.jsonObject(with: Data($0.payload)) as? [String: Any])?["id"] as? String == commandId }
+            }, "the command never reached the lock: \(second.logTail())")
+            #expect(try await eventually(timeout: 5) {
+                try database.count("SELECT count(*) FROM lock_commands WHERE id = $1 AND published_at IS NOT NULL", [commandId]) == 1
+            })
+        }
+
         @Test("grant lists: published retained with a version per change, confirmed by the lock, stale in the fleet when not")
         func grantLists() async throws {
             let database = try TestDatabase.create()
