@@ -145,7 +145,7 @@ let package = Package(
         .testTarget(name: "WrapperTests", dependencies: ["MQTT", "Postgres", "Models"]),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "Models", "Postgres"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
-        .testTarget(name: "LocksTests", dependencies: ["Locks"]),
+        .testTarget(name: "LocksTests", dependencies: ["Locks", "Models"]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -29,7 +29,7 @@ public final class AlarmEngine: Service, Sendable {
 
     /// The events that can change alarms; everything else (heartbeats, lock events...) is skipped in SQL.
     var relevantEvents: [String] {
-        rules.catalogue.events.filter { $0.alarm != nil }.map(\.id) + [AlarmRules.cancellationEvent]
+        rules.catalogue.events.filter { $0.alarm != nil }.map(\.id) + [AlarmRules.cancellationEvent, AlarmRules.zoneReturnEvent]
     }
 
     public func run() async throws {
@@ -96,6 +96,9 @@ public final class AlarmEngine: Service, Sendable {
             }
         case .cancelOpenCareAlarms:
             try PostgresAlarmRepository.cancelOpenCareAlarms(device: device, eventId: eventId, on: connection)
+        case .noteZoneReturn:
+            try PostgresAlarmRepository.noteZoneReturn(device: device, eventId: eventId, attributesJSON: row.decode("attributes"),
+                                                       on: connection)
         case .none:
             break
         }

@@ -30,6 +30,8 @@ public enum AlarmChangeKind: String, Sendable, Codable, CaseIterable {
     case escalated
     /// A responder was sent (or changed): their lock grants are in the details.
     case responderAssigned = "responder_assigned"
+    /// The wearer of a GPS alarm came back into the zone an exit alarm is about (noted; an operator resolves).
+    case zoneReturned = "zone_returned"
 }
 
 /// An operator's or the device's request on an alarm.

@@ -6,10 +6,14 @@ import Models
 public struct AlarmRules: Sendable {
     /// The event a device sends when its user resets an alarm before anyone acknowledged it.
     public static let cancellationEvent = "alarm_cancelled"
+    /// Back inside a safe zone: noted on the device's open `geofence_exit` alarm.
+    public static let zoneReturnEvent = "geofence_return"
+    public static let zoneExitAlarm = "geofence_exit"
 
     public enum Decision: Sendable, Equatable {
         case raise(type: String, kind: String, priority: Int)
         case cancelOpenCareAlarms
+        case noteZoneReturn
         case none
     }
 
@@ -27,6 +31,7 @@ public struct AlarmRules: Sendable {
 
     public func decide(event: String) -> Decision {
         if event == Self.cancellationEvent { return .cancelOpenCareAlarms }
+        if event == Self.zoneReturnEvent { return .noteZoneReturn }
         guard let code = catalogue.event(event), let alarm = code.alarm else { return .none }
         return .raise(type: code.id, kind: code.kind.rawValue, priority: alarm.priority)
     }

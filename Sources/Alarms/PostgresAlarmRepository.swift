@@ -244,13 +244,38 @@ public struct PostgresAlarmRepository: AlarmRepository {
                                 attributes, confidentiality, source_event_id)
             VALUES ($1, $2, $3, $4::smallint, (SELECT tenant FROM devices WHERE device_id = $1),
                     to_timestamp($5::bigint / 1e6), to_timestamp($5::bigint / 1e6),
-                    now() + make_interval(secs => $6::double precision), $7::jsonb, $8::smallint, $9::bigint)
+                    now() + make_interval(secs => $6::double precision),
+                    $7::jsonb || \(Self.lastKnownPosition), $8::smallint, $9::bigint)
             RETURNING id
             """, [device, type, kind, priority, observedMicros, ackTargetSeconds, attributesJSON, confidentiality, eventId])
             .first?.decode("id", as: Int64.self) else { return false }
         try append(.opened, alarm: id, actor: "device", details: try json(["eventId": String(eventId), "priority": priority]),
                    on: connection)
         return true
+    }
+
+    /// The device's last known position (class 3), for an alarm of class 3: where the person was, when, and whether
+    /// that is old (more than two minutes before the alarm) — an SOS without a fix is raised at once with it.
+    static let lastKnownPosition = """
+        CASE WHEN $8::smallint >= 3 THEN coalesce((
+            SELECT jsonb_build_object(
+                'lastPosition', value_string,
+                'lastPositionAt', to_char(observed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                'lastPositionAgeSeconds', greatest(0, round(extract(epoch FROM to_timestamp($5::bigint / 1e6) - observed_at)))::bigint::text,
+                'lastPositionOld', (to_timestamp($5::bigint / 1e6) - observed_at > interval '2 minutes')::text)
+            FROM latest_observations WHERE device_id = $1 AND quantity = 'position' AND value_string IS NOT NULL), '{}'::jsonb)
+        ELSE '{}'::jsonb END
+        """
+
+    /// Back in the zone: a note on the device's open or acknowledged exit alarm (there may be none: nothing then).
+    static func noteZoneReturn(device: String, eventId: Int64, attributesJSON: String, on connection: PostgresConnection) throws {
+        guard let alarm = try connection.query("""
+            SELECT id FROM alarms WHERE device_id = $1 AND type = $2 AND state IN ('open', 'acknowledged')
+            """, [device, AlarmRules.zoneExitAlarm]).first else { return }
+        let attributes = (try? JSONSerialization.jsonObject(with: Data(attributesJSON.utf8))) as? [String: Any] ?? [:]
+        var details: [String: Any?] = ["eventId": String(eventId)]
+        for key in ["zoneId", "zoneName", "latitude", "longitude", "accuracy", "at"] { details[key] = attributes[key] as? String }
+        try append(.zoneReturned, alarm: try alarm.decode("id"), actor: "device", details: try json(details), on: connection)
     }
 
     /// The device cancelled (SCAIP `RE`): its open care alarms end as cancelled by the device.

@@ -1,4 +1,5 @@
 import Foundation
+import Models
 
 /// Why a staff member may not open a lock now.
 public enum AccessRefusal: String, Sendable, Equatable, Codable {
@@ -42,15 +43,13 @@ public enum AccessDecision: Sendable, Equatable {
 /// while part of it exists. Inside the autumn repeat (02:00–03:00 twice) a time is its first occurrence.
 public struct GrantSchedule: Sendable {
     public let timeZone: TimeZone
-    private let calendar: Calendar
+    private let weekly: WeeklyCalendar
 
-    public static let cityTimeZone = TimeZone(identifier: "Europe/Stockholm")!
+    public static let cityTimeZone = WeeklyCalendar.cityTimeZone
 
     public init(timeZone: TimeZone = GrantSchedule.cityTimeZone) {
         self.timeZone = timeZone
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        self.calendar = calendar
+        weekly = WeeklyCalendar(timeZone: timeZone)
     }
 
     /// Whether `grant` allows opening at `atMicros`; nil when it does, else why not.
@@ -85,41 +84,9 @@ public struct GrantSchedule: Sendable {
         }
     }
 
-    /// Whether a weekly window is open at `date`: the window that started on the local day of `date`, or the one
-    /// that started the day before and runs past midnight.
-    public func covers(_ window: WeeklyWindow, at date: Date) -> Bool {
-        let today = calendar.startOfDay(for: date)
-        for offset in [0, -1] {
-            guard let day = calendar.date(byAdding: .day, value: offset, to: today),
-                  window.days.contains(isoWeekday(day)),
-                  let start = instant(on: day, minute: window.startMinute),
-                  let endDay = window.crossesMidnight ? calendar.date(byAdding: .day, value: 1, to: day) : day,
-                  let end = instant(on: endDay, minute: window.endMinute)
-            else { continue }
-            if start <= date, date < end { return true }
-        }
-        return false
-    }
+    /// Whether a weekly window is open at `date` (the city's calendar).
+    public func covers(_ window: WeeklyWindow, at date: Date) -> Bool { weekly.covers(window, at: date) }
 
     /// 1 = Monday ... 7 = Sunday, in the schedule's time zone.
-    public func isoWeekday(_ date: Date) -> Int {
-        let weekday = calendar.component(.weekday, from: date)  // 1 = Sunday
-        return weekday == 1 ? 7 : weekday - 1
-    }
-
-    /// The instant of a local wall-clock time on the local day that starts at `day`.
-    private func instant(on day: Date, minute: Int) -> Date? {
-        var components = calendar.dateComponents([.year, .month, .day], from: day)
-        components.hour = minute / 60
-        components.minute = minute % 60
-        guard let resolved = calendar.date(from: components) else { return nil }
-        // A wall-clock time the spring change skips resolves past the gap (02:30 → 03:30); the edge is the change.
-        let back = calendar.dateComponents([.hour, .minute], from: resolved)
-        if back.hour != components.hour || back.minute != components.minute,
-           let change = timeZone.nextDaylightSavingTimeTransition(after: resolved.addingTimeInterval(-3 * 3600)),
-           change <= resolved {
-            return change
-        }
-        return resolved
-    }
+    public func isoWeekday(_ date: Date) -> Int { weekly.isoWeekday(date) }
 }

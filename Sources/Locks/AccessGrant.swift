@@ -1,29 +1,11 @@
 import Foundation
+import Models
 
 /// Where a grant comes from: the care plan (an imported visit), an alarm visit, or a person deciding by hand.
 public enum GrantSource: String, Sendable, Codable, CaseIterable {
     case visitPlan = "visit-plan"
     case alarm
     case manual
-}
-
-/// A weekly recurring window in the city's local time (`Europe/Stockholm`): on each of `days`, from `start` to
-/// `end` minutes after local midnight. An `end` at or before `start` runs past midnight into the next day
-/// ("22:00–07:00"). Local wall-clock times, so a window keeps its hours across daylight-saving changes (a
-/// 22:00–07:00 night is 8 hours long in March and 10 in October).
-public struct WeeklyWindow: Sendable, Equatable, Codable {
-    /// ISO weekdays, 1 = Monday ... 7 = Sunday: the day the window starts on.
-    public var days: Set<Int>
-    public var startMinute: Int
-    public var endMinute: Int
-
-    public init(days: Set<Int>, startMinute: Int, endMinute: Int) {
-        self.days = days
-        self.startMinute = startMinute
-        self.endMinute = endMinute
-    }
-
-    public var crossesMidnight: Bool { endMinute <= startMinute }
 }
 
 /// Permission for one staff member to open one lock: within `validFrom ..< validTo` (either may be open), and

@@ -66,7 +66,7 @@ public final class LockMonitor: Service, Sendable {
             guard head > cursor else { return false }
             let rows = try connection.query("""
                 SELECT e.id, e.device_id, e.event, \(PostgresSQL.epochMicros("e.observed_at")) AS observed_us,
-                       e.attributes::text AS attributes
+                       e.attributes::text AS attributes, e.message_key
                 FROM events e JOIN devices d ON d.device_id = e.device_id AND d.type = ANY($4::text[])
                 WHERE e.id > $1 AND e.id <= $2 AND e.source_path <> '\(Self.sourcePath)'
                   AND (e.event = ANY($3::text[]) OR e.attributes ? 'sequence')
@@ -109,6 +109,7 @@ public final class LockMonitor: Service, Sendable {
         var event: String
         var observedMicros: Int64
         var attributes: [String: String]
+        var messageKey: [UInt8]
 
         init(_ row: PostgresRow) throws {
             id = try row.decode("id")
@@ -118,6 +119,7 @@ public final class LockMonitor: Service, Sendable {
             let text: String = try row.decode("attributes")
             let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
             attributes = object.compactMapValues { $0 as? String }
+            messageKey = try row.decode("message_key")
         }
     }
 
@@ -157,16 +159,12 @@ public final class LockMonitor: Service, Sendable {
             guard case .refused(let refusal) = schedule.decide(staffRef: staffRef, grants: grants, atMicros: event.observedMicros) else {
                 return false
             }
-            try connection.query(AdvisoryLock.statement(AdvisoryLock.events))
             let attributes: [String: String] = ["staffRef": staffRef, "refusal": refusal.rawValue,
                                                 "unlockEventId": String(event.id)]
             let json = String(decoding: try JSONSerialization.data(withJSONObject: attributes, options: [.sortedKeys]), as: UTF8.self)
-            try connection.query("""
-                INSERT INTO events (device_id, event, observed_at, received_at, attributes, confidentiality, message_key, source_path)
-                SELECT device_id, 'unplanned_unlock', observed_at, clock_timestamp(), $2::jsonb, 3, message_key, '\(Self.sourcePath)'
-                FROM events WHERE id = $1
-                ON CONFLICT DO NOTHING
-                """, [event.id, json])
+            try IngestStore.insertDerivedEvent(deviceId: event.deviceId, event: "unplanned_unlock", observedMicros: event.observedMicros,
+                                               attributesJSON: json, confidentiality: 3, messageKey: event.messageKey,
+                                               sourcePath: Self.sourcePath, on: connection)
             unplanned.increment()
             logger.warning("unplanned unlock: a staff credential opened a lock outside every grant", metadata: [
                 "device": "\(event.deviceId)", "event": "\(event.id)", "refusal": "\(refusal.rawValue)"])

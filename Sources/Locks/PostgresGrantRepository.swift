@@ -1,3 +1,4 @@
+import Models
 import Postgres
 
 /// Grants in PostgreSQL: the one home of table `lock_grants` (migration 0009).

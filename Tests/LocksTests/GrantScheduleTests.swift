@@ -1,5 +1,6 @@
 import Foundation
 import Locks
+import Models
 import Testing
 
 /// Grants decide at their edges exactly, in local time across daylight-saving changes.

@@ -141,22 +141,7 @@ struct LocksController<Context: ClientRequestContext> {
         let from = try time("validFrom", body.validFrom)
         let to = try time("validTo", body.validTo)
         if let from, let to, to <= from { throw Problem.badParameter("validTo", "validTo must be later than validFrom") }
-        var weekly: WeeklyWindow?
-        if let request = body.weekly {
-            var days = Set<Int>()
-            for name in request.days {
-                guard let day = weekdayNumbers[name.lowercased()] else {
-                    throw Problem.badParameter("weekly.days", "weekly.days are mon, tue, wed, thu, fri, sat, sun; got \"\(name)\"")
-                }
-                days.insert(day)
-            }
-            guard !days.isEmpty else { throw Problem.badParameter("weekly.days", "weekly.days must name at least one day") }
-            guard let start = minuteOfDay(request.start), let end = minuteOfDay(request.end) else {
-                throw Problem.badParameter("weekly", "weekly.start and weekly.end are local times HH:MM (00:00 to 23:59)")
-            }
-            guard start != end else { throw Problem.badParameter("weekly", "weekly.start and weekly.end must differ") }
-            weekly = WeeklyWindow(days: days, startMinute: start, endMinute: end)
-        }
+        let weekly = try body.weekly.map { try WeeklyWindowText.parse(days: $0.days, start: $0.start, end: $0.end, field: "weekly") }
         // Never open-ended: every grant ends, within a year of its start (or of now).
         guard let to else { throw Problem.badParameter("validTo", "a grant needs validTo (a weekly window too)") }
         guard to - (from ?? nowMicros) <= maxHorizonMicros else {
@@ -180,20 +165,7 @@ struct LocksController<Context: ClientRequestContext> {
                         visitRef: body.visitRef, reason: body.reason)
     }
 
-    /// `HH:MM` → minutes after midnight.
-    static func minuteOfDay(_ text: String) -> Int? {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[0].utf8.count == 2, parts[1].utf8.count == 2,
-              (Array(parts[0].utf8) + Array(parts[1].utf8)).allSatisfy({ (0x30...0x39).contains($0) }),
-              let hour = Int(parts[0]), let minute = Int(parts[1]), (0...23).contains(hour), (0...59).contains(minute)
-        else { return nil }
-        return hour * 60 + minute
-    }
 }
-
-/// ISO weekdays as the API names them.
-let weekdayNames = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-let weekdayNumbers = Dictionary(uniqueKeysWithValues: weekdayNames.enumerated().map { ($1, $0 + 1) })
 
 struct GrantBody: ResponseEncodable, Sendable {
     var id: Int64
@@ -201,7 +173,7 @@ struct GrantBody: ResponseEncodable, Sendable {
     var staffRef: String
     var validFrom: String?
     var validTo: String?
-    var weekly: WeeklyBody?
+    var weekly: WeeklyWindowText?
     var source: String
     var visitRef: String?
     var grantedBy: String
@@ -210,24 +182,13 @@ struct GrantBody: ResponseEncodable, Sendable {
     var revokedAt: String?
     var revokedBy: String?
 
-    struct WeeklyBody: Encodable, Sendable {
-        var days: [String]
-        var start: String
-        var end: String
-        var timeZone: String
-    }
-
     init(_ grant: AccessGrant) {
         id = grant.id
         deviceId = grant.deviceId
         staffRef = grant.staffRef
         validFrom = grant.validFromMicros.map { RFC3339.format(micros: $0) }
         validTo = grant.validToMicros.map { RFC3339.format(micros: $0) }
-        weekly = grant.weekly.map { window in
-            WeeklyBody(days: window.days.sorted().map { weekdayNames[$0 - 1] },
-                              start: Self.clock(window.startMinute), end: Self.clock(window.endMinute),
-                              timeZone: GrantSchedule.cityTimeZone.identifier)
-        }
+        weekly = grant.weekly.map(WeeklyWindowText.init)
         source = grant.source.rawValue
         visitRef = grant.visitRef
         grantedBy = grant.grantedBy
@@ -237,9 +198,6 @@ struct GrantBody: ResponseEncodable, Sendable {
         revokedBy = grant.revokedBy
     }
 
-    static func clock(_ minute: Int) -> String {
-        String(format: "%02d:%02d", minute / 60, minute % 60)
-    }
 }
 
 struct GrantListBody: ResponseEncodable, Sendable {
