@@ -66,6 +66,12 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
+        // Safe zones: pure geometry and the per-device geofence state machine (no dependencies).
+        .target(name: "Geofence"),
+
+        // Safe zones of GPS alarms: storage and schedules (the geofence monitor runs on the pipeline, in Ingest).
+        .target(name: "SafeZones", dependencies: ["Geofence", "Models", "Postgres"]),
+
         .target(name: "Access", dependencies: [
             "Digest", "Postgres",
             .product(name: "Logging", package: "swift-log"),
@@ -82,7 +88,7 @@ let package = Package(
         .target(
             name: "Ingest",
             dependencies: [
-                "Digest", "Models", "MQTT", "Postgres", "Storage", "Telemetry",
+                "Digest", "Geofence", "Models", "MQTT", "Postgres", "SafeZones", "Storage", "Telemetry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -94,7 +100,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Access", "Alarms", "Locks", "Models", "Registry", "Telemetry",
+                "Access", "Alarms", "Geofence", "Locks", "Models", "Registry", "SafeZones", "Telemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -105,7 +111,7 @@ let package = Package(
         // The composition root, shared by both executables: the gateway's services wired together
         // (`GatewayServices`), the command-line option groups (database, broker), loading DataModels/.
         .target(name: "Composition", dependencies: [
-            "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres",
+            "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "SafeZones", "Storage", "Telemetry", "MQTT", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -124,7 +130,8 @@ let package = Package(
 
         // `cip-bench`, the tools around the product: the demo fleet (simulate) and the benchmarks.
         .executableTarget(name: "CIPBench", dependencies: [
-            "API", "Access", "Alarms", "Composition", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres",
+            "API", "Access", "Alarms", "Composition", "Geofence", "Ingest", "Locks", "Models", "Registry", "SafeZones", "Storage",
+            "Telemetry", "MQTT", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
@@ -138,7 +145,7 @@ let package = Package(
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Models", "Storage", "Telemetry"]),
         // Router tests over the in-memory repositories: no database, no broker.
         .testTarget(name: "APITests", dependencies: [
-            "API", "Access", "Alarms", "Locks", "Models", "Registry", "Telemetry",
+            "API", "Access", "Alarms", "Geofence", "Locks", "Models", "Registry", "SafeZones", "Telemetry",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
@@ -146,8 +153,10 @@ let package = Package(
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "Models", "Postgres"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
         .testTarget(name: "LocksTests", dependencies: ["Locks", "Models"]),
+        .testTarget(name: "GeofenceTests", dependencies: ["Geofence"]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres",
+            "API", "Access", "Alarms", "Geofence", "Ingest", "Locks", "Models", "Registry", "SafeZones", "Storage", "Telemetry", "MQTT",
+            "Postgres",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),

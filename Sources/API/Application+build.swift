@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import Models
 import Registry
+import SafeZones
 import ServiceLifecycle
 import Telemetry
 
@@ -32,6 +33,8 @@ public struct APIDependencies: Sendable {
     public var grantLists: (any GrantListRepository)?
     /// How long a lock may take to confirm a new grant list before the fleet view calls it stale.
     public var grantListStaleAfterMicros: Int64 = 600_000_000
+    /// Safe zones of GPS alarms; nil where they are not offered.
+    public var zones: (any ZoneRepository)?
     /// The access log and the visits report (with `grants`).
     public var lockReports: (any LockReportRepository)?
     /// Wakes the command dispatcher after a command was stored.
@@ -48,7 +51,7 @@ public struct APIDependencies: Sendable {
                 authenticator: (any ClientAuthenticator)? = nil, auditTrail: AuditTrail? = nil,
                 openData: (any OpenDataRepository)? = nil, broker: (any BrokerAccess)? = nil, alarms: (any AlarmRepository)? = nil, alarmFeed: AlarmFeed? = nil,
                 grants: (any GrantRepository)? = nil, lockCommands: (any CommandRepository)? = nil,
-                lockReports: (any LockReportRepository)? = nil,
+                lockReports: (any LockReportRepository)? = nil, zones: (any ZoneRepository)? = nil,
                 readiness: [ReadinessCheck] = [],
                 metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
         self.catalogue = catalogue
@@ -62,6 +65,7 @@ public struct APIDependencies: Sendable {
         self.grants = grants
         self.lockCommands = lockCommands
         self.lockReports = lockReports
+        self.zones = zones
         self.alarmFeed = alarmFeed
         self.readiness = readiness
         self.metrics = metrics
@@ -137,6 +141,12 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
                                                     dispatched: dependencies.commandStored).routes,
                              atPath: "/integration/v1")
         }
+    }
+    if let zones = dependencies.zones {
+        let positionTypes = Set(dependencies.catalogue.deviceTypes.filter { $0.quantities.contains("position") }.map(\.id))
+        router.addRoutes(SafeZonesController(zones: zones, devices: dependencies.devices, telemetry: dependencies.telemetry,
+                                             positionTypes: positionTypes, clock: { systemMicros() }).routes,
+                         atPath: "/integration/v1")
     }
     if let alarms = dependencies.alarms {
         router.addRoutes(AlarmsController(repository: alarms, feed: dependencies.alarmFeed, catalogue: dependencies.catalogue,

@@ -69,6 +69,10 @@ public enum AccessPolicy {
     private static let grantReaders = Requirement.anyOf([.carePlanner, .alarmOperator])
     /// Remote commands: the staff's app, and the alarm team letting a responder in.
     private static let lockCommanders = Requirement.anyOf([.lockOperator, .alarmOperator])
+    /// Safe zones of GPS alarms: set by care planners and the alarm team; read by them too.
+    private static let zoneKeepers = Requirement.anyOf([.carePlanner, .alarmOperator])
+    /// Where a GPS alarm has been: the alarm team and integrations.
+    private static let trackReaders = Requirement.anyOf([.alarmOperator, .integrator])
     /// A lock's whole story (grants, commands, refusals, its own events) and the visits report.
     private static let lockLogReaders = Requirement.anyOf([.carePlanner, .alarmOperator, .auditor])
 
@@ -124,6 +128,13 @@ public enum AccessPolicy {
         "GET /integration/v1/commands/{commandId}": lockCommanders,
         "GET /integration/v1/locks/{deviceId}/access-log": lockLogReaders,
         "GET /integration/v1/visits": lockLogReaders,
+
+        // GPS alarms: safe zones and the track.
+        "POST /integration/v1/devices/{deviceId}/zones": zoneKeepers,
+        "GET /integration/v1/devices/{deviceId}/zones": zoneKeepers,
+        "PATCH /integration/v1/devices/{deviceId}/zones/{zoneId}": zoneKeepers,
+        "DELETE /integration/v1/devices/{deviceId}/zones/{zoneId}": zoneKeepers,
+        "GET /integration/v1/devices/{deviceId}/track": trackReaders,
 
         // The CIP facade: open data.
         "GET /ngsi-ld/v1/entities": .anyOf([.openData]),

@@ -252,8 +252,14 @@ struct DemoDevice {
             }
             return messages
         case .gps:
-            let latitude = 59.3293 + sin(Double(round) / 10 + seed) * 0.01
-            let longitude = 18.0686 + cos(Double(round) / 10 + seed) * 0.02
+            // Around a home in Gothenburg. The first GPS alarm wanders: out to 600 m and back every 40 rounds (a
+            // person with dementia leaving a safe zone of, say, 250 m); the others stay within 40 m of home.
+            let (homeLatitude, homeLongitude) = (57.6996 + seed * 0.01, 11.9527 + seed * 0.01)
+            let distance = id.hasSuffix("-001") ? 300 * (1 - cos(2 * Double.pi * Double(round) / 40))
+                                                : 40 * abs(sin(Double(round) / 7 + seed * 5))
+            let bearing = Double.pi / 4 + seed
+            let latitude = homeLatitude + distance * cos(bearing) / 111_320
+            let longitude = homeLongitude + distance * sin(bearing) / (111_320 * cos(homeLatitude * Double.pi / 180))
             var messages = [Message(channel: "telemetry", payload: """
                 [{"bt":\(time),"n":"latitude","u":"lat","v":\(String(format: "%.6f", latitude))},\
                 {"n":"longitude","u":"lon","v":\(String(format: "%.6f", longitude))},\

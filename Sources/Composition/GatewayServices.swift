@@ -9,6 +9,7 @@ import MQTT
 import Models
 import Postgres
 import Registry
+import SafeZones
 import ServiceLifecycle
 import Storage
 
@@ -42,12 +43,14 @@ public struct GatewayServices {
     public let commandDispatcher: CommandDispatcher?
     /// Publishes locks' grant lists; nil without the broker control connection.
     public let grantListPublisher: GrantListPublisher?
+    /// Safe zones evaluated on every committed batch of positions.
+    public let geofenceMonitor: GeofenceMonitor
 
     public init(databaseURL: String, brokerConfiguration: MQTTClient.Configuration, journalDirectory: String,
          journalSync: Duration, maxPayloadBytes: Int, maxBatchMessages: Int, bounds: IngestBounds = IngestBounds(),
          catalogue: CatalogueNormalizer? = nil,
          supervision: Supervisor.Configuration = .init(), alarmRules: AlarmRules? = nil, brokerControl: MQTTClient.Configuration? = nil,
-         grantLists: GrantListPublisher.Configuration = .init(),
+         grantLists: GrantListPublisher.Configuration = .init(), geofence: GeofenceMonitor.Configuration = .init(),
          logger: Logger) throws {
         var journalConfiguration = Journal.Configuration(directory: journalDirectory)
         journalConfiguration.syncInterval = journalSync
@@ -90,9 +93,12 @@ public struct GatewayServices {
                        })
         }
         self.supervisor = supervisor
+        let geofenceMonitor = GeofenceMonitor(zones: PostgresZoneRepository(pool: apiPool), pool: alarmPool,
+                                              configuration: geofence, logger: logger)
+        self.geofenceMonitor = geofenceMonitor
         pipeline = IngestPipeline(journal: journal, pool: ingestPool, configuration: pipelineConfiguration,
                                   logger: logger, catalogue: catalogue, directory: directory,
-                                  observers: supervisor.map { [$0] } ?? []) { connection in
+                                  observers: (supervisor.map { [$0] } ?? []) + [geofenceMonitor]) { connection in
             try Migrator(migrations: migrations, logger: logger).migrate(connection)
             try Migrator.ensurePartitions(connection)
         }
@@ -132,6 +138,7 @@ public struct GatewayServices {
         services += [alarmFeed, auditTrail, ingress] as [any Service]
         if let brokerControl { services.append(brokerControl) }
         services.append(lockMonitor)
+        services.append(geofenceMonitor)
         if let commandDispatcher { services.append(commandDispatcher) }
         if let grantListPublisher { services.append(grantListPublisher) }
         services.append(maintenance)
@@ -178,6 +185,7 @@ public struct GatewayServices {
             ],
             metrics: metrics)
         dependencies.lockReports = PostgresLockReportRepository(pool: pool)
+        dependencies.zones = PostgresZoneRepository(pool: pool)
         if grantListPublisher != nil {
             dependencies.grantLists = PostgresGrantListRepository(pool: pool)
             dependencies.grantListStaleAfterMicros = grantListStaleAfterMicros

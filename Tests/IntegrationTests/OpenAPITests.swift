@@ -7,6 +7,7 @@ import Hummingbird
 import HummingbirdTesting
 import Postgres
 import Registry
+import SafeZones
 import Storage
 import Testing
 
@@ -23,7 +24,8 @@ extension IntegrationTests {
                                                alarms: PostgresAlarmRepository(pool: pool),
                                                grants: PostgresGrantRepository(pool: pool),
                                                lockCommands: PostgresCommandRepository(pool: pool),
-                                               lockReports: PostgresLockReportRepository(pool: pool)))
+                                               lockReports: PostgresLockReportRepository(pool: pool),
+                                               zones: PostgresZoneRepository(pool: pool)))
         }
 
         /// `METHOD /path/{param}` for every operation of the document.

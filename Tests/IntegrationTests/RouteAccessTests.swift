@@ -8,6 +8,7 @@ import Hummingbird
 import HummingbirdTesting
 import Postgres
 import Registry
+import SafeZones
 import Storage
 import Testing
 
@@ -62,7 +63,8 @@ extension IntegrationTests {
                 auditTrail: AuditTrail(pool: pool, logger: TestStack.logger),
                 openData: PostgresOpenDataRepository(pool: pool), alarms: PostgresAlarmRepository(pool: pool),
                 grants: PostgresGrantRepository(pool: pool), lockCommands: PostgresCommandRepository(pool: pool),
-                lockReports: PostgresLockReportRepository(pool: pool)))
+                lockReports: PostgresLockReportRepository(pool: pool),
+                zones: PostgresZoneRepository(pool: pool)))
         }
 
         static func call(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ path: String,
@@ -84,7 +86,7 @@ extension IntegrationTests {
         static let samples = [
             "{deviceId}": "no-such-device", "{alarmId}": "987654", "{typeId}": "sensor", "{quantityId}": "temperature",
             "{entityId}": "urn:ngsi-ld:Device:no-such-device", "{file}": "console.js", "{grantId}": "987654",
-            "{commandId}": "00000000-0000-0000-0000-000000000000",
+            "{commandId}": "00000000-0000-0000-0000-000000000000", "{zoneId}": "987654",
         ]
 
         /// The documented operations (`GET /iot/v1/devices/{deviceId}`) from the served OpenAPI document.

@@ -20,15 +20,17 @@ import Testing
         "Storage": ["Models", "Postgres", "Telemetry"],
         "Access": ["Digest", "Postgres"],
         "Locks": ["Digest", "Models", "Postgres", "Storage"],
+        "Geofence": [],
+        "SafeZones": ["Geofence", "Models", "Postgres"],
         "Registry": ["Digest", "Models", "MQTT", "Postgres"],
         "Alarms": ["Models", "Postgres", "Storage", "Telemetry"],
-        "Ingest": ["Digest", "Models", "MQTT", "Postgres", "Storage", "Telemetry"],
+        "Ingest": ["Digest", "Geofence", "Models", "MQTT", "Postgres", "SafeZones", "Storage", "Telemetry"],
         // The HTTP edge: domain protocols, never the message path (Ingest), the broker client or the database.
-        "API": ["Access", "Alarms", "Locks", "Models", "Registry", "Telemetry", "Hummingbird"],
+        "API": ["Access", "Alarms", "Geofence", "Locks", "Models", "Registry", "SafeZones", "Telemetry", "Hummingbird"],
         // The composition root, and the two executables on top of it.
-        "Composition": ["API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
+        "Composition": ["API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "SafeZones", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
         "CIPGateway": ["Composition", "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
-        "CIPBench": ["Composition", "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
+        "CIPBench": ["Composition", "API", "Access", "Alarms", "Geofence", "Ingest", "Locks", "Models", "Registry", "SafeZones", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
     ]
 
     static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

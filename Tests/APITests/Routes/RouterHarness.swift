@@ -8,6 +8,7 @@ import Locks
 import Models
 import NIOCore
 import Registry
+import SafeZones
 import Telemetry
 
 /// The whole router over in-memory repositories and an in-memory token table: no database, no broker.
@@ -19,6 +20,7 @@ struct Harness: Sendable {
     let grants: InMemoryGrantRepository
     let commands = InMemoryCommandRepository()
     var reports = InMemoryLockReportRepository()
+    let zones = InMemoryZoneRepository()
     let clients = InMemoryClientAuthenticator([
         "admin": ClientIdentity(name: "admin", roles: [.deviceAdmin], tenants: nil, clearance: 3),
         "admin-north": ClientIdentity(name: "admin-north", roles: [.deviceAdmin], tenants: ["north"], clearance: 3),
@@ -51,7 +53,7 @@ struct Harness: Sendable {
     func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let dependencies = APIDependencies(catalogue: Self.catalogue, telemetry: telemetry, devices: devices,
                                            authenticator: clients, broker: broker, alarms: alarms, grants: grants,
-                                           lockCommands: commands, lockReports: reports)
+                                           lockCommands: commands, lockReports: reports, zones: zones)
         try await Application(router: buildRouter(dependencies)).test(.router, body)
     }
 

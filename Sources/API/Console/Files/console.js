@@ -91,6 +91,7 @@ function render() {
     const detail = details.get(alarm.id) || {};
     const device = cell(`${alarm.deviceId}${detail.device ? " · " + detail.device : ""}`);
     const where = cell(detail.where || alarm.attributes.lte || "");
+    if (detail.map) where.append(mapSVG(detail.map));
     const state = cell(alarm.state + (alarm.acknowledgedBy ? ` (${alarm.acknowledgedBy})` : ""), "state");
     if (alarm.responder) {
       // The responder, the locks they may open, and whether the lock saw them arrive.
@@ -141,9 +142,11 @@ async function loadDetail(id) {
     if (latest.lock_state) parts.push(`lock ${latest.lock_state}` + (latest.door_state ? `, door ${latest.door_state}` : ""));
     if (body.device.placement) parts.push(body.device.placement);
     details.set(id, { ...details.get(id), where: parts.join(" · "), device: body.device.type,
-                      recipient: body.device.careRecipientRef });
+                      recipient: body.device.careRecipientRef, deviceId: body.alarm.deviceId,
+                      gps: latest.position !== undefined || body.device.type === "gps-alarm" });
     render();
     loadArrival(id);
+    loadMap(id);
   } catch (error) { /* the row still shows what the list has */ }
 }
 
@@ -162,6 +165,80 @@ async function loadArrival(id) {
     }
   } catch (error) { /* shown as not arrived */ }
 }
+
+// A GPS alarm: its safe zones and the last half hour of its track (with each fix's accuracy), drawn from the API's
+// numbers in the page itself (no map tiles: the console works without the internet).
+async function loadMap(id) {
+  const alarm = alarms.get(id), detail = details.get(id);
+  if (!alarm || !detail?.gps) return;
+  try {
+    const from = new Date(Math.min(Date.now(), Date.parse(alarm.raisedAt)) - 30 * 60_000).toISOString();
+    const [zones, track] = await Promise.all([
+      request(`/devices/${encodeURIComponent(detail.deviceId)}/zones`),
+      request(`/devices/${encodeURIComponent(detail.deviceId)}/track?${new URLSearchParams({ from, limit: "200" })}`),
+    ]);
+    details.set(id, { ...details.get(id), map: { zones: zones.items, track: track.items } });
+    render();
+  } catch (error) { /* no drawing */ }
+}
+
+function mapSVG(map) {
+  const ns = "http://www.w3.org/2000/svg", width = 240, height = 160, pad = 10;
+  const points = [];
+  for (const zone of map.zones) {
+    if (zone.circle) {
+      const r = zone.circle.radiusMeters / 111320;
+      points.push([zone.circle.latitude - r, zone.circle.longitude - r / Math.cos(zone.circle.latitude * Math.PI / 180)]);
+      points.push([zone.circle.latitude + r, zone.circle.longitude + r / Math.cos(zone.circle.latitude * Math.PI / 180)]);
+    }
+    for (const vertex of zone.polygon || []) points.push([vertex.latitude, vertex.longitude]);
+  }
+  for (const fix of map.track) points.push([fix.latitude, fix.longitude]);
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("class", "map");
+  svg.setAttribute("width", width);
+  svg.setAttribute("height", height);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `${map.zones.length} safe zone(s) and ${map.track.length} recent position(s)`);
+  if (points.length === 0) return svg;
+  // A local flat projection in metres around the middle: fine for a few kilometres.
+  const lat0 = points.reduce((sum, p) => sum + p[0], 0) / points.length;
+  const lon0 = points.reduce((sum, p) => sum + p[1], 0) / points.length;
+  const k = Math.cos(lat0 * Math.PI / 180);
+  const project = (lat, lon) => [(lon - lon0) * k * 111320, -(lat - lat0) * 111320];
+  const xy = points.map((p) => project(p[0], p[1]));
+  const xs = xy.map((p) => p[0]), ys = xy.map((p) => p[1]);
+  const spanX = Math.max(...xs) - Math.min(...xs) || 100, spanY = Math.max(...ys) - Math.min(...ys) || 100;
+  const scale = Math.min((width - 2 * pad) / spanX, (height - 2 * pad) / spanY);
+  const cx = (Math.max(...xs) + Math.min(...xs)) / 2, cy = (Math.max(...ys) + Math.min(...ys)) / 2;
+  const screen = (lat, lon) => { const [x, y] = project(lat, lon); return [width / 2 + (x - cx) * scale, height / 2 + (y - cy) * scale]; };
+  const add = (name, attributes) => {
+    const element = document.createElementNS(ns, name);
+    for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
+    svg.append(element);
+    return element;
+  };
+  for (const zone of map.zones) {
+    if (zone.circle) {
+      const [x, y] = screen(zone.circle.latitude, zone.circle.longitude);
+      add("circle", { cx: x, cy: y, r: zone.circle.radiusMeters * scale, class: "zone" });
+    } else if (zone.polygon) {
+      add("polygon", { points: zone.polygon.map((v) => screen(v.latitude, v.longitude).join(",")).join(" "), class: "zone" });
+    }
+  }
+  const track = [...map.track].reverse();  // oldest first
+  if (track.length > 1) add("polyline", { points: track.map((f) => screen(f.latitude, f.longitude).join(",")).join(" "), class: "track" });
+  track.forEach((fix, index) => {
+    const [x, y] = screen(fix.latitude, fix.longitude);
+    if (fix.accuracyMeters) add("circle", { cx: x, cy: y, r: Math.max(1, fix.accuracyMeters * scale), class: "accuracy" });
+    add("circle", { cx: x, cy: y, r: index === track.length - 1 ? 4 : 1.5, class: index === track.length - 1 ? "fix last" : "fix" });
+  });
+  return svg;
+}
+
+setInterval(() => {
+  for (const alarm of alarms.values()) if (details.get(alarm.id)?.gps) loadMap(alarm.id);
+}, 15000);
 
 // Responders on their way: ask again every few seconds until the lock sees them.
 setInterval(() => {

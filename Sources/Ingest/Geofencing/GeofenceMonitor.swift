@@ -1,0 +1,218 @@
+import Digest
+import Foundation
+import Geofence
+import Logging
+import Metrics
+import Postgres
+import SafeZones
+import ServiceLifecycle
+import Storage
+import Synchronization
+import Telemetry
+
+/// Safe zones evaluated on ingest: told about every committed batch (a `BatchObserver`; it only hands the positions
+/// on, never blocks the pipeline), it runs each position of a device with zones through the device's geofence in
+/// memory (no database round trip per position) and, as a `Service`, stores what that concludes: a `geofence_exit`
+/// event (the alarm engine raises the catalogue's alarm, carrying the position) or a `geofence_return` (noted on
+/// that alarm's timeline), and the devices' geofence state, so that a restart neither forgets an excursion nor
+/// raises it twice. A timer confirms dwell times and schedule starts when no position comes.
+public final class GeofenceMonitor: BatchObserver, Service, Sendable {
+    public struct Configuration: Sendable {
+        /// How often dwell and schedule starts are checked, states stored, and zones read again.
+        public var tick: Duration = .seconds(2)
+        public init() {}
+    }
+
+    enum Input: Sendable {
+        case fixes([(deviceId: String, fix: Fix)])
+        case tick
+    }
+
+    let zones: any ZoneRepository
+    let pool: PostgresPool
+    let configuration: Configuration
+    let clock: @Sendable () -> Int64
+    let logger: Logger
+    private let input: AsyncStream<Input>
+    private let inputContinuation: AsyncStream<Input>.Continuation
+    /// Devices with zones: the observer hands on only their positions.
+    private let watched = Mutex<Set<String>>([])
+    let exits = Counter(label: "cip_geofence_exits_total")
+    let returns = Counter(label: "cip_geofence_returns_total")
+    public static let sourcePath = "geofence"
+
+    public init(zones: any ZoneRepository, pool: PostgresPool, configuration: Configuration = .init(),
+                clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1e6) }, logger: Logger) {
+        self.zones = zones
+        self.pool = pool
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+        (input, inputContinuation) = AsyncStream.makeStream(of: Input.self, bufferingPolicy: .unbounded)
+    }
+
+    // MARK: BatchObserver
+
+    public func committed(_ batch: CommittedBatch) {
+        let watched = self.watched.withLock { $0 }
+        guard !watched.isEmpty else { return }
+        let fixes = batch.observations.compactMap { observation -> (deviceId: String, fix: Fix)? in
+            guard observation.quantity == "position", watched.contains(observation.deviceID),
+                  case .string(let text) = observation.value, let fix = Self.fix(text, atMicros: observation.observedAtMicros)
+            else { return nil }
+            return (observation.deviceID, fix)
+        }
+        if !fixes.isEmpty { inputContinuation.yield(.fixes(fixes)) }
+    }
+
+    /// A stored position, "lat,lon[,accuracy]".
+    static func fix(_ text: String, atMicros: Int64) -> Fix? {
+        let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count >= 2, let latitude = parts[0], let longitude = parts[1], latitude.isFinite, longitude.isFinite else { return nil }
+        let accuracy = parts.count >= 3 ? parts[2].flatMap { $0.isFinite ? $0 : nil } : nil
+        return Fix(atMicros: atMicros, point: GeoPoint(latitude: latitude, longitude: longitude), accuracyMeters: accuracy)
+    }
+
+    // MARK: Service
+
+    /// What the service holds between rounds.
+    struct Memory {
+        var zonesByDevice: [String: [SafeZone]] = [:]
+        /// The same zones prepared once for evaluation (projection, buffer), with their schedules.
+        var prepared: [String: (zones: [PreparedZone], schedules: ZoneSchedules)] = [:]
+        var geofences: [String: DeviceGeofence] = [:]
+        var dirty: Set<String> = []
+        /// Conclusions not stored yet (the database was away): kept and tried again, never dropped.
+        var pending: [(deviceId: String, action: GeofenceAction)] = []
+        var loaded = false
+    }
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown { [self] in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var memory = Memory()
+                group.addTask {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: self.configuration.tick)
+                        self.inputContinuation.yield(.tick)
+                    }
+                }
+                await self.reload(&memory)
+                for await item in self.input {
+                    if Task.isCancelled { break }
+                    switch item {
+                    case .fixes(let fixes):
+                        self.evaluate(fixes, &memory)
+                    case .tick:
+                        await self.reload(&memory)
+                        self.tickAll(&memory)
+                        await self.store(&memory)
+                    }
+                }
+                group.cancelAll()
+                await self.store(&memory)
+            }
+        }
+    }
+
+    /// Zones (every tick, so an edit takes effect within seconds) and, the first time, the stored states.
+    func reload(_ memory: inout Memory) async {
+        do {
+            let all = try await zones.allZones()
+            if all != memory.zonesByDevice {
+                memory.zonesByDevice = all
+                memory.prepared = all.mapValues { ($0.map { PreparedZone($0.zone) }, ZoneSchedules($0)) }
+            }
+            watched.withLock { $0 = Set(memory.zonesByDevice.keys) }
+            if !memory.loaded {
+                memory.geofences = try await zones.states()
+                memory.loaded = true
+            }
+        } catch {
+            logger.warning("safe zones could not be read; will retry", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func evaluate(_ fixes: [(deviceId: String, fix: Fix)], _ memory: inout Memory) {
+        for (deviceId, fix) in fixes.sorted(by: { $0.fix.atMicros < $1.fix.atMicros }) {
+            guard let prepared = memory.prepared[deviceId], !prepared.zones.isEmpty else { continue }
+            var geofence = memory.geofences[deviceId] ?? DeviceGeofence()
+            let actions = geofence.apply(fix, zones: prepared.zones, calendar: prepared.schedules)
+            memory.geofences[deviceId] = geofence
+            memory.dirty.insert(deviceId)
+            memory.pending += actions.map { (deviceId, $0) }
+        }
+    }
+
+    func tickAll(_ memory: inout Memory) {
+        let now = clock()
+        for (deviceId, prepared) in memory.prepared {
+            guard var geofence = memory.geofences[deviceId] else { continue }
+            let actions = geofence.tick(nowMicros: now, zones: prepared.zones, calendar: prepared.schedules)
+            if geofence != memory.geofences[deviceId] {
+                memory.geofences[deviceId] = geofence
+                memory.dirty.insert(deviceId)
+            }
+            memory.pending += actions.map { (deviceId, $0) }
+        }
+    }
+
+    /// Stores the conclusions (one transaction) and then the changed states. A failure keeps both for the next tick.
+    func store(_ memory: inout Memory) async {
+        let pending = memory.pending
+        let names = memory.zonesByDevice.values.flatMap { $0 }.reduce(into: [Int64: String]()) { $0[$1.id] = $1.name }
+        if !pending.isEmpty {
+            do {
+                try await pool.withConnection { connection in
+                    try connection.transaction { connection in
+                        for (deviceId, action) in pending {
+                            let event = Self.event(deviceId: deviceId, action: action, zoneName: names)
+                            try IngestStore.insertDerivedEvent(
+                                deviceId: deviceId, event: event.name, observedMicros: event.atMicros, attributesJSON: event.attributes,
+                                confidentiality: 3, messageKey: event.key, sourcePath: Self.sourcePath, on: connection)
+                        }
+                    }
+                }
+                for (_, action) in pending {
+                    if case .exit = action { exits.increment() } else { returns.increment() }
+                }
+                memory.pending.removeAll()
+            } catch {
+                logger.warning("geofence conclusions could not be stored; kept and tried again", metadata: [
+                    "pending": "\(pending.count)", "error": "\(error)"])
+                return
+            }
+        }
+        guard !memory.dirty.isEmpty else { return }
+        let changed = memory.dirty.reduce(into: [String: DeviceGeofence]()) { $0[$1] = memory.geofences[$1] }
+        do {
+            try await zones.saveStates(changed)
+            memory.dirty.removeAll()
+        } catch {
+            logger.warning("geofence states could not be stored; will retry", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The event an action becomes: its name, time, attributes (where, how exactly, how old the position, which
+    /// zone) and a key that makes a replay of the same conclusion store nothing.
+    static func event(deviceId: String, action: GeofenceAction, zoneName: [Int64: String])
+        -> (name: String, atMicros: Int64, attributes: String, key: [UInt8]) {
+        let (name, zoneId, fix, atMicros, distance): (String, Int64, Fix, Int64, Double?) = switch action {
+        case .exit(let zoneId, let fix, let distance, let at): ("geofence_exit", zoneId, fix, at, distance)
+        case .returned(let zoneId, let fix, let at): ("geofence_return", zoneId, fix, at, nil)
+        }
+        var attributes: [String: String] = [
+            "zoneId": String(zoneId), "latitude": String(format: "%.6f", fix.point.latitude),
+            "longitude": String(format: "%.6f", fix.point.longitude),
+            "positionAt": ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(fix.atMicros) / 1e6)),
+            "positionAgeSeconds": String(max(0, (atMicros - fix.atMicros) / 1_000_000)),
+        ]
+        attributes["zoneName"] = zoneName[zoneId]
+        attributes["accuracy"] = fix.accuracyMeters.map { String(format: "%.0f", $0) }
+        attributes["distanceMeters"] = distance.map { String(format: "%.0f", $0) }
+        let json = (try? JSONSerialization.data(withJSONObject: attributes, options: [.sortedKeys]))
+            .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let key = Array(SHA256.hash(Array("\(name)|\(deviceId)|\(zoneId)|\(atMicros)".utf8)).prefix(16))
+        return (name, atMicros, json, key)
+    }
+}
