@@ -154,6 +154,7 @@ let package = Package(
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
         .testTarget(name: "LocksTests", dependencies: ["Locks", "Models"]),
         .testTarget(name: "GeofenceTests", dependencies: ["Geofence"]),
+        .testTarget(name: "SafeZonesTests", dependencies: ["SafeZones", "Geofence", "Models"]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "API", "Access", "Alarms", "Geofence", "Ingest", "Locks", "Models", "Registry", "SafeZones", "Storage", "Telemetry", "MQTT",
             "Postgres",
