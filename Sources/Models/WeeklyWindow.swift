@@ -58,6 +58,23 @@ public struct WeeklyCalendar: Sendable {
         return nil
     }
 
+    /// The instants at which the window opens or closes from the local day before `date` to the one after, and the
+    /// local midnights around `date`: between two consecutive ones, whether the window is open does not change.
+    public func edges(of window: WeeklyWindow, around date: Date) -> [Date] {
+        let today = calendar.startOfDay(for: date)
+        var edges: [Date] = [today]
+        if let tomorrow = calendar.date(byAdding: .day, value: 1, to: today) { edges.append(tomorrow) }
+        for offset in [-1, 0, 1] {
+            guard let day = calendar.date(byAdding: .day, value: offset, to: today), window.days.contains(isoWeekday(day)),
+                  let start = instant(on: day, minute: window.startMinute),
+                  let endDay = window.crossesMidnight ? calendar.date(byAdding: .day, value: 1, to: day) : day,
+                  let end = instant(on: endDay, minute: window.endMinute)
+            else { continue }
+            edges += [start, end]
+        }
+        return edges.sorted()
+    }
+
     /// 1 = Monday ... 7 = Sunday, in the schedule's time zone.
     public func isoWeekday(_ date: Date) -> Int {
         let weekday = calendar.component(.weekday, from: date)  // 1 = Sunday

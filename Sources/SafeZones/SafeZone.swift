@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Geofence
 import Models
 
@@ -110,10 +111,21 @@ public actor InMemoryZoneRepository: ZoneRepository {
     }
 }
 
-/// When each zone is in force: its weekly windows on the city's calendar (none: always).
-public struct ZoneSchedules: ZoneCalendar {
+/// When each zone is in force: its weekly windows on the city's calendar (none: always). Calendar arithmetic is
+/// slow next to the geometry, so each zone's answer is kept until the next instant at which it can change (a window
+/// edge or local midnight): one evaluation per position stays microseconds.
+public final class ZoneSchedules: ZoneCalendar, Sendable {
     let windows: [Int64: [WeeklyWindow]]
     let calendar: WeeklyCalendar
+
+    /// A zone's answer for `from ..< until`.
+    struct Known {
+        var from: Int64
+        var until: Int64
+        var active: Bool
+        var since: Int64?
+    }
+    private let known = Mutex<[Int64: Known]>([:])
 
     public init(_ zones: [SafeZone], calendar: WeeklyCalendar = WeeklyCalendar()) {
         windows = Dictionary(zones.map { ($0.id, $0.schedule) }, uniquingKeysWith: { first, _ in first })
@@ -121,14 +133,26 @@ public struct ZoneSchedules: ZoneCalendar {
     }
 
     public func isActive(_ zoneId: Int64, atMicros: Int64) -> Bool {
-        guard let schedule = windows[zoneId], !schedule.isEmpty else { return true }
-        let date = Date(timeIntervalSince1970: Double(atMicros) / 1e6)
-        return schedule.contains { calendar.covers($0, at: date) }
+        answer(zoneId, atMicros)?.active ?? true
     }
 
     public func activeSince(_ zoneId: Int64, atMicros: Int64) -> Int64? {
-        guard let schedule = windows[zoneId], !schedule.isEmpty else { return nil }
-        let date = Date(timeIntervalSince1970: Double(atMicros) / 1e6)
-        return schedule.compactMap { calendar.start(of: $0, covering: date) }.max().map { Int64($0.timeIntervalSince1970 * 1e6) }
+        answer(zoneId, atMicros)?.since
     }
+
+    /// nil for a zone without a schedule (always in force).
+    private func answer(_ zoneId: Int64, _ atMicros: Int64) -> Known? {
+        guard let schedule = windows[zoneId], !schedule.isEmpty else { return nil }
+        if let cached = known.withLock({ $0[zoneId] }), cached.from <= atMicros, atMicros < cached.until { return cached }
+        let date = Date(timeIntervalSince1970: Double(atMicros) / 1e6)
+        let since = schedule.compactMap { calendar.start(of: $0, covering: date) }.max().map(Self.micros)
+        let edges = schedule.flatMap { calendar.edges(of: $0, around: date) }.map(Self.micros)
+        let from = edges.filter { $0 <= atMicros }.max() ?? atMicros
+        let until = edges.filter { $0 > atMicros }.min() ?? atMicros + 1
+        let answer = Known(from: from, until: until, active: since != nil, since: since)
+        known.withLock { $0[zoneId] = answer }
+        return answer
+    }
+
+    static func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1e6).rounded()) }
 }
