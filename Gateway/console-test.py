@@ -140,6 +140,26 @@ try:
     wait(lambda: not driver.find_elements(By.CSS_SELECTOR, row), 5, "the row leaves the queue")
     assert api(f"/integration/v1/alarms/{alarm_id}")["alarm"]["outcome"] == "visit_made"
     print(f"console: acknowledged and resolved from the page; screenshot {os.path.join(artifacts, 'console.png')}")
+
+    # A GPS alarm: its safe zone and recent track drawn on the row (inline SVG from the API's numbers).
+    psql("INSERT INTO devices (device_id, serial_number, type, tenant, lifecycle_state) VALUES "
+         "('gps-77', 'SN-G77', 'gps-alarm', 'elderly-care', 'active')", database)
+    api("/integration/v1/devices/gps-77/zones", "POST",
+        {"name": "Home", "circle": {"latitude": 57.6996, "longitude": 11.9527, "radiusMeters": 200}})
+    now = time.time()
+    for index, meters in enumerate([0, 50, 120]):
+        publish("devices/gps-77/telemetry", json.dumps([
+            {"bt": now - 60 + index * 10, "n": "latitude", "u": "lat", "v": 57.6996 + meters / 111320},
+            {"n": "longitude", "u": "lon", "v": 11.9527}, {"n": "position_accuracy", "u": "m", "v": 15}]))
+    publish("devices/gps-77/events", json.dumps([{"bt": now, "n": "sos", "vb": True}]))
+    gps_row = wait(lambda: driver.find_element(By.XPATH, "//tr[contains(@class,'alarm')][.//td[contains(., 'gps-77')]]"),
+                   5, "the GPS alarm's row")
+    gps_id = gps_row.get_attribute("data-id")
+    wait(lambda: driver.find_elements(By.CSS_SELECTOR, f'#rows tr[data-id="{gps_id}"] svg.map circle.zone'), 10, "the zone drawn")
+    fixes = driver.find_elements(By.CSS_SELECTOR, f'#rows tr[data-id="{gps_id}"] svg.map circle.fix')
+    assert len(fixes) == 3, f"three positions drawn, got {len(fixes)}"
+    driver.save_screenshot(os.path.join(artifacts, "console-gps.png"))
+    print("console: the GPS alarm shows its zone and its last three positions")
 finally:
     if driver is not None:
         driver.quit()
