@@ -9,6 +9,9 @@ public struct AlarmRules: Sendable {
     /// Back inside a safe zone: noted on the device's open `geofence_exit` alarm.
     public static let zoneReturnEvent = "geofence_return"
     public static let zoneExitAlarm = "geofence_exit"
+    /// Alarms the gateway concludes (not the device's own): a device's cancel (SCAIP `RE`, a GPS alarm's cancel)
+    /// never ends them.
+    public static let gatewayConcludedAlarms = ["geofence_exit", "unplanned_unlock"]
 
     public enum Decision: Sendable, Equatable {
         case raise(type: String, kind: String, priority: Int)

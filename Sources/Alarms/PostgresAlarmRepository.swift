@@ -262,19 +262,22 @@ public struct PostgresAlarmRepository: AlarmRepository {
                 'lastPosition', value_string,
                 'lastPositionAt', to_char(observed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                 'lastPositionAgeSeconds', greatest(0, round(extract(epoch FROM to_timestamp($5::bigint / 1e6) - observed_at)))::bigint::text,
-                'lastPositionOld', (to_timestamp($5::bigint / 1e6) - observed_at > interval '2 minutes')::text)
+                'lastPositionOld', (to_timestamp($5::bigint / 1e6) - observed_at > interval '2 minutes'
+                                    OR observed_at - to_timestamp($5::bigint / 1e6) > interval '5 minutes')::text)
             FROM latest_observations WHERE device_id = $1 AND quantity = 'position' AND value_string IS NOT NULL), '{}'::jsonb)
         ELSE '{}'::jsonb END
         """
 
     /// Back in the zone: a note on the device's open or acknowledged exit alarm (there may be none: nothing then).
     static func noteZoneReturn(device: String, eventId: Int64, attributesJSON: String, on connection: PostgresConnection) throws {
+        let attributes = (try? JSONSerialization.jsonObject(with: Data(attributesJSON.utf8))) as? [String: Any] ?? [:]
+        // Only the alarm of the zone returned to: back inside one zone says nothing about another.
         guard let alarm = try connection.query("""
             SELECT id FROM alarms WHERE device_id = $1 AND type = $2 AND state IN ('open', 'acknowledged')
-            """, [device, AlarmRules.zoneExitAlarm]).first else { return }
-        let attributes = (try? JSONSerialization.jsonObject(with: Data(attributesJSON.utf8))) as? [String: Any] ?? [:]
+              AND attributes->>'zoneId' = $3
+            """, [device, AlarmRules.zoneExitAlarm, attributes["zoneId"] as? String ?? ""]).first else { return }
         var details: [String: Any?] = ["eventId": String(eventId)]
-        for key in ["zoneId", "zoneName", "latitude", "longitude", "accuracy", "at"] { details[key] = attributes[key] as? String }
+        for key in ["zoneId", "zoneName", "latitude", "longitude", "accuracy", "positionAt"] { details[key] = attributes[key] as? String }
         try append(.zoneReturned, alarm: try alarm.decode("id"), actor: "device", details: try json(details), on: connection)
     }
 
@@ -282,8 +285,8 @@ public struct PostgresAlarmRepository: AlarmRepository {
     static func cancelOpenCareAlarms(device: String, eventId: Int64, on connection: PostgresConnection) throws {
         let cancelled = try connection.query("""
             UPDATE alarms SET state = 'cancelled', cancelled_at = now(), outcome = 'cancelled_by_device'
-            WHERE device_id = $1 AND state = 'open' AND kind = 'care' RETURNING id
-            """, [device])
+            WHERE device_id = $1 AND state = 'open' AND kind = 'care' AND type <> ALL($2::text[]) RETURNING id
+            """, [device, PostgresArray.text(AlarmRules.gatewayConcludedAlarms)])
         for row in cancelled.all {
             try append(.cancelled, alarm: try row.decode("id"), actor: "device",
                        details: try json(["eventId": String(eventId)]), on: connection)

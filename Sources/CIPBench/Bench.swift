@@ -155,8 +155,11 @@ struct Bench: AsyncParsableCommand {
         return rate
     }
 
-    private func measureGateway(url: String, brokerURL: MQTTURL, payloads: [[UInt8]], devices: [String],
-                                catalogue: CatalogueNormalizer, logger: Logger) async throws -> Double {
+    /// (c): a gateway (pipeline and ingress, and `extra` of its services) ingesting every payload; messages/s from the
+    /// first publish to the last commit.
+    func measureGateway(url: String, brokerURL: MQTTURL, payloads: [[UInt8]], devices: [String],
+                        catalogue: CatalogueNormalizer, logger: Logger,
+                        extra: (GatewayServices) -> [any Service] = { _ in [] }, settle: Duration = .milliseconds(500)) async throws -> Double {
         let journalDirectory = NSTemporaryDirectory() + "cip-bench-journal-\(getpid())"
         try? FileManager.default.removeItem(atPath: journalDirectory)
         defer { try? FileManager.default.removeItem(atPath: journalDirectory) }
@@ -165,10 +168,10 @@ struct Bench: AsyncParsableCommand {
             brokerConfiguration: try broker.configuration(clientID: "cip-bench-gateway-\(getpid())", cleanSession: true),
             journalDirectory: journalDirectory, journalSync: .milliseconds(5), maxPayloadBytes: 256 << 10,
             maxBatchMessages: IngestPipeline.Configuration().maxBatchMessages, catalogue: catalogue, logger: logger)
-        let group = ServiceGroup(services: [gateway.pipeline, gateway.ingress], logger: logger)
+        let group = ServiceGroup(services: [gateway.pipeline, gateway.ingress] + extra(gateway), logger: logger)
         let running = Task { try await group.run() }
         while !gateway.ingress.isConnected { try await Task.sleep(for: .milliseconds(10)) }
-        try await Task.sleep(for: .milliseconds(500))  // subscriptions settle
+        try await Task.sleep(for: settle)  // subscriptions settle (and the extra services read what they need)
         let started = Date()
         try publishAll(url: brokerURL, topicPrefix: "devices", payloads: payloads, devices: devices, logger: logger)
         let publishedAfter = Date().timeIntervalSince(started)

@@ -66,6 +66,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var grantLists: GrantListOptions
 
+    @OptionGroup var geofence: GeofenceOptions
+
     var supervisionConfiguration: Supervisor.Configuration {
         var configuration = Supervisor.Configuration()
         configuration.tracker.graceSeconds = heartbeatGrace
@@ -93,7 +95,7 @@ struct Serve: AsyncParsableCommand {
             maxPayloadBytes: maxPayloadBytes, maxBatchMessages: maxBatchMessages, bounds: bounds, catalogue: normalizer,
             supervision: supervisionConfiguration, alarmRules: AlarmRules(catalogue: catalogue, acknowledgeTargets: targets),
             brokerControl: brokerControl == "off" ? nil : try broker.configuration(clientID: clientID + "/control", cleanSession: true),
-            grantLists: try grantLists.publisher(), logger: logger)
+            grantLists: try grantLists.publisher(), geofence: try geofence.configuration(), logger: logger)
         let app = buildApplication(
             host: httpHost, port: httpPort,
             dependencies: services.apiDependencies(catalogue: catalogue, alarmVisits: try alarmVisits.times(),

@@ -1,6 +1,7 @@
 import Alarms
 import ArgumentParser
 import Foundation
+import Ingest
 import Locks
 import Logging
 import MQTT
@@ -109,6 +110,24 @@ public struct GrantListOptions: ParsableArguments {
             throw ValidationError("--grant-list-stale-after \(staleAfterSeconds): expected 1 to 604800 seconds")
         }
         return Int64(staleAfterSeconds) * 1_000_000
+    }
+}
+
+/// The geofence monitor (`serve`).
+public struct GeofenceOptions: ParsableArguments {
+    @Option(name: .customLong("geofence-save-interval"),
+            help: "Seconds between two stores of the geofence states of devices without a new exit or return (env CIP_GEOFENCE_SAVE_INTERVAL).")
+    public var saveIntervalSeconds: Int = environment["CIP_GEOFENCE_SAVE_INTERVAL"].flatMap { Int($0) } ?? 30
+
+    public init() {}
+
+    public func configuration() throws -> GeofenceMonitor.Configuration {
+        guard (1...3_600).contains(saveIntervalSeconds) else {
+            throw ValidationError("--geofence-save-interval \(saveIntervalSeconds): expected 1 to 3600 seconds")
+        }
+        var configuration = GeofenceMonitor.Configuration()
+        configuration.saveInterval = .seconds(saveIntervalSeconds)
+        return configuration
     }
 }
 

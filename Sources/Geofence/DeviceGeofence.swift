@@ -41,7 +41,11 @@ public struct ZoneTrack: Sendable, Equatable, Codable {
               let distance = lastOutsideDistanceMeters else { return nil }
         var at: Int64?
         if let countReachedAt, consecutiveOutside >= zone.confirmFixes { at = countReachedAt }
-        let dwellDeadline = since.saturatingAdd(zone.confirmMicros)
+        // A run of one fix dwells from that fix itself, not from a crossing dated back: a single outlier far out (a
+        // reflection off a building) must stay unanswered for the whole dwell before it counts, not confirm itself
+        // on arrival because its segment from the last inside fix began long ago.
+        let dwellStart = consecutiveOutside >= 2 ? since : max(since, fix.atMicros)
+        let dwellDeadline = dwellStart.saturatingAdd(zone.confirmMicros)
         if dwellDeadline <= now { at = min(at ?? dwellDeadline, dwellDeadline) }
         guard let at else { return nil }
         exitRaised = true

@@ -83,25 +83,32 @@ public struct PostgresZoneRepository: ZoneRepository {
     public func states() async throws -> [String: DeviceGeofence] {
         try await pool.withConnection { connection in
             var states: [String: DeviceGeofence] = [:]
+            // One state that no longer decodes (hand-edited, an older format) starts that device afresh; the others
+            // keep theirs.
             for row in try connection.query("SELECT device_id, state::text AS state FROM geofence_state").all {
-                states[try row.decode("device_id")] = try Self.decode(DeviceGeofence.self, try row.decode("state"), column: "geofence_state.state")
+                let device: String = try row.decode("device_id")
+                states[device] = try? Self.decode(DeviceGeofence.self, try row.decode("state"), column: "geofence_state.state")
             }
             return states
         }
     }
 
     public func saveStates(_ states: [String: DeviceGeofence]) async throws {
+        try await pool.withConnection { connection in try Self.saveStates(states, on: connection) }
+    }
+
+    /// Stores states on the caller's connection: the geofence monitor stores a device's state in the same
+    /// transaction as the exit or return it concluded, so a crash leaves both or neither.
+    public static func saveStates(_ states: [String: DeviceGeofence], on connection: PostgresConnection) throws {
         guard !states.isEmpty else { return }
         let ids = states.keys.sorted()
         let documents = try ids.map { try Self.json(states[$0]!) }
-        try await pool.withConnection { connection in
-            try connection.query("""
-                INSERT INTO geofence_state (device_id, state, updated_at)
-                SELECT device_id, state::jsonb, clock_timestamp() FROM unnest($1::text[], $2::text[]) AS s(device_id, state)
-                WHERE EXISTS (SELECT 1 FROM devices d WHERE d.device_id = s.device_id)
-                ON CONFLICT (device_id) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at
-                """, [PostgresArray.text(ids), PostgresArray.text(documents)])
-        }
+        try connection.query("""
+            INSERT INTO geofence_state (device_id, state, updated_at)
+            SELECT device_id, state::jsonb, clock_timestamp() FROM unnest($1::text[], $2::text[]) AS s(device_id, state)
+            WHERE EXISTS (SELECT 1 FROM devices d WHERE d.device_id = s.device_id)
+            ON CONFLICT (device_id) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at
+            """, [PostgresArray.text(ids), PostgresArray.text(documents)])
     }
 
     static func zone(_ row: PostgresRow) throws -> SafeZone {

@@ -145,7 +145,16 @@ public final class ZoneSchedules: ZoneCalendar, Sendable {
         guard let schedule = windows[zoneId], !schedule.isEmpty else { return nil }
         if let cached = known.withLock({ $0[zoneId] }), cached.from <= atMicros, atMicros < cached.until { return cached }
         let date = Date(timeIntervalSince1970: Double(atMicros) / 1e6)
-        let since = schedule.compactMap { calendar.start(of: $0, covering: date) }.max().map(Self.micros)
+        // The start of the continuous period in force: windows that overlap or follow each other ("22:00–07:00"
+        // and "07:00–12:00") are one period, so the second is no new start (which would raise an exit at once).
+        var start = schedule.compactMap { calendar.start(of: $0, covering: date) }.min()
+        for _ in 0..<14 {
+            guard let current = start,
+                  let earlier = schedule.compactMap({ calendar.start(of: $0, covering: current.addingTimeInterval(-0.001)) }).min(),
+                  earlier < current else { break }
+            start = earlier
+        }
+        let since = start.map(Self.micros)
         let edges = schedule.flatMap { calendar.edges(of: $0, around: date) }.map(Self.micros)
         let from = edges.filter { $0 <= atMicros }.max() ?? atMicros
         let until = edges.filter { $0 > atMicros }.min() ?? atMicros + 1

@@ -13,7 +13,7 @@ extension IntegrationTests {
         @Test("cip-bench lists the benchmarks and the demo fleet simulator")
         func benchListsBenchmarksAndSimulate() throws {
             let subcommands = try Self.subcommands(of: GatewayProcess.benchBinary)
-            #expect(subcommands == ["simulate", "bench", "bench-adapters", "bench-registry", "bench-alarms", "bench-audit", "bench-locks", "bench-geofence"])
+            #expect(subcommands == ["simulate", "bench", "bench-adapters", "bench-registry", "bench-alarms", "bench-audit", "bench-locks", "bench-geofence", "bench-zones"])
         }
 
         /// The names under SUBCOMMANDS in `<binary> --help`, in order.

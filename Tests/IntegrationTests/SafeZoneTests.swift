@@ -27,6 +27,7 @@ extension IntegrationTests {
             defer { database.drop() }
             try database.register(["gps-1"], type: "gps-alarm")
             let gateway = GatewayProcess(databaseURL: database.url)
+            gateway.extraEnvironment = ["CIP_GEOFENCE_SAVE_INTERVAL": "1"]
             defer { gateway.cleanUp() }
             try gateway.start()
             try await gateway.waitUntilReady()
@@ -55,6 +56,10 @@ extension IntegrationTests {
             let start = Date().timeIntervalSince1970 - 900
             var t = start
             try publisher.publish(topic: "devices/gps-1/telemetry", payload: Self.position(0, at: t))
+            // The monitor judged it (its state is stored): what follows is judged against the zone, not ignored.
+            #expect(try await eventually(timeout: 10) {
+                try database.count("SELECT count(*) FROM geofence_state WHERE device_id = 'gps-1'") == 1
+            }, "\(gateway.logTail())")
             for index in 0..<20 {
                 t += 10
                 try publisher.publish(topic: "devices/gps-1/telemetry", payload: Self.position(200 + (index % 2 == 0 ? 15 : -15), at: t))
@@ -78,7 +83,13 @@ extension IntegrationTests {
             #expect(attributes["zoneName"] as? String == "Home" && attributes["latitude"] != nil && attributes["accuracy"] as? String == "10",
                     "\(exit)")
             #expect(attributes["lastPosition"] != nil, "the alarm carries the last known position: \(attributes)")
-            #expect(try database.count("SELECT count(*) FROM events WHERE device_id = 'gps-1' AND event = 'geofence_exit'") == 1)
+            // A device's own cancel (an accidental button) never ends the gateway's exit alarm.
+            try publisher.publish(topic: "devices/gps-1/events",
+                                  payload: Array(#"[{"bt":\#(t + 1),"n":"alarm_cancelled","vb":true}]"#.utf8))
+            try await Task.sleep(for: .seconds(3))
+            #expect(try database.count("SELECT count(*) FROM events WHERE device_id = 'gps-1' AND event = 'geofence_exit'") == 1,
+                    "still one exit a few ticks later")
+            #expect(try database.count("SELECT count(*) FROM alarms WHERE device_id = 'gps-1' AND type = 'geofence_exit' AND state = 'open'") == 1)
 
             // Back home: noted on the alarm's timeline; the alarm stays open for an operator.
             t += 10
@@ -113,6 +124,8 @@ extension IntegrationTests {
             defer { database.drop() }
             try database.register(["gps-2"], type: "gps-alarm")
             let gateway = GatewayProcess(databaseURL: database.url)
+            // States of devices without a conclusion are stored every second here (30 s by default).
+            gateway.extraEnvironment = ["CIP_GEOFENCE_SAVE_INTERVAL": "1"]
             defer { gateway.cleanUp() }
             try gateway.start()
             try await gateway.waitUntilReady()

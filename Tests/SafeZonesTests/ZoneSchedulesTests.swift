@@ -29,6 +29,17 @@ import Testing
         #expect(schedules.activeSince(1, atMicros: Self.micros("2027-10-31T01:30:00Z")) == Self.micros("2027-10-30T20:00:00Z"))
     }
 
+    @Test("windows that follow each other are one period: the second is no new start")
+    func adjacentWindows() {
+        let schedules = ZoneSchedules([Self.zone([
+            WeeklyWindow(days: Set(1...7), startMinute: 22 * 60, endMinute: 7 * 60),
+            WeeklyWindow(days: Set(1...7), startMinute: 7 * 60, endMinute: 12 * 60),
+        ])])
+        // 2027-01-13 08:00 CET is inside the second window, which continues the night begun 2027-01-12 22:00 CET.
+        #expect(schedules.activeSince(1, atMicros: Self.micros("2027-01-13T07:00:00Z")) == Self.micros("2027-01-12T21:00:00Z"))
+        #expect(!schedules.isActive(1, atMicros: Self.micros("2027-01-13T11:00:00Z")))
+    }
+
     @Test("no schedule: always in force, no start; an unknown zone likewise")
     func always() {
         let schedules = ZoneSchedules([Self.zone([])])

@@ -18,8 +18,12 @@ import Telemetry
 /// raises it twice. A timer confirms dwell times and schedule starts when no position comes.
 public final class GeofenceMonitor: BatchObserver, Service, Sendable {
     public struct Configuration: Sendable {
-        /// How often dwell and schedule starts are checked, states stored, and zones read again.
+        /// How often dwell and schedule starts are checked, conclusions stored, and zones read again.
         public var tick: Duration = .seconds(2)
+        /// How often the states of devices without a new conclusion are stored (a device with one is stored at once).
+        /// Writing every moving device's state each tick would compete with ingest for the database; what a crash
+        /// loses in between is at most this much of a run toward confirmation, never a conclusion.
+        public var saveInterval: Duration = .seconds(30)
         public init() {}
     }
 
@@ -40,6 +44,8 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
     let exits = Counter(label: "cip_geofence_exits_total")
     let returns = Counter(label: "cip_geofence_returns_total")
     public static let sourcePath = "geofence"
+    /// How far ahead of its arrival a position may be dated and still count.
+    static let maxAheadMicros: Int64 = 300_000_000
 
     public init(zones: any ZoneRepository, pool: PostgresPool, configuration: Configuration = .init(),
                 clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1e6) }, logger: Logger) {
@@ -57,7 +63,10 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
         let watched = self.watched.withLock { $0 }
         guard !watched.isEmpty else { return }
         let fixes = batch.observations.compactMap { observation -> (deviceId: String, fix: Fix)? in
+            // A position dated well after it arrived is a device clock gone wrong: believed, it would hide every
+            // real position after it (older fixes are ignored) for as long as it is ahead.
             guard observation.quantity == "position", watched.contains(observation.deviceID),
+                  observation.observedAtMicros <= observation.receivedAtMicros.saturatingAddingMicros(Self.maxAheadMicros),
                   case .string(let text) = observation.value, let fix = Self.fix(text, atMicros: observation.observedAtMicros)
             else { return nil }
             return (observation.deviceID, fix)
@@ -68,7 +77,9 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
     /// A stored position, "lat,lon[,accuracy]".
     static func fix(_ text: String, atMicros: Int64) -> Fix? {
         let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count >= 2, let latitude = parts[0], let longitude = parts[1], latitude.isFinite, longitude.isFinite else { return nil }
+        guard parts.count >= 2, let latitude = parts[0], let longitude = parts[1], latitude.isFinite, longitude.isFinite,
+              // 0,0 ("null island") is what many trackers send without a fix, never where a person in Sweden is.
+              !(latitude == 0 && longitude == 0) else { return nil }
         let accuracy = parts.count >= 3 ? parts[2].flatMap { $0.isFinite ? $0 : nil } : nil
         return Fix(atMicros: atMicros, point: GeoPoint(latitude: latitude, longitude: longitude), accuracyMeters: accuracy)
     }
@@ -84,6 +95,9 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
         var dirty: Set<String> = []
         /// Conclusions not stored yet (the database was away): kept and tried again, never dropped.
         var pending: [(deviceId: String, action: GeofenceAction)] = []
+        /// Devices with a conclusion since their state was last stored: stored with the next tick.
+        var urgent: Set<String> = []
+        var lastSave = ContinuousClock.now
         var loaded = false
     }
 
@@ -110,7 +124,7 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
                     }
                 }
                 group.cancelAll()
-                await self.store(&memory)
+                await self.store(&memory, force: true)
             }
         }
     }
@@ -140,6 +154,7 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
             let actions = geofence.apply(fix, zones: prepared.zones, calendar: prepared.schedules)
             memory.geofences[deviceId] = geofence
             memory.dirty.insert(deviceId)
+            if !actions.isEmpty { memory.urgent.insert(deviceId) }
             memory.pending += actions.map { (deviceId, $0) }
         }
     }
@@ -153,18 +168,22 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
                 memory.geofences[deviceId] = geofence
                 memory.dirty.insert(deviceId)
             }
+            if !actions.isEmpty { memory.urgent.insert(deviceId) }
             memory.pending += actions.map { (deviceId, $0) }
         }
     }
 
     /// Stores the conclusions (one transaction) and then the changed states. A failure keeps both for the next tick.
-    func store(_ memory: inout Memory) async {
+    func store(_ memory: inout Memory, force: Bool = false) async {
         let pending = memory.pending
         let names = memory.zonesByDevice.values.flatMap { $0 }.reduce(into: [Int64: String]()) { $0[$1.id] = $1.name }
         if !pending.isEmpty {
+            // The states of the devices concluded about go in the same transaction as the conclusions.
+            let concluded = Set(pending.map(\.deviceId)).reduce(into: [String: DeviceGeofence]()) { $0[$1] = memory.geofences[$1] }
             do {
                 try await pool.withConnection { connection in
                     try connection.transaction { connection in
+                        try PostgresZoneRepository.saveStates(concluded, on: connection)
                         for (deviceId, action) in pending {
                             let event = Self.event(deviceId: deviceId, action: action, zoneName: names)
                             try IngestStore.insertDerivedEvent(
@@ -177,6 +196,8 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
                     if case .exit = action { exits.increment() } else { returns.increment() }
                 }
                 memory.pending.removeAll()
+                memory.dirty.subtract(concluded.keys)
+                memory.urgent.subtract(concluded.keys)
             } catch {
                 logger.warning("geofence conclusions could not be stored; kept and tried again", metadata: [
                     "pending": "\(pending.count)", "error": "\(error)"])
@@ -184,10 +205,15 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
             }
         }
         guard !memory.dirty.isEmpty else { return }
-        let changed = memory.dirty.reduce(into: [String: DeviceGeofence]()) { $0[$1] = memory.geofences[$1] }
+        let all = force || ContinuousClock.now - memory.lastSave >= configuration.saveInterval
+        let due = all ? memory.dirty : memory.dirty.intersection(memory.urgent)
+        guard !due.isEmpty else { return }
+        let changed = due.reduce(into: [String: DeviceGeofence]()) { $0[$1] = memory.geofences[$1] }
         do {
             try await zones.saveStates(changed)
-            memory.dirty.removeAll()
+            memory.dirty.subtract(due)
+            memory.urgent.subtract(due)
+            if all { memory.lastSave = ContinuousClock.now }
         } catch {
             logger.warning("geofence states could not be stored; will retry", metadata: ["error": "\(error)"])
         }
@@ -205,7 +231,7 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
             "zoneId": String(zoneId), "latitude": String(format: "%.6f", fix.point.latitude),
             "longitude": String(format: "%.6f", fix.point.longitude),
             "positionAt": ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(fix.atMicros) / 1e6)),
-            "positionAgeSeconds": String(max(0, (atMicros - fix.atMicros) / 1_000_000)),
+            "positionAgeSeconds": String(max(0, atMicros.subtractingReportingOverflow(fix.atMicros).partialValue / 1_000_000)),
         ]
         attributes["zoneName"] = zoneName[zoneId]
         attributes["accuracy"] = fix.accuracyMeters.map { String(format: "%.0f", $0) }
@@ -214,5 +240,13 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
             .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         let key = Array(SHA256.hash(Array("\(name)|\(deviceId)|\(zoneId)|\(atMicros)".utf8)).prefix(16))
         return (name, atMicros, json, key)
+    }
+}
+
+extension Int64 {
+    /// `self + micros`, stopping at the top instead of trapping.
+    func saturatingAddingMicros(_ micros: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(micros)
+        return overflow ? .max : sum
     }
 }

@@ -152,7 +152,7 @@ struct SafeZonesController<Context: ClientRequestContext> {
     /// The zone a request describes, on top of `base` for a PATCH; validated (geometry, schedule, tuning).
     static func spec(from body: ZoneRequest, base: SafeZone?) throws -> ZoneSpec {
         guard let name = body.name ?? base?.name else { throw Problem.badParameter("name", "a zone needs a name") }
-        guard (1...100).contains(name.count), !name.unicodeScalars.contains(where: { $0.value < 0x20 }),
+        guard (1...100).contains(name.unicodeScalars.count), !name.unicodeScalars.contains(where: { $0.value < 0x20 }),
               !PersonalIdentityNumber.appears(in: name) else {
             throw Problem.badParameter("name", "name is 1 to 100 characters of text, never a personal identity number")
         }
