@@ -24,6 +24,9 @@ struct BenchZones: AsyncParsableCommand {
     @Option(help: "GPS alarms the messages are spread over (each gets three zones in the runs with zones).")
     var devices: Int = 2_000
 
+    @Option(help: "Percent of the devices that walk out of their zones (the others move within them).")
+    var leavingPercent: Int = 5
+
     @Option(help: "Rounds of (without, with), alternating; medians reported.")
     var rounds: Int = 3
 
@@ -40,7 +43,7 @@ struct BenchZones: AsyncParsableCommand {
         let brokerURL = try broker.parsedURL()
         let deviceIDs = (0..<devices).map { String(format: "gps-bench-%05d", $0) }
         let home = (latitude: 57.6996, longitude: 11.9527)
-        print("cip-bench bench-zones: \(messages) QoS 1 SenML positions from \(devices) GPS alarms; with 3 zones each against none")
+        print("cip-bench bench-zones: \(messages) QoS 1 SenML positions from \(devices) GPS alarms (\(leavingPercent) % walking out); with 3 zones each against none")
 
         let (benchURL, connection) = try BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
         defer { connection.close() }
@@ -57,7 +60,9 @@ struct BenchZones: AsyncParsableCommand {
             // Each round its own times, so no message repeats an earlier one.
             let payloads = (0..<messages).map { index -> [UInt8] in
                 let device = index % devices
-                let meters = Double((index / devices) % 40) * 15  // walking out to 600 m and back
+                // Most wearers move about inside their zones; `leavingPercent` of them walk out to 600 m and back.
+                let leaves = device % 100 < leavingPercent
+                let meters = leaves ? Double((index / devices) % 40) * 15 : Double((index / devices) % 10) * 15
                 let latitude = home.latitude + Double(device % 50) * 0.01 + meters / 111_320
                 let longitude = home.longitude + Double(device / 50) * 0.01
                 let time = 1_760_000_000.0 + Double(round) * 1_000_000 + Double(index / devices) * 30 + Double(device) / 1000

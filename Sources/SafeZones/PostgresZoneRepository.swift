@@ -80,6 +80,18 @@ public struct PostgresZoneRepository: ZoneRepository {
         }
     }
 
+    public func zonesVersion() async throws -> String {
+        try await pool.withConnection { connection in
+            let row = try connection.query("""
+                SELECT count(*) AS zones, coalesce(max(id), 0) AS last_id,
+                       coalesce(\(PostgresSQL.epochMicros("max(updated_at)")), 0) AS last_update
+                FROM safe_zones
+                """).single()
+            let zones: Int64 = try row.decode("zones"), lastId: Int64 = try row.decode("last_id"), lastUpdate: Int64 = try row.decode("last_update")
+            return "\(zones)/\(lastId)/\(lastUpdate)"
+        }
+    }
+
     public func states() async throws -> [String: DeviceGeofence] {
         try await pool.withConnection { connection in
             var states: [String: DeviceGeofence] = [:]

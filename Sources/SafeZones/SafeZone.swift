@@ -58,6 +58,8 @@ public protocol ZoneRepository: Sendable {
     func delete(_ id: Int64, deviceId: String) async throws -> Bool
     /// Every zone, by device: what the geofence monitor evaluates.
     func allZones() async throws -> [String: [SafeZone]]
+    /// Changes whenever a zone is created, changed or deleted: the monitor reads every zone again only then.
+    func zonesVersion() async throws -> String
     func states() async throws -> [String: DeviceGeofence]
     func saveStates(_ states: [String: DeviceGeofence]) async throws
 }
@@ -102,6 +104,10 @@ public actor InMemoryZoneRepository: ZoneRepository {
 
     public func allZones() -> [String: [SafeZone]] {
         Dictionary(grouping: stored.values.sorted { $0.id < $1.id }, by: \.deviceId)
+    }
+
+    public func zonesVersion() -> String {
+        "\(stored.count)/\(stored.keys.max() ?? 0)/\(stored.values.map(\.updatedAtMicros).max() ?? 0)"
     }
 
     public func states() -> [String: DeviceGeofence] { geofences }

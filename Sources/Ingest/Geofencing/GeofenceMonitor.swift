@@ -89,6 +89,7 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
     /// What the service holds between rounds.
     struct Memory {
         var zonesByDevice: [String: [SafeZone]] = [:]
+        var zonesVersion: String?
         /// The same zones prepared once for evaluation (projection, buffer), with their schedules.
         var prepared: [String: (zones: [PreparedZone], schedules: ZoneSchedules)] = [:]
         var geofences: [String: DeviceGeofence] = [:]
@@ -132,10 +133,13 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
     /// Zones (every tick, so an edit takes effect within seconds) and, the first time, the stored states.
     func reload(_ memory: inout Memory) async {
         do {
-            let all = try await zones.allZones()
-            if all != memory.zonesByDevice {
+            // Reading and decoding every zone each tick would compete with ingest: only when they changed.
+            let version = try await zones.zonesVersion()
+            if version != memory.zonesVersion {
+                let all = try await zones.allZones()
                 memory.zonesByDevice = all
                 memory.prepared = all.mapValues { ($0.map { PreparedZone($0.zone) }, ZoneSchedules($0)) }
+                memory.zonesVersion = version
             }
             watched.withLock { $0 = Set(memory.zonesByDevice.keys) }
             if !memory.loaded {
