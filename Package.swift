@@ -54,6 +54,7 @@ let package = Package(
             dependencies: [
                 "Models", "Postgres", "Telemetry",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Migrations")]
         ),

@@ -33,24 +33,11 @@ public final class AlarmEngine: Service, Sendable {
     }
 
     public func run() async throws {
-        var failures = 0
-        while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            do {
-                try await pool.withConnection { [self] connection in
-                    while try self.processBatch(on: connection) {}
-                    try self.escalate(on: connection)
-                }
-                if failures > 0 { logger.info("alarm engine reached the database again") }
-                failures = 0
-                // Woken by new events; otherwise at least every quarter second for escalations.
-                _ = try? await cancelWhenGracefulShutdown { await self.subscription.next(timeout: .milliseconds(250)) }
-            } catch {
-                failures += 1
-                if failures == 1 || failures % 30 == 0 {
-                    logger.warning("alarm engine lost the database; retrying", metadata: ["error": "\(error)"])
-                }
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
-            }
+        // Woken by new events; otherwise at least every quarter second for escalations.
+        await EventFollowing.run("alarm engine", pool: pool, subscription: subscription, idle: .milliseconds(250),
+                                 logger: logger) { [self] connection in
+            while try self.processBatch(on: connection) {}
+            try self.escalate(on: connection)
         }
     }
 

@@ -38,22 +38,9 @@ public final class LockMonitor: Service, Sendable {
     }
 
     public func run() async throws {
-        var failures = 0
-        while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            do {
-                try await pool.withConnection { [self] connection in
-                    while try self.processBatch(on: connection) {}
-                }
-                if failures > 0 { logger.info("lock monitor reached the database again") }
-                failures = 0
-                _ = try? await cancelWhenGracefulShutdown { await self.subscription.next(timeout: .seconds(1)) }
-            } catch {
-                failures += 1
-                if failures == 1 || failures % 30 == 0 {
-                    logger.warning("lock monitor lost the database; retrying", metadata: ["error": "\(error)"])
-                }
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
-            }
+        await EventFollowing.run("lock monitor", pool: pool, subscription: subscription, idle: .seconds(1),
+                                 logger: logger) { [self] connection in
+            while try self.processBatch(on: connection) {}
         }
     }
 
