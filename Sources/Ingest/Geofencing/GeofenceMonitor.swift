@@ -28,7 +28,7 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
     }
 
     enum Input: Sendable {
-        case fixes([(deviceId: String, fix: Fix)])
+        case positions([Observation])
         case tick
     }
 
@@ -60,18 +60,22 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
     // MARK: BatchObserver
 
     public func committed(_ batch: CommittedBatch) {
+        // On the pipeline's task: only pick the positions of watched devices; they are read on the monitor's.
         let watched = self.watched.withLock { $0 }
         guard !watched.isEmpty else { return }
-        let fixes = batch.observations.compactMap { observation -> (deviceId: String, fix: Fix)? in
-            // A position dated well after it arrived is a device clock gone wrong: believed, it would hide every
-            // real position after it (older fixes are ignored) for as long as it is ahead.
-            guard observation.quantity == "position", watched.contains(observation.deviceID),
-                  observation.observedAtMicros <= observation.receivedAtMicros.saturatingAddingMicros(Self.maxAheadMicros),
-                  case .string(let text) = observation.value, let fix = Self.fix(text, atMicros: observation.observedAtMicros)
+        let positions = batch.observations.filter { $0.quantity == "position" && watched.contains($0.deviceID) }
+        if !positions.isEmpty { inputContinuation.yield(.positions(positions)) }
+    }
+
+    /// The fixes of stored positions. A position dated well after it arrived is a device clock gone wrong: believed,
+    /// it would hide every real position after it (older fixes are ignored) for as long as it is ahead.
+    static func fixes(_ positions: [Observation]) -> [(deviceId: String, fix: Fix)] {
+        positions.compactMap { observation in
+            guard observation.observedAtMicros <= observation.receivedAtMicros.saturatingAddingMicros(maxAheadMicros),
+                  case .string(let text) = observation.value, let fix = fix(text, atMicros: observation.observedAtMicros)
             else { return nil }
             return (observation.deviceID, fix)
         }
-        if !fixes.isEmpty { inputContinuation.yield(.fixes(fixes)) }
     }
 
     /// A stored position, "lat,lon[,accuracy]".
@@ -116,8 +120,8 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
                 for await item in self.input {
                     if Task.isCancelled { break }
                     switch item {
-                    case .fixes(let fixes):
-                        self.evaluate(fixes, &memory)
+                    case .positions(let positions):
+                        self.evaluate(Self.fixes(positions), &memory)
                     case .tick:
                         await self.reload(&memory)
                         self.tickAll(&memory)
