@@ -1,12 +1,12 @@
 /// Timestamps come from devices: arithmetic on them saturates instead of trapping.
 extension Int64 {
-    func saturatingAdd(_ other: Int64) -> Int64 {
+    public func saturatingAdd(_ other: Int64) -> Int64 {
         let (r, overflow) = addingReportingOverflow(other)
         if !overflow { return r }
         return other > 0 ? .max : .min
     }
 
-    func saturatingSubtract(_ other: Int64) -> Int64 {
+    public func saturatingSubtract(_ other: Int64) -> Int64 {
         let (r, overflow) = subtractingReportingOverflow(other)
         if !overflow { return r }
         return other < 0 ? .max : .min

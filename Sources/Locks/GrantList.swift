@@ -37,13 +37,11 @@ public struct GrantList: Sendable, Equatable {
             return Entry(grantId: grant.id, staffRef: grant.staffRef, validFrom: grant.validFromMicros.map(time),
                          validTo: end == .max ? nil : time(end),
                          weekly: grant.weekly.map { window in
-                             Entry.Weekly(days: window.days.sorted(), start: Self.clock(window.startMinute), end: Self.clock(window.endMinute))
+                             Entry.Weekly(days: window.days.sorted(), start: WeeklyWindow.clockText(window.startMinute), end: WeeklyWindow.clockText(window.endMinute))
                          })
         }
         return GrantList(deviceId: deviceId, entries: entries)
     }
-
-    static func clock(_ minute: Int) -> String { String(format: "%02d:%02d", minute / 60, minute % 60) }
 
     /// The content that versions are counted on (no version, no time of publishing).
     public var content: [UInt8] {

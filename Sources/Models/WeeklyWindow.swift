@@ -17,6 +17,13 @@ public struct WeeklyWindow: Sendable, Equatable, Codable {
     }
 
     public var crossesMidnight: Bool { endMinute <= startMinute }
+
+    /// Minutes after midnight as local wall-clock text, `HH:MM`.
+    public static func clockText(_ minute: Int) -> String {
+        let hours = String(minute / 60), minutes = String(minute % 60)
+        return String(repeating: "0", count: max(0, 2 - hours.count)) + hours + ":"
+            + String(repeating: "0", count: max(0, 2 - minutes.count)) + minutes
+    }
 }
 
 /// Weekly windows on the calendar of a time zone (the city's: Europe/Stockholm). A window's start and end are turned

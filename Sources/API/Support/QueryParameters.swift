@@ -39,4 +39,14 @@ struct QueryReader {
         }
         return micros
     }
+
+    /// `from`/`to` of a report: `to` defaults to `now` (plus `toAhead`), `from` to `defaultSpan` before `to`; the
+    /// period is at most `maxDays` long (`what` names it in the 400: "a report", "a track").
+    func period(now: Int64, defaultSpan: Int64, toAhead: Int64 = 0, maxDays: Int64, what: String) throws -> (from: Int64, to: Int64) {
+        let to = try time("to") ?? now + toAhead
+        let from = try time("from") ?? to - defaultSpan
+        guard from < to else { throw Problem.badParameter("to", "to must be later than from") }
+        guard to - from <= maxDays * 86_400_000_000 else { throw Problem.badParameter("from", "\(what) covers at most \(maxDays) days") }
+        return (from, to)
+    }
 }

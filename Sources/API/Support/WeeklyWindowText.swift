@@ -15,8 +15,8 @@ struct WeeklyWindowText: Encodable, Sendable {
 
     init(_ window: WeeklyWindow) {
         days = window.days.sorted().map { Self.dayNames[$0 - 1] }
-        start = Self.clock(window.startMinute)
-        end = Self.clock(window.endMinute)
+        start = WeeklyWindow.clockText(window.startMinute)
+        end = WeeklyWindow.clockText(window.endMinute)
         timeZone = WeeklyCalendar.cityTimeZone.identifier
     }
 
@@ -45,10 +45,5 @@ struct WeeklyWindowText: Encodable, Sendable {
               let hour = Int(parts[0]), let minute = Int(parts[1]), (0...23).contains(hour), (0...59).contains(minute)
         else { return nil }
         return hour * 60 + minute
-    }
-
-    static func clock(_ minute: Int) -> String {
-        let hours = String(minute / 60), minutes = String(minute % 60)
-        return String(repeating: "0", count: 2 - hours.count) + hours + ":" + String(repeating: "0", count: 2 - minutes.count) + minutes
     }
 }

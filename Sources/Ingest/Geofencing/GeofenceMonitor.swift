@@ -71,7 +71,7 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
     /// it would hide every real position after it (older fixes are ignored) for as long as it is ahead.
     static func fixes(_ positions: [Observation]) -> [(deviceId: String, fix: Fix)] {
         positions.compactMap { observation in
-            guard observation.observedAtMicros <= observation.receivedAtMicros.saturatingAddingMicros(maxAheadMicros),
+            guard observation.observedAtMicros <= observation.receivedAtMicros.saturatingAdd(maxAheadMicros),
                   case .string(let text) = observation.value, let fix = fix(text, atMicros: observation.observedAtMicros)
             else { return nil }
             return (observation.deviceID, fix)
@@ -239,7 +239,7 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
             "zoneId": String(zoneId), "latitude": String(format: "%.6f", fix.point.latitude),
             "longitude": String(format: "%.6f", fix.point.longitude),
             "positionAt": ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(fix.atMicros) / 1e6)),
-            "positionAgeSeconds": String(max(0, atMicros.subtractingReportingOverflow(fix.atMicros).partialValue / 1_000_000)),
+            "positionAgeSeconds": String(max(0, atMicros.saturatingSubtract(fix.atMicros) / 1_000_000)),
         ]
         attributes["zoneName"] = zoneName[zoneId]
         attributes["accuracy"] = fix.accuracyMeters.map { String(format: "%.0f", $0) }
@@ -248,13 +248,5 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
             .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         let key = Array(SHA256.hash(Array("\(name)|\(deviceId)|\(zoneId)|\(atMicros)".utf8)).prefix(16))
         return (name, atMicros, json, key)
-    }
-}
-
-extension Int64 {
-    /// `self + micros`, stopping at the top instead of trapping.
-    func saturatingAddingMicros(_ micros: Int64) -> Int64 {
-        let (sum, overflow) = addingReportingOverflow(micros)
-        return overflow ? .max : sum
     }
 }

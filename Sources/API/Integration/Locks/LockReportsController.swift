@@ -12,8 +12,8 @@ struct LockReportsController<Context: ClientRequestContext> {
     let lookup: LockLookup
     let clock: @Sendable () -> Int64
 
-    /// A report covers at most this long: a quarter, so one request never reads a lock's whole history.
-    static var maxSpanMicros: Int64 { 92 * 86_400_000_000 }
+    /// A report covers at most a quarter, so one request never reads a lock's whole history.
+    static var maxDays: Int64 { 92 }
 
     var routes: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
@@ -22,20 +22,11 @@ struct LockReportsController<Context: ClientRequestContext> {
         return routes
     }
 
-    /// `from`/`to` of the query: `to` defaults to now (`toAhead` later), `from` to `defaultSpan` before `to`.
-    private func period(_ query: QueryReader, defaultSpan: Int64, toAhead: Int64 = 0) throws -> (Int64, Int64) {
-        let to = try query.time("to") ?? clock() + toAhead
-        let from = try query.time("from") ?? to - defaultSpan
-        guard from < to else { throw Problem.badParameter("to", "to must be later than from") }
-        guard to - from <= Self.maxSpanMicros else { throw Problem.badParameter("from", "a report covers at most 92 days") }
-        return (from, to)
-    }
-
     /// `GET /integration/v1/locks/{id}/access-log?from=&to=&limit=` (default: the last 7 days, 500 lines).
     @Sendable func accessLog(_ request: Request, context: Context) async throws -> AccessLogBody {
         let lock = try await lookup.require(context, what: "lock access logs", decommissioned: true)
         let query = QueryReader(request)
-        let (from, to) = try period(query, defaultSpan: 7 * 86_400_000_000)
+        let (from, to) = try query.period(now: clock(), defaultSpan: 7 * 86_400_000_000, maxDays: Self.maxDays, what: "a report")
         let limit = try query.limit(default: 500, max: 5_000)
         let entries = try await reports.accessLog(deviceId: lock.deviceId, fromMicros: from, toMicros: to, limit: limit + 1)
         let page = entries.prefix(limit)
@@ -55,7 +46,8 @@ struct LockReportsController<Context: ClientRequestContext> {
             throw Problem.badParameter("careRecipientRef", "careRecipientRef is required")
         }
         try LocksController<Context>.checkReference("careRecipientRef", recipient)
-        let (from, to) = try period(query, defaultSpan: 8 * 86_400_000_000, toAhead: 86_400_000_000)
+        let (from, to) = try query.period(now: clock(), defaultSpan: 8 * 86_400_000_000, toAhead: 86_400_000_000,
+                                          maxDays: Self.maxDays, what: "a report")
         let limit = try query.limit(default: 500, max: 5_000)
         let found = try await reports.visits(careRecipientRef: recipient, lockTypes: lookup.lockTypes.sorted(),
                                              tenants: context.scope.tenants.map(Set.init), fromMicros: from, toMicros: to, limit: limit + 1)

@@ -102,10 +102,7 @@ struct SafeZonesController<Context: ClientRequestContext> {
     @Sendable func track(_ request: Request, context: Context) async throws -> TrackBody {
         let device = try await requireGPSDevice(context)
         let query = QueryReader(request)
-        let to = try query.time("to") ?? clock()
-        let from = try query.time("from") ?? to - 86_400_000_000
-        guard from < to else { throw Problem.badParameter("to", "to must be later than from") }
-        guard to - from <= 31 * 86_400_000_000 else { throw Problem.badParameter("from", "a track covers at most 31 days") }
+        let (from, to) = try query.period(now: clock(), defaultSpan: 86_400_000_000, maxDays: 31, what: "a track")
         let limit = try query.limit(default: 500, max: 5_000)
         let positions = try await telemetry.observations(ObservationQuery(
             deviceID: device.deviceId, quantity: "position", fromMicros: from, toMicros: to, limit: limit + 1, maxConfidentiality: 3))
