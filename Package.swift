@@ -143,7 +143,7 @@ let package = Package(
         // Which module may import which (reads Sources/, depends on nothing).
         .testTarget(name: "LayeringTests"),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Digest", "Models"]),
-        .testTarget(name: "IngestTests", dependencies: ["Ingest", "Models", "Storage", "Telemetry"]),
+        .testTarget(name: "IngestTests", dependencies: ["Geofence", "Ingest", "Models", "Storage", "Telemetry"]),
         // Router tests over the in-memory repositories: no database, no broker.
         .testTarget(name: "APITests", dependencies: [
             "API", "Access", "Alarms", "Geofence", "Locks", "Models", "Registry", "SafeZones", "Telemetry",

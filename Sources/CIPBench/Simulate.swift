@@ -3,6 +3,7 @@ import Composition
 import Foundation
 import Synchronization
 import Logging
+import Models
 import MQTT
 
 /// `cip-bench simulate`: a small demo fleet of care devices publishing over MQTT, as real ones would.
@@ -192,8 +193,8 @@ final class DemoLock: Sendable {
             return [event("GRANTS", now: now, state: "LOCKED", extra: #","grants":{"version":\#(version)}"#)]
         }
         guard let id = command["id"] as? String, let action = command["action"] as? String else { return nil }
-        let expired = (command["expiresAt"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) }
-            .map { $0.timeIntervalSince1970 < now } ?? false
+        let expired = (command["expiresAt"] as? String).flatMap(RFC3339.micros)
+            .map { Double($0) / 1e6 < now } ?? false
         if expired {
             return [event("CMD", now: now, state: "LOCKED", extra: #","cmd":{"id":"\#(id)","result":"FAILED","reason":"expired"}"#)]
         }

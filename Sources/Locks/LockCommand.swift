@@ -1,4 +1,5 @@
 import Foundation
+import Models
 
 /// What a remote command asks of a lock.
 public enum CommandAction: String, Sendable, Codable, CaseIterable {
@@ -58,7 +59,7 @@ public struct LockCommand: Sendable, Equatable {
     public var payload: [UInt8] {
         let body: [String: String] = [
             "id": id, "action": action.rawValue, "staffRef": staffRef,
-            "expiresAt": ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(expiresAtMicros) / 1e6)),
+            "expiresAt": RFC3339.format(micros: expiresAtMicros, fractionDigits: 0),
         ]
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

@@ -131,15 +131,21 @@ public enum RFC3339 {
         try? parse(text).get().micros
     }
 
-    /// Formats microseconds since the epoch as `2026-11-24T14:31:19.123456Z`.
-    public static func format(micros: Int64) -> String {
+    /// Formats microseconds since the epoch as `2026-11-24T14:31:19.123456Z`; with fewer `fractionDigits` (0...6)
+    /// the time is cut, not rounded, to that precision (`2026-11-24T14:31:19Z` with 0), so it never reads later
+    /// than it was: what a lock receives as a command's expiry must not outlast it.
+    public static func format(micros: Int64, fractionDigits: Int = 6) -> String {
+        precondition((0...6).contains(fractionDigits), "RFC3339.format keeps 0 to 6 fraction digits")
         let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
         let fraction = micros - seconds * 1_000_000
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - days * 86_400
         let (year, month, day) = civil(fromDays: days)
+        var divisor: Int64 = 1
+        for _ in fractionDigits..<6 { divisor *= 10 }
+        let fractionText = fractionDigits == 0 ? "" : ".\(padded(fraction / divisor, fractionDigits))"
         return "\(padded(year, 4))-\(padded(month, 2))-\(padded(day, 2))T\(padded(secondOfDay / 3600, 2)):"
-            + "\(padded(secondOfDay / 60 % 60, 2)):\(padded(secondOfDay % 60, 2)).\(padded(fraction, 6))Z"
+            + "\(padded(secondOfDay / 60 % 60, 2)):\(padded(secondOfDay % 60, 2))\(fractionText)Z"
     }
 
     private static func padded(_ value: Int64, _ width: Int) -> String {

@@ -42,4 +42,15 @@ import Testing
             #expect(RFC3339.micros(RFC3339.format(micros: micros)) == micros)
         }
     }
+
+    @Test("fewer fraction digits cut the time (never round it later), before and after the epoch")
+    func formatsWithFewerFractionDigits() {
+        let micros: Int64 = 1_760_000_000_999_999
+        #expect(RFC3339.format(micros: micros, fractionDigits: 0) == "2025-10-09T08:53:20Z")
+        #expect(RFC3339.format(micros: micros, fractionDigits: 3) == "2025-10-09T08:53:20.999Z")
+        #expect(RFC3339.format(micros: 1_760_000_000_005_000, fractionDigits: 3) == "2025-10-09T08:53:20.005Z")
+        #expect(RFC3339.format(micros: -1, fractionDigits: 0) == "1969-12-31T23:59:59Z")
+        #expect(RFC3339.format(micros: -1, fractionDigits: 3) == "1969-12-31T23:59:59.999Z")
+        #expect(RFC3339.micros(RFC3339.format(micros: micros, fractionDigits: 0)) == 1_760_000_000_000_000)
+    }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Geofence
 import Logging
 import Metrics
+import Models
 import Postgres
 import SafeZones
 import ServiceLifecycle
@@ -238,7 +239,7 @@ public final class GeofenceMonitor: BatchObserver, Service, Sendable {
         var attributes: [String: String] = [
             "zoneId": String(zoneId), "latitude": String(format: "%.6f", fix.point.latitude),
             "longitude": String(format: "%.6f", fix.point.longitude),
-            "positionAt": ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(fix.atMicros) / 1e6)),
+            "positionAt": RFC3339.format(micros: fix.atMicros, fractionDigits: 0),
             "positionAgeSeconds": String(max(0, atMicros.saturatingSubtract(fix.atMicros) / 1_000_000)),
         ]
         attributes["zoneName"] = zoneName[zoneId]

@@ -154,9 +154,7 @@ public final class Supervisor: Service, BatchObserver, Sendable {
         let name = change.to == .offline ? "device_offline" : "device_online"
         var attributes = ["reason": change.reason, "from": change.from.rawValue]
         if let lastSeen = change.lastSeenMicros {
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            attributes["lastSeen"] = formatter.string(from: Date(timeIntervalSince1970: Double(lastSeen) / 1e6))
+            attributes["lastSeen"] = RFC3339.format(micros: lastSeen, fractionDigits: 3)
         }
         let key = MessageKey.compute(topic: "supervision/\(change.deviceID)", payload: Array(name.utf8),
                                      receivedAtMicros: change.atMicros)
