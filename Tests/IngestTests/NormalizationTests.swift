@@ -370,6 +370,19 @@ struct NormalizationVendorJSONTests {
             path: "/time",
             reason: #"message time "2024-05-01T12:00:00" is not an RFC 3339 date-time: missing the UTC offset ('Z' or ±HH:MM); a time without one is ambiguous"#))
     }
+
+    @Test func anSOSWithAnImpossibleTimeIsKeptAtItsArrivalTime() throws {
+        let normalizer = try normalizationNormalizer()
+        let result = try normalizer.normalize(
+            deviceType: "gps-alarm", model: "tryggpos-tp3", format: .vendorJSON,
+            payload: Array(#"{"t":10000000000000,"pos":{"lat":57.7,"lon":11.9},"bat":{"pct":70},"sos":true}"#.utf8),
+            receivedAt: normalizationReceivedAt)
+        #expect(result.events.map(\.event) == ["sos"])
+        #expect(result.events.first?.observedAt == normalizationReceivedAt)
+        #expect(result.values.isEmpty, "values need their time")
+        #expect(result.rejections.first?.path == "/t")
+        #expect(result.rejections.first?.reason.hasSuffix("no value stored, events kept at their arrival time") == true)
+    }
 }
 
 // MARK: - SCAIP

@@ -54,8 +54,7 @@ private func vendorMap(_ mapper: VendorMapper, _ payload: String, receivedAt: Do
 /// The issue that rejects `payload` as a whole, or nil when it maps.
 private func vendorRejection(_ mapper: VendorMapper, _ payload: String) -> MappingIssue? {
     do {
-        _ = try mapper.map(Array(payload.utf8), receivedAt: vendorReceivedAt)
-        return nil
+        return try mapper.map(Array(payload.utf8), receivedAt: vendorReceivedAt).timeIssue
     } catch {
         return error
     }
@@ -589,7 +588,7 @@ struct VendorMapperIssueTests {
         #expect(throws: MappingIssue.self) { try tooBig.map(Array(#"{"ts":1714557600,"lock":{}}"#.utf8), receivedAt: vendorReceivedAt) }
     }
 
-    @Test func badOrMissingRequiredTimeRejectsTheMessage() throws {
+    @Test func badOrMissingRequiredTimeRefusesTheValues() throws {
         let mapper = try vendorInlineMapper(vendorIssueMappingJSON)
         let body = #""lock":{"state":"LOCKED"},"power":{"mv":3000}"#
         #expect(vendorRejection(mapper, "{\(body)}") == MappingIssue(path: "/ts", reason: #"message time is missing: the document has no member "ts""#))
@@ -602,6 +601,17 @@ struct VendorMapperIssueTests {
         ))
         #expect(vendorRejection(mapper, #"{"ts":-1,\#(body)}"#) == MappingIssue(path: "/ts", reason: "message time -1 (epoch-s) is before 1970-01-01T00:00:00Z"))
         #expect(vendorRejection(mapper, #"{"ts":1714557600,\#(body)}"#) == nil)
+    }
+
+    @Test func anAlarmWithAnUnusableTimeIsKeptAtItsArrivalTimeWithoutValues() throws {
+        let mapper = try vendorInlineMapper(vendorIssueMappingJSON)
+        for time in [#""ts":10000000000000,"#, #""ts":"soon","#, #""ts":null,"#, ""] {
+            let result = try mapper.map(Array(#"{\#(time)"lock":{"state":"LOCKED"},"power":{"mv":3000},"alarm":"FORCED"}"#.utf8),
+                                        receivedAt: vendorReceivedAt)
+            #expect(result.timeIssue?.path == "/ts", "\(time)")
+            #expect(result.values.isEmpty, "a value needs its time: \(time)")
+            #expect(result.events == [MappedEvent(event: "forced_entry", time: vendorReceivedAt, sourcePath: "/alarm")], "\(time)")
+        }
     }
 
     @Test func epochTimesKeepFractions() throws {

@@ -109,6 +109,13 @@ extension IntegrationTests {
             defer { live.stop() }
             try await Task.sleep(for: .milliseconds(300))
 
+            // Above the broker's hard cap (message_size_limit, 16 MiB) a message is refused by the broker itself:
+            // nobody receives it, not even as a note, and it takes nothing else with it.
+            let giant = try makePublisher("size-giant")
+            try? giant.publish(topic: "devices/\(device)/telemetry", payload: [UInt8](repeating: 0x20, count: 16 * 1_048_576 + 1), qos: 1)
+            _ = giant.waitForAcknowledgements(timeout: 5)
+            giant.stop()
+
             let bridge = try makePublisher("size-bridge")
             defer { bridge.stop() }
             // An alarm a device sends retained: it must still arrive.
@@ -124,6 +131,9 @@ extension IntegrationTests {
             #expect(payloads.map(\.count).contains(1_000_000))
             let note = try #require(payloads.first { $0.first == 0 })
             #expect(JournalRecord(sequence: 1, receivedAtMicros: 0, topic: "t", payload: note).oversizedPayloadBytes == 1_048_577)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(inbox.all.count == 4, "nothing of the 16 MiB message arrived late: \(inbox.all.map(\.payload.count))")
+            #expect(!inbox.all.contains { $0.payload.count > 1_048_577 || $0.payload == [0] + Array("cip: payload not kept; bytes=16777217".utf8) })
 
             // A subscriber arriving later is handed nothing retained.
             let late = Inbox()

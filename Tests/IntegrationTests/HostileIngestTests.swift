@@ -19,8 +19,33 @@ extension IntegrationTests {
             ("h-lock", "events", #"[{"bt":\#(now),"n":"unlocked","vb":true},{"n":"lock_change_method","vs":"staff_credential"}]"#),
             ("h-gps", "telemetry", #"[{"bt":\#(now),"n":"latitude","u":"lat","v":59.3293},{"n":"longitude","u":"lon","v":18.0686},{"n":"position_accuracy","u":"m","v":8}]"#),
             ("h-gps", "events", #"[{"bt":\#(now),"n":"sos","vb":true}]"#),
-            ("h-alarm", "events", #"<?xml version="1.0" encoding="UTF-8"?><mrq><ref>R1</ref><cid>1</cid><dty>0005</dty><mty>ME</mty><stc>0009</stc><lge><geo>57.7089,11.9746</geo></lge></mrq>"#),
+            ("h-sensor", "status", "offline"),
+            ("h-lock", "status", "online"),
+            ("h-gps", "status", "online"),
+            // The structured position SCAIP peers send, exactly as issue 10 reported it.
+            ("h-alarm", "events", #"<?xml version="1.0" encoding="UTF-8"?><mrq><ref>R1</ref><cid>1</cid><dty>0005</dty><mty>ME</mty><stc>0009</stc><lge><geo>57.7089,11.9746</geo><tim>2026-11-22T10:15:00Z</tim></lge></mrq>"#),
             ("h-alarm", "status", #"<?xml version="1.0" encoding="UTF-8"?><mrq><ref>R2</ref><cid>1</cid><mty>PI</mty></mrq>"#),
+            ("h-alarm", "telemetry", #"[{"bt":\#(now),"n":"battery","u":"%","v":64},{"n":"signal_strength","u":"dBm","v":-71}]"#),
+            // Vendor JSON: each mapping's own time format and shape (DataModels/mappings).
+            ("h-nl200", "telemetry", #"{"ts":\#(now)000,"lock":{"state":"LOCKED","by":"CARD","door":"CLOSED"},"power":{"mv":3600},"rssi":-70,"fw":"2.4.1"}"#),
+            ("h-nl200", "events", #"{"ts":\#(now)000,"seq":7,"lock":{"state":"UNLOCKED","by":"CARD","staff":"st-1"},"power":{"mv":3600},"evt":"UNLOCK"}"#),
+            ("h-hl5", "telemetry", #"{"time":"\#(nowText)","status":{"locked":true,"doorOpen":false,"jammed":false},"battery":0.83,"radio":{"rssi":-64}}"#),
+            ("h-hl5", "events", #"{"time":"\#(nowText)","status":{"locked":false,"jammed":false},"battery":0.8,"event":{"code":21}}"#),
+            ("h-tp3", "telemetry", #"{"t":\#(now),"pos":{"lat":57.7089,"lon":11.9746,"acc":12.5,"spd":4.5},"bat":{"pct":76,"chg":true},"gsm":{"rssi":-85}}"#),
+            ("h-tp3", "events", #"{"t":\#(now),"pos":null,"bat":{"pct":70},"sos":true,"fall":false}"#),
+            ("h-gx", "telemetry", #"{"gpsTime":"\#(nowText)","latitude":57.70,"longitude":11.97,"accuracy":9,"batteryLevel":55,"charging":"NO"}"#),
+            ("h-gx", "events", #"{"gpsTime":"\#(nowText)","batteryLevel":54,"event":"FALL_DETECTED"}"#),
+        ]
+
+        /// `now` as RFC 3339, the time format of two of the vendor mappings.
+        static let nowText = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(now)))
+
+        /// Times outside the window in each vendor mapping's own format: refused per message, with the reason.
+        static let vendorTimes: [(device: String, channel: String, payload: String, reason: String)] = [
+            ("h-tp3", "events", #"{"t":10000000000000,"bat":{"pct":70},"sos":true}"#, "events kept at their arrival time"),
+            ("h-nl200", "telemetry", #"{"ts":-1000000000000,"lock":{"state":"LOCKED"},"power":{"mv":3600}}"#, "before"),
+            ("h-hl5", "telemetry", #"{"time":"1999-12-31T23:59:59Z","status":{"locked":true,"jammed":false},"battery":0.5}"#, "before"),
+            ("h-gx", "telemetry", #"{"gpsTime":"9999-12-31T23:59:59Z","batteryLevel":50}"#, "after arrival"),
         ]
 
         /// The messages issue 10 reported, verbatim.
@@ -66,9 +91,11 @@ extension IntegrationTests {
                     bytes = Array(bytes.prefix(Int.random(in: 0..<max(bytes.count, 1), using: &random)))
                 case 3:  // a NUL somewhere
                     bytes.insert(0, at: Int.random(in: 0...bytes.count, using: &random))
-                default:  // an extreme time on every record
+                default:  // an extreme time on every record, in the seed's own time format
                     let time = extremes.randomElement(using: &random)!
-                    bytes = Array(seed.payload.replacingOccurrences(of: "\"bt\":\(now)", with: "\"bt\":\(time)").utf8)
+                    let text = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2026-13-45T99:99:99Z", "1999-12-31T23:59:59+14:00",
+                                "\(nowText.dropLast())+25:00", ""].randomElement(using: &random)!
+                    bytes = Array(seed.payload.replacingOccurrences(of: "\(now)", with: time).replacingOccurrences(of: nowText, with: text).utf8)
                 }
                 out.append(("devices/\(seed.device)/\(seed.channel)", bytes))
             }
@@ -101,6 +128,10 @@ extension IntegrationTests {
             try database.register(["h-lock"], type: "digital-lock")
             try database.register(["h-gps"], type: "gps-alarm")
             try database.register(["h-alarm"], type: "safety-alarm")
+            try database.register(["h-nl200"], type: "digital-lock", model: "nordlock-nl200")
+            try database.register(["h-hl5"], type: "digital-lock", model: "hemlas-hl5")
+            try database.register(["h-tp3"], type: "gps-alarm", model: "tryggpos-tp3")
+            try database.register(["h-gx"], type: "gps-alarm", model: "senioren-gx")
         }
 
         /// Distinct messages only: identical timestamped SenML from one device is one message by content (a
@@ -117,6 +148,13 @@ extension IntegrationTests {
             #expect(publisher.waitForAcknowledgements(timeout: 60))
         }
 
+        /// The journal's backlog as the gateway's metrics report it.
+        static func journalBacklog(_ gateway: GatewayProcess) throws -> Int {
+            let metrics = try gateway.httpGet("/metrics").body
+            let line = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("cip_journal_backlog_messages ") })
+            return try #require(Double(line.split(separator: " ").last ?? "")).map { Int($0) }!
+        }
+
         /// A good message with a value nobody else sends (humidity, so 0...100).
         static func goodMessage(_ marker: Double) -> (topic: String, payload: [UInt8]) {
             ("devices/h-sensor/telemetry", Array(#"[{"bt":\#(now),"n":"humidity","u":"%RH","v":\#(marker)}]"#.utf8))
@@ -131,7 +169,9 @@ extension IntegrationTests {
             let pid = try #require(gateway.pid)
 
             let messages = Self.distinct(Self.reported.map { ("devices/\($0.device)/\($0.channel)", Array($0.payload.utf8)) }
-                + Self.hostile(count: 600) + [Self.goodMessage(77)])
+                + Self.vendorTimes.map { ("devices/\($0.device)/\($0.channel)", Array($0.payload.utf8)) }
+                + Self.seeds.map { ("devices/\($0.device)/\($0.channel)", Array($0.payload.utf8)) }
+                + Self.hostile(count: 1_200) + [Self.goodMessage(77)])
             let publisher = try makePublisher("hostile-publisher")
             defer { publisher.stop() }
             // A device that sends its SOS retained, and one that sends 2 MB: neither may vanish.
@@ -152,6 +192,23 @@ extension IntegrationTests {
             #expect(try database.count("SELECT count(*) FROM observations WHERE device_id = 'h-sensor' AND quantity = 'humidity' AND value_number = 77") == 1)
             #expect(gateway.pid == pid, "the gateway process is the same")
             #expect(try gateway.httpStatus("/readyz") == 200)
+            // The journal's backlog is back to zero: nothing waits behind a poison.
+            #expect(try await eventually(timeout: 30) { try Self.journalBacklog(gateway) == 0 }, "backlog: \((try? Self.journalBacklog(gateway)) ?? -1)")
+            // Vendor JSON times outside the window: refused per message, with the reason, on that device.
+            for sample in Self.vendorTimes {
+                let reasons = try database.strings("SELECT reason FROM dead_letters WHERE topic = $1 AND payload = convert_to($2, 'UTF8')",
+                                                   ["devices/\(sample.device)/\(sample.channel)", sample.payload])
+                #expect(try database.count("SELECT count(*) FROM dead_letters WHERE topic = $1 AND payload = convert_to($2, 'UTF8') AND reason LIKE $3",
+                                           ["devices/\(sample.device)/\(sample.channel)", sample.payload, "%\(sample.reason)%"]) >= 1,
+                        "\(sample.device): \(sample.payload); its dead letters: \(reasons)")
+            }
+            // Every vendor device's valid seed was stored, and the vendor SOS, fall and forced door raised alarms.
+            for device in ["h-nl200", "h-hl5", "h-tp3", "h-gx"] {
+                #expect(try database.count("SELECT count(*) FROM observations WHERE device_id = $1", [device]) >= 1, "\(device) stored nothing")
+            }
+            #expect(try await eventually(timeout: 30) {
+                try database.count("SELECT count(DISTINCT device_id) FROM alarms WHERE device_id IN ('h-tp3', 'h-gx', 'h-hl5')") == 3
+            }, "vendor alarms: log \(gateway.logTail())")
             // The reported poisons are dead letters with reasons that say why.
             #expect(try database.count("SELECT count(*) FROM dead_letters WHERE reason LIKE '%after arrival%'") >= 2)
             #expect(try database.count("SELECT count(*) FROM dead_letters WHERE reason LIKE '%before%'") >= 2)

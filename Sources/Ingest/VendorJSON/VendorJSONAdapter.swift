@@ -82,9 +82,17 @@ struct VendorJSONAdapter: PayloadAdapter {
         } catch {
             throw Rejection(path: error.path, reason: error.reason)
         }
+        if let timeIssue = mapped.timeIssue, mapped.events.isEmpty {
+            throw Rejection(path: timeIssue.path, reason: timeIssue.reason)
+        }
         let checks = context.checks
         var result = NormalizedPayload()
         result.rejections = mapped.issues.map { Rejection(path: $0.path, reason: $0.reason) }
+        if let timeIssue = mapped.timeIssue {
+            // An SOS from a device whose clock is wrong is still an SOS: its events are kept at the arrival time.
+            result.rejections.insert(Rejection(path: timeIssue.path,
+                                               reason: "\(timeIssue.reason); no value stored, events kept at their arrival time"), at: 0)
+        }
         for value in mapped.values {
             do {
                 let quantity = try Self.produced(

@@ -81,11 +81,15 @@ public struct MappingResult: Sendable, Equatable {
     public var values: [MappedValue]
     public var events: [MappedEvent]
     public var issues: [MappingIssue]
+    /// Why the message time could not be used, if it could not: then no value is mapped (a value needs its
+    /// time) and the events carry the arrival time (an alarm is never dropped for its clock).
+    public var timeIssue: MappingIssue?
 
-    public init(values: [MappedValue], events: [MappedEvent], issues: [MappingIssue]) {
+    public init(values: [MappedValue], events: [MappedEvent], issues: [MappingIssue], timeIssue: MappingIssue? = nil) {
         self.values = values
         self.events = events
         self.issues = issues
+        self.timeIssue = timeIssue
     }
 }
 
@@ -131,9 +135,9 @@ public struct VendorMapper: Sendable {
 
     /// Maps one payload.
     ///
-    /// Throws only when the payload as a whole is unusable: not JSON, not a JSON object, or its time is
-    /// bad (or missing while required). A problem with one field is reported in `issues` and the other
-    /// fields are still mapped.
+    /// Throws only when the payload as a whole is unusable: not JSON, or not a JSON object. A bad (or missing
+    /// while required) time is `timeIssue`: values are not mapped, events are, at the arrival time. A problem
+    /// with one field is reported in `issues` and the other fields are still mapped.
     public func map(_ payload: [UInt8], receivedAt: Double) throws(MappingIssue) -> MappingResult {
         let document: JSONValue
         do {
@@ -144,12 +148,19 @@ public struct VendorMapper: Sendable {
         guard case .object = document else {
             throw MappingIssue(path: "", reason: "payload must be a JSON object, got \(document.kindWithArticle)")
         }
-        let time = try messageTime(in: document, receivedAt: receivedAt)
+        let time: Double
+        var timeIssue: MappingIssue?
+        do {
+            time = try messageTime(in: document, receivedAt: receivedAt)
+        } catch {
+            time = receivedAt
+            timeIssue = error
+        }
 
         var values: [MappedValue] = []
         values.reserveCapacity(rules.count)
         var issues: [MappingIssue] = []
-        for rule in rules {
+        for rule in rules where timeIssue == nil {
             switch rule.apply(to: document) {
             case .value(let scalar, let unit):
                 values.append(MappedValue(quantity: rule.quantity, value: scalar, unit: unit, time: time, sourcePath: rule.sourcePath))
@@ -188,7 +199,7 @@ public struct VendorMapper: Sendable {
             let attributes = eventAttributes(in: document, issues: &issues)
             for index in events.indices { events[index].attributes = attributes }
         }
-        return MappingResult(values: values, events: events, issues: issues)
+        return MappingResult(values: values, events: events, issues: issues, timeIssue: timeIssue)
     }
 
     /// The longest attribute value kept, in Unicode scalars (what PostgreSQL counts as characters).

@@ -91,6 +91,13 @@ struct TestDatabase {
         return try connection.query(sql, parameters).first?.decode(column: 0) ?? -1
     }
 
+    /// The first column of every row as text (for failure messages).
+    func strings(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) throws -> [String] {
+        let connection = try connect()
+        defer { connection.close() }
+        return try connection.query(sql, parameters).all.map { try $0.decode(column: 0) }
+    }
+
     /// Registers devices straight in the registry (as an import would), active unless told otherwise: the
     /// gateway quarantines messages from ids it does not know.
     @discardableResult
