@@ -102,6 +102,48 @@ import Testing
         #expect(journal.lastSequence == 1)
     }
 
+    @Test("a wait with a timeout returns after it, at once when a record is there, and when the readers are woken", .timeLimit(.minutes(1)))
+    func timedWaits() async throws {
+        let path = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let journal = try Journal(configuration: .init(directory: path), logger: Self.logger)
+        let clock = ContinuousClock()
+        let timedOut = await clock.measure { await journal.waitForRecords(after: 0, timeout: .milliseconds(100)) }
+        #expect(timedOut >= .milliseconds(100) && timedOut < .seconds(5))
+
+        let woken = Task { await journal.waitForRecords(after: 0, timeout: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(50))
+        journal.wakeReaders()
+        let wokenAfter = await clock.measure { await woken.value }
+        #expect(wokenAfter < .seconds(5), "woken, not left to its timeout")
+
+        journal.append(topic: "t", payload: [1], receivedAtMicros: 1)
+        let present = await clock.measure { await journal.waitForRecords(after: 0, timeout: .seconds(60)) }
+        #expect(present < .seconds(5))
+    }
+
+    @Test("a cancelled wait returns, with or without a timeout, cancelled before or while it waits", .timeLimit(.minutes(1)))
+    func cancelledWaitsReturn() async throws {
+        let path = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let journal = try Journal(configuration: .init(directory: path), logger: Self.logger)
+        let clock = ContinuousClock()
+        for timeout in [nil, Duration.seconds(60)] {
+            let waiting = Task { await journal.waitForRecords(after: 0, timeout: timeout) }
+            try await Task.sleep(for: .milliseconds(50))
+            waiting.cancel()
+            let cancelledAfter = await clock.measure { await waiting.value }
+            #expect(cancelledAfter < .seconds(5), "timeout \(String(describing: timeout))")
+
+            let alreadyCancelled = Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                await journal.waitForRecords(after: 0, timeout: timeout)
+            }
+            let alreadyAfter = await clock.measure { await alreadyCancelled.value }
+            #expect(alreadyAfter < .seconds(5), "timeout \(String(describing: timeout))")
+        }
+    }
+
     @Test func codecRoundTripsAndRejectsDamage() {
         let record = JournalRecord(sequence: 42, receivedAtMicros: -5, topic: "devices/ä/telemetry", payload: [0, 1, 2, 255])
         var buffer: [UInt8] = []

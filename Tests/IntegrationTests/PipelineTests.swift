@@ -5,6 +5,7 @@ import MQTT
 import Postgres
 import ServiceLifecycle
 import Storage
+import Synchronization
 import Testing
 import Telemetry
 
@@ -67,6 +68,32 @@ extension IntegrationTests {
             #expect(observer.values.sorted() == [11, 12, 14])
             #expect(Set(observer.devices) == ["obs-1", "obs-2"])
             #expect(try database.count("SELECT count(*) FROM observations") == 3)
+        }
+
+        @Test("a cancelled pipeline returns: the batch it reads ahead stops waiting for the journal",
+              .timeLimit(.minutes(1)))
+        func cancellationEndsTheReadAhead() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            try database.register(["ahead-1"])
+            let directory = NSTemporaryDirectory() + TestStack.uniqueName("journal")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let journal = try Journal(configuration: .init(directory: directory), logger: TestStack.logger)
+            let pipeline = IngestPipeline(journal: journal, pool: PostgresPool(url: database.url, size: 1, logger: TestStack.logger),
+                                          logger: TestStack.logger)
+            journal.append(topic: "devices/ahead-1/telemetry", payload: Array(#"[{"bt":1760000000,"n":"counter","v":1}]"#.utf8),
+                           receivedAtMicros: 1_760_000_000_000_000)
+            let returned = Atomic(false)
+            let running = Task {
+                try await pipeline.run()
+                returned.store(true, ordering: .releasing)
+            }
+            // Stored: the pipeline now reads ahead, waiting for a record that never comes.
+            #expect(await eventually(timeout: 20) { pipeline.storedThrough == 1 })
+            try await Task.sleep(for: .milliseconds(300))
+            running.cancel()
+            #expect(await eventually(timeout: 10) { returned.load(ordering: .acquiring) }, "run() returned after its cancellation")
+            #expect(try database.count("SELECT count(*) FROM observations") == 1)
         }
 
         @Test("valid SenML becomes observations and latest values; bad input becomes dead letters with reasons")

@@ -188,22 +188,37 @@ public final class Journal: @unchecked Sendable {
     public var backlog: UInt64 { visible.withLock { $0.lastSequence - min($0.lastSequence, $0.committed) } }
     public var segmentCount: Int { visible.withLock { $0.segments.count } }
 
-    /// Returns when a record after `sequence` exists (at once if one does), or after `timeout`.
+    /// Returns when a record after `sequence` exists (at once if one does), after `timeout`, when the readers are
+    /// woken, or when the task is cancelled. The timeout is a child task: nothing outlives the wait.
     public func waitForRecords(after sequence: UInt64, timeout: Duration? = nil) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let id = visible.withLock { state -> Int? in
-                if state.lastSequence > sequence { return nil }
-                state.nextWaiterID += 1
-                state.waiters[state.nextWaiterID] = continuation
-                return state.nextWaiterID
-            }
-            guard let id else { return continuation.resume() }
-            if let timeout {
-                Task { [weak self] in
-                    try? await Task.sleep(for: timeout)
-                    self?.visible.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        guard let timeout else { return await waitForRecord(after: sequence) }
+        if lastSequence > sequence { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.waitForRecord(after: sequence) }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Waits for a record after `sequence`, a wake-up or cancellation.
+    private func waitForRecord(after sequence: UInt64) async {
+        let id = visible.withLock { state in
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                // Checked under the lock: a cancellation flagged after this finds the waiter in the handler.
+                let waiting = visible.withLock { state -> Bool in
+                    if state.lastSequence > sequence || Task.isCancelled { return false }
+                    state.waiters[id] = continuation
+                    return true
                 }
+                if !waiting { continuation.resume() }
             }
+        } onCancel: {
+            visible.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
 

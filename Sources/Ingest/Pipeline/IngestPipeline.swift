@@ -82,21 +82,26 @@ public final class IngestPipeline: Service, @unchecked Sendable {
         // database is unreachable this keeps retrying, and the ingress keeps journaling.
         await prepareDatabase()
         await loadDirectory()
-        var next = Task { await self.nextBatch(reader, waitIfEmpty: true) }
         var written = true
-        await withGracefulShutdownHandler {
-            while !Task.isShuttingDownGracefully {
-                guard let batch = await next.value else { break }
-                next = Task { await self.nextBatch(reader, waitIfEmpty: true) }
-                written = await self.commit(batch)
-                if !written { break }
+        // The read-ahead is one child task at a time: the next batch is read while this one is written. It
+        // ends with `run`: awaited when its batch is written, cancelled and awaited when not.
+        await withTaskGroup(of: PendingBatch?.self) { readAhead in
+            readAhead.addTask { await self.nextBatch(reader, waitIfEmpty: true) }
+            await withGracefulShutdownHandler {
+                while !Task.isShuttingDownGracefully {
+                    guard let batch = await readAhead.next() ?? nil else { break }
+                    readAhead.addTask { await self.nextBatch(reader, waitIfEmpty: true) }
+                    written = await self.commit(batch)
+                    if !written { break }
+                }
+            } onGracefulShutdown: {
+                self.journal.wakeReaders()
             }
-        } onGracefulShutdown: {
-            self.journal.wakeReaders()
+            // Drain: whatever the journal holds now goes in before we return, latest values included. After a
+            // batch that could not be written, nothing more is: the next start replays from the checkpoint.
+            if written, let batch = await readAhead.next() ?? nil { written = await commit(batch) }
+            readAhead.cancelAll()
         }
-        // Drain: whatever the journal holds now goes in before we return, latest values included. After a batch
-        // that could not be written, nothing more is: the next start replays from the checkpoint.
-        if written, let batch = await next.value { written = await commit(batch) }
         while written, let batch = await nextBatch(reader, waitIfEmpty: false) {
             written = await commit(batch)
         }
@@ -179,7 +184,7 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                 metrics.received.increment(by: Int64(records.count))
                 return PendingBatch(batch: batch, profiles: devices)
             }
-            if !waitIfEmpty || Task.isShuttingDownGracefully { return nil }
+            if !waitIfEmpty || Task.isShuttingDownGracefully || Task.isCancelled { return nil }
             let position = box.reader.position
             if latestPending.withLock({ $0 }) {
                 await journal.waitForRecords(after: position, timeout: configuration.latestFlushInterval)

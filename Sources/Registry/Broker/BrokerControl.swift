@@ -93,17 +93,26 @@ public final class BrokerControl: Service, BrokerAccess, Sendable {
             command["correlationData"] = "\(id):\(index)"
             return command
         }
-        let timer = Task {
-            try await Task.sleep(for: timeout)
-            self.fail(id, BrokerError("the broker did not answer a dynamic-security request within \(timeout)"))
-        }
-        defer { timer.cancel() }
-        return try await withCheckedThrowingContinuation { continuation in
-            pending.withLock { $0[id] = Pending(expected: commands.count, continuation: continuation) }
-            do {
-                try client.publish(topic: DynamicSecurityCommand.topic, payload: DynamicSecurityCommand.encode(tagged), qos: 1)
-            } catch {
-                fail(id, BrokerError("could not send to the broker: \(error)"))
+        // The deadline is a child task, so it ends with the request; a cancelled caller stops waiting at once.
+        return try await withThrowingTaskGroup(of: Void.self) { deadline in
+            deadline.addTask {
+                try await Task.sleep(for: timeout)
+                self.fail(id, BrokerError("the broker did not answer a dynamic-security request within \(timeout)"))
+            }
+            defer { deadline.cancelAll() }
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    pending.withLock { $0[id] = Pending(expected: commands.count, continuation: continuation) }
+                    // Cancelled before the request was pending: the handler found nothing to fail.
+                    if Task.isCancelled { return fail(id, CancellationError()) }
+                    do {
+                        try client.publish(topic: DynamicSecurityCommand.topic, payload: DynamicSecurityCommand.encode(tagged), qos: 1)
+                    } catch {
+                        fail(id, BrokerError("could not send to the broker: \(error)"))
+                    }
+                }
+            } onCancel: {
+                self.fail(id, CancellationError())
             }
         }
     }
