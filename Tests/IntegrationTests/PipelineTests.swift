@@ -96,6 +96,24 @@ extension IntegrationTests {
             #expect(try database.count("SELECT count(*) FROM observations") == 1)
         }
 
+        @Test("when the stream pauses, the latest values of its last batch are written and the checkpoint moves")
+        func aPauseFlushesLatestValues() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            try database.register(["paused-1"])
+            try await Self.withGateway(database: database) { journal in
+                let device = try makePublisher("paused")
+                defer { device.stop() }
+                try device.publish(topic: "devices/paused-1/telemetry", payload: Array(#"[{"bt":1760000000,"n":"counter","v":7}]"#.utf8))
+                #expect(device.waitForAcknowledgements(timeout: 10))
+                // The flush interval is 1 s: well within 10 s, and with nothing more arriving.
+                #expect(try await eventually(timeout: 10) {
+                    try database.count("SELECT count(*) FROM latest_observations WHERE device_id = 'paused-1'") == 1
+                })
+                #expect(await eventually(timeout: 10) { journal.committedSequence == journal.lastSequence })
+            }
+        }
+
         @Test("valid SenML becomes observations and latest values; bad input becomes dead letters with reasons")
         func storesAndRejects() async throws {
             let database = try TestDatabase.create()

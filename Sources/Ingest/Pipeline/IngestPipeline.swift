@@ -186,15 +186,13 @@ public final class IngestPipeline: Service, @unchecked Sendable {
             }
             if !waitIfEmpty || Task.isShuttingDownGracefully || Task.isCancelled { return nil }
             let position = box.reader.position
-            if latestPending.withLock({ $0 }) {
-                await journal.waitForRecords(after: position, timeout: configuration.latestFlushInterval)
-                if journal.lastSequence <= position, !Task.isShuttingDownGracefully {
-                    var flush = IngestBatch()
-                    flush.lastSequence = position
-                    return PendingBatch(batch: flush)
-                }
-            } else {
-                await journal.waitForRecords(after: position)
+            // Never waits longer than a flush interval: this read-ahead began while the batch before it was being
+            // written, so the latest values that batch left pending may show only after the wait began.
+            await journal.waitForRecords(after: position, timeout: configuration.latestFlushInterval)
+            if journal.lastSequence <= position, latestPending.withLock({ $0 }), !Task.isShuttingDownGracefully {
+                var flush = IngestBatch()
+                flush.lastSequence = position
+                return PendingBatch(batch: flush)
             }
             if Task.isShuttingDownGracefully, journal.lastSequence <= box.reader.position { return nil }
         }
