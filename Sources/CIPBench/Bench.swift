@@ -45,16 +45,20 @@ struct Bench: AsyncParsableCommand {
         print("cip-bench bench: \(messages) QoS 1 SenML messages (3 values each) from \(devices) devices, window \(window)")
 
         // Fresh database with the gateway's schema.
-        let (benchURL, connection) = try BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
+        let scratch = try await BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
         // Registered, as in production: unknown device ids would be quarantined.
-        try connection.query("""
-            INSERT INTO devices (device_id, serial_number, type, tenant, lifecycle_state)
-            SELECT id, 'SN-' || id, 'sensor', 'bench', 'active' FROM unnest($1::text[]) AS id
-            """, [PostgresArray.text(deviceIDs)])
+        try await scratch.pool.withConnection { connection in
+            try connection.query("""
+                INSERT INTO devices (device_id, serial_number, type, tenant, lifecycle_state)
+                SELECT id, 'SN-' || id, 'sensor', 'bench', 'active' FROM unnest($1::text[]) AS id
+                """, [PostgresArray.text(deviceIDs)])
+        }
         let catalogue = try DataModelsLoader.normalizer(at: nil)
 
         // (b) COPY of the rows the gateway would write, in the gateway's batch size.
-        let copyRate = try measureCopy(connection: connection, payloads: payloads, devices: deviceIDs, catalogue: catalogue)
+        let copyRate = try await scratch.pool.withConnection { connection in
+            try Self.measureCopy(connection: connection, payloads: payloads, devices: deviceIDs, catalogue: catalogue)
+        }
         print(String(format: "(b) PostgreSQL COPY of the same rows:        %8.0f messages/s (%.0f rows/s)", copyRate, copyRate * 3))
 
         // (a) the broker alone and (c) the gateway end to end, alternating, so that both see the same machine.
@@ -63,8 +67,8 @@ struct Bench: AsyncParsableCommand {
         for round in 1...max(1, rounds) {
             let brokerRate = try measureBroker(url: brokerURL, payloads: payloads, devices: deviceIDs, logger: logger)
             print(String(format: "    round %d (a) broker:  %8.0f messages/s", round, brokerRate))
-            try connection.execute("TRUNCATE observations, latest_observations, raw_messages, dead_letters")
-            let gatewayRate = try await measureGateway(url: benchURL, brokerURL: brokerURL, payloads: payloads,
+            try await scratch.execute("TRUNCATE observations, latest_observations, raw_messages, dead_letters")
+            let gatewayRate = try await measureGateway(url: scratch.url, brokerURL: brokerURL, payloads: payloads,
                                                        devices: deviceIDs, catalogue: catalogue, logger: logger)
             print(String(format: "    round %d (c) gateway: %8.0f messages/s", round, gatewayRate))
             brokerRates.append(brokerRate)
@@ -73,11 +77,11 @@ struct Bench: AsyncParsableCommand {
         let brokerRate = median(brokerRates)
         let gatewayRate = median(gatewayRates)
         print(String(format: "(a) broker QoS 1 to a discarding subscriber: %8.0f messages/s (median of %d)", brokerRate, brokerRates.count))
-        let stored: Int = try connection.query("SELECT count(*) AS n FROM observations").single().decode("n")
+        let stored = try await scratch.count("SELECT count(*) AS n FROM observations")
         print(String(format: "(c) gateway end to end (publish → commit):  %8.0f messages/s (%.0f values/s, median of %d)", gatewayRate, gatewayRate * 3, gatewayRates.count))
         print(String(format: "c/a = %.2f   c/b = %.2f   observations stored: %d of %d", gatewayRate / brokerRate,
                      gatewayRate / copyRate, stored, messages * 3))
-        connection.close()
+        await scratch.close()
         if stored != messages * 3 { throw ValidationError("the gateway stored \(stored) observations, expected \(messages * 3)") }
     }
 
@@ -128,7 +132,7 @@ struct Bench: AsyncParsableCommand {
 
     /// COPYs the rows the gateway would write into the observations table itself, in the gateway's batch size,
     /// then empties it again.
-    private func measureCopy(connection: PostgresConnection, payloads: [[UInt8]], devices: [String],
+    private static func measureCopy(connection: PostgresConnection, payloads: [[UInt8]], devices: [String],
                              catalogue: CatalogueNormalizer) throws -> Double {
         let normalizer = Normalizer(catalogue: catalogue)
         let profiles = Dictionary(uniqueKeysWithValues: devices.map { ($0, DeviceProfile(type: "sensor", model: nil, state: "active")) })
@@ -200,25 +204,45 @@ private final class ReceivedCounter: Sendable {
 }
 
 /// A fresh database for a benchmark run: dropped if it exists (retried while autovacuum still holds it), created,
-/// migrated, with today's partitions. Returns its URL and an open connection.
-enum BenchDatabase {
-    static func fresh(serverURL: String, name: String, logger: Logger) throws -> (url: String, connection: PostgresConnection) {
-        let admin = try PostgresConnection(url: serverURL)
-        defer { admin.close() }
-        for attempt in 1...10 {
-            do {
-                try admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
-                break
-            } catch {
-                if attempt == 10 { throw error }
-                Thread.sleep(forTimeInterval: 0.5)
+/// migrated, with today's partitions. Reached, like the gateway's, through a pool; one connection is enough for
+/// the bench's own statements (setup, truncation, counts).
+struct BenchDatabase: Sendable {
+    let url: String
+    let pool: PostgresPool
+
+    static func fresh(serverURL: String, name: String, logger: Logger) async throws -> BenchDatabase {
+        let server = PostgresPool(url: serverURL, size: 1, logger: logger)
+        try await server.withConnection { admin in
+            for attempt in 1...10 {
+                do {
+                    try admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+                    break
+                } catch {
+                    if attempt == 10 { throw error }
+                    Thread.sleep(forTimeInterval: 0.5)
+                }
             }
+            try admin.execute("CREATE DATABASE \(name)")
         }
-        try admin.execute("CREATE DATABASE \(name)")
+        await server.shutDown()
         let url = PostgresURL.withDatabase(serverURL, name)
-        let connection = try PostgresConnection(url: url)
-        try Migrator(migrations: try Migration.bundled(), logger: logger).migrate(connection)
-        try Migrator.ensurePartitions(connection)
-        return (url, connection)
+        let pool = PostgresPool(url: url, size: 1, logger: logger)
+        let migrator = Migrator(migrations: try Migration.bundled(), logger: logger)
+        try await pool.withConnection { connection in
+            try migrator.migrate(connection)
+            try Migrator.ensurePartitions(connection)
+        }
+        return BenchDatabase(url: url, pool: pool)
     }
+
+    func execute(_ sql: String) async throws {
+        try await pool.withConnection { try $0.execute(sql) }
+    }
+
+    /// The `n` column of a one-row query (`SELECT count(*) AS n ...`).
+    func count(_ sql: String) async throws -> Int {
+        try await pool.withConnection { try $0.query(sql).single().decode("n") }
+    }
+
+    func close() async { await pool.shutDown() }
 }

@@ -41,15 +41,18 @@ struct BenchAlarms: AsyncParsableCommand {
         Observability.bootstrapLogging()
         var logger = Logger(label: "cip.bench-alarms")
         logger.logLevel = .warning
-        let (url, connection) = try BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
+        let scratch = try await BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
+        let url = scratch.url
         let sensors = (0..<1_000).map { String(format: "bench-sensor-%04d", $0) }
         let alarmDevices = (0..<alarms).map { String(format: "bench-gps-%05d", $0) }
-        try connection.query("""
-            INSERT INTO devices (device_id, serial_number, type, tenant, lifecycle_state)
-            SELECT id, 'SN-' || id, CASE WHEN id LIKE 'bench-gps-%' THEN 'gps-alarm' ELSE 'sensor' END, 'bench', 'active'
-            FROM unnest($1::text[]) AS id
-            """, [PostgresArray.text(sensors + alarmDevices)])
-        connection.close()
+        try await scratch.pool.withConnection { connection in
+            try connection.query("""
+                INSERT INTO devices (device_id, serial_number, type, tenant, lifecycle_state)
+                SELECT id, 'SN-' || id, CASE WHEN id LIKE 'bench-gps-%' THEN 'gps-alarm' ELSE 'sensor' END, 'bench', 'active'
+                FROM unnest($1::text[]) AS id
+                """, [PostgresArray.text(sensors + alarmDevices)])
+        }
+        await scratch.close()
         print("cip-bench bench-alarms: \(alarms) alarms, one every \(alarmInterval) ms, over \(telemetryRate) telemetry messages/s")
 
         let brokerURL = try broker.parsedURL()

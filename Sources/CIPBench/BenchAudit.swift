@@ -37,14 +37,14 @@ struct BenchAudit: AsyncParsableCommand {
         Observability.bootstrapLogging()
         var logger = Logger(label: "cip.bench-audit")
         logger.logLevel = .warning
-        let (url, connection) = try BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
-        try connection.execute("""
+        let scratch = try await BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
+        let url = scratch.url
+        try await scratch.execute("""
             INSERT INTO devices (device_id, serial_number, type, tenant, care_recipient_ref, lifecycle_state)
                 VALUES ('gps-1', 'S1', 'gps-alarm', 'elderly-care', 'cr-1', 'active');
             INSERT INTO latest_observations (device_id, quantity, value_number, value_string, observed_at, received_at, message_key, confidentiality)
             SELECT 'gps-1', q, 1, NULL, now(), now(), '\\x01', 3 FROM unnest(ARRAY['latitude','longitude','position_accuracy','battery']) AS q;
             """)
-        connection.close()
         let pool = PostgresPool(url: url, size: 4, logger: logger)
         let token = try await ClientStore(pool: pool).create(name: "bench", roles: [.integrator], tenants: nil, clearance: 3)
         let catalogue = try Catalogue.loadDefault()
@@ -72,7 +72,8 @@ struct BenchAudit: AsyncParsableCommand {
                 print(String(format: "    round %d %@: %8.0f requests/s", round, withAudit ? "audited " : "baseline", rate))
             }
         }
-        let stored: Int = try PostgresConnection(url: url).query("SELECT count(*) AS n FROM audit_log").single().decode("n")
+        let stored = try await scratch.count("SELECT count(*) AS n FROM audit_log")
+        await scratch.close()
         let base = baseline.sorted()[baseline.count / 2]
         let withAudit = audited.sorted()[audited.count / 2]
         print(String(format: "baseline (no audit trail): %8.0f requests/s (median)", base))

@@ -31,9 +31,9 @@ struct BenchLocks: AsyncParsableCommand {
         Observability.bootstrapLogging()
         var logger = Logger(label: "cip.bench-locks")
         logger.logLevel = .warning
-        let (url, connection) = try BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
-        defer { connection.close() }
-        try connection.execute("""
+        let scratch = try await BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
+        let url = scratch.url
+        try await scratch.execute("""
             INSERT INTO devices (device_id, serial_number, type, tenant, care_recipient_ref, lifecycle_state)
             SELECT 'lock-' || i, 'SN-' || i, 'digital-lock', 'bench', 'cr-' || i, 'active' FROM generate_series(0, \(locks - 1)) AS i
             """)
@@ -73,7 +73,7 @@ struct BenchLocks: AsyncParsableCommand {
             throw ValidationError("re-import changed something: \(again)")
         }
         print(String(format: "re-import of the same plan: nothing changed, %.2f s", reimported))
-        try connection.execute("ANALYZE lock_grants")
+        try await scratch.execute("ANALYZE lock_grants")
 
         // The same random (lock, staff, time) questions for both.
         let questions = (0..<decisions).map { _ -> (lock: String, staff: String, at: Int64) in
@@ -102,5 +102,6 @@ struct BenchLocks: AsyncParsableCommand {
         print(String(format: "bare indexed lookup of the same rows:  %.1f µs (%.0f/s), %d rows", lookup * 1e6, 1 / lookup, rows))
         print(String(format: "decision / lookup time = %.2f", decide / lookup))
         await pool.shutDown()
+        await scratch.close()
     }
 }

@@ -45,12 +45,14 @@ struct BenchZones: AsyncParsableCommand {
         let home = (latitude: 57.6996, longitude: 11.9527)
         print("cip-bench bench-zones: \(messages) QoS 1 SenML positions from \(devices) GPS alarms (\(leavingPercent) % walking out); with 3 zones each against none")
 
-        let (benchURL, connection) = try BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
-        defer { connection.close() }
-        try connection.query("""
-            INSERT INTO devices (device_id, serial_number, type, tenant, lifecycle_state)
-            SELECT id, 'SN-' || id, 'gps-alarm', 'bench', 'active' FROM unnest($1::text[]) AS id
-            """, [PostgresArray.text(deviceIDs)])
+        let scratch = try await BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
+        let benchURL = scratch.url
+        try await scratch.pool.withConnection { connection in
+            try connection.query("""
+                INSERT INTO devices (device_id, serial_number, type, tenant, lifecycle_state)
+                SELECT id, 'SN-' || id, 'gps-alarm', 'bench', 'active' FROM unnest($1::text[]) AS id
+                """, [PostgresArray.text(deviceIDs)])
+        }
         let catalogue = try DataModelsLoader.normalizer(at: nil)
         let zones = PostgresZoneRepository(pool: PostgresPool(url: benchURL, size: 1, logger: logger))
 
@@ -69,12 +71,12 @@ struct BenchZones: AsyncParsableCommand {
                 return Array(String(format: "[{\"bt\":%.3f,\"n\":\"latitude\",\"u\":\"lat\",\"v\":%.6f},{\"n\":\"longitude\",\"u\":\"lon\",\"v\":%.6f},{\"n\":\"position_accuracy\",\"u\":\"m\",\"v\":12}]",
                                     time, latitude, longitude).utf8)
             }
-            try connection.execute("DELETE FROM safe_zones; DELETE FROM geofence_state; TRUNCATE observations, latest_observations, raw_messages, dead_letters")
+            try await scratch.execute("DELETE FROM safe_zones; DELETE FROM geofence_state; TRUNCATE observations, latest_observations, raw_messages, dead_letters")
             let plain = try await bench.measureGateway(url: benchURL, brokerURL: brokerURL, payloads: payloads, devices: deviceIDs,
                                                        catalogue: catalogue, logger: logger,
                                                        extra: { [$0.geofenceMonitor] })
             print(String(format: "    round %d without zones: %8.0f messages/s", round, plain))
-            try connection.execute("TRUNCATE observations, latest_observations, raw_messages, dead_letters")
+            try await scratch.execute("TRUNCATE observations, latest_observations, raw_messages, dead_letters")
             for (index, id) in deviceIDs.enumerated() {
                 let center = GeoPoint(latitude: home.latitude + Double(index % 50) * 0.01, longitude: home.longitude + Double(index / 50) * 0.01)
                 for spec in [
@@ -96,7 +98,7 @@ struct BenchZones: AsyncParsableCommand {
                                                        catalogue: catalogue, logger: logger,
                                                        extra: { [$0.geofenceMonitor] },
                                                        settle: .seconds(3))
-            let exits: Int = try connection.query("SELECT count(*) AS n FROM events WHERE event = 'geofence_exit'").single().decode("n")
+            let exits = try await scratch.count("SELECT count(*) AS n FROM events WHERE event = 'geofence_exit'")
             print(String(format: "    round %d with zones:    %8.0f messages/s (geofence exits stored so far: %d)", round, zoned, exits))
             without.append(plain)
             with.append(zoned)
@@ -105,6 +107,7 @@ struct BenchZones: AsyncParsableCommand {
         print(String(format: "without zones: %8.0f messages/s (median of %d)", a, without.count))
         print(String(format: "with 3 zones:  %8.0f messages/s (median of %d)", b, with.count))
         print(String(format: "with/without = %.2f", b / a))
+        await scratch.close()
     }
 
     static func median(_ values: [Double]) -> Double {

@@ -12,14 +12,14 @@ struct Clients: AsyncParsableCommand {
         abstract: "Administer API clients: create, list, rotate, revoke.",
         subcommands: [Create.self, List.self, Rotate.self, Revoke.self])
 
-    static func store(_ database: DatabaseOptions) throws -> ClientStore {
+    static func store(_ database: DatabaseOptions) async throws -> ClientStore {
         var logger = Logger(label: "cip.clients")
         logger.logLevel = .warning
+        let pool = PostgresPool(url: database.url, size: 1, logger: logger)
         // The table may not exist yet on a fresh database.
-        let connection = try PostgresConnection(url: database.url)
-        try Migrator(migrations: try Migration.bundled(), logger: logger).migrate(connection)
-        connection.close()
-        return ClientStore(pool: PostgresPool(url: database.url, size: 1, logger: logger))
+        let migrator = Migrator(migrations: try Migration.bundled(), logger: logger)
+        try await pool.withConnection { try migrator.migrate($0) }
+        return ClientStore(pool: pool)
     }
 
     static func run<T>(_ body: () async throws -> T) async throws -> T {
@@ -48,7 +48,7 @@ struct Clients: AsyncParsableCommand {
                 parsed.insert(role)
             }
             let tenantSet: Set<String>? = tenants == "*" ? nil : Set(tenants.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-            let store = try Clients.store(database)
+            let store = try await Clients.store(database)
             let token = try await Clients.run {
                 try await store.create(name: name, roles: parsed, tenants: tenantSet, clearance: clearance)
             }
@@ -80,7 +80,7 @@ struct Clients: AsyncParsableCommand {
         @Option var name: String
 
         func run() async throws {
-            let store = try Clients.store(database)
+            let store = try await Clients.store(database)
             print(try await Clients.run { try await store.rotate(name: name) })
         }
     }
@@ -91,7 +91,7 @@ struct Clients: AsyncParsableCommand {
         @Option var name: String
 
         func run() async throws {
-            let store = try Clients.store(database)
+            let store = try await Clients.store(database)
             try await Clients.run { try await store.revoke(name: name) }
             print("revoked \(name)")
         }

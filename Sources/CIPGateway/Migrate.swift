@@ -13,10 +13,14 @@ struct Migrate: AsyncParsableCommand {
     func run() async throws {
         Observability.bootstrapLogging()
         let logger = Logger(label: "cip.migrate")
-        let connection = try PostgresConnection(url: database.url)
+        let pool = PostgresPool(url: database.url, size: 1, logger: logger)
         let migrator = Migrator(migrations: try Migration.bundled(), logger: logger)
-        let applied = try migrator.migrate(connection)
-        try Migrator.ensurePartitions(connection)
+        let applied = try await pool.withConnection { connection in
+            let applied = try migrator.migrate(connection)
+            try Migrator.ensurePartitions(connection)
+            return applied
+        }
+        await pool.shutDown()
         print(applied.isEmpty ? "schema is up to date" : "applied migrations: \(applied.map(String.init).joined(separator: ", "))")
     }
 }

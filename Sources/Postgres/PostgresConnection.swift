@@ -1,14 +1,15 @@
 import CLibPQ
 
 /// One libpq connection. Not thread-safe: it is used by one caller at a time, which `PostgresPool` guarantees.
-/// All calls block; the pool runs them on the connection's own thread, off Swift's cooperative pool.
+/// All calls block; the pool runs them on the connection's own thread, off Swift's cooperative pool. Only this
+/// module opens one (the pool, the listener): everyone else borrows one from a pool.
 public final class PostgresConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     public let url: String
 
     /// Connects with a libpq connection string or URI (`postgresql://user:pass@host:port/db`).
     /// Unless the URL says otherwise, connecting gives up after 5 seconds.
-    public init(url: String) throws(PostgresError) {
+    init(url: String) throws(PostgresError) {
         self.url = url
         // Later keywords override earlier ones, so the URL's own settings win over these defaults.
         let keywords = ["connect_timeout", "application_name", "dbname"]

@@ -1,5 +1,5 @@
 import MQTT
-import Postgres
+@testable import Postgres
 import Testing
 import Models
 

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import MQTT
 import Models
-import Postgres
+@testable import Postgres
 import Storage
 
 /// The real local stack that `Gateway/stack up` started (see Gateway/test).
