@@ -1,6 +1,7 @@
 import Digest
 import Foundation
 import Models
+import Synchronization
 
 /// The grants a lock may decide with on its own while offline: those in force now or starting within the horizon
 /// (default 7 days), as the lock needs them (staff, window, weekly window in the city's time zone). Published
@@ -105,4 +106,122 @@ public protocol GrantListRepository: Sendable {
     func recordPublished(_ state: GrantListState) async throws
     /// Locks (of `tenants`; nil: all) whose list is stale.
     func stale(tenants: [String]?, nowMicros: Int64, graceMicros: Int64) async throws -> [GrantListState]
+}
+
+/// Grant lists in memory, for router tests. The devices table the Postgres repository joins is read through
+/// `devices` (the registry's, in a test), and the grants are those of an `InMemoryGrantRepository`.
+public final class InMemoryGrantListRepository: GrantListRepository {
+    /// What the grant lists need of a device's row.
+    public struct Device: Sendable {
+        public var deviceId: String
+        public var tenant: String
+        public var type: String
+        /// A lifecycle state's name: `active`, `suspended`, `decommissioned`, ...
+        public var lifecycleState: String
+
+        public init(deviceId: String, tenant: String, type: String, lifecycleState: String) {
+            self.deviceId = deviceId
+            self.tenant = tenant
+            self.type = type
+            self.lifecycleState = lifecycleState
+        }
+    }
+
+    /// A row of `lock_grant_lists`: the published state, and the highest version handed out.
+    private struct Row {
+        var list: GrantListState
+        var reserved: Int64
+    }
+
+    private let rows = Mutex<[String: Row]>([:])
+    private let grants: InMemoryGrantRepository
+    private let devices: @Sendable () async throws -> [Device]
+    private let clock: @Sendable () -> Int64
+
+    public init(grants: InMemoryGrantRepository, devices: @escaping @Sendable () async throws -> [Device],
+                clock: @escaping @Sendable () -> Int64 = { systemMicros() }) {
+        self.grants = grants
+        self.devices = devices
+        self.clock = clock
+    }
+
+    /// What the lock monitor records when a lock reports the version it holds; a version never published is
+    /// ignored (false).
+    @discardableResult
+    public func held(deviceId: String, version: Int64, atMicros: Int64) -> Bool {
+        rows.withLock { rows in
+            guard var row = rows[deviceId], version >= 1, version <= row.list.version else { return false }
+            row.list.heldVersion = version
+            row.list.heldAtMicros = atMicros
+            rows[deviceId] = row
+            return true
+        }
+    }
+
+    private func devicesByID() async throws -> [String: Device] {
+        Dictionary(try await devices().map { ($0.deviceId, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    public func listsToPublish(lockTypes: [String], nowMicros: Int64, untilMicros: Int64) async throws -> [GrantList] {
+        let devices = try await devicesByID()
+        let active = devices.values.filter { $0.lifecycleState == "active" && lockTypes.contains($0.type) }.map(\.deviceId)
+        let outOfService = rows.withLock { rows in
+            rows.filter { id, row in
+                row.list.version > 0 && devices[id].map { !["active", "decommissioned"].contains($0.lifecycleState) } == true
+            }.map(\.key)
+        }
+        var lists: [GrantList] = []
+        for deviceId in active {
+            let all = try await grants.grants(deviceId: deviceId, includeEnded: true, nowMicros: nowMicros, beforeId: nil, limit: .max)
+            lists.append(GrantList.of(deviceId: deviceId, grants: all, nowMicros: nowMicros, untilMicros: untilMicros))
+        }
+        lists += outOfService.map { GrantList(deviceId: $0, entries: []) }
+        return lists.sorted { $0.deviceId < $1.deviceId }
+    }
+
+    public func retired() async throws -> [String] {
+        let devices = try await devicesByID()
+        return rows.withLock { rows in rows.keys.filter { devices[$0]?.lifecycleState == "decommissioned" }.sorted() }
+    }
+
+    public func forget(_ deviceId: String) async throws {
+        _ = rows.withLock { $0.removeValue(forKey: deviceId) }
+    }
+
+    public func states() async throws -> [String: GrantListState] {
+        rows.withLock { $0.mapValues(\.list) }
+    }
+
+    public func reserveVersion(_ deviceId: String) async throws -> Int64 {
+        let now = clock()
+        return rows.withLock { rows in
+            var row = rows[deviceId]
+                ?? Row(list: GrantListState(deviceId: deviceId, version: 0, contentHash: [], grantCount: 0, publishedAtMicros: now),
+                       reserved: 0)
+            row.reserved += 1
+            rows[deviceId] = row
+            return row.reserved
+        }
+    }
+
+    public func recordPublished(_ published: GrantListState) async throws {
+        rows.withLock { rows in
+            guard var row = rows[published.deviceId], row.list.version < published.version,
+                  row.reserved >= published.version else { return }
+            row.list.version = published.version
+            row.list.contentHash = published.contentHash
+            row.list.grantCount = published.grantCount
+            row.list.publishedAtMicros = published.publishedAtMicros
+            rows[published.deviceId] = row
+        }
+    }
+
+    public func stale(tenants: [String]?, nowMicros: Int64, graceMicros: Int64) async throws -> [GrantListState] {
+        let devices = try await devicesByID()
+        let stale = rows.withLock { $0.values.map(\.list) }.filter { list in
+            guard let device = devices[list.deviceId], device.lifecycleState == "active" else { return false }
+            return list.isStale(nowMicros: nowMicros, graceMicros: graceMicros) && (tenants?.contains(device.tenant) ?? true)
+        }
+        return Array(stale.sorted { ($0.publishedAtMicros, $0.deviceId) < ($1.publishedAtMicros, $1.deviceId) }.prefix(1000))
+    }
 }

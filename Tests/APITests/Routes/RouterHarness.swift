@@ -13,11 +13,12 @@ import Telemetry
 
 /// The whole router over in-memory repositories and an in-memory token table: no database, no broker.
 struct Harness: Sendable {
-    let devices = InMemoryDeviceRepository()
+    let devices: InMemoryDeviceRepository
     let telemetry = InMemoryTelemetryRepository()
     let alarms: InMemoryAlarmRepository
     let broker = InMemoryBrokerAccess()
     let grants: InMemoryGrantRepository
+    let grantLists: InMemoryGrantListRepository
     let commands = InMemoryCommandRepository()
     var reports = InMemoryLockReportRepository()
     let zones = InMemoryZoneRepository()
@@ -35,12 +36,22 @@ struct Harness: Sendable {
         "auditor": ClientIdentity(name: "auditor", roles: [.auditor], tenants: nil, clearance: 3),
         "operator-north-2": ClientIdentity(name: "operator-north-2", roles: [.alarmOperator], tenants: ["north"], clearance: 2),
         "operator-all": ClientIdentity(name: "operator-all", roles: [.alarmOperator], tenants: nil, clearance: 3),
+        "public": ClientIdentity(name: "public", roles: [.openData], tenants: nil, clearance: 1),
+        "public-north": ClientIdentity(name: "public-north", roles: [.openData], tenants: ["north"], clearance: 1),
     ])
 
     /// Alarm visits write their grants into `grants`, as the real gateway does into `lock_grants`.
     init(visitTimes: AlarmVisitTimes = .standard) {
+        let devices = InMemoryDeviceRepository()
+        self.devices = devices
         let grants = InMemoryGrantRepository()
         self.grants = grants
+        grantLists = InMemoryGrantListRepository(grants: grants) {
+            try await devices.list(DeviceQuery(limit: .max)).map { device in
+                InMemoryGrantListRepository.Device(deviceId: device.deviceId, tenant: device.tenant, type: device.type,
+                                                   lifecycleState: device.lifecycleState.rawValue)
+            }
+        }
         alarms = InMemoryAlarmRepository(visits: AlarmVisits(grants: InMemoryAlarmVisitGrants(repository: grants), times: visitTimes))
     }
 
@@ -50,10 +61,14 @@ struct Harness: Sendable {
         return try! Catalogue.load(from: root.appendingPathComponent("DataModels"))
     }()
 
+    /// The NGSI-LD facade's open data: the class 1 values of `telemetry`.
+    var openData: InMemoryOpenDataRepository { InMemoryOpenDataRepository(over: telemetry) }
+
     func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let dependencies = APIDependencies(catalogue: Self.catalogue, telemetry: telemetry, devices: devices,
-                                           authenticator: clients, broker: broker, alarms: alarms, grants: grants,
-                                           lockCommands: commands, lockReports: reports, zones: zones)
+        var dependencies = APIDependencies(catalogue: Self.catalogue, telemetry: telemetry, devices: devices,
+                                           authenticator: clients, openData: openData, broker: broker, alarms: alarms,
+                                           grants: grants, lockCommands: commands, lockReports: reports, zones: zones)
+        dependencies.grantLists = grantLists
         try await Application(router: buildRouter(dependencies)).test(.router, body)
     }
 

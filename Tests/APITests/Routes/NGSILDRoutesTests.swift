@@ -1,0 +1,122 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Models
+import Telemetry
+import Testing
+
+/// `/ngsi-ld/v1`: the open-data facade over `InMemoryOpenDataRepository` — class 1 values only, the client's
+/// tenants, JSON-LD context handling and NGSI-LD errors.
+@Suite struct NGSILDRoutesTests {
+    static let base: Int64 = 1_760_000_000_000_000
+
+    /// sensor-n (north) and sensor-s (south): three temperatures (class 1) a minute apart, and a position (class 3).
+    static func seed(_ harness: Harness) async throws {
+        var values: [Observation] = []
+        for (device, tenant, offset) in [("sensor-n", "north", 0.0), ("sensor-s", "south", 10.0)] {
+            try await harness.register(device, tenant: tenant, type: "sensor")
+            for index in 0..<3 {
+                values.append(Observation(deviceID: device, quantity: "temperature", value: .number(20 + offset + Double(index)),
+                                          sum: nil, unit: "Cel", observedAtMicros: base + Int64(index) * 60_000_000,
+                                          receivedAtMicros: base + 200_000_000, messageKey: [UInt8(index)], recordIndex: 0,
+                                          confidentiality: 1))
+            }
+            values.append(Observation(deviceID: device, quantity: "position", value: .string("57.7,11.9"), sum: nil, unit: nil,
+                                      observedAtMicros: base + 200_000_000, receivedAtMicros: base + 200_000_000,
+                                      messageKey: [0xff], recordIndex: 0, confidentiality: 3))
+        }
+        harness.telemetry.store(values)
+    }
+
+    struct Answer {
+        var status: Int
+        var text: String
+        var contentType: String?
+        var link: String?
+        var json: Any? { try? JSONSerialization.jsonObject(with: Data(text.utf8)) }
+    }
+
+    static func get(_ client: any TestClientProtocol, _ uri: String, token: String = "public",
+                    accept: String = "application/json") async throws -> Answer {
+        try await client.execute(uri: uri, method: .get, headers: [.authorization: "Bearer \(token)", .accept: accept]) { response in
+            Answer(status: Int(response.status.code), text: String(buffer: response.body), contentType: response.headers[.contentType],
+                   link: response.headers[HTTPField.Name("Link")!])
+        }
+    }
+
+    @Test("entities carry the newest open values only, filtered by q, with the context in a Link header")
+    func entities() async throws {
+        let harness = Harness()
+        try await Self.seed(harness)
+        try await harness.test { client in
+            let all = try await Self.get(client, "/ngsi-ld/v1/entities?type=Device")
+            #expect(all.status == 200, "\(all.text)")
+            let entities = all.json as? [[String: Any]] ?? []
+            #expect(entities.compactMap { $0["id"] as? String } == ["urn:ngsi-ld:Device:sensor-n", "urn:ngsi-ld:Device:sensor-s"])
+            let temperature = entities.first?["temperature"] as? [String: Any]
+            #expect(temperature?["value"] as? Double == 22)
+            #expect(temperature?["unitCode"] as? String == "CEL")
+            #expect(temperature?["observedAt"] as? String == RFC3339.format(micros: Self.base + 120_000_000))
+            #expect(!all.text.contains("position") && !all.text.contains("57.7"), "class 3 never leaves the facade")
+            #expect(all.contentType == "application/json")
+            #expect(all.link?.contains("ngsi-ld-core-context") == true)
+
+            let warm = try await Self.get(client, "/ngsi-ld/v1/entities?type=Device&q=temperature>25")
+            #expect((warm.json as? [[String: Any]])?.compactMap { $0["id"] as? String } == ["urn:ngsi-ld:Device:sensor-s"])
+            #expect(try await Self.get(client, "/ngsi-ld/v1/entities?type=Device&limit=1&offset=1").text.contains("sensor-s"))
+            #expect(try await Self.get(client, "/ngsi-ld/v1/entities?type=Building").text == "[]")
+            for refused in ["/ngsi-ld/v1/entities", "/ngsi-ld/v1/entities?type=Device&q=position==\"x\"",
+                            "/ngsi-ld/v1/entities?type=Device&limit=1000", "/ngsi-ld/v1/entities?type=Device&attrs=battery"] {
+                let answer = try await Self.get(client, refused)
+                #expect(answer.status == 400, "\(refused)")
+                #expect(answer.text.contains("https://uri.etsi.org/ngsi-ld/errors/BadRequestData"), "\(refused)")
+            }
+        }
+    }
+
+    @Test("one entity as JSON-LD; another tenant's device is not found; other roles do not reach the facade")
+    func entityAndScope() async throws {
+        let harness = Harness()
+        try await Self.seed(harness)
+        try await harness.test { client in
+            let ld = try await Self.get(client, "/ngsi-ld/v1/entities/urn:ngsi-ld:Device:sensor-n", accept: "application/ld+json")
+            #expect(ld.status == 200)
+            #expect(ld.contentType == "application/ld+json")
+            #expect((ld.json as? [String: Any])?["@context"] as? String == "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld")
+            #expect(ld.link == nil)
+
+            let north = try await Self.get(client, "/ngsi-ld/v1/entities?type=Device", token: "public-north")
+            #expect((north.json as? [[String: Any]])?.compactMap { $0["id"] as? String } == ["urn:ngsi-ld:Device:sensor-n"])
+            let hidden = try await Self.get(client, "/ngsi-ld/v1/entities/urn:ngsi-ld:Device:sensor-s", token: "public-north")
+            #expect(hidden.status == 404)
+            #expect(hidden.text.contains("https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound"))
+            #expect(try await Self.get(client, "/ngsi-ld/v1/entities/urn:ngsi-ld:Device:nobody").status == 404)
+            #expect(try await Self.get(client, "/ngsi-ld/v1/entities/sensor-n").status == 400)
+
+            #expect(try await Self.get(client, "/ngsi-ld/v1/types", token: "admin").status == 403)
+            #expect(try await Self.get(client, "/integration/v1/devices/sensor-n/latest").status == 403)
+            #expect(try await Self.get(client, "/ngsi-ld/v1/types").text.contains(#""typeList":["Device"]"#))
+        }
+    }
+
+    @Test("temporal values: newest first, lastN per attribute, timerel bounds")
+    func temporal() async throws {
+        let harness = Harness()
+        try await Self.seed(harness)
+        try await harness.test { client in
+            let uri = "/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:Device:sensor-n"
+            let lastTwo = try await Self.get(client, uri + "?lastN=2")
+            #expect(lastTwo.status == 200, "\(lastTwo.text)")
+            let values = ((lastTwo.json as? [String: Any])?["temperature"] as? [[String: Any]])?.compactMap { $0["value"] as? Double }
+            #expect(values == [22, 21])
+            #expect(!lastTwo.text.contains("position"))
+
+            let before = try await Self.get(client, uri + "?timerel=before&timeAt=\(RFC3339.format(micros: Self.base + 60_000_000))")
+            #expect(((before.json as? [String: Any])?["temperature"] as? [[String: Any]])?.count == 1)
+            #expect(try await Self.get(client, uri + "?timerel=between&timeAt=2020-01-01T00:00:00Z").status == 400)
+            #expect(try await Self.get(client, uri + "?timerel=after").status == 400)
+            #expect(try await Self.get(client, uri + "?lastN=0").status == 400)
+        }
+    }
+}
