@@ -73,6 +73,14 @@ let package = Package(
         // Safe zones of GPS alarms: storage and schedules (the geofence monitor runs on the pipeline, in Ingest).
         .target(name: "SafeZones", dependencies: ["Geofence", "Models", "Postgres"]),
 
+        // Retention: what may no longer be kept is deleted, by a service, in small steps that give way to ingest.
+        .target(name: "Retention", dependencies: [
+            "Models", "Postgres",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+
         .target(name: "Access", dependencies: [
             "Digest", "Postgres",
             .product(name: "Logging", package: "swift-log"),
@@ -112,7 +120,8 @@ let package = Package(
         // The composition root, shared by both executables: the gateway's services wired together
         // (`GatewayServices`), the command-line option groups (database, broker), loading DataModels/.
         .target(name: "Composition", dependencies: [
-            "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "SafeZones", "Storage", "Telemetry", "MQTT", "Postgres",
+            "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Retention", "SafeZones", "Storage", "Telemetry", "MQTT",
+            "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -131,7 +140,7 @@ let package = Package(
 
         // `cip-bench`, the tools around the product: the demo fleet (simulate) and the benchmarks.
         .executableTarget(name: "CIPBench", dependencies: [
-            "API", "Access", "Alarms", "Composition", "Geofence", "Ingest", "Locks", "Models", "Registry", "SafeZones", "Storage",
+            "API", "Access", "Alarms", "Composition", "Geofence", "Ingest", "Locks", "Models", "Registry", "Retention", "SafeZones", "Storage",
             "Telemetry", "MQTT", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -156,9 +165,10 @@ let package = Package(
         .testTarget(name: "LocksTests", dependencies: ["Locks", "Models"]),
         .testTarget(name: "GeofenceTests", dependencies: ["Geofence"]),
         .testTarget(name: "SafeZonesTests", dependencies: ["SafeZones", "Geofence", "Models"]),
+        .testTarget(name: "RetentionTests", dependencies: ["Retention", "Models"]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "API", "Access", "Alarms", "Geofence", "Ingest", "Locks", "Models", "Registry", "SafeZones", "Storage", "Telemetry", "MQTT",
-            "Postgres",
+            "API", "Access", "Alarms", "Geofence", "Ingest", "Locks", "Models", "Registry", "Retention", "SafeZones", "Storage", "Telemetry",
+            "MQTT", "Postgres",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),

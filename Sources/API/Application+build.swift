@@ -45,6 +45,10 @@ public struct APIDependencies: Sendable {
     /// How long a claim code issued at registration stays usable.
     public var claimValiditySeconds: Double = 30 * 24 * 3600
     public var readiness: [ReadinessCheck]
+    /// What the retention service last did (a section of `/readyz`); nil where retention does not run.
+    public var retentionReport: (@Sendable () -> RetentionReport)?
+    /// How long what is not a catalogue value is kept (shown with the catalogue); nil where retention does not run.
+    public var retentionSettings: RetentionSettings?
     public var metrics: @Sendable () -> [UInt8]
 
     public init(catalogue: Catalogue, telemetry: any TelemetryRepository, devices: any DeviceRepository,
@@ -104,7 +108,8 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
     if let authenticator = dependencies.authenticator {
         router.add(middleware: AccessMiddleware(authenticator: authenticator, auditTrail: dependencies.auditTrail))
     }
-    router.addRoutes(HealthController(readiness: dependencies.readiness, metrics: dependencies.metrics).routes)
+    router.addRoutes(HealthController(readiness: dependencies.readiness, retention: dependencies.retentionReport,
+                                      metrics: dependencies.metrics).routes)
     router.addRoutes(OpenAPIController().routes)
     router.addRoutes(MessagesController(repository: dependencies.telemetry, devices: dependencies.devices).routes, atPath: "/iot/v1")
     let registry = DeviceRegistry(repository: dependencies.devices, knownTypes: Set(dependencies.catalogue.deviceTypes.map(\.id)),
@@ -113,7 +118,8 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
     router.addRoutes(FleetController(repository: dependencies.devices, grantLists: dependencies.grantLists,
                                      grantListStaleAfterMicros: dependencies.grantListStaleAfterMicros).routes, atPath: "/iot/v1")
     router.addRoutes(ObservationsController(repository: dependencies.telemetry, devices: dependencies.devices).routes, atPath: "/integration/v1")
-    router.addRoutes(ModelsController(catalogue: dependencies.catalogue).routes, atPath: "/integration/v1")
+    router.addRoutes(ModelsController(catalogue: dependencies.catalogue, retention: dependencies.retentionSettings).routes,
+                     atPath: "/integration/v1")
     if let openData = dependencies.openData {
         router.addRoutes(NGSILDController(repository: openData, catalogue: dependencies.catalogue).routes, atPath: "/ngsi-ld/v1")
     }

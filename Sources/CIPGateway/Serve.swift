@@ -68,6 +68,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var geofence: GeofenceOptions
 
+    @OptionGroup var retention: RetentionOptions
+
     var supervisionConfiguration: Supervisor.Configuration {
         var configuration = Supervisor.Configuration()
         configuration.tracker.graceSeconds = heartbeatGrace
@@ -95,7 +97,8 @@ struct Serve: AsyncParsableCommand {
             maxPayloadBytes: maxPayloadBytes, maxBatchMessages: maxBatchMessages, bounds: bounds, catalogue: normalizer,
             supervision: supervisionConfiguration, alarmRules: AlarmRules(catalogue: catalogue, acknowledgeTargets: targets),
             brokerControl: brokerControl == "off" ? nil : try broker.configuration(clientID: clientID + "/control", cleanSession: true),
-            grantLists: try grantLists.publisher(), geofence: try geofence.configuration(), logger: logger)
+            grantLists: try grantLists.publisher(), geofence: try geofence.configuration(),
+            retention: try retention.retention(catalogue: catalogue), logger: logger)
         let app = buildApplication(
             host: httpHost, port: httpPort,
             dependencies: services.apiDependencies(catalogue: catalogue, alarmVisits: try alarmVisits.times(),

@@ -9,6 +9,7 @@ import MQTT
 import Models
 import Postgres
 import Registry
+import Retention
 import SafeZones
 import ServiceLifecycle
 import Storage
@@ -45,12 +46,18 @@ public struct GatewayServices {
     public let grantListPublisher: GrantListPublisher?
     /// Safe zones evaluated on every committed batch of positions.
     public let geofenceMonitor: GeofenceMonitor
+    /// Deletes what may no longer be kept; nil without the catalogue (which says how long values are kept).
+    public let retention: RetentionService?
+    let retentionSettings: RetentionSettings
+    /// Retention's own connection: its long scans never hold one of the API's.
+    let retentionPool: PostgresPool
 
     public init(databaseURL: String, brokerConfiguration: MQTTClient.Configuration, journalDirectory: String,
          journalSync: Duration, maxPayloadBytes: Int, maxBatchMessages: Int, bounds: IngestBounds = IngestBounds(),
          catalogue: CatalogueNormalizer? = nil,
          supervision: Supervisor.Configuration = .init(), alarmRules: AlarmRules? = nil, brokerControl: MQTTClient.Configuration? = nil,
          grantLists: GrantListPublisher.Configuration = .init(), geofence: GeofenceMonitor.Configuration = .init(),
+         retention: (settings: RetentionSettings, configuration: RetentionService.Configuration)? = nil,
          logger: Logger) throws {
         var journalConfiguration = Journal.Configuration(directory: journalDirectory)
         journalConfiguration.syncInterval = journalSync
@@ -114,6 +121,16 @@ public struct GatewayServices {
                               publish: { topic, payload in try await control.publishAcknowledged(topic: topic, payload: payload) },
                               logger: logger)
         }
+        let retentionPool = PostgresPool(url: databaseURL, size: 1, logger: logger)
+        self.retentionPool = retentionPool
+        retentionSettings = retention?.settings ?? RetentionSettings()
+        self.retention = catalogue.flatMap { catalogue in
+            retention.map { retention in
+                RetentionService(plan: RetentionPlan(catalogue: catalogue.catalogue, settings: retention.settings),
+                                 store: PostgresRetentionStore(pool: retentionPool), configuration: retention.configuration,
+                                 ingestIsBehind: { journal.backlog > 10_000 }, logger: logger)
+            }
+        }
         let lockTypes = catalogue.map { Self.lockTypes($0.catalogue) } ?? ["digital-lock"]
         grantListPublisher = self.brokerControl.map { control in
             GrantListPublisher(lists: PostgresGrantListRepository(pool: apiPool),
@@ -130,7 +147,7 @@ public struct GatewayServices {
     /// In start order; the service group stops them in reverse, so the ingress stops before the pipeline drains.
     public var background: [any Service] {
         // The pools first: a service group stops in reverse order, so they close after everything that uses them.
-        var services: [any Service] = [ingestPool, apiPool, tokenPool, fastPathPool, alarmPool, listener]
+        var services: [any Service] = [ingestPool, apiPool, tokenPool, fastPathPool, alarmPool, retentionPool, listener]
         services += [pipeline, directoryListener] as [any Service]
         if let supervisor { services.append(supervisor) }
         if let alarmEngine { services.append(alarmEngine) }
@@ -142,6 +159,7 @@ public struct GatewayServices {
         if let commandDispatcher { services.append(commandDispatcher) }
         if let grantListPublisher { services.append(grantListPublisher) }
         services.append(maintenance)
+        if let retention { services.append(retention) }
         return services
     }
 
@@ -184,6 +202,10 @@ public struct GatewayServices {
                 },
             ],
             metrics: metrics)
+        if let retention {
+            dependencies.retentionSettings = retentionSettings
+            dependencies.retentionReport = { retention.report }
+        }
         dependencies.lockReports = PostgresLockReportRepository(pool: pool)
         dependencies.zones = PostgresZoneRepository(pool: pool)
         if grantListPublisher != nil {

@@ -5,6 +5,8 @@ import Ingest
 import Locks
 import Logging
 import MQTT
+import Models
+import Retention
 
 private let environment = ProcessInfo.processInfo.environment
 
@@ -128,6 +130,54 @@ public struct GeofenceOptions: ParsableArguments {
         var configuration = GeofenceMonitor.Configuration()
         configuration.saveInterval = .seconds(saveIntervalSeconds)
         return configuration
+    }
+}
+
+/// Retention (`serve`): how long what is not a catalogue value is kept, and how the purge paces itself.
+public struct RetentionOptions: ParsableArguments {
+    @Option(name: .customLong("retention"), help: "Run the retention service: on or off (env CIP_RETENTION).")
+    public var enabled: String = environment["CIP_RETENTION"] ?? "on"
+
+    @Option(name: .customLong("raw-message-retention-days"),
+            help: "Days raw messages are kept; at most the catalogue's shortest retention (env CIP_RAW_MESSAGE_RETENTION_DAYS).")
+    public var rawMessageDays: Int = environment["CIP_RAW_MESSAGE_RETENTION_DAYS"].flatMap { Int($0) } ?? RetentionSettings().rawMessageDays
+
+    @Option(name: .customLong("dead-letter-retention-days"),
+            help: "Days dead letters are kept; at most the catalogue's shortest retention (env CIP_DEAD_LETTER_RETENTION_DAYS).")
+    public var deadLetterDays: Int = environment["CIP_DEAD_LETTER_RETENTION_DAYS"].flatMap { Int($0) } ?? RetentionSettings().deadLetterDays
+
+    @Option(name: .customLong("care-record-retention-days"),
+            help: "Days events, closed alarms and device history are kept, at least 30 (env CIP_CARE_RECORD_RETENTION_DAYS).")
+    public var careRecordDays: Int = environment["CIP_CARE_RECORD_RETENTION_DAYS"].flatMap { Int($0) } ?? RetentionSettings().careRecordDays
+
+    @Option(name: .customLong("audit-retention-days"),
+            help: "Days audit entries are kept, at least 365 (env CIP_AUDIT_RETENTION_DAYS).")
+    public var auditDays: Int = environment["CIP_AUDIT_RETENTION_DAYS"].flatMap { Int($0) } ?? RetentionSettings().auditDays
+
+    @Option(name: .customLong("retention-interval"), help: "Seconds between retention runs (env CIP_RETENTION_INTERVAL).")
+    public var intervalSeconds: Int = environment["CIP_RETENTION_INTERVAL"].flatMap { Int($0) } ?? 3_600
+
+    @Option(name: .customLong("retention-first-run-delay"),
+            help: "Seconds after start before the first run (env CIP_RETENTION_FIRST_RUN_DELAY).")
+    public var firstRunDelaySeconds: Int = environment["CIP_RETENTION_FIRST_RUN_DELAY"].flatMap { Int($0) } ?? 60
+
+    public init() {}
+
+    /// The settings and the service's pacing, checked against the catalogue; nil when retention is off.
+    public func retention(catalogue: Catalogue) throws -> (settings: RetentionSettings, configuration: RetentionService.Configuration)? {
+        guard enabled != "off" else { return nil }
+        guard enabled == "on" else { throw ValidationError("--retention \(enabled): expected on or off") }
+        let settings = RetentionSettings(rawMessageDays: rawMessageDays, deadLetterDays: deadLetterDays,
+                                         careRecordDays: careRecordDays, auditDays: auditDays)
+        let shortest = catalogue.quantities.map(\.classification.retentionDays).min() ?? 1
+        if let problem = settings.problem(shortestCatalogueRetentionDays: shortest) { throw ValidationError("retention: \(problem)") }
+        guard (1...7 * 86_400).contains(intervalSeconds), (0...86_400).contains(firstRunDelaySeconds) else {
+            throw ValidationError("--retention-interval: 1 to 604800 seconds; --retention-first-run-delay: 0 to 86400 seconds")
+        }
+        var configuration = RetentionService.Configuration()
+        configuration.interval = .seconds(intervalSeconds)
+        configuration.firstRunDelay = .seconds(firstRunDelaySeconds)
+        return (settings, configuration)
     }
 }
 

@@ -25,12 +25,14 @@ import Testing
         "Registry": ["Digest", "Models", "MQTT", "Postgres"],
         "Alarms": ["Models", "Postgres", "Storage", "Telemetry"],
         "Ingest": ["Digest", "Geofence", "Models", "MQTT", "Postgres", "SafeZones", "Storage", "Telemetry"],
+        // Deletes what may no longer be kept; the purge functions of the schema guard the care records.
+        "Retention": ["Models", "Postgres"],
         // The HTTP edge: domain protocols, never the message path (Ingest), the broker client or the database.
         "API": ["Access", "Alarms", "Geofence", "Locks", "Models", "Registry", "SafeZones", "Telemetry", "Hummingbird"],
         // The composition root, and the two executables on top of it.
-        "Composition": ["API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "SafeZones", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
+        "Composition": ["API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Retention", "SafeZones", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
         "CIPGateway": ["Composition", "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
-        "CIPBench": ["Composition", "API", "Access", "Alarms", "Geofence", "Ingest", "Locks", "Models", "Registry", "SafeZones", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
+        "CIPBench": ["Composition", "API", "Access", "Alarms", "Geofence", "Ingest", "Locks", "Models", "Registry", "Retention", "SafeZones", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
     ]
 
     static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -1,4 +1,5 @@
 import Hummingbird
+import Models
 
 /// What `/readyz` asks: each dependency says whether it is usable, and why not.
 public struct ReadinessCheck: Sendable {
@@ -15,11 +16,13 @@ public struct ReadinessCheck: Sendable {
 /// `/healthz` (the process answers), `/readyz` (database and broker usable), `/metrics` (Prometheus text).
 struct HealthController<Context: RequestContext> {
     let readiness: [ReadinessCheck]
+    /// Informational: a failed purge does not take the gateway out of service, it is reported here.
+    let retention: (@Sendable () -> RetentionReport)?
     let metrics: @Sendable () -> [UInt8]
 
     var routes: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
-        routes.get("healthz") { _, _ in StatusBody(status: "ok", checks: [:]) }
+        routes.get("healthz") { _, _ in StatusBody(status: "ok", checks: [:], retention: nil) }
         routes.get("readyz", use: ready)
         // Load balancers probe with HEAD: the same status, no body.
         routes.head("healthz") { _, _ in HTTPResponse.Status.ok }
@@ -39,11 +42,12 @@ struct HealthController<Context: RequestContext> {
         }
         let ready = checks.values.allSatisfy { $0 == "ok" }
         return EditedResponse(status: ready ? .ok : .serviceUnavailable,
-                              response: StatusBody(status: ready ? "ready" : "not ready", checks: checks))
+                              response: StatusBody(status: ready ? "ready" : "not ready", checks: checks, retention: retention?()))
     }
 }
 
 struct StatusBody: ResponseEncodable {
     var status: String
     var checks: [String: String]
+    var retention: RetentionReport?
 }

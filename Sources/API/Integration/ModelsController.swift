@@ -4,6 +4,7 @@ import Models
 /// Integration tier: the city's master/metadata catalogue, as the gateway loaded it from `DataModels/`.
 struct ModelsController<Context: RequestContext> {
     let catalogue: Catalogue
+    let retention: RetentionSettings?
 
     var routes: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
@@ -19,6 +20,8 @@ struct ModelsController<Context: RequestContext> {
         var events: [EventCode]
         var outcomes: [Outcome]
         var deviceTypes: [DeviceType]
+        /// Enforced retention: each quantity's and event's `classification.retentionDays`, and these for the rest.
+        var retention: RetentionSettings?
     }
 
     /// A device type with the quantities and events it produces written out.
@@ -31,7 +34,7 @@ struct ModelsController<Context: RequestContext> {
     /// `GET /integration/v1/models`: the whole catalogue.
     @Sendable func all(_ request: Request, context: Context) async throws -> CatalogueBody {
         CatalogueBody(version: Catalogue.supportedVersion, quantities: catalogue.quantities, events: catalogue.events,
-                      outcomes: catalogue.outcomes, deviceTypes: catalogue.deviceTypes)
+                      outcomes: catalogue.outcomes, deviceTypes: catalogue.deviceTypes, retention: retention)
     }
 
     /// `GET /integration/v1/models/device-types/{id}`
