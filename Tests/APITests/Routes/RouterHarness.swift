@@ -5,6 +5,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Locks
+import Logging
 import Models
 import NIOCore
 import Registry
@@ -19,6 +20,9 @@ struct Harness: Sendable {
     let broker = InMemoryBrokerAccess()
     let grants: InMemoryGrantRepository
     let grantLists: InMemoryGrantListRepository
+    /// The audit trail the middleware appends to; `flush()` it to read what it noted.
+    let auditTrail: AuditTrail
+    let auditLog: InMemoryAuditLog
     let commands = InMemoryCommandRepository()
     var reports = InMemoryLockReportRepository()
     let zones = InMemoryZoneRepository()
@@ -36,6 +40,8 @@ struct Harness: Sendable {
         "auditor": ClientIdentity(name: "auditor", roles: [.auditor], tenants: nil, clearance: 3),
         "operator-north-2": ClientIdentity(name: "operator-north-2", roles: [.alarmOperator], tenants: ["north"], clearance: 2),
         "operator-all": ClientIdentity(name: "operator-all", roles: [.alarmOperator], tenants: nil, clearance: 3),
+        "auditor-north": ClientIdentity(name: "auditor-north", roles: [.auditor], tenants: ["north"], clearance: 3),
+        "auditor-2": ClientIdentity(name: "auditor-2", roles: [.auditor], tenants: nil, clearance: 2),
         "public": ClientIdentity(name: "public", roles: [.openData], tenants: nil, clearance: 1),
         "public-north": ClientIdentity(name: "public-north", roles: [.openData], tenants: ["north"], clearance: 1),
     ])
@@ -52,6 +58,13 @@ struct Harness: Sendable {
                                                    lifecycleState: device.lifecycleState.rawValue)
             }
         }
+        let auditLog = InMemoryAuditLog {
+            try await devices.list(DeviceQuery(limit: .max)).map { device in
+                InMemoryAuditLog.Device(deviceId: device.deviceId, tenant: device.tenant, careRecipientRef: device.careRecipientRef)
+            }
+        }
+        self.auditLog = auditLog
+        auditTrail = AuditTrail(log: auditLog, logger: Logger(label: "test.audit"))
         alarms = InMemoryAlarmRepository(visits: AlarmVisits(grants: InMemoryAlarmVisitGrants(repository: grants), times: visitTimes))
     }
 
@@ -66,7 +79,7 @@ struct Harness: Sendable {
 
     func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         var dependencies = APIDependencies(catalogue: Self.catalogue, telemetry: telemetry, devices: devices,
-                                           authenticator: clients, openData: openData, broker: broker, alarms: alarms,
+                                           authenticator: clients, auditTrail: auditTrail, openData: openData, broker: broker, alarms: alarms,
                                            grants: grants, lockCommands: commands, lockReports: reports, zones: zones)
         dependencies.grantLists = grantLists
         try await Application(router: buildRouter(dependencies)).test(.router, body)
@@ -74,8 +87,9 @@ struct Harness: Sendable {
 
     /// A device registered straight in the repository (and known to the telemetry tables' joins).
     @discardableResult
-    func register(_ id: String, tenant: String = "north", type: String = "digital-lock") async throws -> Device {
-        let row = DeviceImportRow(deviceId: id, serialNumber: "SN-\(id)", type: type, tenant: tenant)
+    func register(_ id: String, tenant: String = "north", type: String = "digital-lock",
+                  careRecipientRef: String? = nil) async throws -> Device {
+        let row = DeviceImportRow(deviceId: id, serialNumber: "SN-\(id)", type: type, tenant: tenant, careRecipientRef: careRecipientRef)
         telemetry.registered(id, tenant: tenant)
         return try await devices.register([ImportedRow(line: 1, row: row)], actor: "test", claimValiditySeconds: 60)
             .registered[0].device
