@@ -46,13 +46,7 @@ struct Bench: AsyncParsableCommand {
 
         // Fresh database with the gateway's schema.
         let scratch = try await BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
-        // Registered, as in production: unknown device ids would be quarantined.
-        try await scratch.pool.withConnection { connection in
-            try connection.query("""
-                INSERT INTO devices (device_id, serial_number, type, tenant, lifecycle_state)
-                SELECT id, 'SN-' || id, 'sensor', 'bench', 'active' FROM unnest($1::text[]) AS id
-                """, [PostgresArray.text(deviceIDs)])
-        }
+        try await scratch.registerDevices(deviceIDs, type: "sensor")
         let catalogue = try DataModelsLoader.normalizer(at: nil)
 
         // (b) COPY of the rows the gateway would write, in the gateway's batch size.
@@ -237,6 +231,20 @@ struct BenchDatabase: Sendable {
 
     func execute(_ sql: String) async throws {
         try await pool.withConnection { try $0.execute(sql) }
+    }
+
+    /// Registers devices in one statement, active as in production (unknown ids would be quarantined): serial
+    /// number `SN-<id>`, one type and tenant, and each device's care recipient where `careRecipientRefs` gives one.
+    func registerDevices(_ ids: [String], type: String, tenant: String = "bench", careRecipientRefs: [String]? = nil) async throws {
+        let careRecipients: [String?] = careRecipientRefs ?? Array(repeating: nil, count: ids.count)
+        precondition(careRecipients.count == ids.count, "one care recipient per device")
+        try await pool.withConnection { connection in
+            try connection.query("""
+                INSERT INTO devices (device_id, serial_number, type, tenant, care_recipient_ref, lifecycle_state)
+                SELECT id, 'SN-' || id, $2, $3, care_recipient_ref, 'active'
+                FROM unnest($1::text[], $4::text[]) AS device(id, care_recipient_ref)
+                """, [PostgresArray.text(ids), type, tenant, PostgresArray.text(careRecipients)])
+        }
     }
 
     /// The `n` column of a one-row query (`SELECT count(*) AS n ...`).

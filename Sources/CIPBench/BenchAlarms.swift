@@ -45,13 +45,8 @@ struct BenchAlarms: AsyncParsableCommand {
         let url = scratch.url
         let sensors = (0..<1_000).map { String(format: "bench-sensor-%04d", $0) }
         let alarmDevices = (0..<alarms).map { String(format: "bench-gps-%05d", $0) }
-        try await scratch.pool.withConnection { connection in
-            try connection.query("""
-                INSERT INTO devices (device_id, serial_number, type, tenant, lifecycle_state)
-                SELECT id, 'SN-' || id, CASE WHEN id LIKE 'bench-gps-%' THEN 'gps-alarm' ELSE 'sensor' END, 'bench', 'active'
-                FROM unnest($1::text[]) AS id
-                """, [PostgresArray.text(sensors + alarmDevices)])
-        }
+        try await scratch.registerDevices(sensors, type: "sensor")
+        try await scratch.registerDevices(alarmDevices, type: "gps-alarm")
         await scratch.close()
         print("cip-bench bench-alarms: \(alarms) alarms, one every \(alarmInterval) ms, over \(telemetryRate) telemetry messages/s")
 

@@ -39,9 +39,8 @@ struct BenchAudit: AsyncParsableCommand {
         logger.logLevel = .warning
         let scratch = try await BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
         let url = scratch.url
+        try await scratch.registerDevices(["gps-1"], type: "gps-alarm", tenant: "elderly-care", careRecipientRefs: ["cr-1"])
         try await scratch.execute("""
-            INSERT INTO devices (device_id, serial_number, type, tenant, care_recipient_ref, lifecycle_state)
-                VALUES ('gps-1', 'S1', 'gps-alarm', 'elderly-care', 'cr-1', 'active');
             INSERT INTO latest_observations (device_id, quantity, value_number, value_string, observed_at, received_at, message_key, confidentiality)
             SELECT 'gps-1', q, 1, NULL, now(), now(), '\\x01', 3 FROM unnest(ARRAY['latitude','longitude','position_accuracy','battery']) AS q;
             """)

@@ -33,10 +33,8 @@ struct BenchLocks: AsyncParsableCommand {
         logger.logLevel = .warning
         let scratch = try await BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
         let url = scratch.url
-        try await scratch.execute("""
-            INSERT INTO devices (device_id, serial_number, type, tenant, care_recipient_ref, lifecycle_state)
-            SELECT 'lock-' || i, 'SN-' || i, 'digital-lock', 'bench', 'cr-' || i, 'active' FROM generate_series(0, \(locks - 1)) AS i
-            """)
+        try await scratch.registerDevices((0..<locks).map { "lock-\($0)" }, type: "digital-lock",
+                                          careRecipientRefs: (0..<locks).map { "cr-\($0)" })
         let pool = PostgresPool(url: url, size: 2, logger: logger)
         let repository = PostgresGrantRepository(pool: pool)
 

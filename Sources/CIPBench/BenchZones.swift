@@ -47,12 +47,7 @@ struct BenchZones: AsyncParsableCommand {
 
         let scratch = try await BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
         let benchURL = scratch.url
-        try await scratch.pool.withConnection { connection in
-            try connection.query("""
-                INSERT INTO devices (device_id, serial_number, type, tenant, lifecycle_state)
-                SELECT id, 'SN-' || id, 'gps-alarm', 'bench', 'active' FROM unnest($1::text[]) AS id
-                """, [PostgresArray.text(deviceIDs)])
-        }
+        try await scratch.registerDevices(deviceIDs, type: "gps-alarm")
         let catalogue = try DataModelsLoader.normalizer(at: nil)
         let zones = PostgresZoneRepository(pool: PostgresPool(url: benchURL, size: 1, logger: logger))
 
