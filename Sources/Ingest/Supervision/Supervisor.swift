@@ -3,7 +3,6 @@ import Logging
 import Models
 import Postgres
 import ServiceLifecycle
-import Storage
 import Synchronization
 import Telemetry
 
@@ -29,7 +28,7 @@ public final class Supervisor: Service, BatchObserver, Sendable {
         var loaded = false
     }
 
-    private let pool: PostgresPool
+    private let statuses: any DeviceStatusRepository
     private let catalogue: Catalogue
     private let directory: DeviceDirectory
     private let configuration: Configuration
@@ -40,17 +39,25 @@ public final class Supervisor: Service, BatchObserver, Sendable {
     private let state: Mutex<State>
 
     /// - Parameter isCaughtUp: whether ingest currently reads live traffic (broker connected, small backlog).
-    public init(pool: PostgresPool, catalogue: Catalogue, directory: DeviceDirectory, configuration: Configuration = .init(),
-                logger: Logger, isCaughtUp: @escaping @Sendable () -> Bool,
+    public init(statuses: any DeviceStatusRepository, catalogue: Catalogue, directory: DeviceDirectory,
+                configuration: Configuration = .init(), logger: Logger, isCaughtUp: @escaping @Sendable () -> Bool,
                 activate: (@Sendable (Set<String>) async throws -> Void)? = nil) {
         self.activate = activate
-        self.pool = pool
+        self.statuses = statuses
         self.catalogue = catalogue
         self.directory = directory
         self.configuration = configuration
         self.isCaughtUp = isCaughtUp
         self.logger = logger
         self.state = Mutex(State(tracker: ConnectivityTracker(configuration: configuration.tracker)))
+    }
+
+    /// Keeps its state in PostgreSQL (`PostgresDeviceStatusRepository`).
+    public convenience init(pool: PostgresPool, catalogue: Catalogue, directory: DeviceDirectory,
+                            configuration: Configuration = .init(), logger: Logger, isCaughtUp: @escaping @Sendable () -> Bool,
+                            activate: (@Sendable (Set<String>) async throws -> Void)? = nil) {
+        self.init(statuses: PostgresDeviceStatusRepository(pool: pool), catalogue: catalogue, directory: directory,
+                  configuration: configuration, logger: logger, isCaughtUp: isCaughtUp, activate: activate)
     }
 
     /// The pipeline committed a batch: each accepted message is activity of its device.
@@ -114,14 +121,7 @@ public final class Supervisor: Service, BatchObserver, Sendable {
         guard !changed.isEmpty || !changes.isEmpty || !activations.isEmpty else { return }
         let events = changes.map(event)
         do {
-            if !changed.isEmpty || !events.isEmpty {
-                try await pool.withConnection { connection in
-                    try connection.transaction { connection in
-                        try Self.writeStatus(changed, on: connection)
-                        if !events.isEmpty { try IngestStore.insertEvents(events, on: connection) }
-                    }
-                }
-            }
+            try await statuses.save(changed, events: events)
             if !activations.isEmpty, let activate {
                 do {
                     try await activate(activations)
@@ -165,23 +165,7 @@ public final class Supervisor: Service, BatchObserver, Sendable {
     }
 
     private func load() async throws {
-        let rows = try await pool.withConnection { connection in
-            try connection.query("""
-                SELECT device_id, connectivity,
-                       \(PostgresSQL.epochMicros("connectivity_since")) AS since,
-                       \(PostgresSQL.epochMicros("last_seen")) AS last_seen,
-                       battery, signal_strength, reported_firmware
-                FROM device_status
-                """)
-        }
-        var devices: [String: DeviceStatus] = [:]
-        for row in rows.all {
-            let id: String = try row.decode("device_id")
-            devices[id] = try DeviceStatus(
-                connectivity: row.decode("connectivity"), connectivitySinceMicros: row.decodeIfPresent("since"),
-                lastSeenMicros: row.decodeIfPresent("last_seen"), battery: row.decodeIfPresent("battery"),
-                signalStrength: row.decodeIfPresent("signal_strength"), firmware: row.decodeIfPresent("reported_firmware"))
-        }
+        let devices = try await statuses.statuses()
         state.withLock { state in
             // Activity recorded before the load (a replay at start) wins over the stored state.
             var tracker = ConnectivityTracker(configuration: configuration.tracker, devices: devices)
@@ -196,32 +180,6 @@ public final class Supervisor: Service, BatchObserver, Sendable {
         }
         logger.info("supervision state loaded", metadata: ["devices": "\(devices.count)"])
     }
-
-    private static func writeStatus(_ changed: [(deviceID: String, status: DeviceStatus)], on connection: PostgresConnection) throws {
-        guard !changed.isEmpty else { return }
-        try connection.query("""
-            INSERT INTO device_status AS status (device_id, connectivity, connectivity_since, last_seen, battery,
-                                                 signal_strength, reported_firmware, updated_at)
-            SELECT s.id, s.connectivity, to_timestamp(s.since / 1e6), to_timestamp(s.seen / 1e6), s.battery, s.signal,
-                   s.firmware, now()
-            FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::float8[], $6::float8[], $7::text[])
-                AS s(id, connectivity, since, seen, battery, signal, firmware)
-            WHERE EXISTS (SELECT 1 FROM devices d WHERE d.device_id = s.id)
-            ON CONFLICT (device_id) DO UPDATE SET
-                connectivity = EXCLUDED.connectivity, connectivity_since = EXCLUDED.connectivity_since,
-                last_seen = EXCLUDED.last_seen, battery = EXCLUDED.battery, signal_strength = EXCLUDED.signal_strength,
-                reported_firmware = EXCLUDED.reported_firmware, updated_at = now()
-            """, [
-                PostgresArray.text(changed.map(\.deviceID)),
-                PostgresArray.text(changed.map(\.status.connectivity.rawValue)),
-                PostgresArray.text(changed.map(\.status.connectivitySinceMicros)),
-                PostgresArray.text(changed.map(\.status.lastSeenMicros)),
-                PostgresArray.text(changed.map(\.status.battery)),
-                PostgresArray.text(changed.map(\.status.signalStrength)),
-                PostgresArray.text(changed.map(\.status.firmware)),
-            ])
-    }
-
 }
 
 /// Lifecycle state names as the registry stores them (Ingest does not depend on the Registry module).
