@@ -161,7 +161,7 @@ let package = Package(
         ]),
         .testTarget(name: "WrapperTests", dependencies: ["MQTT", "Postgres", "Models"]),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "Models", "Postgres"]),
-        .testTarget(name: "AccessTests", dependencies: ["Access"]),
+        .testTarget(name: "AccessTests", dependencies: ["Access", "Digest"]),
         .testTarget(name: "LocksTests", dependencies: ["Locks", "Models"]),
         .testTarget(name: "GeofenceTests", dependencies: ["Geofence"]),
         .testTarget(name: "SafeZonesTests", dependencies: ["SafeZones", "Geofence", "Models"]),

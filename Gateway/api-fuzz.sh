@@ -9,8 +9,10 @@ Gateway/python-deps schemathesis
 database="cip_fuzz_$$"
 port=$((30000 + RANDOM % 9000))
 base="${DATABASE_URL%/*}"
+owner="${DATABASE_OWNER_URL%/*}"
 journal=$(mktemp -d)
-psql -q "$base/cip" -c "CREATE DATABASE $database"
+psql -q "$owner/cip" -c "CREATE DATABASE $database"
+"$CIP_GATEWAY_BIN" migrate --database-url "$owner/$database" > /dev/null
 export DATABASE_URL="$base/$database" HTTP_PORT="$port" JOURNAL_DIR="$journal" MQTT_CLIENT_ID="${MQTT_USERNAME:-cip-gateway}/fuzz-$$"
 mkdir -p .stack/artifacts
 "$CIP_GATEWAY_BIN" serve > .stack/artifacts/fuzz-gateway.log 2>&1 &
@@ -19,7 +21,7 @@ cleanup() {
     kill -TERM "$gateway" 2>/dev/null || true
     wait "$gateway" 2>/dev/null || true
     mosquitto_sub -h 127.0.0.1 -p "${STACK_MQTT_PORT:-18830}" -u "$MQTT_USERNAME" -P "$MQTT_PASSWORD" -i "${MQTT_USERNAME:-cip-gateway}/fuzz-$$" -t x -W 1 >/dev/null 2>&1 || true
-    psql -q "$base/cip" -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" || true
+    psql -q "$owner/cip" -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" || true
     rm -rf "$journal"
 }
 trap cleanup EXIT

@@ -19,11 +19,13 @@ artifacts = os.path.join(root, ".stack", "artifacts")
 os.makedirs(artifacts, exist_ok=True)
 database = "cip_console_%d" % os.getpid()
 base_url = env["DATABASE_URL"].rsplit("/", 1)[0]
+owner_url = env["DATABASE_OWNER_URL"].rsplit("/", 1)[0]
 port = random.randint(30000, 39999)
 
 
 def psql(sql, db="cip"):
-    return subprocess.run(["psql", "-qAt", f"{base_url}/{db}", "-c", sql], check=True, capture_output=True, text=True).stdout.strip()
+    """As the database's owner: the test sets up what the gateway's own role may not (it creates the database)."""
+    return subprocess.run(["psql", "-qAt", f"{owner_url}/{db}", "-c", sql], check=True, capture_output=True, text=True).stdout.strip()
 
 
 token = None
@@ -63,6 +65,7 @@ def act(selector, action, what):
 
 
 psql(f"CREATE DATABASE {database}")
+subprocess.run([env["CIP_GATEWAY_BIN"], "migrate", "--database-url", f"{owner_url}/{database}"], check=True, capture_output=True)
 journal = tempfile.mkdtemp(prefix="cip-console-journal-")
 log = open(os.path.join(artifacts, "console-gateway.log"), "w")
 gateway = subprocess.Popen([env["CIP_GATEWAY_BIN"], "serve"], stdout=log, stderr=log, env={

@@ -72,13 +72,25 @@ public protocol AuditLog: Sendable {
                limit: Int, tenants: [String]?, maxClass: Int) async throws -> [(id: Int64, record: AuditRecord)]
 }
 
-/// Writes audit records in batches (every `interval` or `maxBatch` records), so that auditing costs a read
-/// nothing but an append to memory. Records not yet written when the gateway stops are written on shutdown.
+/// Writes the audit trail. `record` is durable: it returns once the line is committed (group commit: the first
+/// caller writes everything waiting, callers arriving meanwhile ride on the next write), so a response that releases
+/// class 2 or 3 data is sent only after its line is stored, and a SIGKILL loses none. Lines that could not be written
+/// (the database away) are kept and retried by the service every `interval`, and on shutdown.
 public final class AuditTrail: Service, Sendable {
+    private struct State {
+        var waiting: [(record: AuditRecord, ticket: UInt64)] = []
+        var writing = false
+        var nextTicket: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Bool, Never>] = [:]
+        var outcomes: [UInt64: Bool] = [:]
+        /// Not yet written: appended without waiting, or a write that failed.
+        var deferred: [AuditRecord] = []
+    }
+
     private let log: any AuditLog
     private let logger: Logger
     private let interval: Duration
-    private let pending = Mutex<[AuditRecord]>([])
+    private let state = Mutex(State())
 
     public init(log: any AuditLog, logger: Logger, interval: Duration = .milliseconds(500)) {
         self.log = log
@@ -90,8 +102,61 @@ public final class AuditTrail: Service, Sendable {
         self.init(log: PostgresAuditLog(pool: pool), logger: logger, interval: interval)
     }
 
+    /// Stores `record` and returns true once it is committed; false when it could not be written now (it is kept
+    /// and written later, but the caller must not release what it describes).
+    public func record(_ record: AuditRecord) async -> Bool {
+        let (ticket, leads) = state.withLock { state -> (UInt64, Bool) in
+            state.nextTicket += 1
+            state.waiting.append((record, state.nextTicket))
+            let leads = !state.writing
+            state.writing = true
+            return (state.nextTicket, leads)
+        }
+        if leads { await writeWaiting() }
+        return await withCheckedContinuation { continuation in
+            let outcome = state.withLock { state -> Bool? in
+                if let outcome = state.outcomes.removeValue(forKey: ticket) { return outcome }
+                state.waiters[ticket] = continuation
+                return nil
+            }
+            if let outcome { continuation.resume(returning: outcome) }
+        }
+    }
+
+    /// The leader's loop: writes what waits, batch after batch, until nothing does.
+    private func writeWaiting() async {
+        while true {
+            let batch = state.withLock { state -> [(record: AuditRecord, ticket: UInt64)]? in
+                guard !state.waiting.isEmpty else {
+                    state.writing = false
+                    return nil
+                }
+                defer { state.waiting.removeAll(keepingCapacity: true) }
+                return state.waiting
+            }
+            guard let batch else { return }
+            var written = true
+            do {
+                try await log.write(batch.map(\.record))
+            } catch {
+                written = false
+                logger.error("audit records not written; the reads they describe are refused", metadata: ["error": "\(error)", "records": "\(batch.count)"])
+                state.withLock { $0.deferred.append(contentsOf: batch.map(\.record)) }
+            }
+            let resumed = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+                batch.compactMap { item in
+                    if let waiter = state.waiters.removeValue(forKey: item.ticket) { return waiter }
+                    state.outcomes[item.ticket] = written
+                    return nil
+                }
+            }
+            for waiter in resumed { waiter.resume(returning: written) }
+        }
+    }
+
+    /// Keeps `record` for the next write without waiting for it.
     public func append(_ record: AuditRecord) {
-        pending.withLock { $0.append(record) }
+        state.withLock { $0.deferred.append(record) }
     }
 
     public func run() async throws {
@@ -102,18 +167,18 @@ public final class AuditTrail: Service, Sendable {
         await flush()
     }
 
-    /// Writes what is pending; on failure keeps it for the next attempt.
+    /// Writes what was deferred; on failure keeps it for the next attempt.
     public func flush() async {
-        let batch = pending.withLock { pending -> [AuditRecord] in
-            defer { pending.removeAll() }
-            return pending
+        let batch = state.withLock { state -> [AuditRecord] in
+            defer { state.deferred.removeAll() }
+            return state.deferred
         }
         guard !batch.isEmpty else { return }
         do {
             try await log.write(batch)
         } catch {
             logger.error("audit records not written yet; retrying", metadata: ["error": "\(error)", "records": "\(batch.count)"])
-            pending.withLock { $0.insert(contentsOf: batch, at: 0) }
+            state.withLock { $0.deferred.insert(contentsOf: batch, at: 0) }
         }
     }
 

@@ -7,6 +7,6 @@ struct CIPBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cip-bench",
         abstract: "Tools around the CIP gateway: a demo fleet of devices and the benchmarks (see BENCHMARKS.md).",
-        subcommands: [Simulate.self, Bench.self, BenchAdapters.self, BenchRegistry.self, BenchAlarms.self, BenchAudit.self, BenchLocks.self, BenchGeofence.self, BenchZones.self]
+        subcommands: [Simulate.self, Bench.self, BenchAdapters.self, BenchRegistry.self, BenchAlarms.self, BenchAudit.self, BenchLocks.self, BenchGeofence.self, BenchZones.self, BenchRetention.self]
     )
 }

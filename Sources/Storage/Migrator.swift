@@ -51,16 +51,40 @@ public struct Migrator: Sendable {
         self.logger = logger
     }
 
-    /// Returns the versions it applied.
+    /// Returns the versions it applied. Run by the database's owner; the gateway's own role (least privilege) may
+    /// call it too, and it then succeeds only when nothing is pending.
     @discardableResult
     public func migrate(_ connection: PostgresConnection) throws -> [Int] {
-        try connection.execute("""
-            CREATE TABLE IF NOT EXISTS schema_migrations (
-                version    integer PRIMARY KEY,
-                name       text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            )
-            """)
+        let known: Bool = try connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS known").single().decode("known")
+        if known {
+            let done = Set(try connection.query("SELECT version FROM schema_migrations").all.map { try $0.decode("version", as: Int.self) })
+            let pending = migrations.filter { !done.contains($0.version) }
+            if pending.isEmpty { return [] }
+            let owner: Bool = try connection.query(
+                "SELECT pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = 'schema_migrations'::regclass), 'USAGE') AS owner"
+            ).single().decode("owner")
+            guard owner else {
+                throw MigrationError("""
+                    \(pending.count) migration(s) pending (\(pending.map { "\($0.version)_\($0.name)" }.joined(separator: ", "))) and \
+                    this database user does not own the schema: run `cip-gateway migrate` with the owner's DATABASE_URL first
+                    """)
+            }
+        } else {
+            let mayCreate: Bool = try connection.query("SELECT has_schema_privilege('public', 'CREATE') AS may").single().decode("may")
+            guard mayCreate else {
+                throw MigrationError("""
+                    the database has no schema yet and this database user may not create one: \
+                    run `cip-gateway migrate` with the owner's DATABASE_URL first
+                    """)
+            }
+            try connection.execute("""
+                CREATE TABLE schema_migrations (
+                    version    integer PRIMARY KEY,
+                    name       text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """)
+        }
         var applied: [Int] = []
         for migration in migrations {
             let didApply = try connection.transaction { connection -> Bool in
@@ -70,6 +94,12 @@ public struct Migrator: Sendable {
                                                     [migration.version])
                 guard existing.isEmpty else { return false }
                 try connection.execute(migration.sql)
+                // Every table gets its rule for the gateway's role in the migration that adds it, or the migration fails.
+                try connection.execute("""
+                    DO $$ BEGIN
+                        IF to_regprocedure('cip_apply_gateway_grants()') IS NOT NULL THEN PERFORM cip_apply_gateway_grants(); END IF;
+                    END $$
+                    """)
                 try connection.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                                      [migration.version, migration.name])
                 return true

@@ -7,13 +7,13 @@ extension IntegrationTests {
         @Test("cip-gateway lists exactly the product's subcommands: no benchmark, no simulator")
         func gatewayIsTheProductOnly() throws {
             let subcommands = try Self.subcommands(of: GatewayProcess.binary)
-            #expect(subcommands == ["serve", "migrate", "devices", "clients"])
+            #expect(subcommands == ["serve", "migrate", "devices", "clients", "audit"])
         }
 
         @Test("cip-bench lists the benchmarks and the demo fleet simulator")
         func benchListsBenchmarksAndSimulate() throws {
             let subcommands = try Self.subcommands(of: GatewayProcess.benchBinary)
-            #expect(subcommands == ["simulate", "bench", "bench-adapters", "bench-registry", "bench-alarms", "bench-audit", "bench-locks", "bench-geofence", "bench-zones"])
+            #expect(subcommands == ["simulate", "bench", "bench-adapters", "bench-registry", "bench-alarms", "bench-audit", "bench-locks", "bench-geofence", "bench-zones", "bench-retention"])
         }
 
         /// The names under SUBCOMMANDS in `<binary> --help`, in order.

@@ -4,11 +4,11 @@ import Testing
 extension IntegrationTests {
     /// `cip-gateway serve` as an operator starts it.
     @Suite(.serialized) struct Serve {
-        @Test("serve migrates an empty database at start and is ready before any message arrives")
+        @Test("serve as the database's owner (one role for everything) migrates an empty database at start and is ready before any message arrives")
         func migratesAtStart() async throws {
             let database = try TestDatabase.createEmpty()
             defer { database.drop() }
-            let gateway = GatewayProcess(databaseURL: database.url)
+            let gateway = GatewayProcess(databaseURL: database.ownerURL)
             defer { gateway.cleanUp() }
             try gateway.start()
             try await gateway.waitUntilReady()
@@ -17,6 +17,27 @@ extension IntegrationTests {
             let (status, body) = try gateway.httpGet("/readyz")
             #expect(status == 200)
             #expect(body.contains(#""database":"ok""#))
+        }
+
+        @Test("serve as the least-privileged gateway role on a database that is not migrated waits, says to run migrate as the owner, and starts once it ran")
+        func leastPrivilegedServeDoesNotMigrate() async throws {
+            let database = try TestDatabase.createEmpty()
+            defer { database.drop() }
+            let gateway = GatewayProcess(databaseURL: database.url)
+            defer { gateway.cleanUp() }
+            try gateway.start()
+            let said = await eventually(timeout: 60) { gateway.logTail().contains("run `cip-gateway migrate` with the owner's DATABASE_URL first") }
+            #expect(said, "log: \(gateway.logTail())")
+            #expect(try gateway.httpStatus("/readyz") == 503)
+            #expect(try database.count("SELECT count(*) FROM pg_class WHERE relname = 'schema_migrations'") == 0)
+
+            let log = NSTemporaryDirectory() + TestStack.uniqueName("migrate") + ".log"
+            defer { try? FileManager.default.removeItem(atPath: log) }
+            let migrate = try ChildProcess([GatewayProcess.binary, "migrate", "--database-url", database.ownerURL],
+                                           environment: TestStack.environment, logPath: log)
+            #expect(migrate.wait() == 0)
+            try await gateway.waitUntilReady()
+            #expect(gateway.pid != nil)
         }
 
         @Test("SIGTERM stops the gateway cleanly after draining what it journaled")

@@ -242,10 +242,10 @@ struct AccessMiddleware: RouterMiddleware {
         let auditTrail = self.auditTrail
         let method = request.method.rawValue
         let path = request.uri.path
-        // Every read that returned class 2 or 3 data leaves a line in the audit trail (written in batches).
-        let audit: @Sendable (Int, Int, [String], Int) -> Void = { records, dataClass, subjects, status in
-            guard let auditTrail, dataClass >= 2 else { return }
-            auditTrail.append(AuditRecord(
+        // Every read that returns class 2 or 3 data leaves a line in the audit trail, stored before the data goes.
+        let audit: @Sendable (Int, Int, [String], Int) async -> Bool = { records, dataClass, subjects, status in
+            guard let auditTrail, dataClass >= 2 else { return true }
+            return await auditTrail.record(AuditRecord(
                 atMicros: Int64(Date().timeIntervalSince1970 * 1e6), client: identity.name,
                 roles: identity.roles.map(\.rawValue).sorted().joined(separator: ","), method: method,
                 endpoint: endpoint, path: path, subjects: subjects, records: records, dataClass: dataClass,
@@ -260,10 +260,12 @@ struct AccessMiddleware: RouterMiddleware {
                     return true
                 }
             },
-            audit: { records, dataClass, subjects in audit(records, dataClass, subjects, 200) })
+            audit: { records, dataClass, subjects in await audit(records, dataClass, subjects, 200) })
         let response = try await next(request, context)
         let summary = note.summary
-        audit(summary.records, summary.dataClass, summary.subjects, Int(response.status.code))
+        guard await audit(summary.records, summary.dataClass, summary.subjects, Int(response.status.code)) else {
+            throw Problem.unavailable("the audit trail cannot be written now; class 2 and 3 data is not released without its line")
+        }
         return response
     }
 

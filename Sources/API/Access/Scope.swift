@@ -17,12 +17,12 @@ public struct StreamAccess: Sendable {
     /// False once the token no longer stands for the same client with the same rights (revoked, rotated, or
     /// its roles, tenants or clearance changed). A lookup that fails (database away) is not a revocation.
     public var isStillAuthorized: @Sendable () async -> Bool
-    /// Appends an audit line now, for data of `dataClass` about `subjects` sent on the open response; lines of
-    /// class 1 are skipped like for every other read.
-    public var audit: @Sendable (_ records: Int, _ dataClass: Int, _ subjects: [String]) -> Void
+    /// Stores an audit line for data of `dataClass` about `subjects` about to be sent on the open response, and
+    /// says whether it is stored (only then may the data go); lines of class 1 are skipped like for every other read.
+    public var audit: @Sendable (_ records: Int, _ dataClass: Int, _ subjects: [String]) async -> Bool
 
     public init(isStillAuthorized: @escaping @Sendable () async -> Bool,
-                audit: @escaping @Sendable (_ records: Int, _ dataClass: Int, _ subjects: [String]) -> Void) {
+                audit: @escaping @Sendable (_ records: Int, _ dataClass: Int, _ subjects: [String]) async -> Bool) {
         self.isStillAuthorized = isStillAuthorized
         self.audit = audit
     }

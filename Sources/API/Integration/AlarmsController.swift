@@ -234,9 +234,10 @@ struct AlarmsController<Context: ClientRequestContext> {
                 for row in rows where row.change.id <= head {
                     if scope.sees(row.alarm) {
                         let shown = try await Self.responderGrants(of: [row.alarm], from: visitGrants)
+                        // Audited before it is sent; without its line the stream ends.
+                        if let access, !(await access.audit(1, row.alarm.confidentiality, [row.alarm.deviceId])) { throw StreamEnd.auditUnavailable }
                         try await writer.write(ByteBuffer(string: AlarmEventBody.sse(row.change, row.alarm, clearance: scope.clearance,
                                                                                      grants: shown[row.alarm.id] ?? [])))
-                        access?.audit(1, row.alarm.confidentiality, [row.alarm.deviceId])
                     }
                     last = row.change.id
                 }
@@ -255,9 +256,11 @@ struct AlarmsController<Context: ClientRequestContext> {
                                 guard change.id > live.last else { continue }
                                 if scope.sees(alarm) {
                                     let shown = try await Self.responderGrants(of: [alarm], from: visitGrants)
+                                    if let access, !(await access.audit(1, alarm.confidentiality, [alarm.deviceId])) {
+                                        throw StreamEnd.auditUnavailable
+                                    }
                                     try await live.write(AlarmEventBody.sse(change, alarm, clearance: scope.clearance,
                                                                             grants: shown[alarm.id] ?? []))
-                                    access?.audit(1, alarm.confidentiality, [alarm.deviceId])
                                 }
                                 live.last = change.id
                             case .keepAlive:
@@ -344,6 +347,8 @@ struct AlarmsController<Context: ClientRequestContext> {
 private enum StreamEnd: Error {
     case tokenNoLongerValid
     case stalled
+    /// The next alarm's audit line could not be stored: it is not sent.
+    case auditUnavailable
 }
 
 /// The response writer, handed into the shutdown-cancellable loop of a stream (written by that one task only;

@@ -35,7 +35,9 @@ import Testing
         let harness = Harness()
         try await Self.seed(harness)
         try await harness.test { client in
-            let all = try await client.call(.get, "/integration/v1/audit", token: "auditor")
+            // Each read of the trail is itself audited (stored before it is answered): the seeded lines end before.
+            let seeded = "to=\(RFC3339.format(micros: Self.base + 10_000_000))"
+            let all = try await client.call(.get, "/integration/v1/audit?\(seeded)", token: "auditor")
             #expect(all.status == .ok, "\(all.text)")
             #expect(Self.ids(all) == [5, 4, 3, 2, 1])
             #expect(all.items.last?["at"] as? String == RFC3339.format(micros: Self.base))
@@ -43,7 +45,7 @@ import Testing
 
             let byClient = try await client.call(.get, "/integration/v1/audit?client=reader", token: "auditor")
             #expect(Self.ids(byClient) == [2, 1])
-            let bySubject = try await client.call(.get, "/integration/v1/audit?subject=lock-s", token: "auditor")
+            let bySubject = try await client.call(.get, "/integration/v1/audit?subject=lock-s&\(seeded)", token: "auditor")
             #expect(Self.ids(bySubject) == [3, 2])
             let from = RFC3339.format(micros: Self.base + 1_000_000), to = RFC3339.format(micros: Self.base + 3_000_000)
             let byTime = try await client.call(.get, "/integration/v1/audit?from=\(from)&to=\(to)", token: "auditor")
@@ -51,11 +53,13 @@ import Testing
             let backwards = try await client.call(.get, "/integration/v1/audit?from=\(to)&to=\(from)", token: "auditor")
             #expect(backwards.status == .badRequest)
 
-            let first = try await client.call(.get, "/integration/v1/audit?limit=2", token: "auditor")
+            let first = try await client.call(.get, "/integration/v1/audit?limit=2&\(seeded)", token: "auditor")
             #expect(Self.ids(first) == [5, 4])
             let cursor = try #require(first.json["nextCursor"] as? String)
-            let second = try await client.call(.get, "/integration/v1/audit?limit=2&cursor=\(cursor)", token: "auditor")
+            let second = try await client.call(.get, "/integration/v1/audit?limit=2&cursor=\(cursor)&\(seeded)", token: "auditor")
             #expect(Self.ids(second) == [3, 2])
+            let own = try await client.call(.get, "/integration/v1/audit?client=auditor", token: "auditor")
+            #expect(own.items.count == 6, "the six reads of the trail above that answered (the refused period did not): \(own.text)")
         }
     }
 

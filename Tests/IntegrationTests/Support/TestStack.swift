@@ -8,7 +8,10 @@ import Storage
 /// The real local stack that `Gateway/stack up` started (see Gateway/test).
 enum TestStack {
     static let environment = ProcessInfo.processInfo.environment
+    /// The gateway's own login (least privilege: role cip_gateway).
     static let databaseURL = environment["DATABASE_URL"] ?? "postgresql://cip:cip@127.0.0.1:54329/cip"
+    /// The database's owner: migrations, test databases, and tests' own setup and checks.
+    static let ownerURL = environment["DATABASE_OWNER_URL"] ?? "postgresql://cip_owner:cip_owner@127.0.0.1:54329/cip"
     static let mqttURL = environment["MQTT_URL"] ?? "mqtt://127.0.0.1:18830"
     static let logger: Logger = {
         var logger = Logger(label: "cip.test")
@@ -60,15 +63,22 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A database of its own for one test, with the gateway's schema.
+/// A database of its own for one test, with the gateway's schema. `url` is the gateway's least-privileged login
+/// (give it to gateways and repositories); `connect()` is the owner's, for the test's own setup and checks.
 struct TestDatabase {
     let name: String
     let url: String
+    var ownerURL: String { PostgresURL.withDatabase(TestStack.ownerURL, name) }
+
+    init(name: String, url: String) {
+        self.name = name
+        self.url = url
+    }
 
     /// An empty database, without the gateway's schema.
     static func createEmpty() throws -> TestDatabase {
         let name = TestStack.uniqueName("cip_test")
-        let admin = try PostgresConnection(url: TestStack.databaseURL)
+        let admin = try PostgresConnection(url: TestStack.ownerURL)
         try admin.execute("CREATE DATABASE \(name)")
         admin.close()
         return TestDatabase(name: name, url: PostgresURL.withDatabase(TestStack.databaseURL, name))
@@ -82,7 +92,7 @@ struct TestDatabase {
         return database
     }
 
-    func connect() throws -> PostgresConnection { try PostgresConnection(url: url) }
+    func connect() throws -> PostgresConnection { try PostgresConnection(url: ownerURL) }
 
     /// The first column of the statement's one row as an integer; -1 when it returns no row (yet).
     func count(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) throws -> Int {
@@ -112,7 +122,7 @@ struct TestDatabase {
     }
 
     func drop() {
-        guard let admin = try? PostgresConnection(url: TestStack.databaseURL) else { return }
+        guard let admin = try? PostgresConnection(url: TestStack.ownerURL) else { return }
         try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
         admin.close()
     }
