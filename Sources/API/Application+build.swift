@@ -35,6 +35,8 @@ public struct APIDependencies: Sendable {
     public var grantListStaleAfterMicros: Int64 = 600_000_000
     /// Safe zones of GPS alarms; nil where they are not offered.
     public var zones: (any ZoneRepository)?
+    /// Subject access exports (GDPR art. 15); nil where they are not offered.
+    public var subjectAccess: (any SubjectAccessRepository)?
     /// The access log and the visits report (with `grants`).
     public var lockReports: (any LockReportRepository)?
     /// Wakes the command dispatcher after a command was stored.
@@ -56,6 +58,7 @@ public struct APIDependencies: Sendable {
                 openData: (any OpenDataRepository)? = nil, broker: (any BrokerAccess)? = nil, alarms: (any AlarmRepository)? = nil, alarmFeed: AlarmFeed? = nil,
                 grants: (any GrantRepository)? = nil, lockCommands: (any CommandRepository)? = nil,
                 lockReports: (any LockReportRepository)? = nil, zones: (any ZoneRepository)? = nil,
+                subjectAccess: (any SubjectAccessRepository)? = nil,
                 readiness: [ReadinessCheck] = [],
                 metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
         self.catalogue = catalogue
@@ -70,6 +73,7 @@ public struct APIDependencies: Sendable {
         self.lockCommands = lockCommands
         self.lockReports = lockReports
         self.zones = zones
+        self.subjectAccess = subjectAccess
         self.alarmFeed = alarmFeed
         self.readiness = readiness
         self.metrics = metrics
@@ -125,6 +129,9 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
     }
     if let auditTrail = dependencies.auditTrail {
         router.addRoutes(AuditController(trail: auditTrail).routes, atPath: "/integration/v1")
+    }
+    if let subjectAccess = dependencies.subjectAccess {
+        router.addRoutes(SubjectAccessController(subjects: subjectAccess, clock: { systemMicros() }).routes, atPath: "/integration/v1")
     }
     // A lock is a device type that reports a lock state.
     let lockTypes = Set(dependencies.catalogue.deviceTypes.filter { $0.quantities.contains("lock_state") }.map(\.id))

@@ -14,6 +14,8 @@ public enum Role: String, Sendable, Codable, CaseIterable {
     case carePlanner = "care-planner"
     /// The home-care staff's app (its backend): remote unlock and lock for a staff member inside their grants.
     case lockOperator = "lock-operator"
+    /// The data protection officer's office: a care recipient's subject access export (GDPR art. 15).
+    case privacyOfficer = "privacy-officer"
 }
 
 /// An authenticated API client: its roles, the tenants whose devices it sees, and the highest classification it
@@ -116,6 +118,7 @@ public enum AccessPolicy {
         "POST /integration/v1/alarms/{alarmId}/resolve": alarmOperator,
         "POST /integration/v1/alarms/{alarmId}/responder": alarmOperator,
         "GET /integration/v1/audit": .anyOf([.auditor]),
+        "GET /integration/v1/subjects/{careRecipientRef}": .anyOf([.privacyOfficer]),
 
         // Digital locks: grants from the care plan; the unlock decision.
         "POST /integration/v1/locks/{deviceId}/grants": carePlanner,

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Composition
 import Foundation
+import Ingest
+import Synchronization
 import Logging
 import Models
 import Postgres
@@ -67,6 +69,8 @@ struct BenchRetention: AsyncParsableCommand {
         print(String(format: "    seeded in %.0f s", Date().timeIntervalSince(seedStarted)))
 
         let catalogue = try DataModelsLoader.normalizer(at: nil)
+        // The journal of the round's gateway: the purge waits while it is behind, as in `serve`.
+        let journal = CurrentJournal()
         var round = 0
         func ingestRound() async throws -> Double {
             round += 1
@@ -78,7 +82,8 @@ struct BenchRetention: AsyncParsableCommand {
                 return Array(String(format: "[{\"bt\":%.4f,\"n\":\"temperature\",\"u\":\"Cel\",\"v\":%.2f}]", time, value).utf8)
             }
             return try await bench.measureGateway(url: scratch.url, brokerURL: brokerURL, payloads: payloads, devices: sensorIDs,
-                                                  catalogue: catalogue, logger: logger)
+                                                  catalogue: catalogue, logger: logger,
+                                                  extra: { gateway in journal.set(gateway.journal); return [] })
         }
 
         var quiet: [Double] = []
@@ -88,11 +93,12 @@ struct BenchRetention: AsyncParsableCommand {
             print(String(format: "    without purge:  %8.0f messages/s", rate))
         }
 
-        // The purge as `serve` runs it (same plan, store and step sizes), except that it never waits for ingest: the
-        // gateway of each round is not the one it could ask, so this is the harsher case.
+        // The purge as `serve` runs it: same plan, store, step sizes and pacing, waiting while the journal of the
+        // round's gateway is more than 10,000 messages behind.
         let retentionPool = PostgresPool(url: scratch.url, size: 1, logger: logger)
         let service = RetentionService(plan: RetentionPlan(catalogue: catalogue.catalogue, settings: RetentionSettings()),
-                                       store: PostgresRetentionStore(pool: retentionPool), logger: logger)
+                                       store: PostgresRetentionStore(pool: retentionPool),
+                                       ingestIsBehind: { journal.backlog > 10_000 }, logger: logger)
         let purgeStarted = Date()
         let purge = Task { await service.runOnce() }
         var during: [Double] = []
@@ -121,4 +127,13 @@ struct BenchRetention: AsyncParsableCommand {
         print(String(format: "during purge:  %8.0f messages/s (median of %d)", b, during.count))
         print(String(format: "during/without = %.2f", b / a))
     }
+}
+
+/// The journal of the gateway of the current round (each round starts its own).
+final class CurrentJournal: Sendable {
+    private let journal = Mutex<Journal?>(nil)
+
+    func set(_ value: Journal) { journal.withLock { $0 = value } }
+
+    var backlog: UInt64 { journal.withLock { $0?.backlog ?? 0 } }
 }

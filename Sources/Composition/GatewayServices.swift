@@ -206,6 +206,7 @@ public struct GatewayServices {
             dependencies.retentionSettings = retentionSettings
             dependencies.retentionReport = { retention.report }
         }
+        dependencies.subjectAccess = PostgresSubjectAccessRepository(pool: pool)
         dependencies.lockReports = PostgresLockReportRepository(pool: pool)
         dependencies.zones = PostgresZoneRepository(pool: pool)
         if grantListPublisher != nil {

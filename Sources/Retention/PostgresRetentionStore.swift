@@ -166,6 +166,11 @@ public struct PostgresRetentionStore: RetentionStore {
                                                       [expiredBefore, rows]).single().decode("n")
             return RetentionStep(deleted: deleted, next: deleted < rows ? nil : 0)
 
+        case .purgeCareRecipientLinks(let expiredBefore):
+            let deleted: Int64 = try connection.query("SELECT cip_retention_purge_links(to_timestamp($1::bigint), $2) AS n",
+                                                      [expiredBefore, rows]).single().decode("n")
+            return RetentionStep(deleted: deleted, next: deleted < rows ? nil : 0)
+
         case .purgeAudit(let expiredBefore):
             let deleted: Int64 = try connection.query("SELECT cip_retention_purge_audit(to_timestamp($1::bigint), $2) AS n",
                                                       [expiredBefore, rows]).single().decode("n")

@@ -66,6 +66,8 @@ public enum RetentionTask: Sendable, Hashable {
     case purgeEvents(expiredBefore: Int64)
     case purgeAlarms(expiredBefore: Int64)
     case purgeDeviceHistory(expiredBefore: Int64)
+    /// Closed links of devices to care recipients, once the data they explain has gone.
+    case purgeCareRecipientLinks(expiredBefore: Int64)
     case purgeAudit(expiredBefore: Int64)
 
     /// The table the deleted rows are counted under (`cip_retention_deleted_total{table}`).
@@ -79,6 +81,7 @@ public enum RetentionTask: Sendable, Hashable {
         case .purgeEvents: "events"
         case .purgeAlarms: "alarms"
         case .purgeDeviceHistory: "device_history"
+        case .purgeCareRecipientLinks: "care_recipient_links"
         case .purgeAudit: "audit_log"
         }
     }
@@ -145,6 +148,8 @@ public struct RetentionPlan: Sendable {
         tasks.append(.purgeEvents(expiredBefore: before(settings.careRecordDays)))
         tasks.append(.purgeAlarms(expiredBefore: before(settings.careRecordDays)))
         tasks.append(.purgeDeviceHistory(expiredBefore: before(settings.careRecordDays)))
+        // A link explains data for as long as any of it may be kept: the longer of the care records and the values.
+        tasks.append(.purgeCareRecipientLinks(expiredBefore: before(max(settings.careRecordDays, longestDays))))
         tasks.append(.purgeAudit(expiredBefore: before(settings.auditDays)))
         return tasks
     }

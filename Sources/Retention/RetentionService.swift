@@ -12,8 +12,11 @@ public final class RetentionService: Service, Sendable {
         public var interval: Duration = .seconds(3_600)
         /// Before the first run after a start (let ingest catch up first).
         public var firstRunDelay: Duration = .seconds(60)
-        /// Between two steps: room for ingest's transactions.
+        /// Between two steps: room for ingest's transactions, at least.
         public var pause: Duration = .milliseconds(10)
+        /// The share of time the purge may work: after a step that took `d`, it waits `d × (1 − share) / share`
+        /// (a third: twice as long as it worked), so that a long purge never takes the database from ingest.
+        public var share: Double = 1.0 / 3
         /// While ingest is behind, steps wait this long and ask again.
         public var busyWait: Duration = .milliseconds(500)
         public var limits = RetentionLimits()
@@ -136,12 +139,15 @@ public final class RetentionService: Service, Sendable {
                 guard try await store.acquireLease(holder: configuration.holder, seconds: leaseSeconds) else { throw LeaseLost() }
                 lastRenewal = .now
             }
+            let started = ContinuousClock.now
             let step = try await store.step(task, cursor: cursor, limits: configuration.limits)
+            let worked = ContinuousClock.now - started
             total += step.deleted
             guard let next = step.next else { break }
             cursor = next
             if Task.isShuttingDownGracefully { throw CancellationError() }
-            try? await Task.sleep(for: configuration.pause)
+            let share = min(max(configuration.share, 0.01), 1)
+            try? await Task.sleep(for: max(configuration.pause, worked * ((1 - share) / share)))
         }
         if case .purgePartition(let partition, let days, let quantities) = task {
             try await store.markPurged(PurgedPartition(partition: partition.name, retentionDays: days, quantities: quantities,

@@ -25,7 +25,8 @@ extension IntegrationTests {
                                                grants: PostgresGrantRepository(pool: pool),
                                                lockCommands: PostgresCommandRepository(pool: pool),
                                                lockReports: PostgresLockReportRepository(pool: pool),
-                                               zones: PostgresZoneRepository(pool: pool)))
+                                               zones: PostgresZoneRepository(pool: pool),
+                                               subjectAccess: PostgresSubjectAccessRepository(pool: pool)))
         }
 
         /// `METHOD /path/{param}` for every operation of the document.

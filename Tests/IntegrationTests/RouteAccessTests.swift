@@ -64,7 +64,7 @@ extension IntegrationTests {
                 openData: PostgresOpenDataRepository(pool: pool), alarms: PostgresAlarmRepository(pool: pool),
                 grants: PostgresGrantRepository(pool: pool), lockCommands: PostgresCommandRepository(pool: pool),
                 lockReports: PostgresLockReportRepository(pool: pool),
-                zones: PostgresZoneRepository(pool: pool)))
+                zones: PostgresZoneRepository(pool: pool), subjectAccess: PostgresSubjectAccessRepository(pool: pool)))
         }
 
         static func call(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ path: String,
@@ -87,6 +87,7 @@ extension IntegrationTests {
             "{deviceId}": "no-such-device", "{alarmId}": "987654", "{typeId}": "sensor", "{quantityId}": "temperature",
             "{entityId}": "urn:ngsi-ld:Device:no-such-device", "{file}": "console.js", "{grantId}": "987654",
             "{commandId}": "00000000-0000-0000-0000-000000000000", "{zoneId}": "987654",
+            "{careRecipientRef}": "cr-no-such-person",
         ]
 
         /// The documented operations (`GET /iot/v1/devices/{deviceId}`) from the served OpenAPI document.

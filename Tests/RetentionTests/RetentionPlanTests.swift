@@ -94,6 +94,7 @@ import Testing
         #expect(tasks.contains(.purgeEvents(expiredBefore: Self.now - 1_826 * Self.day)))
         #expect(tasks.contains(.purgeAlarms(expiredBefore: Self.now - 1_826 * Self.day)))
         #expect(tasks.contains(.purgeDeviceHistory(expiredBefore: Self.now - 1_826 * Self.day)))
+        #expect(tasks.contains(.purgeCareRecipientLinks(expiredBefore: Self.now - 1_826 * Self.day)))
         #expect(tasks.contains(.purgeAudit(expiredBefore: Self.now - 3_653 * Self.day)))
     }
 

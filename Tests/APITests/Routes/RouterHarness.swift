@@ -26,6 +26,7 @@ struct Harness: Sendable {
     let commands = InMemoryCommandRepository()
     var reports = InMemoryLockReportRepository()
     let zones = InMemoryZoneRepository()
+    let subjects = InMemorySubjectAccessRepository()
     let clients = InMemoryClientAuthenticator([
         "admin": ClientIdentity(name: "admin", roles: [.deviceAdmin], tenants: nil, clearance: 3),
         "admin-north": ClientIdentity(name: "admin-north", roles: [.deviceAdmin], tenants: ["north"], clearance: 3),
@@ -44,6 +45,9 @@ struct Harness: Sendable {
         "auditor-2": ClientIdentity(name: "auditor-2", roles: [.auditor], tenants: nil, clearance: 2),
         "public": ClientIdentity(name: "public", roles: [.openData], tenants: nil, clearance: 1),
         "public-north": ClientIdentity(name: "public-north", roles: [.openData], tenants: ["north"], clearance: 1),
+        "privacy": ClientIdentity(name: "privacy", roles: [.privacyOfficer], tenants: nil, clearance: 3),
+        "privacy-north": ClientIdentity(name: "privacy-north", roles: [.privacyOfficer], tenants: ["north"], clearance: 3),
+        "privacy-2": ClientIdentity(name: "privacy-2", roles: [.privacyOfficer], tenants: nil, clearance: 2),
     ])
 
     /// Alarm visits write their grants into `grants`, as the real gateway does into `lock_grants`.
@@ -82,6 +86,7 @@ struct Harness: Sendable {
                                            authenticator: clients, auditTrail: auditTrail, openData: openData, broker: broker, alarms: alarms,
                                            grants: grants, lockCommands: commands, lockReports: reports, zones: zones)
         dependencies.grantLists = grantLists
+        dependencies.subjectAccess = subjects
         try await Application(router: buildRouter(dependencies)).test(.router, body)
     }
 

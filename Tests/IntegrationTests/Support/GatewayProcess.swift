@@ -165,7 +165,22 @@ enum SimpleHTTP {
         guard text.hasPrefix("HTTP/1.1 "), let status = Int(text.dropFirst(9).prefix(3)) else {
             throw TestFailure("no HTTP response from 127.0.0.1:\(port)\(path)")
         }
-        let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
-        return (status, body)
+        guard let end = text.range(of: "\r\n\r\n") else { return (status, "") }
+        let head = text[..<end.lowerBound].lowercased()
+        let body = String(text[end.upperBound...])
+        return (status, head.contains("transfer-encoding: chunked") ? dechunked(body) : body)
+    }
+
+    /// The body of a chunked response (a streamed one): each chunk is its size in hex, CRLF, the bytes, CRLF.
+    static func dechunked(_ body: String) -> String {
+        var bytes = Array(body.utf8)[...]
+        var out: [UInt8] = []
+        while let lineEnd = bytes.firstIndex(of: UInt8(ascii: "\r")),
+              let size = Int(String(decoding: bytes[bytes.startIndex..<lineEnd], as: UTF8.self).split(separator: ";").first ?? "", radix: 16),
+              size > 0, lineEnd + 2 + size <= bytes.endIndex {
+            out += bytes[(lineEnd + 2)..<(lineEnd + 2 + size)]
+            bytes = bytes[min(lineEnd + 2 + size + 2, bytes.endIndex)...]
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
