@@ -82,7 +82,7 @@ let package = Package(
         ]),
 
         .target(name: "Access", dependencies: [
-            "Digest", "Postgres",
+            "Digest", "Models", "Postgres",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -161,7 +161,7 @@ let package = Package(
         ]),
         .testTarget(name: "WrapperTests", dependencies: ["MQTT", "Postgres", "Models"]),
         .testTarget(name: "AlarmsTests", dependencies: ["Alarms", "Models", "Postgres"]),
-        .testTarget(name: "AccessTests", dependencies: ["Access", "Digest"]),
+        .testTarget(name: "AccessTests", dependencies: ["Access", "Digest", "Models"]),
         .testTarget(name: "LocksTests", dependencies: ["Locks", "Models"]),
         .testTarget(name: "GeofenceTests", dependencies: ["Geofence"]),
         .testTarget(name: "SafeZonesTests", dependencies: ["SafeZones", "Geofence", "Models"]),

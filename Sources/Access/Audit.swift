@@ -77,12 +77,18 @@ public protocol AuditLog: Sendable {
 /// class 2 or 3 data is sent only after its line is stored, and a SIGKILL loses none. Lines that could not be written
 /// (the database away) are kept and retried by the service every `interval`, and on shutdown.
 public final class AuditTrail: Service, Sendable {
+    /// What a waiting caller is told: its line is written, or could not be, or it is to write what waits now (the
+    /// previous writer handed over after its own line was written, so that no caller writes for others for ever).
+    private enum Outcome: Sendable {
+        case written, failed, lead
+    }
+
     private struct State {
         var waiting: [(record: AuditRecord, ticket: UInt64)] = []
         var writing = false
         var nextTicket: UInt64 = 0
-        var waiters: [UInt64: CheckedContinuation<Bool, Never>] = [:]
-        var outcomes: [UInt64: Bool] = [:]
+        var waiters: [UInt64: CheckedContinuation<Outcome, Never>] = [:]
+        var outcomes: [UInt64: Outcome] = [:]
         /// Not yet written: appended without waiting, or a write that failed.
         var deferred: [AuditRecord] = []
     }
@@ -91,6 +97,8 @@ public final class AuditTrail: Service, Sendable {
     private let logger: Logger
     private let interval: Duration
     private let state = Mutex(State())
+    /// Most lines in one write (a backlog after an outage goes in several).
+    static let maxBatch = 1_000
 
     public init(log: any AuditLog, logger: Logger, interval: Duration = .milliseconds(500)) {
         self.log = log
@@ -112,9 +120,18 @@ public final class AuditTrail: Service, Sendable {
             state.writing = true
             return (state.nextTicket, leads)
         }
-        if leads { await writeWaiting() }
-        return await withCheckedContinuation { continuation in
-            let outcome = state.withLock { state -> Bool? in
+        var outcome: Outcome = leads ? .lead : .failed
+        if !leads { outcome = await self.outcome(of: ticket) }
+        while outcome == .lead {
+            await writeBatch()
+            outcome = await self.outcome(of: ticket)
+        }
+        return outcome == .written
+    }
+
+    private func outcome(of ticket: UInt64) async -> Outcome {
+        await withCheckedContinuation { continuation in
+            let outcome = state.withLock { state -> Outcome? in
                 if let outcome = state.outcomes.removeValue(forKey: ticket) { return outcome }
                 state.waiters[ticket] = continuation
                 return nil
@@ -123,35 +140,39 @@ public final class AuditTrail: Service, Sendable {
         }
     }
 
-    /// The leader's loop: writes what waits, batch after batch, until nothing does.
-    private func writeWaiting() async {
-        while true {
-            let batch = state.withLock { state -> [(record: AuditRecord, ticket: UInt64)]? in
-                guard !state.waiting.isEmpty else {
-                    state.writing = false
-                    return nil
-                }
-                defer { state.waiting.removeAll(keepingCapacity: true) }
-                return state.waiting
-            }
-            guard let batch else { return }
-            var written = true
-            do {
-                try await log.write(batch.map(\.record))
-            } catch {
-                written = false
-                logger.error("audit records not written; the reads they describe are refused", metadata: ["error": "\(error)", "records": "\(batch.count)"])
-                state.withLock { $0.deferred.append(contentsOf: batch.map(\.record)) }
-            }
-            let resumed = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
-                batch.compactMap { item in
-                    if let waiter = state.waiters.removeValue(forKey: item.ticket) { return waiter }
-                    state.outcomes[item.ticket] = written
-                    return nil
-                }
-            }
-            for waiter in resumed { waiter.resume(returning: written) }
+    /// The leader writes one batch of what waits (its own line is in it), then hands the lead to the first caller
+    /// still waiting, or ends the writing.
+    private func writeBatch() async {
+        let batch = state.withLock { state -> [(record: AuditRecord, ticket: UInt64)] in
+            let batch = Array(state.waiting.prefix(Self.maxBatch))
+            state.waiting.removeFirst(batch.count)
+            return batch
         }
+        var written = true
+        do {
+            try await log.write(batch.map(\.record))
+        } catch {
+            written = false
+            logger.error("audit records not written; the reads they describe are refused", metadata: ["error": "\(error)", "records": "\(batch.count)"])
+            state.withLock { $0.deferred.append(contentsOf: batch.map(\.record)) }
+        }
+        var resumed: [(CheckedContinuation<Outcome, Never>, Outcome)] = []
+        state.withLock { state in
+            func tell(_ ticket: UInt64, _ outcome: Outcome) {
+                if let waiter = state.waiters.removeValue(forKey: ticket) {
+                    resumed.append((waiter, outcome))
+                } else {
+                    state.outcomes[ticket] = outcome
+                }
+            }
+            for item in batch { tell(item.ticket, written ? .written : .failed) }
+            if let next = state.waiting.first {
+                tell(next.ticket, .lead)
+            } else {
+                state.writing = false
+            }
+        }
+        for (waiter, outcome) in resumed { waiter.resume(returning: outcome) }
     }
 
     /// Keeps `record` for the next write without waiting for it.
@@ -167,18 +188,23 @@ public final class AuditTrail: Service, Sendable {
         await flush()
     }
 
-    /// Writes what was deferred; on failure keeps it for the next attempt.
+    /// Writes what was deferred, `maxBatch` lines per write (short holds of the chain's lock); on failure keeps
+    /// the rest for the next attempt.
     public func flush() async {
-        let batch = state.withLock { state -> [AuditRecord] in
-            defer { state.deferred.removeAll() }
-            return state.deferred
-        }
-        guard !batch.isEmpty else { return }
-        do {
-            try await log.write(batch)
-        } catch {
-            logger.error("audit records not written yet; retrying", metadata: ["error": "\(error)", "records": "\(batch.count)"])
-            state.withLock { $0.deferred.insert(contentsOf: batch, at: 0) }
+        while true {
+            let batch = state.withLock { state -> [AuditRecord] in
+                let batch = Array(state.deferred.prefix(Self.maxBatch))
+                state.deferred.removeFirst(batch.count)
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            do {
+                try await log.write(batch)
+            } catch {
+                logger.error("audit records not written yet; retrying", metadata: ["error": "\(error)", "records": "\(batch.count)"])
+                state.withLock { $0.deferred.insert(contentsOf: batch, at: 0) }
+                return
+            }
         }
     }
 

@@ -1,4 +1,6 @@
 import Digest
+import Foundation
+import Models
 import Postgres
 
 /// The audit trail's hash chain (migration 0016): each entry's hash is SHA-256 over the previous entry's hash and
@@ -14,7 +16,10 @@ public enum AuditChain {
         public var method: String
         public var endpoint: String
         public var path: String
-        public var subjects: [String]
+        /// In order, flattened; nil for a NULL element.
+        public var subjects: [String?]
+        /// The array's number of dimensions as stored (0 when empty).
+        public var subjectDimensions: Int
         public var records: Int
         public var dataClass: Int
         public var status: Int
@@ -22,7 +27,8 @@ public enum AuditChain {
         public var hash: [UInt8]
 
         public init(id: Int64, atMicros: Int64, client: String, roles: String, method: String, endpoint: String, path: String,
-                    subjects: [String], records: Int, dataClass: Int, status: Int, prevHash: [UInt8], hash: [UInt8]) {
+                    subjects: [String?], subjectDimensions: Int? = nil, records: Int, dataClass: Int, status: Int,
+                    prevHash: [UInt8], hash: [UInt8]) {
             self.id = id
             self.atMicros = atMicros
             self.client = client
@@ -31,6 +37,7 @@ public enum AuditChain {
             self.endpoint = endpoint
             self.path = path
             self.subjects = subjects
+            self.subjectDimensions = subjectDimensions ?? (subjects.isEmpty ? 0 : 1)
             self.records = records
             self.dataClass = dataClass
             self.status = status
@@ -39,17 +46,15 @@ public enum AuditChain {
         }
     }
 
-    /// The bytes an entry's hash covers: each field as its length in bytes, ':' and its UTF-8 text (so that no
-    /// choice of client name or path can make two entries read alike); subjects joined by U+001F.
+    /// The bytes an entry's hash covers: each field as its length in bytes, ':' and its UTF-8 text, so that no
+    /// content of one field can pass for another's; the subjects field is their number of dimensions followed by each
+    /// element the same way (a NULL element as '-').
     public static func canonical(_ entry: Entry) -> [UInt8] {
+        func prefixed(_ text: String) -> String { "\(text.utf8.count):\(text)" }
+        let subjects = String(entry.subjectDimensions) + entry.subjects.map { $0.map(prefixed) ?? "-" }.joined()
         let fields = [String(entry.id), String(entry.atMicros), entry.client, entry.roles, entry.method, entry.endpoint, entry.path,
-                      entry.subjects.joined(separator: "\u{1F}"), String(entry.records), String(entry.dataClass), String(entry.status)]
-        var bytes: [UInt8] = []
-        for field in fields {
-            let utf8 = Array(field.utf8)
-            bytes += Array(String(utf8.count).utf8) + [UInt8(ascii: ":")] + utf8
-        }
-        return bytes
+                      subjects, String(entry.records), String(entry.dataClass), String(entry.status)]
+        return Array(fields.map(prefixed).joined().utf8)
     }
 
     public static func hash(previous: [UInt8], _ entry: Entry) -> [UInt8] {
@@ -72,13 +77,13 @@ public enum AuditChain {
     }
 
     public enum Finding: Sendable, Equatable, CustomStringConvertible {
-        case intact(entries: Int)
+        case intact(entries: Int, head: String)
         /// The first broken link: the entry at which the chain stops holding (nil: after the last entry).
         case broken(id: Int64?, reason: String)
 
         public var description: String {
             switch self {
-            case .intact(let entries): "audit chain intact: \(entries) entries"
+            case .intact(let entries, let head): "audit chain intact: \(entries) entries; head \(head) (keep it outside the database; --known checks it later)"
             case .broken(let id, let reason): "audit chain broken at \(id.map { "entry \($0)" } ?? "its head"): \(reason)"
             }
         }
@@ -119,7 +124,7 @@ public enum AuditChain {
             if previous != ends.headHash || (lastId ?? ends.headId) != ends.headId {
                 return .broken(id: nil, reason: "the newest entry is not the chain's head (entries after entry \(lastId.map(String.init) ?? "none") were removed)")
             }
-            return .intact(entries: count)
+            return .intact(entries: count, head: "\(ends.headId):\(Hex.encode(ends.headHash))")
         }
     }
 }
@@ -132,44 +137,66 @@ public struct PostgresAuditChainReader: Sendable {
         self.pool = pool
     }
 
-    public func ends() async throws -> AuditChain.Ends {
+    /// Verifies the whole chain in one snapshot (REPEATABLE READ): entries written meanwhile are not half seen.
+    public func verify(known: [(id: Int64, hash: [UInt8])] = [], pageSize: Int = 10_000) async throws -> AuditChain.Finding {
         try await pool.withConnection { connection in
+            try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            defer { try? connection.execute("ROLLBACK") }
             let row = try connection.query("SELECT anchor_hash, head_id, head_hash FROM audit_chain").single()
-            return AuditChain.Ends(anchorHash: try row.decode("anchor_hash"), headId: try row.decode("head_id"),
-                                   headHash: try row.decode("head_hash"))
+            let ends = AuditChain.Ends(anchorHash: try row.decode("anchor_hash"), headId: try row.decode("head_id"),
+                                       headHash: try row.decode("head_hash"))
+            var verifier = AuditChain.Verifier(anchorHash: ends.anchorHash)
+            let expected = Dictionary(known.map { ($0.id, $0.hash) }, uniquingKeysWith: { first, _ in first })
+            var seen = Set<Int64>()
+            var after: Int64 = 0
+            while true {
+                let page = try Self.entries(connection, afterId: after, limit: pageSize)
+                for entry in page {
+                    guard verifier.take(entry) else { return verifier.finish(ends) }
+                    if let hash = expected[entry.id] {
+                        guard hash == entry.hash else {
+                            return .broken(id: entry.id, reason: "its hash is not the one recorded outside the database (the chain was rewritten)")
+                        }
+                        seen.insert(entry.id)
+                    }
+                }
+                guard let last = page.last, page.count == pageSize else { break }
+                after = last.id
+            }
+            let finding = verifier.finish(ends)
+            if case .intact = finding, let missing = expected.keys.filter({ !seen.contains($0) }).min() {
+                // Below the anchor, retention may have removed it; above it, someone did.
+                return .broken(id: missing, reason: "an entry recorded outside the database is not in the chain")
+            }
+            return finding
         }
     }
 
     /// Entries after `afterId`, in id order, at most `limit`.
-    public func entries(afterId: Int64, limit: Int) async throws -> [AuditChain.Entry] {
-        try await pool.withConnection { connection in
-            try connection.query("""
-                SELECT id, ((extract(epoch FROM at) * 1000000)::numeric(20, 0))::bigint AS at_micros, client, roles, method,
-                       endpoint, path, array_to_string(subjects, chr(31)) AS subjects, records, class, status, prev_hash, hash
-                FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2
-                """, [afterId, limit]).all.map { row in
-                let subjects: String = try row.decode("subjects")
-                return AuditChain.Entry(
-                    id: try row.decode("id"), atMicros: try row.decode("at_micros"), client: try row.decode("client"),
-                    roles: try row.decode("roles"), method: try row.decode("method"), endpoint: try row.decode("endpoint"),
-                    path: try row.decode("path"), subjects: subjects.isEmpty ? [] : subjects.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init),
-                    records: try row.decode("records"), dataClass: try row.decode("class"), status: try row.decode("status"),
-                    prevHash: try row.decode("prev_hash"), hash: try row.decode("hash"))
-            }
+    static func entries(_ connection: PostgresConnection, afterId: Int64, limit: Int) throws -> [AuditChain.Entry] {
+        try connection.query("""
+            SELECT id, ((extract(epoch FROM at) * 1000000)::numeric(20, 0))::bigint AS at_micros, client, roles, method,
+                   endpoint, path, to_json(subjects)::text AS subjects, coalesce(array_ndims(subjects), 0) AS dims,
+                   records, class, status, prev_hash, hash
+            FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2
+            """, [afterId, limit]).all.map { row in
+            AuditChain.Entry(
+                id: try row.decode("id"), atMicros: try row.decode("at_micros"), client: try row.decode("client"),
+                roles: try row.decode("roles"), method: try row.decode("method"), endpoint: try row.decode("endpoint"),
+                path: try row.decode("path"), subjects: Self.flattened(try row.decode("subjects", as: String.self)),
+                subjectDimensions: try row.decode("dims"),
+                records: try row.decode("records"), dataClass: try row.decode("class"), status: try row.decode("status"),
+                prevHash: try row.decode("prev_hash"), hash: try row.decode("hash"))
         }
     }
 
-    /// Verifies the whole chain, a page at a time.
-    public func verify(pageSize: Int = 10_000) async throws -> AuditChain.Finding {
-        let ends = try await ends()
-        var verifier = AuditChain.Verifier(anchorHash: ends.anchorHash)
-        var after: Int64 = 0
-        while true {
-            let page = try await entries(afterId: after, limit: pageSize)
-            for entry in page where !verifier.take(entry) { return verifier.finish(ends) }
-            guard let last = page.last, page.count == pageSize else { break }
-            after = last.id
+    /// The elements of a JSON array of any depth, in order; null as nil.
+    static func flattened(_ json: String) -> [String?] {
+        func walk(_ value: Any) -> [String?] {
+            if let array = value as? [Any] { return array.flatMap(walk) }
+            return [value as? String]
         }
-        return verifier.finish(ends)
+        guard let value = try? JSONSerialization.jsonObject(with: Data(json.utf8)) else { return [] }
+        return walk(value)
     }
 }

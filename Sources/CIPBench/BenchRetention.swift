@@ -94,11 +94,11 @@ struct BenchRetention: AsyncParsableCommand {
         }
 
         // The purge as `serve` runs it: same plan, store, step sizes and pacing, waiting while the journal of the
-        // round's gateway is more than 10,000 messages behind.
+        // round's gateway is more than 1,000 messages behind.
         let retentionPool = PostgresPool(url: scratch.url, size: 1, logger: logger)
         let service = RetentionService(plan: RetentionPlan(catalogue: catalogue.catalogue, settings: RetentionSettings()),
                                        store: PostgresRetentionStore(pool: retentionPool),
-                                       ingestIsBehind: { journal.backlog > 10_000 }, logger: logger)
+                                       ingestIsBehind: { journal.backlog > 1_000 }, logger: logger)
         let purgeStarted = Date()
         let purge = Task { await service.runOnce() }
         var during: [Double] = []

@@ -128,7 +128,7 @@ public struct GatewayServices {
             retention.map { retention in
                 RetentionService(plan: RetentionPlan(catalogue: catalogue.catalogue, settings: retention.settings),
                                  store: PostgresRetentionStore(pool: retentionPool), configuration: retention.configuration,
-                                 ingestIsBehind: { journal.backlog > 10_000 }, logger: logger)
+                                 ingestIsBehind: { journal.backlog > 1_000 }, logger: logger)
             }
         }
         let lockTypes = catalogue.map { Self.lockTypes($0.catalogue) } ?? ["digital-lock"]

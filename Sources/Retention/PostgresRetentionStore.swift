@@ -99,8 +99,8 @@ public struct PostgresRetentionStore: RetentionStore {
         let rows = limits.rowsPerStep
         switch task {
         case .dropPartition(let partition):
-            let held: Int64 = try connection.query("SELECT cip_retention_drop_partition($1, $2, to_timestamp($3::bigint)) AS held",
-                                                   [partition.table, partition.name, partition.dayEnd]).single().decode("held")
+            let held: Int64 = try connection.query("SELECT cip_retention_drop_partition($1, $2) AS held",
+                                                   [partition.table, partition.name]).single().decode("held")
             _ = try connection.query("DELETE FROM retention_purged_partitions WHERE partition_name = $1", [partition.name])
             return RetentionStep(deleted: held, next: nil)
 
@@ -155,25 +155,30 @@ public struct PostgresRetentionStore: RetentionStore {
                 """, [expiredBefore, rows]).affected
             return RetentionStep(deleted: Int64(deleted), next: deleted < rows ? nil : 0)
 
-        case .purgeAlarms(let expiredBefore):
+        case .purgeGeofenceStates(let expiredBefore):
+            let deleted = try connection.query("""
+                DELETE FROM geofence_state WHERE device_id IN (
+                    SELECT device_id FROM geofence_state WHERE updated_at < to_timestamp($1::bigint) LIMIT $2)
+                """, [expiredBefore, rows]).affected
+            return RetentionStep(deleted: Int64(deleted), next: deleted < rows ? nil : 0)
+
+        case .purgeAlarms(let days):
             // Whole alarms with their timelines: a fifth of the row budget in alarms.
-            let deleted: Int64 = try connection.query("SELECT cip_retention_purge_alarms(to_timestamp($1::bigint), $2) AS n",
-                                                      [expiredBefore, max(1, rows / 5)]).single().decode("n")
+            let deleted: Int64 = try connection.query("SELECT cip_retention_purge_alarms($1, $2) AS n", [days, max(1, rows / 5)])
+                .single().decode("n")
             return RetentionStep(deleted: deleted, next: deleted == 0 ? nil : 0)
 
-        case .purgeDeviceHistory(let expiredBefore):
-            let deleted: Int64 = try connection.query("SELECT cip_retention_purge_device_history(to_timestamp($1::bigint), $2) AS n",
-                                                      [expiredBefore, rows]).single().decode("n")
+        case .purgeDeviceHistory(let days):
+            let deleted: Int64 = try connection.query("SELECT cip_retention_purge_device_history($1, $2) AS n", [days, rows])
+                .single().decode("n")
             return RetentionStep(deleted: deleted, next: deleted < rows ? nil : 0)
 
-        case .purgeCareRecipientLinks(let expiredBefore):
-            let deleted: Int64 = try connection.query("SELECT cip_retention_purge_links(to_timestamp($1::bigint), $2) AS n",
-                                                      [expiredBefore, rows]).single().decode("n")
+        case .purgeCareRecipientLinks(let days):
+            let deleted: Int64 = try connection.query("SELECT cip_retention_purge_links($1, $2) AS n", [days, rows]).single().decode("n")
             return RetentionStep(deleted: deleted, next: deleted < rows ? nil : 0)
 
-        case .purgeAudit(let expiredBefore):
-            let deleted: Int64 = try connection.query("SELECT cip_retention_purge_audit(to_timestamp($1::bigint), $2) AS n",
-                                                      [expiredBefore, rows]).single().decode("n")
+        case .purgeAudit(let days):
+            let deleted: Int64 = try connection.query("SELECT cip_retention_purge_audit($1, $2) AS n", [days, rows]).single().decode("n")
             return RetentionStep(deleted: deleted, next: deleted < rows ? nil : 0)
         }
     }

@@ -64,11 +64,15 @@ public enum RetentionTask: Sendable, Hashable {
     case purgeRawMessagesDefault(expiredBefore: Int64)
     case purgeDeadLetters(expiredBefore: Int64)
     case purgeEvents(expiredBefore: Int64)
-    case purgeAlarms(expiredBefore: Int64)
-    case purgeDeviceHistory(expiredBefore: Int64)
+    /// Geofence states (they hold the last positions) of devices silent for longer than positions are kept.
+    case purgeGeofenceStates(expiredBefore: Int64)
+    // The append-only records go through the database's purge functions, which take days (never fewer than the
+    // owner's floors) and reckon them on the database's clock.
+    case purgeAlarms(retentionDays: Int)
+    case purgeDeviceHistory(retentionDays: Int)
     /// Closed links of devices to care recipients, once the data they explain has gone.
-    case purgeCareRecipientLinks(expiredBefore: Int64)
-    case purgeAudit(expiredBefore: Int64)
+    case purgeCareRecipientLinks(retentionDays: Int)
+    case purgeAudit(retentionDays: Int)
 
     /// The table the deleted rows are counted under (`cip_retention_deleted_total{table}`).
     public var table: String {
@@ -79,6 +83,7 @@ public enum RetentionTask: Sendable, Hashable {
         case .purgeRawMessagesDefault: "raw_messages"
         case .purgeDeadLetters: "dead_letters"
         case .purgeEvents: "events"
+        case .purgeGeofenceStates: "geofence_state"
         case .purgeAlarms: "alarms"
         case .purgeDeviceHistory: "device_history"
         case .purgeCareRecipientLinks: "care_recipient_links"
@@ -101,11 +106,15 @@ public struct RetentionPlan: Sendable {
     /// The longest retention of any quantity: a day older than this holds nothing that may be kept.
     public let longestDays: Int
 
+    /// How long positions are kept (the geofence states hold the last ones).
+    public let positionDays: Int
+
     public init(quantityRetention: [String: Int], settings: RetentionSettings) {
         var byDays: [Int: [String]] = [:]
         for (quantity, days) in quantityRetention { byDays[days, default: []].append(quantity) }
         groups = byDays.keys.sorted().map { ($0, byDays[$0]!.sorted()) }
         longestDays = groups.last?.days ?? settings.careRecordDays
+        positionDays = ["latitude", "longitude", "position"].compactMap { quantityRetention[$0] }.min() ?? groups.first?.days ?? 30
         self.settings = settings
     }
 
@@ -146,11 +155,12 @@ public struct RetentionPlan: Sendable {
         tasks.append(.purgeRawMessagesDefault(expiredBefore: before(settings.rawMessageDays)))
         tasks.append(.purgeDeadLetters(expiredBefore: before(settings.deadLetterDays)))
         tasks.append(.purgeEvents(expiredBefore: before(settings.careRecordDays)))
-        tasks.append(.purgeAlarms(expiredBefore: before(settings.careRecordDays)))
-        tasks.append(.purgeDeviceHistory(expiredBefore: before(settings.careRecordDays)))
+        tasks.append(.purgeGeofenceStates(expiredBefore: before(positionDays)))
+        tasks.append(.purgeAlarms(retentionDays: settings.careRecordDays))
+        tasks.append(.purgeDeviceHistory(retentionDays: settings.careRecordDays))
         // A link explains data for as long as any of it may be kept: the longer of the care records and the values.
-        tasks.append(.purgeCareRecipientLinks(expiredBefore: before(max(settings.careRecordDays, longestDays))))
-        tasks.append(.purgeAudit(expiredBefore: before(settings.auditDays)))
+        tasks.append(.purgeCareRecipientLinks(retentionDays: max(settings.careRecordDays, longestDays)))
+        tasks.append(.purgeAudit(retentionDays: settings.auditDays))
         return tasks
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import Postgres
+@testable import Postgres
 import Retention
 import Testing
 
@@ -53,6 +53,8 @@ extension IntegrationTests {
                         now() - interval '400 days', now() - interval '400 days', now() - interval '399 days', 3, 1, 'young-closed');
                 INSERT INTO alarm_changes (alarm_id, change, actor, at)
                 SELECT id, 'opened', 'gateway', raised_at FROM alarms;
+                INSERT INTO alarm_changes (alarm_id, change, actor, at)
+                SELECT id, 'resolved', 'operator', resolved_at FROM alarms WHERE resolved_at IS NOT NULL;
                 INSERT INTO device_history (device_id, to_state, action, actor, at)
                 VALUES ('ret-gps', 'active', 'old-1', 'test', now() - interval '2000 days'),
                        ('ret-gps', 'active', 'old-2', 'test', now() - interval '1990 days'),
@@ -109,6 +111,7 @@ extension IntegrationTests {
             #expect(try database.strings("SELECT source_path FROM events ORDER BY id") == ["recent"])
             #expect(try database.strings("SELECT note FROM alarms ORDER BY id") == ["old-open", "young-closed"])
             #expect(try database.count("SELECT count(*) FROM alarm_changes WHERE change = 'opened'") == 2, "the purged alarm's timeline went with it")
+            #expect(try database.count("SELECT count(*) FROM alarm_changes WHERE change = 'resolved'") == 1)
             #expect(try database.strings("SELECT action FROM device_history WHERE device_id = 'ret-gps'") == ["newest"])
             #expect(try database.count("SELECT count(*) FROM device_history WHERE device_id = 'ret-lock'") == beforeHistory)
             #expect(try database.strings("SELECT client FROM audit_log WHERE client LIKE '%-reader'") == ["recent-reader"])
@@ -124,7 +127,7 @@ extension IntegrationTests {
             #expect(deleted["latest_observations"] == 1, "\(deleted)")
             #expect(deleted["raw_messages"] == 2)
             #expect(deleted["audit_log"] == 1)
-            #expect(deleted["alarms"] == 2, "one alarm and its one change")
+            #expect(deleted["alarms"] == 3, "one alarm and its two changes")
             let metrics = try gateway.httpGet("/metrics").body
             #expect(metrics.contains(#"cip_retention_deleted_total{table="raw_messages"} 2"#), "\(metrics.split(separator: "\n").filter { $0.contains("retention") })")
             let models = try gateway.httpGet("/integration/v1/models").body
@@ -132,18 +135,29 @@ extension IntegrationTests {
             let retention = try #require(catalogue["retention"] as? [String: Int])
             #expect(retention["rawMessageDays"] == 7 && retention["careRecordDays"] == 1_826 && retention["auditDays"] == 1_826)
 
-            // The append-only tables still refuse anyone else's DELETE, and the functions refuse young cutoffs.
+            // The append-only tables still refuse anyone else's DELETE; the purge functions never go below the
+            // owner's floors, whatever the gateway's role asks, and judge an alarm's age by its timeline.
             let connection = try database.connect()
             defer { connection.close() }
             #expect(throws: (any Error).self) { try connection.execute("DELETE FROM audit_log") }
             #expect(throws: (any Error).self) { try connection.execute("DELETE FROM alarm_changes") }
-            #expect(throws: (any Error).self) { try connection.execute("SELECT cip_retention_purge_audit(now() - interval '30 days', 10)") }
-            #expect(throws: (any Error).self) { try connection.execute("SELECT cip_retention_purge_alarms(now(), 10)") }
+            let gatewayRole = try PostgresConnection(url: database.url)
+            defer { gatewayRole.close() }
+            let alarmsBefore = try database.count("SELECT count(*) FROM alarms")
+            // An attacker with the gateway's role closes a young alarm and backdates it: the purge ignores it.
+            _ = try gatewayRole.query("UPDATE alarms SET state = 'resolved', resolved_at = '2000-01-01' WHERE note = 'old-open'")
+            #expect(try gatewayRole.query("SELECT cip_retention_purge_alarms(0, 100) AS n").single().decode("n", as: Int64.self) == 0)
+            #expect(try gatewayRole.query("SELECT cip_retention_purge_audit(1, 100) AS n").single().decode("n", as: Int64.self) == 0)
+            #expect(try gatewayRole.query("SELECT cip_retention_purge_device_history(1, 100) AS n").single().decode("n", as: Int64.self) == 0)
+            #expect(try database.count("SELECT count(*) FROM alarms") == alarmsBefore)
             #expect(throws: (any Error).self) {
-                try connection.execute("SELECT cip_retention_drop_partition('devices', 'devices_p20200101', now() - interval '5 years')")
+                try gatewayRole.execute("SELECT cip_retention_drop_partition('devices', 'devices_p20200101')")
             }
-            #expect(throws: (any Error).self) {
-                try connection.execute("SELECT cip_retention_drop_partition('observations', 'observations_p' || to_char(current_date - 40, 'YYYYMMDD'), now())")
+            #expect(throws: (any Error).self, "younger than the observations' floor (730 days)") {
+                try gatewayRole.execute("SELECT cip_retention_drop_partition('observations', 'observations_p' || to_char(current_date - 40, 'YYYYMMDD'))")
+            }
+            #expect(throws: (any Error).self, "only the owner sets the floors") {
+                try gatewayRole.execute("UPDATE retention_floors SET care_record_days = 30")
             }
         }
 

@@ -18,7 +18,7 @@ import Testing
         "Telemetry": [],
         // Domain modules: no HTTP.
         "Storage": ["Models", "Postgres", "Telemetry"],
-        "Access": ["Digest", "Postgres"],
+        "Access": ["Digest", "Models", "Postgres"],
         "Locks": ["Digest", "Models", "Postgres", "Storage"],
         "Geofence": [],
         "SafeZones": ["Geofence", "Models", "Postgres"],

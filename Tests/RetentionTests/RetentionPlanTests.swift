@@ -92,10 +92,11 @@ import Testing
     @Test func careRecordsAndTheAuditTrailGoByTheirSettings() {
         let tasks = Self.plan.tasks(now: Self.now, partitions: [], purged: [])
         #expect(tasks.contains(.purgeEvents(expiredBefore: Self.now - 1_826 * Self.day)))
-        #expect(tasks.contains(.purgeAlarms(expiredBefore: Self.now - 1_826 * Self.day)))
-        #expect(tasks.contains(.purgeDeviceHistory(expiredBefore: Self.now - 1_826 * Self.day)))
-        #expect(tasks.contains(.purgeCareRecipientLinks(expiredBefore: Self.now - 1_826 * Self.day)))
-        #expect(tasks.contains(.purgeAudit(expiredBefore: Self.now - 3_653 * Self.day)))
+        #expect(tasks.contains(.purgeAlarms(retentionDays: 1_826)))
+        #expect(tasks.contains(.purgeDeviceHistory(retentionDays: 1_826)))
+        #expect(tasks.contains(.purgeCareRecipientLinks(retentionDays: 1_826)))
+        #expect(tasks.contains(.purgeAudit(retentionDays: 3_653)))
+        #expect(tasks.contains(.purgeGeofenceStates(expiredBefore: Self.now - 30 * Self.day)), "positions' retention")
     }
 
     @Test func oldestDaysComeFirst() {

@@ -235,7 +235,9 @@ struct AlarmsController<Context: ClientRequestContext> {
                     if scope.sees(row.alarm) {
                         let shown = try await Self.responderGrants(of: [row.alarm], from: visitGrants)
                         // Audited before it is sent; without its line the stream ends.
-                        if let access, !(await access.audit(1, row.alarm.confidentiality, [row.alarm.deviceId])) { throw StreamEnd.auditUnavailable }
+                        if let access, !(await access.audit(1, Self.sentClass(row.alarm, shown[row.alarm.id]), [row.alarm.deviceId])) {
+                            throw StreamEnd.auditUnavailable
+                        }
                         try await writer.write(ByteBuffer(string: AlarmEventBody.sse(row.change, row.alarm, clearance: scope.clearance,
                                                                                      grants: shown[row.alarm.id] ?? [])))
                     }
@@ -256,7 +258,7 @@ struct AlarmsController<Context: ClientRequestContext> {
                                 guard change.id > live.last else { continue }
                                 if scope.sees(alarm) {
                                     let shown = try await Self.responderGrants(of: [alarm], from: visitGrants)
-                                    if let access, !(await access.audit(1, alarm.confidentiality, [alarm.deviceId])) {
+                                    if let access, !(await access.audit(1, Self.sentClass(alarm, shown[alarm.id]), [alarm.deviceId])) {
                                         throw StreamEnd.auditUnavailable
                                     }
                                     try await live.write(AlarmEventBody.sse(change, alarm, clearance: scope.clearance,
@@ -282,6 +284,11 @@ struct AlarmsController<Context: ClientRequestContext> {
             }
             try? await live.writer.finish(nil)
         })
+    }
+
+    /// The class of what is sent for an alarm: its own, or 3 when the responder's grants (class 3) go with it.
+    static func sentClass(_ alarm: Alarm, _ grants: [AccessGrant]?) -> Int {
+        (grants ?? []).isEmpty ? alarm.confidentiality : max(alarm.confidentiality, 3)
     }
 
     /// The current responders' grants of these alarms, when the client may see them (clearance 3).

@@ -21,12 +21,25 @@ BEGIN
     RAISE EXCEPTION 'rows of % are never deleted', TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
 END $$;
 
+-- The owner's floors: no purge function removes anything younger, whatever the gateway asks. The gateway's role
+-- reads them; only the owner changes them (to keep care records shorter than five years, say so here first).
+CREATE TABLE retention_floors (
+    singleton          boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    -- A whole day of observations is dropped only past this (the catalogue's longest retention).
+    observation_days   integer NOT NULL CHECK (observation_days >= 1),
+    raw_message_days   integer NOT NULL CHECK (raw_message_days >= 1),
+    care_record_days   integer NOT NULL CHECK (care_record_days >= 30),
+    audit_days         integer NOT NULL CHECK (audit_days >= 365)
+);
+INSERT INTO retention_floors VALUES (true, 730, 1, 1826, 1826);
+
 -- Drops one daily partition (`<parent>_pYYYYMMDD`) of observations or raw_messages when its whole day lies before
 -- `expired_before`; returns the rows it held. The lock wait is bounded: under load the next run tries again.
-CREATE FUNCTION cip_retention_drop_partition(parent text, partition_name text, expired_before timestamptz)
+CREATE FUNCTION cip_retention_drop_partition(parent text, partition_name text)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     day date;
+    floor_days integer;
     held bigint;
 BEGIN
     IF parent NOT IN ('observations', 'raw_messages') THEN
@@ -40,34 +53,35 @@ BEGIN
         RETURN 0;
     END IF;
     day := to_date(right(partition_name, 8), 'YYYYMMDD');
-    IF (day + 1)::timestamp AT TIME ZONE 'UTC' > expired_before THEN
-        RAISE EXCEPTION 'partition % holds data of % that is not yet expired', partition_name, day;
+    SELECT CASE parent WHEN 'observations' THEN observation_days ELSE raw_message_days END INTO floor_days FROM retention_floors;
+    IF (day + 1)::timestamp AT TIME ZONE 'UTC' > now() - make_interval(days => floor_days) THEN
+        RAISE EXCEPTION 'partition % is younger than the floor of % days', partition_name, floor_days;
     END IF;
-    IF expired_before > now() - interval '1 day' THEN
-        RAISE EXCEPTION 'retention keeps at least a day of %', parent;
-    END IF;
-    SET LOCAL lock_timeout = '2s';
+    -- DROP waits for every reader of the parent; a short wait, or ingest would queue behind it.
+    SET LOCAL lock_timeout = '100ms';
     EXECUTE format('SELECT count(*) FROM %I', partition_name) INTO held;
     EXECUTE format('DROP TABLE %I', partition_name);
     RETURN held;
 END $$;
 
--- Closed alarms (resolved or cancelled before `expired_before`) with their timelines, oldest first, at most
--- `max_alarms` per call; open and acknowledged alarms are never purged. Returns the rows deleted (both tables).
-CREATE FUNCTION cip_retention_purge_alarms(expired_before timestamptz, max_alarms integer)
+-- Closed alarms with their timelines, oldest first, at most `max_alarms` per call: closed (resolved or cancelled)
+-- more than `retention_days` ago (never less than the floor), as their append-only timeline says; open and
+-- acknowledged alarms are never purged. Returns the rows deleted (both tables).
+CREATE FUNCTION cip_retention_purge_alarms(retention_days integer, max_alarms integer)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
+    expired_before timestamptz;
     ids bigint[];
     changes bigint;
     removed bigint;
 BEGIN
-    IF expired_before > now() - interval '30 days' THEN
-        RAISE EXCEPTION 'alarms are kept at least 30 days';
-    END IF;
+    SELECT now() - make_interval(days => greatest(retention_days, care_record_days)) INTO expired_before FROM retention_floors;
     SELECT array_agg(id) INTO ids FROM (
-        SELECT id FROM alarms
-        WHERE state IN ('resolved', 'cancelled') AND coalesce(resolved_at, cancelled_at) < expired_before
-        ORDER BY id LIMIT max_alarms) expired;
+        SELECT a.id FROM alarms a
+        WHERE a.state IN ('resolved', 'cancelled')
+          AND (SELECT max(c.at) FROM alarm_changes c WHERE c.alarm_id = a.id AND c.change IN ('resolved', 'cancelled')) < expired_before
+          AND a.raised_at < expired_before
+        ORDER BY a.id LIMIT max_alarms) expired;
     IF ids IS NULL THEN RETURN 0; END IF;
     PERFORM set_config('cip.retention_purge', 'on', true);
     DELETE FROM alarm_changes WHERE alarm_id = ANY(ids);
@@ -78,38 +92,21 @@ BEGIN
     RETURN changes + removed;
 END $$;
 
--- Device history older than `expired_before`, except each device's newest entry (what it is now). The history
--- is what links a device's data to a care recipient; it goes when the data it explains has gone.
-CREATE FUNCTION cip_retention_purge_device_history(expired_before timestamptz, max_rows integer)
+-- Device history older than `retention_days` (never less than the floor), except each device's newest entry (what
+-- it is now). The history is what links a device's data to a care recipient; it goes when that data has gone.
+CREATE FUNCTION cip_retention_purge_device_history(retention_days integer, max_rows integer)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
+    expired_before timestamptz;
     removed bigint;
 BEGIN
-    IF expired_before > now() - interval '30 days' THEN
-        RAISE EXCEPTION 'device history is kept at least 30 days';
-    END IF;
+    SELECT now() - make_interval(days => greatest(retention_days, care_record_days)) INTO expired_before FROM retention_floors;
     PERFORM set_config('cip.retention_purge', 'on', true);
     DELETE FROM device_history WHERE id IN (
         SELECT h.id FROM device_history h
         WHERE h.at < expired_before
           AND h.id < (SELECT max(n.id) FROM device_history n WHERE n.device_id = h.device_id)
         ORDER BY h.id LIMIT max_rows);
-    GET DIAGNOSTICS removed = ROW_COUNT;
-    PERFORM set_config('cip.retention_purge', 'off', true);
-    RETURN removed;
-END $$;
-
--- Audit entries older than `expired_before`, oldest first. An audit trail is kept at least a year.
-CREATE FUNCTION cip_retention_purge_audit(expired_before timestamptz, max_rows integer)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-DECLARE
-    removed bigint;
-BEGIN
-    IF expired_before > now() - interval '365 days' THEN
-        RAISE EXCEPTION 'the audit trail is kept at least 365 days';
-    END IF;
-    PERFORM set_config('cip.retention_purge', 'on', true);
-    DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < expired_before ORDER BY id LIMIT max_rows);
     GET DIAGNOSTICS removed = ROW_COUNT;
     PERFORM set_config('cip.retention_purge', 'off', true);
     RETURN removed;

@@ -38,7 +38,8 @@ INSERT INTO gateway_access_rules VALUES
     ('safe_zones', 'SELECT, INSERT, UPDATE, DELETE', 'zones are edited and deleted through the API'),
     ('geofence_state', 'SELECT, INSERT, UPDATE, DELETE', 'per device, upserted'),
     ('retention_purged_partitions', 'SELECT, INSERT, UPDATE, DELETE', 'retention''s progress'),
-    ('retention_runs', 'SELECT, INSERT', 'retention''s runs');
+    ('retention_runs', 'SELECT, INSERT', 'retention''s runs'),
+    ('retention_floors', 'SELECT', 'the owner''s floors; the purge functions enforce them');
 
 CREATE FUNCTION cip_apply_gateway_grants() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -70,12 +71,14 @@ BEGIN
     END LOOP;
     GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO cip_gateway;
     -- The purge and partition functions run as the owner; only the gateway may call them.
-    REVOKE EXECUTE ON FUNCTION cip_retention_drop_partition(text, text, timestamptz), cip_retention_purge_alarms(timestamptz, integer),
-        cip_retention_purge_device_history(timestamptz, integer), cip_retention_purge_audit(timestamptz, integer),
-        cip_ensure_daily_partitions(regclass, date, date) FROM PUBLIC;
-    GRANT EXECUTE ON FUNCTION cip_retention_drop_partition(text, text, timestamptz), cip_retention_purge_alarms(timestamptz, integer),
-        cip_retention_purge_device_history(timestamptz, integer), cip_retention_purge_audit(timestamptz, integer),
-        cip_ensure_daily_partitions(regclass, date, date) TO cip_gateway;
+    FOR item IN
+        SELECT p.oid::regprocedure AS name FROM pg_proc p
+        WHERE p.pronamespace = 'public'::regnamespace
+          AND (p.proname LIKE 'cip\_retention\_%' OR p.proname = 'cip_ensure_daily_partitions')
+    LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', item.name);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO cip_gateway', item.name);
+    END LOOP;
 END $$;
 
 -- Only the owner (migrations) applies the rules.

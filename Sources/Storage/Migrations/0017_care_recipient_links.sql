@@ -45,23 +45,16 @@ WHERE care_recipient_ref IS NOT NULL AND lifecycle_state <> 'decommissioned';
 INSERT INTO gateway_access_rules VALUES
     ('care_recipient_links', 'SELECT', 'kept by the trigger on devices; removed by retention''s purge function');
 
--- Closed links whose data has gone (unlinked before `expired_before`).
-CREATE FUNCTION cip_retention_purge_links(expired_before timestamptz, max_rows integer)
+-- Closed links whose data has gone: unlinked more than `retention_days` ago (never less than the care-record floor).
+CREATE FUNCTION cip_retention_purge_links(retention_days integer, max_rows integer)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
+    expired_before timestamptz;
     removed bigint;
 BEGIN
-    IF expired_before > now() - interval '30 days' THEN
-        RAISE EXCEPTION 'links are kept at least 30 days after they close';
-    END IF;
+    SELECT now() - make_interval(days => greatest(retention_days, care_record_days)) INTO expired_before FROM retention_floors;
     DELETE FROM care_recipient_links WHERE id IN (
         SELECT id FROM care_recipient_links WHERE unlinked_at < expired_before ORDER BY id LIMIT max_rows);
     GET DIAGNOSTICS removed = ROW_COUNT;
     RETURN removed;
-END $$;
-REVOKE EXECUTE ON FUNCTION cip_retention_purge_links(timestamptz, integer) FROM PUBLIC;
-DO $$ BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cip_gateway') THEN
-        GRANT EXECUTE ON FUNCTION cip_retention_purge_links(timestamptz, integer) TO cip_gateway;
-    END IF;
 END $$;
