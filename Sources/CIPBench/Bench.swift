@@ -155,6 +155,18 @@ struct Bench: AsyncParsableCommand {
 
     /// (c): a gateway (pipeline and ingress, and `extra` of its services) ingesting every payload; messages/s from the
     /// first publish to the last commit.
+    /// For benchmarks that run a gateway in their process: logging at warnings, and a `Bench` for `measureGateway`
+    /// with their database and broker.
+    static func inProcess(database: DatabaseOptions, broker: BrokerOptions) throws -> (Bench, Logger) {
+        Observability.bootstrapLogging()
+        var logger = Logger(label: "cip.bench")
+        logger.logLevel = .warning
+        var bench = try Bench.parse([])
+        bench.database = database
+        bench.broker = broker
+        return (bench, logger)
+    }
+
     func measureGateway(url: String, brokerURL: MQTTURL, payloads: [[UInt8]], devices: [String],
                         catalogue: CatalogueNormalizer, logger: Logger,
                         extra: (GatewayServices) -> [any Service] = { _ in [] }, settle: Duration = .milliseconds(500)) async throws -> Double {

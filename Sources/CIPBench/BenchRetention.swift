@@ -39,12 +39,7 @@ struct BenchRetention: AsyncParsableCommand {
     var benchDatabase: String = "cip_bench_retention"
 
     func run() async throws {
-        Observability.bootstrapLogging()
-        var logger = Logger(label: "cip.bench")
-        logger.logLevel = .warning
-        var bench = try Bench.parse([])
-        bench.database = database
-        bench.broker = broker
+        let (bench, logger) = try Bench.inProcess(database: database, broker: broker)
         let brokerURL = try broker.parsedURL()
         let sensorIDs = (0..<sensors).map { String(format: "ret-bench-%05d", $0) }
         print("cip-bench bench-retention: \(expiredRows) expired rows over \(days) days (+\(keptRowsPerDay) kept per day); ingest rounds of \(messages) messages from \(sensors) sensors")

@@ -34,12 +34,7 @@ struct BenchZones: AsyncParsableCommand {
     var benchDatabase: String = "cip_bench_zones"
 
     func run() async throws {
-        Observability.bootstrapLogging()
-        var logger = Logger(label: "cip.bench")
-        logger.logLevel = .warning
-        var bench = try Bench.parse([])
-        bench.database = database
-        bench.broker = broker
+        let (bench, logger) = try Bench.inProcess(database: database, broker: broker)
         let brokerURL = try broker.parsedURL()
         let deviceIDs = (0..<devices).map { String(format: "gps-bench-%05d", $0) }
         let home = (latitude: 57.6996, longitude: 11.9527)

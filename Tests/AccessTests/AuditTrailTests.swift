@@ -24,6 +24,27 @@ final class SlowAuditLog: AuditLog {
                tenants: [String]?, maxClass: Int) async throws -> [(id: Int64, record: AuditRecord)] { [] }
 }
 
+/// An audit log whose writes wait until the test opens them, one by one.
+final class GatedAuditLog: AuditLog {
+    let written = Mutex<[AuditRecord]>([])
+    private let gate = Mutex((started: 0, opened: 0))
+
+    func open(_ writes: Int) { gate.withLock { $0.opened += writes } }
+
+    func waitForWrites(started count: Int) async throws {
+        while gate.withLock({ $0.started }) < count { try await Task.sleep(for: .milliseconds(1)) }
+    }
+
+    func write(_ batch: [AuditRecord]) async throws {
+        let number = gate.withLock { gate -> Int in gate.started += 1; return gate.started }
+        while gate.withLock({ $0.opened }) < number { try await Task.sleep(for: .milliseconds(1)) }
+        written.withLock { $0 += batch }
+    }
+
+    func query(client: String?, subject: String?, fromMicros: Int64?, toMicros: Int64?, beforeID: Int64?, limit: Int,
+               tenants: [String]?, maxClass: Int) async throws -> [(id: Int64, record: AuditRecord)] { [] }
+}
+
 @Suite struct AuditTrailTests {
     static func line(_ n: Int) -> AuditRecord {
         AuditRecord(atMicros: Int64(n), client: "c\(n)", roles: "auditor", method: "GET", endpoint: "/x", path: "/x",
@@ -42,21 +63,26 @@ final class SlowAuditLog: AuditLog {
         #expect(log.writes.withLock { $0 } < 50, "lines that waited together went in one write")
     }
 
-    @Test("under a steady stream of callers the first one is answered once its own line is written, not when the stream ends")
+    @Test("the first caller is answered once its own line is written, while the lines that came after it are still being written")
     func theLeaderHandsOver() async throws {
-        let log = SlowAuditLog(delay: .milliseconds(5))
+        let log = GatedAuditLog()
         let trail = AuditTrail(log: log, logger: Logger(label: "test"))
-        let producer = Task {
-            for n in 1...400 {
-                Task { _ = await trail.record(Self.line(n)) }
-                try? await Task.sleep(for: .milliseconds(2))
-            }
+        let first = Task { await trail.record(Self.line(0)) }
+        try await log.waitForWrites(started: 1)            // the first caller writes its line...
+        let others = (1...5).map { n in Task { await trail.record(Self.line(n)) } }
+        try await Task.sleep(for: .milliseconds(50))         // ...while five more callers queue behind it
+        log.open(1)                                          // its write completes; the next one stays shut
+        let answered = await withTaskGroup(of: Bool?.self) { group in
+            group.addTask { await first.value }
+            group.addTask { try? await Task.sleep(for: .seconds(20)); return nil }
+            defer { group.cancelAll() }
+            return await group.next() ?? nil
         }
-        let started = ContinuousClock.now
-        #expect(await trail.record(Self.line(0)))
-        let waited = ContinuousClock.now - started
-        #expect(waited < .milliseconds(300), "the first caller waited \(waited) while the stream of others went on")
-        await producer.value
+        #expect(answered == true, "the first caller went on writing the others' lines instead of answering")
+        try await log.waitForWrites(started: 2)              // one of the others leads the next write
+        log.open(100)
+        for other in others { #expect(await other.value) }
+        #expect(log.written.withLock { $0.count } == 6)
     }
 
     @Test("a line that cannot be written is refused to its caller, kept, and written by the next flush")
