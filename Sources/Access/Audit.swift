@@ -154,7 +154,14 @@ public final class AuditTrail: Service, Sendable {
         } catch {
             written = false
             logger.error("audit records not written; the reads they describe are refused", metadata: ["error": "\(error)", "records": "\(batch.count)"])
-            state.withLock { $0.deferred.append(contentsOf: batch.map(\.record)) }
+            // Kept as what happened: the read was refused (503) and released nothing.
+            let refused = batch.map { item -> AuditRecord in
+                var record = item.record
+                record.status = 503
+                record.records = 0
+                return record
+            }
+            state.withLock { $0.deferred.append(contentsOf: refused) }
         }
         var resumed: [(CheckedContinuation<Outcome, Never>, Outcome)] = []
         state.withLock { state in

@@ -142,12 +142,18 @@ public struct PostgresAuditChainReader: Sendable {
         try await pool.withConnection { connection in
             try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             defer { try? connection.execute("ROLLBACK") }
-            let row = try connection.query("SELECT anchor_hash, head_id, head_hash FROM audit_chain").single()
+            let row = try connection.query("SELECT anchor_id, anchor_hash, head_id, head_hash FROM audit_chain").single()
             let ends = AuditChain.Ends(anchorHash: try row.decode("anchor_hash"), headId: try row.decode("head_id"),
                                        headHash: try row.decode("head_hash"))
+            let anchorId: Int64 = try row.decode("anchor_id")
             var verifier = AuditChain.Verifier(anchorHash: ends.anchorHash)
             let expected = Dictionary(known.map { ($0.id, $0.hash) }, uniquingKeysWith: { first, _ in first })
-            var seen = Set<Int64>()
+            // Entries retention removed: the last of them is the anchor (its hash must be the one recorded), the
+            // others are gone as they should be.
+            if let recorded = expected[anchorId], anchorId > 0, recorded != ends.anchorHash {
+                return .broken(id: anchorId, reason: "its hash is not the one recorded outside the database (the chain was rewritten)")
+            }
+            var seen = Set(expected.keys.filter { $0 <= anchorId })
             var after: Int64 = 0
             while true {
                 let page = try Self.entries(connection, afterId: after, limit: pageSize)
@@ -165,7 +171,7 @@ public struct PostgresAuditChainReader: Sendable {
             }
             let finding = verifier.finish(ends)
             if case .intact = finding, let missing = expected.keys.filter({ !seen.contains($0) }).min() {
-                // Below the anchor, retention may have removed it; above it, someone did.
+                // Above the anchor, nobody may remove an entry.
                 return .broken(id: missing, reason: "an entry recorded outside the database is not in the chain")
             }
             return finding

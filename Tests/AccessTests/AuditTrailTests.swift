@@ -94,6 +94,8 @@ final class GatedAuditLog: AuditLog {
         log.failing.withLock { $0 = false }
         await trail.flush()
         #expect(log.written.withLock { $0.map(\.client) } == ["c1"])
+        #expect(log.written.withLock { $0.first?.status } == 503, "kept as what happened: the read was refused")
+        #expect(log.written.withLock { $0.first?.records } == 0)
         #expect(await trail.record(Self.line(2)))
     }
 }

@@ -83,6 +83,51 @@ extension IntegrationTests {
             #expect(result.output.contains("audit chain broken at its head"), "\(result.output)")
         }
 
+        @Test("the gateway's role cannot move the chain's head or fork it through the head a transaction keeps")
+        func aForgedHeadIsIgnored() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            let gateway = try PostgresConnection(url: database.url)
+            defer { gateway.close() }
+            try Self.insert(gateway, client: "reader", count: 3)
+            try gateway.execute("BEGIN")
+            _ = try gateway.query("SELECT set_config('cip.audit_head', repeat('ab', 32) || ':999999', true)")
+            _ = try gateway.query("INSERT INTO audit_log (at, client, roles, method, endpoint, path, records, class, status) SELECT now(), 'x', 'r', 'GET', '/x', '/x', 1, 3, 200 WHERE false")
+            try Self.insert(gateway, client: "after-forgery", count: 2)
+            try gateway.execute("COMMIT")
+            let result = try Self.verify(database)
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.contains("intact: 5 entries"), "\(result.output)")
+            // A line dated where no request can be is refused.
+            #expect(throws: (any Error).self) {
+                try gateway.execute("INSERT INTO audit_log (at, client, roles, method, endpoint, path, records, class, status) VALUES ('294276-12-31', 'x', 'r', 'GET', '/x', '/x', 1, 3, 200)")
+            }
+        }
+
+        @Test("a head recorded outside the database still verifies after retention removed it; a rewritten one does not")
+        func knownHeadsSurviveRetention() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            let gateway = try PostgresConnection(url: database.url)
+            defer { gateway.close() }
+            try Self.insert(gateway, client: "old", count: 4, daysAgo: 2_000)
+            let head = try database.strings("SELECT head_id || ':' || encode(head_hash, 'hex') FROM audit_chain")[0]
+            try Self.insert(gateway, client: "recent", count: 2)
+            _ = try gateway.query("SELECT cip_retention_purge_audit(1826, 100)")
+            func verify(_ known: String) throws -> (Int32, String) {
+                let log = NSTemporaryDirectory() + TestStack.uniqueName("verify") + ".log"
+                defer { try? FileManager.default.removeItem(atPath: log) }
+                let child = try ChildProcess([GatewayProcess.binary, "audit", "verify", "--database-url", database.url, "--known", known],
+                                             environment: TestStack.environment, logPath: log)
+                let status = child.wait()
+                return (status, FileManager.default.contents(atPath: log).map { String(decoding: $0, as: UTF8.self) } ?? "")
+            }
+            let kept = try verify(head)
+            #expect(kept.0 == 0, "\(kept.1)")
+            let forged = try verify(head.split(separator: ":")[0] + ":" + String(repeating: "0", count: 64))
+            #expect(forged.0 == 1, "\(forged.1)")
+        }
+
         @Test("every audited read answered before a SIGKILL is in the trail: the line is stored before the data is sent")
         func aKillRightAfterReadsLosesNoLine() async throws {
             let database = try TestDatabase.create()

@@ -144,8 +144,12 @@ extension IntegrationTests {
             let gatewayRole = try PostgresConnection(url: database.url)
             defer { gatewayRole.close() }
             let alarmsBefore = try database.count("SELECT count(*) FROM alarms")
-            // An attacker with the gateway's role closes a young alarm and backdates it: the purge ignores it.
-            _ = try gatewayRole.query("UPDATE alarms SET state = 'resolved', resolved_at = '2000-01-01' WHERE note = 'old-open'")
+            // An attacker with the gateway's role closes a young alarm and backdates it, on the alarm and on its
+            // timeline: the purge ignores it (the timeline's times are the database's own for anyone but the owner).
+            _ = try gatewayRole.query("UPDATE alarms SET state = 'resolved', resolved_at = '2000-01-01', raised_at = '2000-01-01' WHERE note = 'old-open'")
+            _ = try gatewayRole.query("""
+                INSERT INTO alarm_changes (alarm_id, change, actor, at) SELECT id, 'resolved', 'x', '2000-01-01' FROM alarms WHERE note = 'old-open'
+                """)
             #expect(try gatewayRole.query("SELECT cip_retention_purge_alarms(0, 100) AS n").single().decode("n", as: Int64.self) == 0)
             #expect(try gatewayRole.query("SELECT cip_retention_purge_audit(1, 100) AS n").single().decode("n", as: Int64.self) == 0)
             #expect(try gatewayRole.query("SELECT cip_retention_purge_device_history(1, 100) AS n").single().decode("n", as: Int64.self) == 0)
