@@ -97,8 +97,12 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
         remoteAddress = source.channel.remoteAddress
     }
 
-    /// Stable key order and unescaped slashes, so that bodies are easy to read and to diff.
-    public var responseEncoder: JSONEncoder {
+    public var responseEncoder: JSONEncoder { .responses }
+}
+
+extension JSONEncoder {
+    /// How every body is written: stable key order and unescaped slashes, so that bodies are easy to read and to diff.
+    static var responses: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder

@@ -72,8 +72,8 @@ public protocol AuditLog: Sendable {
                limit: Int, tenants: [String]?, maxClass: Int) async throws -> [(id: Int64, record: AuditRecord)]
 }
 
-/// Writes the audit trail. `record` is durable: it returns once the line is committed (group commit: the first
-/// caller writes everything waiting, callers arriving meanwhile ride on the next write), so a response that releases
+/// Writes the audit trail. `record` is durable: it returns once the line is committed (group commit: one caller at
+/// a time writes what waits, then hands over to the first still waiting), so a response that releases
 /// class 2 or 3 data is sent only after its line is stored, and a SIGKILL loses none. Lines that could not be written
 /// (the database away) are kept and retried by the service every `interval`, and on shutdown.
 public final class AuditTrail: Service, Sendable {
@@ -120,8 +120,7 @@ public final class AuditTrail: Service, Sendable {
             state.writing = true
             return (state.nextTicket, leads)
         }
-        var outcome: Outcome = leads ? .lead : .failed
-        if !leads { outcome = await self.outcome(of: ticket) }
+        var outcome = leads ? Outcome.lead : await self.outcome(of: ticket)
         while outcome == .lead {
             await writeBatch()
             outcome = await self.outcome(of: ticket)

@@ -181,7 +181,7 @@ public struct PostgresAuditChainReader: Sendable {
     /// Entries after `afterId`, in id order, at most `limit`.
     static func entries(_ connection: PostgresConnection, afterId: Int64, limit: Int) throws -> [AuditChain.Entry] {
         try connection.query("""
-            SELECT id, ((extract(epoch FROM at) * 1000000)::numeric(20, 0))::bigint AS at_micros, client, roles, method,
+            SELECT id, \(PostgresSQL.epochMicros("at")) AS at_micros, client, roles, method,
                    endpoint, path, to_json(subjects)::text AS subjects, coalesce(array_ndims(subjects), 0) AS dims,
                    records, class, status, prev_hash, hash
             FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2

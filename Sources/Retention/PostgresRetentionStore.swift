@@ -127,21 +127,21 @@ public struct PostgresRetentionStore: RetentionStore {
                 DELETE FROM \(table.rawValue) WHERE ctid = ANY(ARRAY(
                     SELECT ctid FROM \(table.rawValue) WHERE \(match) AND observed_at < to_timestamp($2::bigint) LIMIT $3))
                 """, [PostgresArray.text(quantities), expiredBefore, rows]).affected
-            return RetentionStep(deleted: Int64(deleted), next: deleted < rows ? nil : 0)
+            return Self.batch(Int64(deleted), of: rows)
 
         case .purgeRawMessagesDefault(let expiredBefore):
             let deleted = try connection.query("""
                 DELETE FROM raw_messages_default WHERE ctid = ANY(ARRAY(
                     SELECT ctid FROM raw_messages_default WHERE received_at < to_timestamp($1::bigint) LIMIT $2))
                 """, [expiredBefore, rows]).affected
-            return RetentionStep(deleted: Int64(deleted), next: deleted < rows ? nil : 0)
+            return Self.batch(Int64(deleted), of: rows)
 
         case .purgeDeadLetters(let expiredBefore):
             let deleted = try connection.query("""
                 DELETE FROM dead_letters WHERE id IN (
                     SELECT id FROM dead_letters WHERE received_at < to_timestamp($1::bigint) ORDER BY received_at LIMIT $2)
                 """, [expiredBefore, rows]).affected
-            return RetentionStep(deleted: Int64(deleted), next: deleted < rows ? nil : 0)
+            return Self.batch(Int64(deleted), of: rows)
 
         case .purgeEvents(let expiredBefore):
             // Never an event the alarm engine or the lock monitor has yet to read.
@@ -153,34 +153,36 @@ public struct PostgresRetentionStore: RetentionStore {
                                                              UNION ALL SELECT last_event FROM lock_monitor_cursor) cursors)
                     ORDER BY id LIMIT $2)
                 """, [expiredBefore, rows]).affected
-            return RetentionStep(deleted: Int64(deleted), next: deleted < rows ? nil : 0)
+            return Self.batch(Int64(deleted), of: rows)
 
         case .purgeGeofenceStates(let expiredBefore):
             let deleted = try connection.query("""
                 DELETE FROM geofence_state WHERE device_id IN (
                     SELECT device_id FROM geofence_state WHERE updated_at < to_timestamp($1::bigint) LIMIT $2)
                 """, [expiredBefore, rows]).affected
-            return RetentionStep(deleted: Int64(deleted), next: deleted < rows ? nil : 0)
+            return Self.batch(Int64(deleted), of: rows)
 
         case .purgeAlarms(let days):
-            // Whole alarms with their timelines: a fifth of the row budget in alarms.
-            let deleted: Int64 = try connection.query("SELECT cip_retention_purge_alarms($1, $2) AS n", [days, max(1, rows / 5)])
-                .single().decode("n")
+            // Whole alarms with their timelines: a fifth of the row budget in alarms; done when none was left.
+            let deleted = try Self.purge("cip_retention_purge_alarms", days: days, limit: max(1, rows / 5), on: connection)
             return RetentionStep(deleted: deleted, next: deleted == 0 ? nil : 0)
-
         case .purgeDeviceHistory(let days):
-            let deleted: Int64 = try connection.query("SELECT cip_retention_purge_device_history($1, $2) AS n", [days, rows])
-                .single().decode("n")
-            return RetentionStep(deleted: deleted, next: deleted < rows ? nil : 0)
-
+            return Self.batch(try Self.purge("cip_retention_purge_device_history", days: days, limit: rows, on: connection), of: rows)
         case .purgeCareRecipientLinks(let days):
-            let deleted: Int64 = try connection.query("SELECT cip_retention_purge_links($1, $2) AS n", [days, rows]).single().decode("n")
-            return RetentionStep(deleted: deleted, next: deleted < rows ? nil : 0)
-
+            return Self.batch(try Self.purge("cip_retention_purge_links", days: days, limit: rows, on: connection), of: rows)
         case .purgeAudit(let days):
-            let deleted: Int64 = try connection.query("SELECT cip_retention_purge_audit($1, $2) AS n", [days, rows]).single().decode("n")
-            return RetentionStep(deleted: deleted, next: deleted < rows ? nil : 0)
+            return Self.batch(try Self.purge("cip_retention_purge_audit", days: days, limit: rows, on: connection), of: rows)
         }
+    }
+
+    /// A step that deletes at most `rows`: the task is done once a step deleted fewer.
+    static func batch(_ deleted: Int64, of rows: Int) -> RetentionStep {
+        RetentionStep(deleted: deleted, next: deleted < rows ? nil : 0)
+    }
+
+    /// One call of a purge function of the schema, `function(retention_days, max_rows)`: the rows it deleted.
+    static func purge(_ function: String, days: Int, limit: Int, on connection: PostgresConnection) throws -> Int64 {
+        try connection.query("SELECT \(function)($1, $2) AS n", [days, limit]).single().decode("n")
     }
 
     /// A partition name as an identifier; names come from `DailyPartition`, which admits `<table>_pYYYYMMDD` only.

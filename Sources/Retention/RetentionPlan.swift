@@ -43,6 +43,11 @@ public struct PurgedPartition: Sendable, Hashable {
         self.quantities = quantities
         self.insertedRows = insertedRows
     }
+
+    /// `partition` purged of one retention group, as it is now.
+    public init(_ partition: DailyPartition, retentionDays: Int, quantities: [String]) {
+        self.init(partition: partition.name, retentionDays: retentionDays, quantities: quantities, insertedRows: partition.insertedRows)
+    }
 }
 
 /// Which quantities a purge of values touches: the listed ones, or every one not listed (values of quantities the
@@ -139,9 +144,7 @@ public struct RetentionPlan: Sendable {
             }
             guard partition.table == "observations" else { continue }
             for group in groups where group.days < longestDays && partition.dayEnd <= before(group.days) {
-                let key = PurgedPartition(partition: partition.name, retentionDays: group.days, quantities: group.quantities,
-                                          insertedRows: partition.insertedRows)
-                if !purged.contains(key) {
+                if !purged.contains(PurgedPartition(partition, retentionDays: group.days, quantities: group.quantities)) {
                     tasks.append(.purgePartition(partition, retentionDays: group.days, quantities: group.quantities))
                 }
             }

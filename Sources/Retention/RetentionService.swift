@@ -96,13 +96,15 @@ public final class RetentionService: Service, Sendable {
             let tasks = plan.tasks(now: Int64(now.timeIntervalSince1970), partitions: try await store.partitions(),
                                    purged: try await store.purgedPartitions())
             var dropsWait = false
+            // Renewed by time across the whole run, not per task: a run of many short tasks outlasts the lease too.
+            var lastRenewal = ContinuousClock.now
             for task in tasks {
                 if Task.isShuttingDownGracefully || Task.isCancelled { failure = "stopped by shutdown"; break }
                 // A drop that could not get its lock in time (readers on the table) is not tried again this run:
                 // each try makes ingest queue behind it for up to the lock timeout.
                 if dropsWait, case .dropPartition = task { continue }
                 do {
-                    let count = try await perform(task, leaseSeconds: leaseSeconds)
+                    let count = try await perform(task, leaseSeconds: leaseSeconds, lastRenewal: &lastRenewal)
                     if count > 0 {
                         deleted[task.table, default: 0] += count
                         Counter(label: "cip_retention_deleted_total", dimensions: [("table", task.table)]).increment(by: Int(count))
@@ -132,10 +134,9 @@ public final class RetentionService: Service, Sendable {
     }
 
     /// Runs one task to its end, step by step, pausing between steps and while ingest is behind.
-    private func perform(_ task: RetentionTask, leaseSeconds: Int) async throws -> Int64 {
+    private func perform(_ task: RetentionTask, leaseSeconds: Int, lastRenewal: inout ContinuousClock.Instant) async throws -> Int64 {
         var cursor: Int64 = 0
         var total: Int64 = 0
-        var lastRenewal = ContinuousClock.now
         while true {
             while ingestIsBehind(), !Task.isShuttingDownGracefully {
                 try? await Task.sleep(for: configuration.busyWait)
@@ -155,8 +156,7 @@ public final class RetentionService: Service, Sendable {
             try? await Task.sleep(for: max(configuration.pause, worked * ((1 - share) / share)))
         }
         if case .purgePartition(let partition, let days, let quantities) = task {
-            try await store.markPurged(PurgedPartition(partition: partition.name, retentionDays: days, quantities: quantities,
-                                                       insertedRows: partition.insertedRows), rowsDeleted: total)
+            try await store.markPurged(PurgedPartition(partition, retentionDays: days, quantities: quantities), rowsDeleted: total)
         }
         return total
     }

@@ -44,7 +44,8 @@ public struct PostgresSubjectAccessRepository: SubjectAccessRepository {
     /// The windows: $1 device ids, $2 linked-at and $3 unlinked-at (NULL: still linked) in microseconds.
     private static let windows = """
         WITH w AS (
-            SELECT device_id, to_timestamp(from_us / 1e6) AS since, coalesce(to_timestamp(to_us / 1e6), 'infinity') AS until
+            SELECT device_id, \(PostgresSQL.timestamp(micros: "from_us")) AS since,
+                   coalesce(\(PostgresSQL.timestamp(micros: "to_us")), 'infinity') AS until
             FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(device_id, from_us, to_us))
         """
 

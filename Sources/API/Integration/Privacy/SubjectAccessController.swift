@@ -42,9 +42,7 @@ struct SubjectAccessController<Context: ClientRequestContext> {
         headers[.contentType] = "application/json"
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             // The header object without its closing brace, then one array per section, then how it ended.
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            var opening = try encoder.encode(header)
+            var opening = try JSONEncoder.responses.encode(header)
             opening.removeLast()
             try await writer.write(ByteBuffer(bytes: opening))
             var failure: String?
