@@ -34,6 +34,8 @@ let package = Package(
         ]),
 
         .target(name: "Digest", dependencies: ["CCrypto"]),
+        // The device CA: certificates signed from devices' CSRs, and the revocation list the broker checks.
+        .target(name: "Certificates", dependencies: ["CCrypto"]),
         // The city's master/metadata catalogue (DataModels/): quantities, events, device types, classification;
         // and the small value codecs everyone shares (device ids, RFC 3339, hex).
         .target(name: "Models"),
@@ -43,7 +45,7 @@ let package = Package(
 
         // Devices: lifecycle state machine, claim codes, onboarding throttle, bulk import (pure parts so far).
         .target(name: "Registry", dependencies: [
-            "Digest", "Models", "MQTT", "Postgres",
+            "Certificates", "Digest", "Models", "MQTT", "Postgres",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -166,6 +168,7 @@ let package = Package(
         .testTarget(name: "GeofenceTests", dependencies: ["Geofence"]),
         .testTarget(name: "SafeZonesTests", dependencies: ["SafeZones", "Geofence", "Models"]),
         .testTarget(name: "RetentionTests", dependencies: ["Retention", "Models"]),
+        .testTarget(name: "CertificatesTests", dependencies: ["Certificates"]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "API", "Access", "Alarms", "Geofence", "Ingest", "Locks", "Models", "Registry", "Retention", "SafeZones", "Storage", "Telemetry",
             "MQTT", "Postgres",

@@ -29,16 +29,35 @@ public struct BrokerOptions: ParsableArguments {
     @Option(name: .customLong("mqtt-password"), help: "Broker password (env MQTT_PASSWORD).")
     public var password: String? = environment["MQTT_PASSWORD"]
 
+    @Option(name: .customLong("mqtt-ca-file"),
+            help: "For mqtts://: the CA certificate (PEM) that signed the broker's certificate; default the system's trust store (env MQTT_CA_FILE).")
+    public var caFile: String? = environment["MQTT_CA_FILE"]
+
+    @Option(name: .customLong("mqtt-cert-file"),
+            help: "For mqtts://: a client certificate (PEM), for a listener that asks for one (env MQTT_CERT_FILE).")
+    public var certificateFile: String? = environment["MQTT_CERT_FILE"]
+
+    @Option(name: .customLong("mqtt-key-file"), help: "For mqtts://: the client certificate's key (PEM) (env MQTT_KEY_FILE).")
+    public var keyFile: String? = environment["MQTT_KEY_FILE"]
+
     public init() {}
 
     public func parsedURL() throws -> MQTTURL {
-        do { return try MQTTURL(parsing: url) } catch { throw ValidationError(error.description) }
+        let parsed: MQTTURL
+        do { parsed = try MQTTURL(parsing: url) } catch { throw ValidationError(error.description) }
+        // TLS files with a plain URL would be ignored: the operator meant TLS and would get clear text.
+        if !parsed.tls, caFile != nil || certificateFile != nil || keyFile != nil {
+            throw ValidationError("--mqtt-ca-file, --mqtt-cert-file and --mqtt-key-file need an mqtts:// URL (the URL is \(parsed))")
+        }
+        return parsed
     }
 
     /// The client id is put in the account's namespace (`ClientIDNamespace`: `<user>/<id>`), as the broker requires.
     public func configuration(clientID: String, cleanSession: Bool) throws -> MQTTClient.Configuration {
-        MQTTClient.Configuration(url: try parsedURL(), clientID: ClientIDNamespace.qualify(clientID, for: username),
-                                 cleanSession: cleanSession, username: username, password: password)
+        var configuration = MQTTClient.Configuration(url: try parsedURL(), clientID: ClientIDNamespace.qualify(clientID, for: username),
+                                                     cleanSession: cleanSession, username: username, password: password)
+        configuration.tls = .init(caFile: caFile, certificateFile: certificateFile, keyFile: keyFile)
+        return configuration
     }
 
     /// For tools that publish as devices (simulate, bench): the trusted bridge account of the local stack

@@ -32,6 +32,21 @@ public final class MQTTClient: @unchecked Sendable {
         public var subscriptions: [(filter: String, qos: Int32)] = []
         /// A last will: (topic, payload, qos, retain).
         public var will: (topic: String, payload: [UInt8], qos: Int32, retain: Bool)?
+        /// For `mqtts://`: the CA that signed the broker's certificate (nil: the system's trust store), and a client
+        /// certificate and key for a listener that asks for one.
+        public var tls = TLS()
+
+        public struct TLS: Sendable, Equatable {
+            public var caFile: String?
+            public var certificateFile: String?
+            public var keyFile: String?
+
+            public init(caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil) {
+                self.caFile = caFile
+                self.certificateFile = certificateFile
+                self.keyFile = keyFile
+            }
+        }
 
         public init(url: MQTTURL, clientID: String, cleanSession: Bool = true,
                     username: String? = nil, password: String? = nil) {
@@ -92,6 +107,7 @@ public final class MQTTClient: @unchecked Sendable {
             }
             try check(rc, "set last will")
         }
+        if configuration.url.tls { try configureTLS(mosq, configuration.tls) }
         try check(mosquitto_reconnect_delay_set(mosq, 1, 10, true), "set reconnect delay")
         mosquitto_connect_callback_set(mosq) { _, context, rc in
             MQTTClient.from(context).didConnect(rc: rc)
@@ -106,6 +122,24 @@ public final class MQTTClient: @unchecked Sendable {
         mosquitto_publish_callback_set(mosq) { _, context, _ in
             MQTTClient.from(context).didCompletePublish()
         }
+    }
+
+    /// TLS 1.2 or later, the broker's certificate verified and its name checked against the URL's host
+    /// (libmosquitto checks the name unless told to be insecure, which this client never is).
+    private func configureTLS(_ mosq: OpaquePointer, _ tls: Configuration.TLS) throws(MQTTError) {
+        guard (tls.certificateFile == nil) == (tls.keyFile == nil) else {
+            throw MQTTError(code: -1, message: "a client certificate needs its key, and a key its certificate", operation: "configure TLS")
+        }
+        for file in [tls.caFile, tls.certificateFile, tls.keyFile].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: file) {
+            throw MQTTError(code: -1, message: "cannot read \(file)", operation: "configure TLS")
+        }
+        if tls.caFile == nil {
+            try check(mosquitto_tls_set(mosq, nil, "/etc/ssl/certs", tls.certificateFile, tls.keyFile, nil), "set TLS")
+        } else {
+            try check(mosquitto_tls_set(mosq, tls.caFile, nil, tls.certificateFile, tls.keyFile, nil), "set TLS")
+        }
+        try check(mosquitto_tls_opts_set(mosq, 1, "tlsv1.2", nil), "set TLS options")
+        try check(mosquitto_tls_insecure_set(mosq, false), "require the broker's name in its certificate")
     }
 
     deinit {

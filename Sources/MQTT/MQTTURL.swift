@@ -1,22 +1,24 @@
-/// Where the broker is: `mqtt://host:port` (1883 by default). `mqtts://` is reserved for TLS (not yet supported).
+/// Where the broker is: `mqtt://host:port` (1883 by default) or, over TLS, `mqtts://host:port` (8883 by default;
+/// the broker's certificate must name `host`).
 public struct MQTTURL: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
+    public var tls: Bool
 
-    public init(host: String, port: Int) {
+    public init(host: String, port: Int, tls: Bool = false) {
         self.host = host
         self.port = port
+        self.tls = tls
     }
 
     public init(parsing text: String) throws(MQTTError) {
         func invalid(_ why: String) -> MQTTError {
             MQTTError(code: -1, message: "invalid MQTT_URL \"\(text)\": \(why)", operation: "configure")
         }
-        guard let schemeEnd = text.range(of: "://") else { throw invalid("expected mqtt://host:port") }
+        guard let schemeEnd = text.range(of: "://") else { throw invalid("expected mqtt://host:port or mqtts://host:port") }
         let scheme = text[..<schemeEnd.lowerBound].lowercased()
-        guard scheme == "mqtt" else {
-            throw invalid(scheme == "mqtts" ? "TLS (mqtts://) is not supported yet" : "unknown scheme \(scheme)")
-        }
+        guard scheme == "mqtt" || scheme == "mqtts" else { throw invalid("unknown scheme \(scheme)") }
+        tls = scheme == "mqtts"
         var rest = text[schemeEnd.upperBound...]
         if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
         guard !rest.isEmpty else { throw invalid("missing host") }
@@ -28,10 +30,10 @@ public struct MQTTURL: Sendable, Equatable, CustomStringConvertible {
             self.port = port
         } else {
             host = String(rest)
-            port = 1883
+            port = tls ? 8883 : 1883
         }
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
     }
 
-    public var description: String { "mqtt://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+    public var description: String { "\(tls ? "mqtts" : "mqtt")://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
 }

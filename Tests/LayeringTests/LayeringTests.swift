@@ -12,6 +12,7 @@ import Testing
         "MQTT": ["CMosquitto"],
         "Postgres": ["CLibPQ", "Models"],
         "Digest": ["CCrypto"],
+        "Certificates": ["CCrypto"],
         // The catalogue and the shared value codecs: no dependencies at all.
         "Models": [],
         // What is stored from devices, and the repository protocols the API reads through.
@@ -22,7 +23,7 @@ import Testing
         "Locks": ["Digest", "Models", "Postgres", "Storage"],
         "Geofence": [],
         "SafeZones": ["Geofence", "Models", "Postgres"],
-        "Registry": ["Digest", "Models", "MQTT", "Postgres"],
+        "Registry": ["Certificates", "Digest", "Models", "MQTT", "Postgres"],
         "Alarms": ["Models", "Postgres", "Storage", "Telemetry"],
         "Ingest": ["Digest", "Geofence", "Models", "MQTT", "Postgres", "SafeZones", "Storage", "Telemetry"],
         // Deletes what may no longer be kept; the purge functions of the schema guard the care records.

@@ -5,29 +5,34 @@ import Models
 
 @Suite struct MQTTURLTests {
     @Test(arguments: [
-        ("mqtt://127.0.0.1:18830", "127.0.0.1", 18830),
-        ("mqtt://broker.example", "broker.example", 1883),
-        ("MQTT://broker:1884/", "broker", 1884),
-        ("mqtt://[::1]:1883", "::1", 1883),
+        ("mqtt://127.0.0.1:18830", "127.0.0.1", 18830, false),
+        ("mqtt://broker.example", "broker.example", 1883, false),
+        ("MQTT://broker:1884/", "broker", 1884, false),
+        ("mqtt://[::1]:1883", "::1", 1883, false),
+        ("mqtts://broker.example", "broker.example", 8883, true),
+        ("MQTTS://localhost:18831", "localhost", 18831, true),
     ])
-    func parses(text: String, host: String, port: Int) throws {
+    func parses(text: String, host: String, port: Int, tls: Bool) throws {
         let url = try MQTTURL(parsing: text)
         #expect(url.host == host)
         #expect(url.port == port)
+        #expect(url.tls == tls)
+        // What the logs print parses back to the same place, TLS included.
+        #expect(try MQTTURL(parsing: url.description) == url)
     }
 
-    @Test(arguments: ["127.0.0.1:1883", "http://broker", "mqtts://broker:8883", "mqtt://", "mqtt://broker:0",
-                      "mqtt://broker:70000", "mqtt://broker:port"])
+    @Test(arguments: ["127.0.0.1:1883", "http://broker", "ssl://broker:8883", "mqtt://", "mqtts://", "mqtt://broker:0",
+                      "mqtts://broker:70000", "mqtt://broker:port"])
     func rejects(text: String) {
         #expect(throws: MQTTError.self) { try MQTTURL(parsing: text) }
     }
 
     @Test func errorsNameTheProblem() {
         do {
-            _ = try MQTTURL(parsing: "mqtts://broker")
-            Issue.record("mqtts must be refused until TLS is supported")
+            _ = try MQTTURL(parsing: "tls://broker")
+            Issue.record("an unknown scheme must be refused")
         } catch {
-            #expect(error.description.contains("TLS"))
+            #expect(error.description.contains("unknown scheme tls"))
         }
     }
 }
