@@ -113,6 +113,7 @@ let package = Package(
             dependencies: [
                 "Access", "Alarms", "Geofence", "Locks", "Models", "Registry", "SafeZones", "Telemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -170,6 +171,7 @@ let package = Package(
         .testTarget(name: "RetentionTests", dependencies: ["Retention", "Models"]),
         .testTarget(name: "CertificatesTests", dependencies: ["Certificates"]),
         .testTarget(name: "IntegrationTests", dependencies: [
+            "Certificates",
             "API", "Access", "Alarms", "Geofence", "Ingest", "Locks", "Models", "Registry", "Retention", "SafeZones", "Storage", "Telemetry",
             "MQTT", "Postgres",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

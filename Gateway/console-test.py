@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """The operator console in a real browser (headless Chromium through Selenium and Debian's chromedriver).
 
-Starts its own gateway on a fresh database of the local stack, opens /console/, publishes an alarm over MQTT and
+Starts its own gateway on a fresh database of the local stack, serving HTTPS with the stack's certificate, opens /console/, publishes an alarm over MQTT and
 checks that it appears on the page within a second; acknowledges it from the page (keyboard) and checks the state
 in the API; resolves it from the page. Keeps a screenshot in .stack/artifacts/console.png.
 Run by Gateway/test after the Swift tests; needs the stack's environment (.stack/env) and CIP_GATEWAY_BIN.
 """
-import json, os, random, signal, subprocess, sys, tempfile, time, urllib.request
+import base64, hashlib, json, os, random, signal, ssl, subprocess, sys, tempfile, time, urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -21,6 +21,8 @@ database = "cip_console_%d" % os.getpid()
 base_url = env["DATABASE_URL"].rsplit("/", 1)[0]
 owner_url = env["DATABASE_OWNER_URL"].rsplit("/", 1)[0]
 port = random.randint(30000, 39999)
+origin = f"https://localhost:{port}"
+tls = ssl.create_default_context(cafile=env["TLS_CA_FILE"])
 
 
 def psql(sql, db="cip"):
@@ -32,10 +34,10 @@ token = None
 
 
 def api(path, method="GET", body=None):
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+    request = urllib.request.Request(f"{origin}{path}", method=method,
                                      data=json.dumps(body).encode() if body is not None else None,
                                      headers={"content-type": "application/json", "authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=5) as response:
+    with urllib.request.urlopen(request, timeout=5, context=tls) as response:
         return json.loads(response.read())
 
 
@@ -68,12 +70,14 @@ psql(f"CREATE DATABASE {database}")
 subprocess.run([env["CIP_GATEWAY_BIN"], "migrate", "--database-url", f"{owner_url}/{database}"], check=True, capture_output=True)
 journal = tempfile.mkdtemp(prefix="cip-console-journal-")
 log = open(os.path.join(artifacts, "console-gateway.log"), "w")
+# Over HTTPS, as the gateway serves it itself (README, "Transport security"), with the stack's server certificate.
 gateway = subprocess.Popen([env["CIP_GATEWAY_BIN"], "serve"], stdout=log, stderr=log, env={
     **env, "DATABASE_URL": f"{base_url}/{database}", "HTTP_PORT": str(port), "JOURNAL_DIR": journal,
-    "MQTT_CLIENT_ID": f"{env['MQTT_USERNAME']}/console-test-{os.getpid()}"})
+    "MQTT_CLIENT_ID": f"{env['MQTT_USERNAME']}/console-test-{os.getpid()}",
+    "CIP_TLS_CERT_FILE": os.path.join(env["TLS_DIR"], "server.crt"), "CIP_TLS_KEY_FILE": os.path.join(env["TLS_DIR"], "server.key")})
 driver = None
 try:
-    wait(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1).status == 200, 60, "gateway ready")
+    wait(lambda: urllib.request.urlopen(f"{origin}/readyz", timeout=1, context=tls).status == 200, 60, "gateway ready")
     created = subprocess.run([env["CIP_GATEWAY_BIN"], "clients", "create", "--name", "console-operator", "--roles",
                               "alarm-operator", "--clearance", "3"], env={**env, "DATABASE_URL": f"{base_url}/{database}"},
                              check=True, capture_output=True, text=True)
@@ -84,11 +88,17 @@ try:
          "('lock-77', 'SN-L77', 'digital-lock', 'elderly-care', 'Front door', 'active', 'cr-77', 'nordlock-nl200')", database)
 
     options = webdriver.ChromeOptions()
-    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1920,1080", "--disable-dev-shm-usage"]:
+    # Chromium trusts exactly the stack's server key (its SPKI pin), not every certificate.
+    pubkey = subprocess.run(["openssl", "x509", "-in", os.path.join(env["TLS_DIR"], "server.crt"), "-pubkey", "-noout"],
+                            check=True, capture_output=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pubkey, check=True, capture_output=True).stdout
+    pin = base64.b64encode(hashlib.sha256(der).digest()).decode()
+    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1920,1080", "--disable-dev-shm-usage",
+                     f"--ignore-certificate-errors-spki-list={pin}", f"--user-data-dir={tempfile.mkdtemp(prefix='cip-console-chromium-')}"]:
         options.add_argument(argument)
     options.binary_location = "/usr/bin/chromium"
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.get(f"http://127.0.0.1:{port}/console/")
+    driver.get(f"{origin}/console/")
     token_input = driver.find_element(By.ID, "token")
     token_input.send_keys(token)
     token_input.send_keys(Keys.TAB)

@@ -2,6 +2,7 @@ import Access
 import Alarms
 import Foundation
 import Hummingbird
+import HummingbirdTLS
 import Locks
 import Logging
 import NIOCore
@@ -181,12 +182,35 @@ public func buildApplication(
     port: Int,
     dependencies: APIDependencies,
     services: [any Service],
+    tls: HTTPSFiles? = nil,
     logger: Logger
-) -> some ApplicationProtocol {
+) throws -> some ApplicationProtocol {
     Application(
         router: buildRouter(dependencies),
+        server: try tls.map { try .tls(.http1(), tlsConfiguration: $0.configuration()) } ?? .http1(),
         configuration: .init(address: .hostname(host, port: port), serverName: "cip-gateway"),
         services: services,
         logger: logger
     )
+}
+
+/// HTTPS served by the gateway itself: a certificate chain and its key (PEM files), TLS 1.2 or later.
+public struct HTTPSFiles: Sendable {
+    public var certificateFile: String
+    public var keyFile: String
+
+    public init(certificateFile: String, keyFile: String) {
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+    }
+
+    func configuration() throws -> TLSConfiguration {
+        let chain = try NIOSSLCertificate.fromPEMFile(certificateFile)
+        guard !chain.isEmpty else { throw HTTPError(.internalServerError, message: "\(certificateFile) holds no PEM certificate") }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)))
+        configuration.minimumTLSVersion = .tlsv12
+        return configuration
+    }
 }

@@ -34,6 +34,12 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Rounds of (a) and (c), alternating; the medians are reported (the machine is shared and noisy).")
     var rounds: Int = 3
 
+    @Option(help: "Also measure (t): the gateway end to end with the publisher and the gateway on this mqtts:// listener, in each round beside (c) (env MQTTS_URL of .stack/env).")
+    var tlsURL: String?
+
+    @Option(help: "The CA of the broker's certificate for --tls-url (the stack's TLS_CA_FILE).")
+    var tlsCAFile: String?
+
     func run() async throws {
         Observability.bootstrapLogging()
         var logger = Logger(label: "cip.bench")
@@ -58,6 +64,15 @@ struct Bench: AsyncParsableCommand {
         // (a) the broker alone and (c) the gateway end to end, alternating, so that both see the same machine.
         var brokerRates: [Double] = []
         var gatewayRates: [Double] = []
+        var tlsRates: [Double] = []
+        // (t) the same as (c), publisher and gateway over TLS: the broker options with the TLS listener.
+        let overTLS: Bench? = try tlsURL.map { url in
+            var bench = self
+            bench.broker.url = url
+            bench.broker.caFile = tlsCAFile
+            _ = try bench.broker.parsedURL()
+            return bench
+        }
         for round in 1...max(1, rounds) {
             let brokerRate = try measureBroker(url: brokerURL, payloads: payloads, devices: deviceIDs, logger: logger)
             print(String(format: "    round %d (a) broker:  %8.0f messages/s", round, brokerRate))
@@ -67,6 +82,13 @@ struct Bench: AsyncParsableCommand {
             print(String(format: "    round %d (c) gateway: %8.0f messages/s", round, gatewayRate))
             brokerRates.append(brokerRate)
             gatewayRates.append(gatewayRate)
+            if let overTLS {
+                try await scratch.execute("TRUNCATE observations, latest_observations, raw_messages, dead_letters")
+                let tlsRate = try await overTLS.measureGateway(url: scratch.url, brokerURL: try overTLS.broker.parsedURL(), payloads: payloads,
+                                                               devices: deviceIDs, catalogue: catalogue, logger: logger)
+                print(String(format: "    round %d (t) gateway over TLS: %8.0f messages/s (t/c %.2f)", round, tlsRate, tlsRate / gatewayRate))
+                tlsRates.append(tlsRate)
+            }
         }
         let brokerRate = median(brokerRates)
         let gatewayRate = median(gatewayRates)
@@ -75,6 +97,12 @@ struct Bench: AsyncParsableCommand {
         print(String(format: "(c) gateway end to end (publish → commit):  %8.0f messages/s (%.0f values/s, median of %d)", gatewayRate, gatewayRate * 3, gatewayRates.count))
         print(String(format: "c/a = %.2f   c/b = %.2f   observations stored: %d of %d", gatewayRate / brokerRate,
                      gatewayRate / copyRate, stored, messages * 3))
+        if !tlsRates.isEmpty {
+            let tlsRate = median(tlsRates)
+            print(String(format: "(t) gateway end to end over TLS (publisher and gateway on %@): %8.0f messages/s (median of %d)",
+                         tlsURL ?? "", tlsRate, tlsRates.count))
+            print(String(format: "t/c = %.2f (TLS against plain TCP, same run)", tlsRate / gatewayRate))
+        }
         await scratch.close()
         if stored != messages * 3 { throw ValidationError("the gateway stored \(stored) observations, expected \(messages * 3)") }
     }

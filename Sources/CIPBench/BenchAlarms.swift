@@ -71,7 +71,7 @@ struct BenchAlarms: AsyncParsableCommand {
             maxBatchMessages: IngestPipeline.Configuration().maxBatchMessages, catalogue: catalogue,
             alarmRules: AlarmRules(catalogue: catalogue.catalogue), logger: logger)
         let port = Int.random(in: 40_000...49_999)
-        let app = buildApplication(host: "127.0.0.1", port: port,
+        let app = try buildApplication(host: "127.0.0.1", port: port,
                                    dependencies: services.apiDependencies(catalogue: catalogue.catalogue, metrics: { [] }),
                                    services: services.background, logger: logger)
         let group = ServiceGroup(services: [app], logger: logger)

@@ -59,7 +59,7 @@ struct BenchAudit: AsyncParsableCommand {
                     devices: PostgresDeviceRepository(pool: pool),
                     authenticator: CachingClientAuthenticator(store: ClientStore(pool: pool)), auditTrail: trail)
                 let port = Int.random(in: 40_000...49_999)
-                let app = buildApplication(host: "127.0.0.1", port: port, dependencies: dependencies,
+                let app = try buildApplication(host: "127.0.0.1", port: port, dependencies: dependencies,
                                            services: trail.map { [$0] } ?? [], logger: logger)
                 let group = ServiceGroup(services: [app], logger: logger)
                 let running = Task { try await group.run() }

@@ -70,6 +70,10 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var retention: RetentionOptions
 
+    @OptionGroup var deviceCA: DeviceCAOptions
+
+    @OptionGroup var https: HTTPSOptions
+
     var supervisionConfiguration: Supervisor.Configuration {
         var configuration = Supervisor.Configuration()
         configuration.tracker.graceSeconds = heartbeatGrace
@@ -98,18 +102,20 @@ struct Serve: AsyncParsableCommand {
             supervision: supervisionConfiguration, alarmRules: AlarmRules(catalogue: catalogue, acknowledgeTargets: targets),
             brokerControl: brokerControl == "off" ? nil : try broker.configuration(clientID: clientID + "/control", cleanSession: true),
             grantLists: try grantLists.publisher(), geofence: try geofence.configuration(),
-            retention: try retention.retention(catalogue: catalogue), logger: logger)
-        let app = buildApplication(
+            retention: try retention.retention(catalogue: catalogue), deviceCertificates: try deviceCA.configuration(),
+            logger: logger)
+        let tls = try https.files()
+        let app = try buildApplication(
             host: httpHost, port: httpPort,
             dependencies: services.apiDependencies(catalogue: catalogue, alarmVisits: try alarmVisits.times(),
                                                    grantListStaleAfterMicros: try grantLists.staleAfterMicros(),
                                                    metrics: { registry.emitToBuffer() }),
-            services: services.background, logger: logger)
+            services: services.background, tls: tls, logger: logger)
         logger.info("catalogue loaded", metadata: [
             "quantities": "\(catalogue.quantities.count)", "events": "\(catalogue.events.count)",
             "deviceTypes": "\(catalogue.deviceTypes.count)",
         ])
-        logger.info("cip-gateway serving", metadata: ["http": "\(httpHost):\(httpPort)", "journal": "\(journalDirectory)"])
+        logger.info("cip-gateway serving", metadata: ["\(tls == nil ? "http" : "https")": "\(httpHost):\(httpPort)", "journal": "\(journalDirectory)"])
         try await app.runService()
     }
 }

@@ -58,6 +58,7 @@ public struct GatewayServices {
          supervision: Supervisor.Configuration = .init(), alarmRules: AlarmRules? = nil, brokerControl: MQTTClient.Configuration? = nil,
          grantLists: GrantListPublisher.Configuration = .init(), geofence: GeofenceMonitor.Configuration = .init(),
          retention: (settings: RetentionSettings, configuration: RetentionService.Configuration)? = nil,
+         deviceCertificates: DeviceCertificates.Configuration? = nil,
          logger: Logger) throws {
         var journalConfiguration = Journal.Configuration(directory: journalDirectory)
         journalConfiguration.syncInterval = journalSync
@@ -111,7 +112,13 @@ public struct GatewayServices {
         }
         maintenance = PartitionMaintenance(pool: apiPool, logger: logger)
         directoryListener = DirectoryListener(listener: listener, pool: apiPool, directory: pipeline.directory, logger: logger)
-        self.brokerControl = try brokerControl.map { try BrokerControl(configuration: $0, devices: PostgresDeviceRepository(pool: apiPool), logger: logger) }
+        let certificates = try deviceCertificates.map { try DeviceCertificates(configuration: $0, pool: apiPool, logger: logger) }
+        if certificates != nil, brokerControl == nil {
+            throw StartupError(description: "a device CA needs broker control (--broker-control on): the broker must be told about revocations")
+        }
+        self.brokerControl = try brokerControl.map {
+            try BrokerControl(configuration: $0, devices: PostgresDeviceRepository(pool: apiPool), logger: logger, certificates: certificates)
+        }
         alarmEngine = alarmRules.map { AlarmEngine(pool: alarmPool, listener: listener, rules: $0, logger: logger) }
         alarmFeed = AlarmFeed(pool: alarmPool, listener: listener, logger: logger)
         auditTrail = AuditTrail(pool: apiPool, logger: logger)

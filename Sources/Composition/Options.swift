@@ -1,3 +1,4 @@
+import API
 import Alarms
 import ArgumentParser
 import Foundation
@@ -6,6 +7,7 @@ import Locks
 import Logging
 import MQTT
 import Models
+import Registry
 import Retention
 
 private let environment = ProcessInfo.processInfo.environment
@@ -70,6 +72,70 @@ public struct BrokerOptions: ParsableArguments {
             configuration.clientID = ClientIDNamespace.qualify(clientID, for: bridge)
         }
         return configuration
+    }
+}
+
+/// The device CA (`serve`): devices may claim and renew with a CSR, and the broker's certificate listener checks
+/// the CRL the gateway writes. Off unless both CA files are given.
+public struct DeviceCAOptions: ParsableArguments {
+    @Option(name: .customLong("device-ca-cert"), help: "The device CA's certificate (PEM) (env CIP_DEVICE_CA_CERT).")
+    public var certificateFile: String? = environment["CIP_DEVICE_CA_CERT"]
+
+    @Option(name: .customLong("device-ca-key"), help: "The device CA's private key (PEM, unencrypted; keep it readable by the gateway only) (env CIP_DEVICE_CA_KEY).")
+    public var keyFile: String? = environment["CIP_DEVICE_CA_KEY"]
+
+    @Option(name: .customLong("device-crl-file"), help: "Where the CRL goes: the broker's crlfile (env CIP_DEVICE_CRL_FILE).")
+    public var revocationListFile: String? = environment["CIP_DEVICE_CRL_FILE"]
+
+    @Option(name: .customLong("broker-pid-file"),
+            help: "The broker's pid file, to make it reload the CRL (SIGHUP) after each change; leave out when the broker runs elsewhere (env CIP_BROKER_PID_FILE).")
+    public var brokerPidFile: String? = environment["CIP_BROKER_PID_FILE"]
+
+    @Option(name: .customLong("device-certificate-days"), help: "Days an issued device certificate is valid (env CIP_DEVICE_CERTIFICATE_DAYS).")
+    public var validityDays: Int = environment["CIP_DEVICE_CERTIFICATE_DAYS"].flatMap { Int($0) } ?? 365
+
+    public init() {}
+
+    /// Nil when no CA is configured. A CA without a CRL file is refused: the gateway would issue certificates
+    /// that no suspension or decommissioning could take back.
+    public func configuration() throws -> DeviceCertificates.Configuration? {
+        guard certificateFile != nil || keyFile != nil || revocationListFile != nil || brokerPidFile != nil else { return nil }
+        guard let certificateFile, let keyFile else {
+            throw ValidationError("--device-ca-cert and --device-ca-key go together")
+        }
+        guard let revocationListFile else {
+            throw ValidationError("--device-ca-cert needs --device-crl-file: without a CRL the broker cannot refuse a suspended or decommissioned device's certificate")
+        }
+        guard (1...3_650).contains(validityDays) else {
+            throw ValidationError("--device-certificate-days \(validityDays): expected 1 to 3650")
+        }
+        var configuration = DeviceCertificates.Configuration(certificateFile: certificateFile, keyFile: keyFile,
+                                                             revocationListFile: revocationListFile, brokerPidFile: brokerPidFile)
+        configuration.validityDays = validityDays
+        return configuration
+    }
+}
+
+/// HTTPS served by the gateway itself (`serve`).
+public struct HTTPSOptions: ParsableArguments {
+    @Option(name: .customLong("tls-cert-file"), help: "Serve HTTPS with this certificate chain (PEM) (env CIP_TLS_CERT_FILE).")
+    public var certificateFile: String? = environment["CIP_TLS_CERT_FILE"]
+
+    @Option(name: .customLong("tls-key-file"), help: "The HTTPS certificate's private key (PEM) (env CIP_TLS_KEY_FILE).")
+    public var keyFile: String? = environment["CIP_TLS_KEY_FILE"]
+
+    public init() {}
+
+    public func files() throws -> HTTPSFiles? {
+        switch (certificateFile, keyFile) {
+        case (nil, nil): return nil
+        case (let certificate?, let key?):
+            for file in [certificate, key] where !FileManager.default.isReadableFile(atPath: file) {
+                throw ValidationError("cannot read \(file)")
+            }
+            return HTTPSFiles(certificateFile: certificate, keyFile: key)
+        default: throw ValidationError("--tls-cert-file and --tls-key-file go together")
+        }
     }
 }
 

@@ -29,7 +29,7 @@ import Testing
         // Deletes what may no longer be kept; the purge functions of the schema guard the care records.
         "Retention": ["Models", "Postgres"],
         // The HTTP edge: domain protocols, never the message path (Ingest), the broker client or the database.
-        "API": ["Access", "Alarms", "Geofence", "Locks", "Models", "Registry", "SafeZones", "Telemetry", "Hummingbird"],
+        "API": ["Access", "Alarms", "Geofence", "Locks", "Models", "Registry", "SafeZones", "Telemetry", "Hummingbird", "HummingbirdTLS"],
         // The composition root, and the two executables on top of it.
         "Composition": ["API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Retention", "SafeZones", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
         "CIPGateway": ["Composition", "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
@@ -63,7 +63,7 @@ import Testing
 
     @Test(arguments: allowed.keys.sorted())
     func importsFollowTheLayers(module: String) throws {
-        let projectModules = Set(Self.allowed.keys).union(["Hummingbird"])
+        let projectModules = Set(Self.allowed.keys).union(["Hummingbird", "HummingbirdTLS"])
         for (imported, files) in try Self.imports(of: module) where projectModules.contains(imported) {
             #expect(Self.allowed[module]?.contains(imported) == true,
                     "\(module) imports \(imported) (\(files.sorted().joined(separator: ", "))), which its layer may not")

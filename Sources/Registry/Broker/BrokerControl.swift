@@ -1,3 +1,4 @@
+import Certificates
 import Foundation
 import Logging
 import MQTT
@@ -13,11 +14,16 @@ import Synchronization
 /// broker state lags behind, so a broker that was away catches up by itself.
 public final class BrokerControl: Service, BrokerAccess, Sendable {
     public static let claimFilter = "provisioning/+/claim"
+    /// Certificate renewal requests: `certificates/<device id>/request`, answered on `certificates/<device id>/response`.
+    public static let renewalFilter = "certificates/+/request"
+    public static func renewalTopic(_ deviceId: String) -> String { "certificates/\(deviceId)/request" }
+    public static func renewalAnswerTopic(_ deviceId: String) -> String { "certificates/\(deviceId)/response" }
 
     private let client: MQTTClient
     private let devices: PostgresDeviceRepository
     private let logger: Logger
     private let onboarding: Onboarding
+    private let certificates: DeviceCertificates?
     private let claims: AsyncStream<MQTTMessage>
     private let pending = Mutex<[String: Pending]>([:])
     private let nextRequest = Atomic<UInt64>(0)
@@ -30,9 +36,12 @@ public final class BrokerControl: Service, BrokerAccess, Sendable {
     }
 
     public init(configuration: MQTTClient.Configuration, devices: PostgresDeviceRepository, logger: Logger,
-                onboarding onboardingConfiguration: Onboarding.Configuration = .init(), reconcileInterval: Duration = .seconds(10)) throws {
+                onboarding onboardingConfiguration: Onboarding.Configuration = .init(), certificates: DeviceCertificates? = nil,
+                reconcileInterval: Duration = .seconds(10)) throws {
         var configuration = configuration
         configuration.subscriptions = [(DynamicSecurityCommand.responseTopic, 1), (Self.claimFilter, 1)]
+        if certificates != nil { configuration.subscriptions.append((Self.renewalFilter, 1)) }
+        self.certificates = certificates
         let (claims, claimSink) = AsyncStream<MQTTMessage>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
         self.claims = claims
         self.devices = devices
@@ -46,7 +55,7 @@ public final class BrokerControl: Service, BrokerAccess, Sendable {
                 claimSink.yield(message)
             }
         }
-        onboarding = Onboarding(configuration: onboardingConfiguration, devices: devices, logger: logger)
+        onboarding = Onboarding(configuration: onboardingConfiguration, devices: devices, certificates: certificates, logger: logger)
         responses.control = self
     }
 
@@ -57,13 +66,18 @@ public final class BrokerControl: Service, BrokerAccess, Sendable {
         let claims = self.claims
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await claim in claims {
-                    await self.onboarding.handle(claim, broker: self)
+                for await message in claims {
+                    if message.topic.hasPrefix("provisioning/") {
+                        await self.onboarding.handle(message, broker: self)
+                    } else if let certificates = self.certificates {
+                        await self.renew(message, certificates: certificates)
+                    }
                 }
             }
             group.addTask {
                 while !Task.isShuttingDownGracefully, !Task.isCancelled {
                     await self.reconcile()
+                    await self.refreshRevocationList()
                     try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.reconcileInterval) }
                 }
             }
@@ -166,6 +180,10 @@ public final class BrokerControl: Service, BrokerAccess, Sendable {
 
     public func enforce(_ state: LifecycleState, deviceId: String) async throws {
         if let problem = ReservedNames.problem(deviceId: deviceId) { throw BrokerError(problem) }
+        // The CRL before the account: a suspended device that is disconnected below must not get back in over its
+        // certificate in between (the certificate listener skips the password step, and with it dynamic
+        // security's check of a disabled client).
+        try await certificates?.enforce(state, deviceId: deviceId)
         switch state {
         case .registered: break
         case .provisioned, .active: try await perform([DynamicSecurityCommand.enableClient(deviceId)])
@@ -194,6 +212,62 @@ public final class BrokerControl: Service, BrokerAccess, Sendable {
             if !lagging.isEmpty { logger.info("broker caught up with the registry", metadata: ["devices": "\(lagging.count)"]) }
         } catch {
             logger.warning("broker reconciliation failed; will retry", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: - Certificates
+
+    /// Writes the CRL when it is due (at start, then before it expires); a failure is retried on the next round.
+    private func refreshRevocationList() async {
+        do {
+            try await certificates?.refreshIfDue()
+        } catch {
+            logger.error("device CRL could not be written; will retry", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// A renewal: `{"csr": "<PEM>"}` on `certificates/<device id>/request`. Only the device's own account may
+    /// publish there (its role's ACL), so the topic names who asks; the device must be provisioned or active.
+    /// The answer goes to `certificates/<device id>/response`, which only that account may read.
+    private func renew(_ message: MQTTMessage, certificates: DeviceCertificates) async {
+        let parts = message.topic.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "certificates", parts[2] == "request", !parts[1].isEmpty, !message.retained else { return }
+        let deviceId = String(parts[1])
+        guard ReservedNames.problem(deviceId: deviceId) == nil else { return }
+        let answer: [String: Any]
+        do {
+            answer = try await renewal(message.payload, deviceId: deviceId, certificates: certificates)
+        } catch {
+            logger.error("certificate renewal could not be processed", metadata: ["device": "\(deviceId)", "error": "\(error)"])
+            answer = ["status": "refused", "reason": "the renewal could not be processed now; try again later", "retryAfterSeconds": 30]
+        }
+        let payload = (try? JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        do {
+            try publish(topic: Self.renewalAnswerTopic(deviceId), payload: Array(payload))
+        } catch {
+            logger.error("could not answer a renewal", metadata: ["device": "\(deviceId)", "error": "\(error)"])
+        }
+    }
+
+    private func renewal(_ payload: [UInt8], deviceId: String, certificates: DeviceCertificates) async throws -> [String: Any] {
+        func refused(_ reason: String) -> [String: Any] {
+            logger.warning("certificate renewal refused", metadata: ["device": "\(deviceId)", "reason": "\(reason)"])
+            return ["status": "refused", "reason": reason]
+        }
+        guard payload.count <= 16_384,
+              let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
+              let csr = object["csr"] as? String else { return refused("expected {\"csr\": \"<PEM certificate request>\"}") }
+        guard let device = try await devices.device(deviceId), [.provisioned, .active].contains(device.lifecycleState) else {
+            return refused("the device is not provisioned or active")
+        }
+        do {
+            let certificate = try await certificates.issue(request: csr, deviceId: deviceId, origin: .renewal)
+            var answer = CertificateAnswer(certificate, authority: certificates.authority.certificatePEM).fields
+            answer["status"] = "issued"
+            return answer
+        } catch let error as CertificateError {
+            guard case .request(let reason) = error else { throw error }
+            return refused(reason)
         }
     }
 

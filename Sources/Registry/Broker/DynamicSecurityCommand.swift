@@ -4,7 +4,8 @@ import Foundation
 /// its answers. Pure: the broker connection is `BrokerControl`'s.
 ///
 /// Each provisioned device gets a client (user name = device id, bound to the client id = device id) with a role
-/// of its own whose ACL lets it publish only below `devices/<id>/` and subscribe only to `commands/<id>/#`.
+/// of its own whose ACL lets it publish only below `devices/<id>/` and subscribe only to `commands/<id>/#`, and
+/// renew its certificate on `certificates/<id>/request` (answer on `certificates/<id>/response`).
 public enum DynamicSecurityCommand {
     public static let topic = "$CONTROL/dynamic-security/v1"
     public static let responseTopic = "$CONTROL/dynamic-security/v1/response"
@@ -18,6 +19,11 @@ public enum DynamicSecurityCommand {
             ["acltype": "publishClientSend", "topic": "devices/\(deviceId)/#", "priority": 0, "allow": true],
             ["acltype": "subscribePattern", "topic": "commands/\(deviceId)/#", "priority": 0, "allow": true],
             ["acltype": "publishClientReceive", "topic": "commands/\(deviceId)/#", "priority": 0, "allow": true],
+            // Certificate renewal: the request is the device's own (only this account may publish it), the answer
+            // only this account may read.
+            ["acltype": "publishClientSend", "topic": "certificates/\(deviceId)/request", "priority": 0, "allow": true],
+            ["acltype": "subscribePattern", "topic": "certificates/\(deviceId)/response", "priority": 0, "allow": true],
+            ["acltype": "publishClientReceive", "topic": "certificates/\(deviceId)/response", "priority": 0, "allow": true],
          ]]
     }
 

@@ -1,5 +1,7 @@
+import Certificates
 import Foundation
 import Logging
+import Models
 import MQTT
 import Postgres
 import Synchronization
@@ -12,6 +14,12 @@ import Synchronization
 /// subscriptions of the bootstrap account and the claim topic is readable by the gateway alone). If the code is
 /// right, unused and not expired, the device gets a broker client of its own (bound to the client id = its
 /// device id) and becomes `provisioned`; the answer carries its device id, user name and password.
+///
+/// With a certificate instead of a password: the claim carries `"csr"`, a PKCS #10 request (PEM) for a key the
+/// device made itself. The answer then carries a certificate for its device id signed by the device CA, and no
+/// password (its broker client gets one nobody learns): the device connects to the broker's certificate
+/// listener, where the certificate is its identity. A CSR the gateway cannot accept is refused with the reason
+/// and the claim code stays usable. Renewal: `DeviceCertificates` / `BrokerControl.renewalFilter`.
 ///
 /// What an answer reveals: a claim whose code is not proven right gets one and the same refusal
 /// (`ClaimEvaluation.notAccepted`) whether the serial is unknown, the code wrong, used, withdrawn or the device
@@ -30,12 +38,14 @@ public final class Onboarding: Sendable {
 
     private let configuration: Configuration
     private let devices: PostgresDeviceRepository
+    private let certificates: DeviceCertificates?
     private let logger: Logger
     private let throttle: Mutex<ClaimThrottle>
 
-    init(configuration: Configuration, devices: PostgresDeviceRepository, logger: Logger) {
+    init(configuration: Configuration, devices: PostgresDeviceRepository, certificates: DeviceCertificates?, logger: Logger) {
         self.configuration = configuration
         self.devices = devices
+        self.certificates = certificates
         self.logger = logger
         throttle = Mutex(ClaimThrottle(configuration: configuration.throttle))
     }
@@ -75,7 +85,7 @@ public final class Onboarding: Sendable {
 
     private func publish(_ answer: ClaimAnswer, serial: String, nonce: String, broker: BrokerControl) {
         switch answer {
-        case .provisioned(let deviceId, _):
+        case .provisioned(let deviceId, _, _):
             logger.notice("device provisioned by claim", metadata: ["serial": "\(serial)", "device": "\(deviceId)"])
         case .refused(let reason, let retryAfter):
             // During a lockout the flood is logged at debug level only.
@@ -104,8 +114,20 @@ public final class Onboarding: Sendable {
         case .provision(let id): deviceId = id
         }
 
-        // The broker client first: if the database step then fails, the code stays usable and a new claim
-        // replaces the client and its password.
+        // A certificate first (a CSR the device must fix leaves the code usable), then the broker client: if the
+        // database step then fails, the code stays usable and a new claim replaces the client and its password.
+        var certificate: IssuedCertificate?
+        if let csr = request.csr {
+            guard let certificates else {
+                return .refused("this gateway issues no certificates; claim without \"csr\" to get a password", retryAfter: nil)
+            }
+            do {
+                certificate = try await certificates.issue(request: csr, deviceId: deviceId, origin: .claim)
+            } catch let error as CertificateError {
+                guard case .request(let reason) = error else { throw error }
+                return .refused(reason, retryAfter: nil)
+            }
+        }
         let password = Self.password(length: configuration.passwordLength)
         try await broker.createDeviceClient(deviceId, password: password)
         // The one lifecycle state machine says where a claim leads (registered → provisioned).
@@ -114,9 +136,12 @@ public final class Onboarding: Sendable {
         let provisioned = try await devices.commitClaim(deviceId, transition: transition)
         guard provisioned else {
             try? await broker.perform([DynamicSecurityCommand.deleteClient(deviceId)])
+            if certificate != nil { try? await certificates?.revokeForGood(deviceId: deviceId) }
             return .refused("the device was claimed at the same moment by another request", retryAfter: nil)
         }
-        return .provisioned(deviceId: deviceId, password: password)
+        // With a certificate the password stays unknown to everyone: the certificate is the device's identity.
+        return .provisioned(deviceId: deviceId, password: certificate == nil ? password : nil,
+                            certificate: certificate.map { CertificateAnswer($0, authority: certificates?.authority.certificatePEM) })
     }
 
     /// A random password from letters and digits (143 bits at 24 characters).
@@ -195,6 +220,8 @@ struct ClaimRequest: Equatable {
     var serial: String
     var claimCode: String
     var nonce: String
+    /// A PKCS #10 request (PEM): the device asks for a certificate instead of a password.
+    var csr: String?
 
     /// Shortest and longest nonce: 32 characters are 128 bits as hex, 192 as base64url.
     static let nonceLength = 32...128
@@ -219,7 +246,7 @@ struct ClaimRequest: Equatable {
 
     /// `{"serial": "...", "claimCode": "...", "nonce": "..."}`; the serial must be the topic's.
     static func parse(_ payload: [UInt8], topicSerial: String) -> Result<ClaimRequest, Failure> {
-        guard payload.count <= 4_096,
+        guard payload.count <= 16_384,
               let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else {
             return .failure(.unanswerable("the claim is not a JSON object"))
         }
@@ -235,27 +262,61 @@ struct ClaimRequest: Equatable {
         guard ClaimCode.isWellFormed(code) else {
             return refuse("the claim code is not of the form XXXX-XXXX-XXXX-XXXX-XXXX")
         }
-        return .success(ClaimRequest(serial: serial, claimCode: code, nonce: nonce))
+        var csr: String?
+        if let value = object["csr"] {
+            guard let text = value as? String else { return refuse("\"csr\" must be a PEM string") }
+            csr = text
+        }
+        return .success(ClaimRequest(serial: serial, claimCode: code, nonce: nonce, csr: csr))
     }
 }
 
 /// The answer on `provisioning/<serial>/result/<nonce>`.
 enum ClaimAnswer: Error, Equatable {
-    case provisioned(deviceId: String, password: String)
+    /// A password, or a certificate (then no password).
+    case provisioned(deviceId: String, password: String?, certificate: CertificateAnswer?)
     case refused(String, retryAfter: Double?)
 
     var payload: [UInt8] {
         let object: [String: Any]
         switch self {
-        case .provisioned(let deviceId, let password):
-            object = ["status": "provisioned", "deviceId": deviceId, "username": deviceId, "password": password,
-                      "clientId": deviceId, "publishTopic": "devices/\(deviceId)/{telemetry,events,status}",
-                      "commandTopic": "commands/\(deviceId)/#"]
+        case .provisioned(let deviceId, let password, let certificate):
+            var answer: [String: Any] = [
+                "status": "provisioned", "deviceId": deviceId, "username": deviceId,
+                "clientId": deviceId, "publishTopic": "devices/\(deviceId)/{telemetry,events,status}",
+                "commandTopic": "commands/\(deviceId)/#",
+            ]
+            if let password { answer["password"] = password }
+            if let certificate { answer.merge(certificate.fields, uniquingKeysWith: { $1 }) }
+            object = answer
         case .refused(let reason, let retryAfter):
             var refusal: [String: Any] = ["status": "refused", "reason": reason]
             if let retryAfter { refusal["retryAfterSeconds"] = Int(retryAfter.rounded(.up)) }
             object = refusal
         }
         return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data())
+    }
+}
+
+/// The certificate part of an answer (claim or renewal).
+struct CertificateAnswer: Equatable {
+    var certificate: IssuedCertificate
+    /// The device CA's certificate, so the device can check what it got.
+    var authority: String?
+
+    init(_ certificate: IssuedCertificate, authority: String?) {
+        self.certificate = certificate
+        self.authority = authority
+    }
+
+    var fields: [String: Any] {
+        var fields: [String: Any] = [
+            "certificate": certificate.pem, "certificateSerial": certificate.serial,
+            "certificateNotAfter": RFC3339.format(micros: Int64(certificate.notAfter.timeIntervalSince1970) * 1_000_000, fractionDigits: 0),
+            "renewTopic": BrokerControl.renewalTopic(certificate.deviceId),
+            "renewAnswerTopic": BrokerControl.renewalAnswerTopic(certificate.deviceId),
+        ]
+        if let authority { fields["deviceCA"] = authority }
+        return fields
     }
 }
