@@ -31,6 +31,12 @@
  * gateway dead-letters with the size. The broker never holds such payloads in its queues, and the message is
  * accounted for instead of vanishing.
  *
+ * Sixth rule (option `plugin_opt_no_certificate_users u1,u2`): a client that connected with a certificate (the
+ * certificate listener, where the broker takes the certificate's name as the user name and skips the password
+ * step) may do nothing at all if its user name is one of the listed fixed accounts or begins with "cip-" (any
+ * case): a device certificate named like a fixed account (`cip-admin` administers dynamic security) would
+ * otherwise be that account. The gateway never issues such a certificate; this is the broker's own guard.
+ *
  * It registers for MOSQ_EVT_BASIC_AUTH, MOSQ_EVT_ACL_CHECK and MOSQ_EVT_MESSAGE. Load it BEFORE the dynamic-security plugin in mosquitto.conf:
  * Mosquitto 2.0 calls the basic-auth callbacks in the order the plugins were loaded, and the first that does
  * not return MOSQ_ERR_PLUGIN_DEFER decides (ACL checks likewise). This plugin defers when the client id is the user's, so dynamic
@@ -46,14 +52,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <strings.h>
+
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
+#include <openssl/x509.h>
 
 static mosquitto_plugin_id_t *plugin_id = NULL;
 /* ",user1,user2," (leading and trailing commas) from plugin_opt_no_wildcard_users / _no_retain_users, or NULL. */
 static char *no_wildcard_users = NULL;
 static char *no_retain_users = NULL;
+static char *no_certificate_users = NULL;
 static char *device_topics = NULL;
 static unsigned long max_device_payload = 0;
 
@@ -102,6 +112,16 @@ static char *make_list(const char *value)
 	return list;
 }
 
+/* Whether the client presented a certificate (the certificate listener requires one). */
+static bool has_certificate(struct mosquitto *client)
+{
+	X509 *certificate = mosquitto_client_certificate(client);
+
+	if(certificate == NULL) return false;
+	X509_free(certificate);
+	return true;
+}
+
 static int acl_check(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_acl_check *ed = event_data;
@@ -109,6 +129,13 @@ static int acl_check(int event, void *event_data, void *userdata)
 
 	(void)event;
 	(void)userdata;
+	username = mosquitto_client_username(ed->client);
+	if(username != NULL && (listed(no_certificate_users, username) || strncasecmp(username, "cip-", 4) == 0)
+			&& has_certificate(ed->client)){
+		mosquitto_log_printf(MOSQ_LOG_WARNING, "cip_clientid: refused '%s' to a certificate named like the fixed account '%s'",
+				ed->topic ? ed->topic : "", username);
+		return MOSQ_ERR_ACL_DENIED;
+	}
 	if(ed->topic == NULL) return MOSQ_ERR_PLUGIN_DEFER;
 	if(ed->access == MOSQ_ACL_WRITE && ed->retain){
 		username = mosquitto_client_username(ed->client);
@@ -209,6 +236,9 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **user_data, s
 		}else if(strcmp(opts[i].key, "no_retain_users") == 0){
 			free(no_retain_users);
 			if((no_retain_users = make_list(opts[i].value)) == NULL) return MOSQ_ERR_NOMEM;
+		}else if(strcmp(opts[i].key, "no_certificate_users") == 0){
+			free(no_certificate_users);
+			if((no_certificate_users = make_list(opts[i].value)) == NULL) return MOSQ_ERR_NOMEM;
 		}else if(strcmp(opts[i].key, "device_topics") == 0){
 			free(device_topics);
 			if((device_topics = make_list(opts[i].value)) == NULL) return MOSQ_ERR_NOMEM;
@@ -234,6 +264,8 @@ int mosquitto_plugin_cleanup(void *user_data, struct mosquitto_opt *opts, int op
 	no_wildcard_users = NULL;
 	free(no_retain_users);
 	no_retain_users = NULL;
+	free(no_certificate_users);
+	no_certificate_users = NULL;
 	free(device_topics);
 	device_topics = NULL;
 	return mosquitto_callback_unregister(plugin_id, MOSQ_EVT_BASIC_AUTH, basic_auth, NULL);

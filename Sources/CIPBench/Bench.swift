@@ -65,6 +65,7 @@ struct Bench: AsyncParsableCommand {
         var brokerRates: [Double] = []
         var gatewayRates: [Double] = []
         var tlsRates: [Double] = []
+        var tlsBrokerRates: [Double] = []
         // (t) the same as (c), publisher and gateway over TLS: the broker options with the TLS listener.
         let overTLS: Bench? = try tlsURL.map { url in
             var bench = self
@@ -83,6 +84,9 @@ struct Bench: AsyncParsableCommand {
             brokerRates.append(brokerRate)
             gatewayRates.append(gatewayRate)
             if let overTLS {
+                let tlsBrokerRate = try overTLS.measureBroker(url: try overTLS.broker.parsedURL(), payloads: payloads, devices: deviceIDs, logger: logger)
+                print(String(format: "    round %d (a') broker over TLS:   %8.0f messages/s (a'/a %.2f)", round, tlsBrokerRate, tlsBrokerRate / brokerRate))
+                tlsBrokerRates.append(tlsBrokerRate)
                 try await scratch.execute("TRUNCATE observations, latest_observations, raw_messages, dead_letters")
                 let tlsRate = try await overTLS.measureGateway(url: scratch.url, brokerURL: try overTLS.broker.parsedURL(), payloads: payloads,
                                                                devices: deviceIDs, catalogue: catalogue, logger: logger)
@@ -101,7 +105,10 @@ struct Bench: AsyncParsableCommand {
             let tlsRate = median(tlsRates)
             print(String(format: "(t) gateway end to end over TLS (publisher and gateway on %@): %8.0f messages/s (median of %d)",
                          tlsURL ?? "", tlsRate, tlsRates.count))
-            print(String(format: "t/c = %.2f (TLS against plain TCP, same run)", tlsRate / gatewayRate))
+            print(String(format: "(a') broker over TLS to a discarding subscriber over TLS: %8.0f messages/s (median of %d)",
+                         median(tlsBrokerRates), tlsBrokerRates.count))
+            print(String(format: "t/c = %.2f (the gateway end to end, TLS against plain TCP, same run)   a'/a = %.2f (the broker alone)",
+                         tlsRate / gatewayRate, median(tlsBrokerRates) / brokerRate))
         }
         await scratch.close()
         if stored != messages * 3 { throw ValidationError("the gateway stored \(stored) observations, expected \(messages * 3)") }

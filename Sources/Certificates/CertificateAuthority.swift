@@ -52,13 +52,21 @@ public final class CertificateAuthority: @unchecked Sendable {
 
     // MARK: Issuing
 
+    /// Checks a request without signing anything (what `issue` checks first): cheap, no CA key involved.
+    public static func check(request: String) throws(CertificateError) {
+        _ = try CertificateSigningRequest(pem: request)
+    }
+
     /// Signs a certificate for `deviceId` with the public key of `request` (PEM), valid from `notBefore` to
     /// `notAfter`. Throws `.request` for a request that is unreadable, not signed by its own key (no proof that
     /// the device holds it) or carries a key too weak to accept.
     public func issue(request: String, deviceId: String, notBefore: Date, notAfter: Date) throws(CertificateError) -> IssuedCertificate {
         let signingRequest = try CertificateSigningRequest(pem: request)
         guard notAfter > notBefore else { throw .configuration("a certificate must end after it begins") }
-        guard !deviceId.isEmpty, deviceId.utf8.count <= 64 else { throw .configuration("a device id of 1 to 64 bytes names a certificate") }
+        // X.520 caps a common name at 64 characters: a longer device id cannot be a certificate's identity.
+        guard !deviceId.isEmpty, deviceId.utf8.count <= 64 else {
+            throw .request("a device id longer than 64 bytes cannot be a certificate's name; this device uses a password")
+        }
         return try lock.withLock { _ throws(CertificateError) in
             defer { ERR_clear_error() }
             guard let x509 = X509_new() else { throw .openssl("X509_new") }

@@ -43,6 +43,13 @@ final class CertificateSigningRequest {
         let bits = EVP_PKEY_get_bits(key)
         switch EVP_PKEY_get_base_id(key) {
         case EVP_PKEY_EC:
+            // A named curve only: a key with explicit curve parameters would get a certificate OpenSSL refuses.
+            var encoding = [CChar](repeating: 0, count: 32)
+            var encodingLength = 0
+            if EVP_PKEY_get_utf8_string_param(key, "encoding", &encoding, encoding.count, &encodingLength) == 1,
+               String(decoding: encoding.prefix(encodingLength).map { UInt8(bitPattern: $0) }, as: UTF8.self) != "named_curve" {
+                return "the CSR's EC key carries explicit curve parameters; use a named curve (P-256 or P-384)"
+            }
             var name = [CChar](repeating: 0, count: 64)
             var length = 0
             guard EVP_PKEY_get_group_name(key, &name, name.count, &length) == 1 else { return "the CSR's EC curve cannot be read" }

@@ -122,6 +122,13 @@ public final class MQTTClient: @unchecked Sendable {
         mosquitto_publish_callback_set(mosq) { _, context, _ in
             MQTTClient.from(context).didCompletePublish()
         }
+        // libmosquitto's own errors say why a connection fails before the broker answers (a TLS handshake: the
+        // broker's certificate not trusted or not naming the host), which no other callback reports.
+        mosquitto_log_callback_set(mosq) { _, context, level, text in
+            guard level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING) != 0, let text else { return }
+            MQTTClient.from(context).logger.warning("libmosquitto: \(String(cString: text))",
+                                                     metadata: ["broker": "\(MQTTClient.from(context).configuration.url)"])
+        }
     }
 
     /// TLS 1.2 or later, the broker's certificate verified and its name checked against the URL's host

@@ -1,6 +1,7 @@
 import Postgres
 
-/// The registry in PostgreSQL: the one home of tables `devices` and `device_history` (migration 0002); onboarding
+/// The registry in PostgreSQL: the one home of tables `devices` and `device_history` (migration 0002), and of
+/// `device_claim_reservations` (0019); onboarding
 /// and broker enforcement write them through the methods below, never with SQL of their own.
 public struct PostgresDeviceRepository: DeviceRepository {
     let pool: PostgresPool
@@ -279,6 +280,26 @@ public struct PostgresDeviceRepository: DeviceRepository {
                                 hash: row.decodeIfPresent("claim_code_hash"), salt: row.decodeIfPresent("claim_code_salt"),
                                 expired: row.decodeIfPresent("expired") ?? false)
             }
+        }
+    }
+
+    /// Reserves the device for one claim for `seconds` (table `device_claim_reservations`): false when another
+    /// claim (in this or another gateway) holds it, so that only one of them ever touches the broker account.
+    func reserveClaim(_ deviceId: String, token: String, seconds: Int) async throws -> Bool {
+        try await pool.withConnection { connection in
+            try connection.query("""
+                INSERT INTO device_claim_reservations (device_id, token, expires_at)
+                VALUES ($1, $2, now() + $3::integer * interval '1 second')
+                ON CONFLICT (device_id) DO UPDATE SET token = EXCLUDED.token, expires_at = EXCLUDED.expires_at
+                WHERE device_claim_reservations.expires_at < now()
+                RETURNING token
+                """, [deviceId, token, seconds]).count == 1
+        }
+    }
+
+    func releaseClaim(_ deviceId: String, token: String) async throws {
+        try await pool.withConnection { connection in
+            try connection.query("DELETE FROM device_claim_reservations WHERE device_id = $1 AND token = $2", [deviceId, token])
         }
     }
 

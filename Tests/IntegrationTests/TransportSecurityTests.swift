@@ -203,6 +203,14 @@ extension IntegrationTests {
             #expect(await eventually(timeout: 15) { (try? Self.observations(database, a)) ?? 0 == 1 })
             #expect(try Self.observations(database, b) == 0)
 
+            // A certificate of the device CA named like a fixed account is nobody at the broker (the plugin's guard;
+            // the gateway never issues one): the bridge's name may not publish as A.
+            let bridgeName = TestStack.bridgeAccount.username ?? "cip-bridge"
+            let impostor = try authority.issue(request: try Self.keyAndRequest(directory, "impostor"), deviceId: bridgeName,
+                                               notBefore: Date().addingTimeInterval(-60), notAfter: Date().addingTimeInterval(3_600))
+            try impostor.pem.write(toFile: "\(directory)/impostor.crt", atomically: true, encoding: .utf8)
+            _ = try Self.publishWithCertificate(directory, "impostor", topic: "devices/\(a)/telemetry", payload: #"[{"n":"battery","v":9,"u":"%"}]"#)
+
             // A certificate cannot take the gateway's client id: the listener forces the client id to the
             // certificate's name, so the gateway's persistent session stays, and ingest goes on.
             let takeover = try Self.run(["mosquitto_pub", "-L", "\(Self.certificateURL)/devices/\(a)/telemetry", "--cafile", Self.caFile,
@@ -249,6 +257,11 @@ extension IntegrationTests {
             #expect(renewal["status"] as? String == "issued", "\(renewal)")
             try (renewal["certificate"] as? String ?? "").write(toFile: "\(directory)/renewed.crt", atomically: true, encoding: .utf8)
             #expect(try Self.run(["openssl", "x509", "-in", "\(directory)/renewed.crt", "-noout", "-subject"]).output.contains("CN = \(id)"))
+            // A second good request within the minute is dropped unanswered (a device cannot flood the CA).
+            let again = try Self.keyAndRequest(directory, "again")
+            try device.publish(topic: "certificates/\(id)/request", payload: Array(try JSONSerialization.data(withJSONObject: ["csr": again])))
+            try await Task.sleep(for: .seconds(2))
+            #expect(inbox.all.count == 1)
             // A hostile renewal: garbage is refused with the reason; the trusted bridge cannot ask for the device
             // (the broker drops its publish: no second answer comes).
             try device.publish(topic: "certificates/\(id)/request", payload: Array(#"{"csr":"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"}"#.utf8))
@@ -295,6 +308,133 @@ extension IntegrationTests {
             #expect(try database.count("SELECT count(*) FROM device_certificates WHERE device_id = $1 AND revocation_reason = 'cessationOfOperation'", [id]) == 2)
         }
 
+        @Test("a CRL that cannot reach the broker leaves the suspension not enforced, and it is enforced once the broker can be told")
+        func revocationListFailureIsRetried() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            let gateway = try Self.secureGateway(database)
+            // The pid file names a process that is not the broker (this test): the gateway must refuse to signal it.
+            let directory = try Self.scratch()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let pidFile = "\(directory)/broker.pid"
+            try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+            gateway.extraEnvironment["CIP_BROKER_PID_FILE"] = pidFile
+            defer { gateway.cleanUp() }
+            try gateway.start()
+            try await gateway.waitUntilReady()
+            let suffix = TestStack.uniqueName("f").replacingOccurrences(of: "_", with: "-")
+            let id = "tls-f-\(suffix)"
+            let answer = try await Self.claim(gateway, id: id, type: "sensor", csr: try Self.keyAndRequest(directory, id))
+            try #require(answer["certificate"] as? String).write(toFile: "\(directory)/\(id).crt", atomically: true, encoding: .utf8)
+            let telemetry = #"[{"n":"battery","v":40,"u":"%"}]"#
+            #expect(try Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: telemetry))
+
+            #expect(try gateway.httpSend("POST", "/iot/v1/devices/\(id)/suspend", json: #"{"reason":"lost"}"#).status == 200)
+            try await Task.sleep(for: .seconds(3))
+            #expect(try database.strings("SELECT coalesce(broker_state, '') FROM devices WHERE device_id = $1", [id]) != ["suspended"],
+                    "a suspension whose CRL the broker never loaded counted as enforced")
+            #expect(gateway.logTail(40_000).contains("is not the broker"))
+            // The broker can be told again: the next round writes the list, signals it, and only then counts it.
+            try "\(try String(contentsOfFile: Self.brokerPidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))\n"
+                .write(toFile: pidFile, atomically: true, encoding: .utf8)
+            #expect(await eventually(timeout: 30) {
+                (try? database.strings("SELECT coalesce(broker_state, '') FROM devices WHERE device_id = $1", [id])) == ["suspended"]
+            })
+            #expect(try !Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: telemetry))
+        }
+
+        @Test("several gateways on one database: each claim is answered once and its certificate works; a gateway without the device CA does not count a suspension as enforced until one with it wrote the CRL")
+        func severalGateways() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            let first = try Self.secureGateway(database)
+            defer { first.cleanUp() }
+            try first.start()
+            try await first.waitUntilReady()
+            let second = try Self.secureGateway(database)
+            second.token = first.token
+            defer { second.cleanUp() }
+            try second.start()
+            try await second.waitUntilReady()
+            let directory = try Self.scratch()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let suffix = TestStack.uniqueName("m").replacingOccurrences(of: "_", with: "-")
+            let ids = (1...3).map { "tls-m\($0)-\(suffix)" }
+            for id in ids {
+                let answer = try await Self.claim(first, id: id, type: "sensor", csr: try Self.keyAndRequest(directory, id))
+                #expect(answer["status"] as? String == "provisioned", "\(answer)")
+                try (answer["certificate"] as? String ?? "").write(toFile: "\(directory)/\(id).crt", atomically: true, encoding: .utf8)
+                #expect(try Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: #"[{"n":"battery","v":70,"u":"%"}]"#))
+            }
+            #expect(try database.count("SELECT count(*) FROM device_certificates WHERE revoked_at IS NOT NULL") == 0)
+            #expect(try database.count("SELECT count(*) FROM device_certificates") == 3)
+            _ = second.terminate()
+
+            // A gateway without the device CA suspends: the database holds the certificate at once, but the list is
+            // the first gateway's to write; until it did, the suspension does not count as enforced.
+            let plain = GatewayProcess(databaseURL: database.url)
+            plain.token = first.token
+            defer { plain.cleanUp() }
+            _ = first.terminate()
+            try plain.start()
+            try await plain.waitUntilReady()
+            let id = ids[0]
+            #expect(try plain.httpSend("POST", "/iot/v1/devices/\(id)/suspend", json: #"{"reason":"lost"}"#).status == 200)
+            #expect(try database.count("SELECT count(*) FROM device_certificates WHERE device_id = $1 AND revocation_reason = 'certificateHold'", [id]) == 1)
+            try await Task.sleep(for: .seconds(3))
+            #expect(try database.strings("SELECT coalesce(broker_state, '') FROM devices WHERE device_id = $1", [id]) != ["suspended"])
+            #expect(plain.logTail(40_000).contains("no device CA"))
+            try first.start()
+            #expect(await eventually(timeout: 40) {
+                (try? database.strings("SELECT coalesce(broker_state, '') FROM devices WHERE device_id = $1", [id])) == ["suspended"]
+            })
+            #expect(try !Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: #"[{"n":"battery","v":71,"u":"%"}]"#))
+            #expect(try Self.publishWithCertificate(directory, ids[1], topic: "devices/\(ids[1])/telemetry", payload: #"[{"n":"battery","v":72,"u":"%"}]"#))
+        }
+
+        @Test("the database holds the rules for everyone who writes it: issue only in the right state, the lifecycle drives holds and revocation, revoked for good stays so, nothing is deleted")
+        func databaseRules() throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            _ = try database.register(["c-reg"], state: "registered")
+            _ = try database.register(["c-act", "c-sus"], state: "active")
+            _ = try database.register(["c-off"], state: "suspended")
+            let gateway = try PostgresConnection(url: database.url)  // the gateway's own role
+            defer { gateway.close() }
+            var serial = 0x10
+            func insert(_ device: String, _ origin: String) throws(PostgresError) {
+                serial += 1
+                try gateway.query("""
+                    INSERT INTO device_certificates (serial, device_id, fingerprint, not_before, not_after, issued_by)
+                    VALUES ($1, $2, $3, now() - interval '1 minute', now() + interval '1 day', $4)
+                    """, [String(format: "%02X", serial), device, String(repeating: String(format: "%02x", serial), count: 32), origin])
+            }
+            try insert("c-reg", "claim")
+            try insert("c-act", "renewal")
+            try insert("c-sus", "renewal")
+            #expect(throws: PostgresError.self) { try insert("c-act", "claim") }     // a claim needs registered
+            #expect(throws: PostgresError.self) { try insert("c-off", "renewal") }   // a suspended device renews nothing
+            #expect(throws: PostgresError.self) { try insert("c-reg", "renewal") }
+            func reasons(_ device: String) throws -> [String] {
+                try database.strings("SELECT coalesce(revocation_reason, 'valid') FROM device_certificates WHERE device_id = $1", [device])
+            }
+            func changedAt() throws -> [String] { try database.strings("SELECT changed_at::text FROM device_crl") }
+            let before = try changedAt()
+            try gateway.query("UPDATE devices SET lifecycle_state = 'suspended' WHERE device_id = 'c-sus'")
+            #expect(try reasons("c-sus") == ["certificateHold"])
+            #expect(try changedAt() != before, "a hold marks the written CRL behind")
+            try gateway.query("UPDATE devices SET lifecycle_state = 'active' WHERE device_id = 'c-sus'")
+            #expect(try reasons("c-sus") == ["valid"])
+            try gateway.query("UPDATE devices SET lifecycle_state = 'decommissioned' WHERE device_id = 'c-sus'")
+            #expect(try reasons("c-sus") == ["cessationOfOperation"])
+            #expect(throws: PostgresError.self) {
+                try gateway.query("UPDATE device_certificates SET revoked_at = NULL, revocation_reason = NULL WHERE device_id = 'c-sus'")
+            }
+            #expect(throws: PostgresError.self) { try gateway.query("UPDATE device_certificates SET not_after = now() + interval '10 years'") }
+            #expect(throws: PostgresError.self) { try gateway.query("DELETE FROM device_certificates WHERE device_id = 'c-act'") }
+            #expect(try reasons("c-act") == ["valid"])
+        }
+
         @Test("a device in Python (paho-mqtt) makes its key, claims with a CSR over TLS, publishes with its certificate, and is refused once decommissioned")
         func pythonDevice() async throws {
             let database = try TestDatabase.create()
@@ -328,6 +468,39 @@ extension IntegrationTests {
             try await Task.sleep(for: .seconds(1))
             let refused = try Self.run(["python3", script, "publish", "--dir", directory], allowFailure: true, environment: environment)
             #expect(refused.status != 0, "\(refused.output)")
+        }
+
+        @Test("the MQTT client checks the broker's name: a broker whose certificate (from the trusted CA) names another host is refused, with the project's client and with mosquitto_pub")
+        func verifiesTheBrokersName() async throws {
+            let directory = try Self.scratch()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            // A certificate of the stack's own CA for another name only.
+            try Self.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                          "-keyout", "\(directory)/other.key", "-out", "\(directory)/other.csr", "-subj", "/CN=other.example"])
+            try "subjectAltName=DNS:other.example\n".write(toFile: "\(directory)/ext", atomically: true, encoding: .utf8)
+            try Self.run(["openssl", "x509", "-req", "-in", "\(directory)/other.csr", "-CA", Self.caFile, "-CAkey", Self.tlsDirectory + "/ca.key",
+                          "-set_serial", "99", "-days", "1", "-extfile", "\(directory)/ext", "-out", "\(directory)/other.crt"])
+            let port = Int.random(in: 42_000...42_999)
+            try """
+                user \(String(cString: getpwuid(getuid()).pointee.pw_name))
+                listener \(port) 127.0.0.1
+                certfile \(directory)/other.crt
+                keyfile \(directory)/other.key
+                allow_anonymous true
+                """.write(toFile: "\(directory)/broker.conf", atomically: true, encoding: .utf8)
+            let broker = try ChildProcess(["/usr/sbin/mosquitto", "-c", "\(directory)/broker.conf"], environment: TestStack.environment,
+                                          logPath: "\(directory)/broker.log")
+            defer { broker.signal(SIGKILL); _ = broker.wait() }
+            #expect(await eventually(timeout: 10) { (try? connectLoopback(port: port)).map { close($0); return true } ?? false })
+
+            var configuration = MQTTClient.Configuration(url: try MQTTURL(parsing: "mqtts://localhost:\(port)"), clientID: "name-check")
+            configuration.tls = .init(caFile: Self.caFile)
+            let client = try MQTTClient(configuration: configuration, logger: TestStack.logger)
+            defer { client.stop() }
+            #expect(throws: MQTTError.self) { try client.connect(timeout: 3) }
+            let pub = try Self.run(["mosquitto_pub", "-h", "localhost", "-p", String(port), "--cafile", Self.caFile, "-t", "x", "-m", "x"],
+                                   allowFailure: true)
+            #expect(pub.status != 0, "\(pub.output)")
         }
 
         @Test("careless configuration is refused at start: TLS files with a plain URL, a CA without a CRL file, and a database certificate of the wrong CA")

@@ -13,9 +13,12 @@ import Synchronization
 /// which state the broker last enforced (`devices.broker_state`), and `run()` re-enforces every device whose
 /// broker state lags behind, so a broker that was away catches up by itself.
 public final class BrokerControl: Service, BrokerAccess, Sendable {
-    public static let claimFilter = "provisioning/+/claim"
+    /// Claims and renewals are shared subscriptions: with several gateways, each request reaches one of them.
+    public static let claimFilter = "$share/cip-gateway/provisioning/+/claim"
     /// Certificate renewal requests: `certificates/<device id>/request`, answered on `certificates/<device id>/response`.
-    public static let renewalFilter = "certificates/+/request"
+    public static let renewalFilter = "$share/cip-gateway/certificates/+/request"
+    /// A device may ask for a renewal once a minute; more is dropped unanswered (a flood costs no database work).
+    static let renewalInterval: Duration = .seconds(60)
     public static func renewalTopic(_ deviceId: String) -> String { "certificates/\(deviceId)/request" }
     public static func renewalAnswerTopic(_ deviceId: String) -> String { "certificates/\(deviceId)/response" }
 
@@ -24,7 +27,11 @@ public final class BrokerControl: Service, BrokerAccess, Sendable {
     private let logger: Logger
     private let onboarding: Onboarding
     private let certificates: DeviceCertificates?
+    private let certificateRepository: PostgresCertificateRepository
     private let claims: AsyncStream<MQTTMessage>
+    /// Renewals have a queue of their own, so that a device flooding them cannot crowd out claims.
+    private let renewals: AsyncStream<MQTTMessage>
+    private let lastRenewal = Mutex<[String: ContinuousClock.Instant]>([:])
     private let pending = Mutex<[String: Pending]>([:])
     private let nextRequest = Atomic<UInt64>(0)
     private let reconcileInterval: Duration
@@ -42,8 +49,11 @@ public final class BrokerControl: Service, BrokerAccess, Sendable {
         configuration.subscriptions = [(DynamicSecurityCommand.responseTopic, 1), (Self.claimFilter, 1)]
         if certificates != nil { configuration.subscriptions.append((Self.renewalFilter, 1)) }
         self.certificates = certificates
+        certificateRepository = PostgresCertificateRepository(pool: devices.pool)
         let (claims, claimSink) = AsyncStream<MQTTMessage>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
         self.claims = claims
+        let (renewals, renewalSink) = AsyncStream<MQTTMessage>.makeStream(bufferingPolicy: .bufferingNewest(1_000))
+        self.renewals = renewals
         self.devices = devices
         self.logger = logger
         self.reconcileInterval = reconcileInterval
@@ -51,6 +61,8 @@ public final class BrokerControl: Service, BrokerAccess, Sendable {
         client = try MQTTClient(configuration: configuration, logger: logger) { message in
             if message.topic == DynamicSecurityCommand.responseTopic {
                 responses.deliver(message.payload)
+            } else if message.topic.hasPrefix("certificates/") {
+                renewalSink.yield(message)
             } else {
                 claimSink.yield(message)
             }
@@ -66,12 +78,15 @@ public final class BrokerControl: Service, BrokerAccess, Sendable {
         let claims = self.claims
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await message in claims {
-                    if message.topic.hasPrefix("provisioning/") {
-                        await self.onboarding.handle(message, broker: self)
-                    } else if let certificates = self.certificates {
-                        await self.renew(message, certificates: certificates)
-                    }
+                for await claim in claims {
+                    await self.onboarding.handle(claim, broker: self)
+                }
+            }
+            let renewals = self.renewals
+            group.addTask {
+                for await renewal in renewals {
+                    guard let certificates = self.certificates else { continue }
+                    await self.renew(renewal, certificates: certificates)
                 }
             }
             group.addTask {
@@ -182,8 +197,21 @@ public final class BrokerControl: Service, BrokerAccess, Sendable {
         if let problem = ReservedNames.problem(deviceId: deviceId) { throw BrokerError(problem) }
         // The CRL before the account: a suspended device that is disconnected below must not get back in over its
         // certificate in between (the certificate listener skips the password step, and with it dynamic
-        // security's check of a disabled client).
-        try await certificates?.enforce(state, deviceId: deviceId)
+        // security's check of a disabled client). The database already says what the list must hold (the
+        // lifecycle's triggers); a list that could not be written does not stop the account step, but the change
+        // does not count as enforced until the list is written (the next round tries again).
+        var revocationListFailure: (any Error)?
+        if state != .registered {
+            do {
+                if let certificates {
+                    try await certificates.publishIfBehind()
+                } else if try await certificateRepository.isBehind(), try await certificateRepository.anyUnexpired() {
+                    throw BrokerError("the device CRL is behind and this gateway has no device CA to write it (--device-ca-cert)")
+                }
+            } catch {
+                revocationListFailure = error
+            }
+        }
         switch state {
         case .registered: break
         case .provisioned, .active: try await perform([DynamicSecurityCommand.enableClient(deviceId)])
@@ -191,6 +219,7 @@ public final class BrokerControl: Service, BrokerAccess, Sendable {
         case .decommissioned:
             try await perform([DynamicSecurityCommand.deleteClient(deviceId), DynamicSecurityCommand.deleteRole(deviceId)])
         }
+        if let revocationListFailure { throw revocationListFailure }
         try await devices.markEnforced(state, deviceId: deviceId)
     }
 
@@ -228,35 +257,58 @@ public final class BrokerControl: Service, BrokerAccess, Sendable {
 
     /// A renewal: `{"csr": "<PEM>"}` on `certificates/<device id>/request`. Only the device's own account may
     /// publish there (its role's ACL), so the topic names who asks; the device must be provisioned or active.
-    /// The answer goes to `certificates/<device id>/response`, which only that account may read.
+    /// The answer goes to `certificates/<device id>/response`, which only that account may read. What can be
+    /// checked without the database (JSON, the CSR itself) is checked first and answered at once; a request that
+    /// passes costs database work and is accepted once a minute per device (more is dropped unanswered).
     private func renew(_ message: MQTTMessage, certificates: DeviceCertificates) async {
         let parts = message.topic.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == "certificates", parts[2] == "request", !parts[1].isEmpty, !message.retained else { return }
         let deviceId = String(parts[1])
         guard ReservedNames.problem(deviceId: deviceId) == nil else { return }
-        let answer: [String: Any]
+        func answer(_ object: [String: Any]) {
+            let payload = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+            do {
+                try publish(topic: Self.renewalAnswerTopic(deviceId), payload: Array(payload))
+            } catch {
+                logger.error("could not answer a renewal", metadata: ["device": "\(deviceId)", "error": "\(error)"])
+            }
+        }
+        guard message.payload.count <= 16_384,
+              let object = try? JSONSerialization.jsonObject(with: Data(message.payload)) as? [String: Any],
+              let csr = object["csr"] as? String else {
+            return answer(["status": "refused", "reason": "expected {\"csr\": \"<PEM certificate request>\"}"])
+        }
         do {
-            answer = try await renewal(message.payload, deviceId: deviceId, certificates: certificates)
+            try CertificateAuthority.check(request: csr)
+        } catch {
+            logger.debug("certificate renewal refused", metadata: ["device": "\(deviceId)", "reason": "\(error)"])
+            if case .request(let reason) = error { return answer(["status": "refused", "reason": reason]) }
+            return
+        }
+        let now = ContinuousClock.now
+        let allowed = lastRenewal.withLock { last in
+            if let previous = last[deviceId], now - previous < Self.renewalInterval { return false }
+            if last.count >= 10_000 { last = last.filter { now - $0.value < Self.renewalInterval } }
+            last[deviceId] = now
+            return true
+        }
+        guard allowed else {
+            logger.debug("certificate renewal dropped: more than one a minute", metadata: ["device": "\(deviceId)"])
+            return
+        }
+        do {
+            answer(try await renewal(csr, deviceId: deviceId, certificates: certificates))
         } catch {
             logger.error("certificate renewal could not be processed", metadata: ["device": "\(deviceId)", "error": "\(error)"])
-            answer = ["status": "refused", "reason": "the renewal could not be processed now; try again later", "retryAfterSeconds": 30]
-        }
-        let payload = (try? JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        do {
-            try publish(topic: Self.renewalAnswerTopic(deviceId), payload: Array(payload))
-        } catch {
-            logger.error("could not answer a renewal", metadata: ["device": "\(deviceId)", "error": "\(error)"])
+            answer(["status": "refused", "reason": "the renewal could not be processed now; try again later", "retryAfterSeconds": 60])
         }
     }
 
-    private func renewal(_ payload: [UInt8], deviceId: String, certificates: DeviceCertificates) async throws -> [String: Any] {
+    private func renewal(_ csr: String, deviceId: String, certificates: DeviceCertificates) async throws -> [String: Any] {
         func refused(_ reason: String) -> [String: Any] {
             logger.warning("certificate renewal refused", metadata: ["device": "\(deviceId)", "reason": "\(reason)"])
             return ["status": "refused", "reason": reason]
         }
-        guard payload.count <= 16_384,
-              let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
-              let csr = object["csr"] as? String else { return refused("expected {\"csr\": \"<PEM certificate request>\"}") }
         guard let device = try await devices.device(deviceId), [.provisioned, .active].contains(device.lifecycleState) else {
             return refused("the device is not provisioned or active")
         }

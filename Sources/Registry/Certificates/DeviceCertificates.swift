@@ -45,10 +45,8 @@ public final class DeviceCertificates: Sendable {
     public let authority: CertificateAuthority
     private let repository: PostgresCertificateRepository
     private let logger: Logger
-    /// When the CRL was last written (0: not yet by this process).
+    /// When this process last wrote the CRL (0: not yet).
     private let lastPublished = Atomic<Int64>(0)
-    /// One list written at a time, so a slower writer never replaces a newer list with an older one.
-    private let publishing = PublishingGate()
 
     public init(configuration: Configuration, pool: PostgresPool, logger: Logger) throws {
         guard (1...3_650).contains(configuration.validityDays), (1...90).contains(configuration.revocationListDays) else {
@@ -61,16 +59,22 @@ public final class DeviceCertificates: Sendable {
     }
 
     /// Signs a certificate for the device from its CSR (valid from a minute ago, for clocks a little behind) and
-    /// records it. Throws `CertificateError.request` for a CSR the device must fix.
+    /// records it. Throws `CertificateError.request` for a CSR the device must fix, or a device that may not get
+    /// one now (not in the state its origin needs, too many certificates, a name no certificate may carry).
     public func issue(request: String, deviceId: String, origin: Origin) async throws -> IssuedCertificate {
+        if let problem = ReservedNames.problem(deviceId: deviceId) { throw CertificateError.request(problem) }
         if origin == .renewal, try await repository.usableCount(deviceId: deviceId) >= configuration.maximumPerDevice {
-            throw CertificateError.request("the device already holds \(configuration.maximumPerDevice) valid certificates; "
-                                           + "a renewal is accepted once one of them has expired or the device was resumed")
+            throw CertificateError.request("the device already holds \(configuration.maximumPerDevice) certificates that have "
+                                           + "not expired; a renewal is accepted once one of them has expired or was revoked")
         }
         let now = Date()
         let certificate = try authority.issue(request: request, deviceId: deviceId, notBefore: now.addingTimeInterval(-60),
                                               notAfter: now.addingTimeInterval(Double(configuration.validityDays) * 86_400))
-        try await repository.insert(certificate, issuedBy: origin.rawValue)
+        do {
+            try await repository.insert(certificate, issuedBy: origin.rawValue)
+        } catch let error as PostgresCertificateRepository.WrongState {
+            throw CertificateError.request(error.description)
+        }
         logger.notice("device certificate issued", metadata: [
             "device": "\(deviceId)", "serial": "\(certificate.serial)", "origin": "\(origin.rawValue)",
             "notAfter": "\(RFC3339.format(micros: Int64(certificate.notAfter.timeIntervalSince1970) * 1_000_000, fractionDigits: 0))",
@@ -78,52 +82,47 @@ public final class DeviceCertificates: Sendable {
         return certificate
     }
 
-    /// Makes the CRL say what the lifecycle state says: suspended → the device's certificates on hold,
-    /// provisioned/active → holds lifted, decommissioned → revoked for good. Writes the list when it changed.
-    public func enforce(_ state: LifecycleState, deviceId: String) async throws {
-        let reason: RevokedCertificate.Reason?
-        switch state {
-        case .registered: return
-        case .provisioned, .active: reason = nil
-        case .suspended: reason = .certificateHold
-        case .decommissioned: reason = .cessationOfOperation
-        }
-        if try await repository.setRevocation(deviceId: deviceId, reason: reason) {
-            try await publishRevocationList()
-        }
+    /// Revokes one certificate for good (the certificate of a claim that failed or lost a race: the device never
+    /// learnt it) and writes the list.
+    func revokeForGood(_ certificate: IssuedCertificate) async throws {
+        try await repository.revoke(serial: certificate.serial)
+        try await publishIfBehind()
     }
 
-    /// Revokes one certificate for good (a claim that lost a race keeps nothing usable).
-    func revokeForGood(deviceId: String) async throws {
-        if try await repository.setRevocation(deviceId: deviceId, reason: .cessationOfOperation) {
-            try await publishRevocationList()
-        }
+    /// Writes the list when the database says it misses a change (a suspension, resume or decommissioning by
+    /// anyone, a write that failed before). Throws when the write fails: the caller does not count the change as
+    /// enforced, and the next round tries again.
+    public func publishIfBehind() async throws {
+        if try await repository.isBehind() { try await publishRevocationList() }
     }
 
-    /// Writes a new list when none was written by this process yet, or a third of its validity has passed.
+    /// Writes the list when it is behind, when this process has not written one yet, or after a third of its
+    /// validity (an expired CRL makes OpenSSL refuse every certificate of the CA).
     public func refreshIfDue() async throws {
         let now = Int64(Date().timeIntervalSince1970)
         let last = lastPublished.load(ordering: .relaxed)
         if last == 0 || now - last >= Int64(configuration.revocationListDays) * 86_400 / 3 {
             try await publishRevocationList()
+        } else {
+            try await publishIfBehind()
         }
     }
 
-    /// Signs the current list, replaces the file atomically (the broker never reads half a list) and signals the
-    /// broker. Throws when any step fails: the caller (broker enforcement) retries, the device stays marked as
-    /// not yet enforced.
+    /// Signs the current list (dated five minutes back, for a broker whose clock is a little behind), replaces
+    /// the file atomically (the broker never reads half a list) and signals the broker.
     public func publishRevocationList() async throws {
-        try await publishing.run {
-            let (entries, number) = try await repository.revocationListContents()
+        let authority = self.authority
+        let configuration = self.configuration
+        let (entries, number) = try await repository.writeRevocationList { entries, number in
             let now = Date()
-            let pem = try authority.revocationList(entries, number: number, thisUpdate: now,
+            let pem = try authority.revocationList(entries, number: number, thisUpdate: now.addingTimeInterval(-300),
                                                    nextUpdate: now.addingTimeInterval(Double(configuration.revocationListDays) * 86_400))
             try Self.replace(configuration.revocationListFile, with: pem)
             if let pidFile = configuration.brokerPidFile { try Self.signalReload(pidFile) }
-            lastPublished.store(Int64(now.timeIntervalSince1970), ordering: .relaxed)
-            logger.info("device CRL written", metadata: ["entries": "\(entries.count)", "number": "\(number)",
-                                                         "file": "\(configuration.revocationListFile)"])
         }
+        lastPublished.store(Int64(Date().timeIntervalSince1970), ordering: .relaxed)
+        logger.info("device CRL written", metadata: ["entries": "\(entries)", "number": "\(number)",
+                                                     "file": "\(configuration.revocationListFile)"])
     }
 
     static func replace(_ path: String, with text: String) throws {
@@ -154,21 +153,5 @@ public final class DeviceCertificates: Sendable {
         guard kill(pid, SIGHUP) == 0 else {
             throw CertificateError.configuration("cannot signal the broker (pid \(pid)): \(String(cString: strerror(errno)))")
         }
-    }
-}
-
-/// Runs one operation at a time, in arrival order.
-private actor PublishingGate {
-    private var busy = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-
-    func run(_ body: @Sendable () async throws -> Void) async throws {
-        while busy { await withCheckedContinuation { waiters.append($0) } }
-        busy = true
-        defer {
-            busy = false
-            if !waiters.isEmpty { waiters.removeFirst().resume() }
-        }
-        try await body()
     }
 }

@@ -2,22 +2,33 @@ import Certificates
 import Foundation
 import Postgres
 
-/// Device certificates in PostgreSQL: the one home of table `device_certificates` (migration 0019).
+/// Device certificates in PostgreSQL: the one home of tables `device_certificates` and `device_crl` (migration
+/// 0019). What the CRL must say follows the lifecycle inside the database (triggers); this repository records
+/// what is issued and writes the list when the database says it is behind.
 struct PostgresCertificateRepository: Sendable {
     let pool: PostgresPool
 
+    /// The device is not in the state the certificate's origin needs (checked by the database under a lock on
+    /// the device's row).
+    struct WrongState: Error, CustomStringConvertible { var description: String }
+
     func insert(_ certificate: IssuedCertificate, issuedBy: String) async throws {
-        try await pool.withConnection { connection in
-            try connection.query("""
-                INSERT INTO device_certificates (serial, device_id, fingerprint, not_before, not_after, issued_by)
-                VALUES ($1, $2, $3, \(PostgresSQL.timestamp(micros: "$4::bigint")), \(PostgresSQL.timestamp(micros: "$5::bigint")), $6)
-                """, [certificate.serial, certificate.deviceId, certificate.fingerprint,
-                      Int64(certificate.notBefore.timeIntervalSince1970) * 1_000_000,
-                      Int64(certificate.notAfter.timeIntervalSince1970) * 1_000_000, issuedBy])
+        do {
+            try await pool.withConnection { connection in
+                try connection.query("""
+                    INSERT INTO device_certificates (serial, device_id, fingerprint, not_before, not_after, issued_by)
+                    VALUES ($1, $2, $3, \(PostgresSQL.timestamp(micros: "$4::bigint")), \(PostgresSQL.timestamp(micros: "$5::bigint")), $6)
+                    """, [certificate.serial, certificate.deviceId, certificate.fingerprint,
+                          Int64(certificate.notBefore.timeIntervalSince1970) * 1_000_000,
+                          Int64(certificate.notAfter.timeIntervalSince1970) * 1_000_000, issuedBy])
+            }
+        } catch let error as PostgresError where error.sqlState == "23514" && error.message.contains("device_certificates: the device is") {
+            throw WrongState(description: error.message.components(separatedBy: "device_certificates: ").last ?? error.message)
         }
     }
 
-    /// Certificates of the device that are neither expired nor revoked (held ones count: a resume restores them).
+    /// Certificates of the device that are neither expired nor revoked for good (held ones count: a resume
+    /// restores them).
     func usableCount(deviceId: String) async throws -> Int {
         try await pool.withConnection { connection in
             try connection.query("""
@@ -27,51 +38,60 @@ struct PostgresCertificateRepository: Sendable {
         }
     }
 
-    /// Puts the device's certificates on the CRL for `reason`, or (nil) takes held ones off it. Revocation for good
-    /// overrides a hold; nothing overrides it. True when the list changed.
-    func setRevocation(deviceId: String, reason: RevokedCertificate.Reason?) async throws -> Bool {
+    /// Whether any certificate is still valid by its dates (what a gateway without the device CA must know).
+    func anyUnexpired() async throws -> Bool {
         try await pool.withConnection { connection in
-            let changed: PostgresRows
-            switch reason {
-            case nil:
-                changed = try connection.query("""
-                    UPDATE device_certificates SET revoked_at = NULL, revocation_reason = NULL
-                    WHERE device_id = $1 AND revocation_reason = 'certificateHold' RETURNING serial
-                    """, [deviceId])
-            case .certificateHold?:
-                changed = try connection.query("""
-                    UPDATE device_certificates SET revoked_at = now(), revocation_reason = 'certificateHold'
-                    WHERE device_id = $1 AND revoked_at IS NULL AND not_after > now() RETURNING serial
-                    """, [deviceId])
-            case .cessationOfOperation?:
-                changed = try connection.query("""
-                    UPDATE device_certificates SET revoked_at = coalesce(revoked_at, now()), revocation_reason = 'cessationOfOperation'
-                    WHERE device_id = $1 AND revocation_reason IS DISTINCT FROM 'cessationOfOperation' AND not_after > now()
-                    RETURNING serial
-                    """, [deviceId])
-            }
-            return !changed.all.isEmpty
+            try connection.query("SELECT 1 AS one FROM device_certificates WHERE not_after > now() LIMIT 1").count > 0
         }
     }
 
-    /// What the CRL lists: every revoked or held certificate that has not expired (an expired one is refused by
-    /// its dates alone), and the next CRL number.
-    func revocationListContents() async throws -> (entries: [RevokedCertificate], number: Int64) {
+    /// Revokes one certificate for good.
+    func revoke(serial: String) async throws {
         try await pool.withConnection { connection in
-            let entries = try connection.query("""
-                SELECT serial, \(PostgresSQL.epochMicros("revoked_at")) AS revoked_us, revocation_reason
-                FROM device_certificates WHERE revoked_at IS NOT NULL AND not_after > now() ORDER BY serial
-                """).all.map { row throws(PostgresError) -> RevokedCertificate in
-                let reason: String = try row.decode("revocation_reason")
-                guard let parsed = RevokedCertificate.Reason(rawValue: reason) else {
-                    throw PostgresError(kind: .decoding, message: "device_certificates.revocation_reason \(reason) is unknown")
+            try connection.query("""
+                UPDATE device_certificates SET revoked_at = now(), revocation_reason = 'cessationOfOperation'
+                WHERE serial = $1 AND revocation_reason IS DISTINCT FROM 'cessationOfOperation'
+                """, [serial])
+        }
+    }
+
+    /// Whether the written CRL misses a change of the table.
+    func isBehind() async throws -> Bool {
+        try await pool.withConnection { connection in
+            try connection.query("SELECT (published_at IS NULL OR changed_at > published_at) AS behind FROM device_crl")
+                .first?.decode("behind") ?? true
+        }
+    }
+
+    /// Writes the list: under the lock of the CRL's row (so lists of several writers never overtake each other,
+    /// and a change committed meanwhile marks the list behind again), reads every revoked or held certificate
+    /// that has not expired (an expired one is refused by its dates alone) and a new number, lets `write` sign
+    /// and install it, and records what was written. Nothing is recorded when `write` throws.
+    func writeRevocationList(_ write: @escaping @Sendable ([RevokedCertificate], Int64) throws -> Void) async throws -> (entries: Int, number: Int64) {
+        try await pool.withConnection { connection in
+            try connection.transaction { connection in
+                let changedAt: Int64 = try connection.query(
+                    "SELECT \(PostgresSQL.epochMicros("changed_at")) AS changed_us FROM device_crl FOR UPDATE"
+                ).first?.decode("changed_us") ?? 0
+                let entries = try connection.query("""
+                    SELECT serial, \(PostgresSQL.epochMicros("revoked_at")) AS revoked_us, revocation_reason
+                    FROM device_certificates WHERE revoked_at IS NOT NULL AND not_after > now() ORDER BY serial
+                    """).all.map { row throws(PostgresError) -> RevokedCertificate in
+                    let reason: String = try row.decode("revocation_reason")
+                    guard let parsed = RevokedCertificate.Reason(rawValue: reason) else {
+                        throw PostgresError(kind: .decoding, message: "device_certificates.revocation_reason \(reason) is unknown")
+                    }
+                    return RevokedCertificate(serial: try row.decode("serial"),
+                                              revokedAt: Date(timeIntervalSince1970: Double(try row.decode("revoked_us") as Int64) / 1e6),
+                                              reason: parsed)
                 }
-                return RevokedCertificate(serial: try row.decode("serial"),
-                                          revokedAt: Date(timeIntervalSince1970: Double(try row.decode("revoked_us") as Int64) / 1e6),
-                                          reason: parsed)
+                let number: Int64 = try connection.query("SELECT nextval('device_crl_number') AS n").first?.decode("n") ?? 0
+                try write(entries, number)
+                try connection.query("""
+                    UPDATE device_crl SET published_at = \(PostgresSQL.timestamp(micros: "$1::bigint")), published_number = $2
+                    """, [changedAt, number])
+                return (entries.count, number)
             }
-            let number: Int64 = try connection.query("SELECT nextval('device_crl_number') AS n").first?.decode("n") ?? 0
-            return (entries, number)
         }
     }
 }

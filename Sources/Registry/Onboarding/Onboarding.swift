@@ -114,8 +114,26 @@ public final class Onboarding: Sendable {
         case .provision(let id): deviceId = id
         }
 
-        // A certificate first (a CSR the device must fix leaves the code usable), then the broker client: if the
-        // database step then fails, the code stays usable and a new claim replaces the client and its password.
+        // One claim per device at a time, across gateways: the one that holds the reservation does everything,
+        // any other refuses without touching the broker (it would replace the account the first one creates).
+        let token = Self.password(length: 24)
+        guard try await devices.reserveClaim(deviceId, token: token, seconds: 60) else {
+            return .refused("the device is being claimed by another request right now; try again in a minute", retryAfter: 60)
+        }
+        do {
+            let answer = try await provision(deviceId, request: request, broker: broker)
+            try? await devices.releaseClaim(deviceId, token: token)
+            return answer
+        } catch {
+            try? await devices.releaseClaim(deviceId, token: token)
+            throw error
+        }
+    }
+
+    /// The claim of a reserved device: a certificate first (a CSR the device must fix leaves the code usable),
+    /// then the broker client; if the database step then fails, the code stays usable and a new claim replaces
+    /// the client and its password.
+    private func provision(_ deviceId: String, request: ClaimRequest, broker: BrokerControl) async throws -> ClaimAnswer {
         var certificate: IssuedCertificate?
         if let csr = request.csr {
             guard let certificates else {
@@ -129,15 +147,23 @@ public final class Onboarding: Sendable {
             }
         }
         let password = Self.password(length: configuration.passwordLength)
-        try await broker.createDeviceClient(deviceId, password: password)
-        // The one lifecycle state machine says where a claim leads (registered → provisioned).
-        let transition = try Lifecycle.transition(.provision, from: .registered, actor: "gateway:claim",
-                                                  reason: "claim code accepted", at: 0).get()
-        let provisioned = try await devices.commitClaim(deviceId, transition: transition)
+        let provisioned: Bool
+        do {
+            try await broker.createDeviceClient(deviceId, password: password)
+            // The one lifecycle state machine says where a claim leads (registered → provisioned).
+            let transition = try Lifecycle.transition(.provision, from: .registered, actor: "gateway:claim",
+                                                      reason: "claim code accepted", at: 0).get()
+            provisioned = try await devices.commitClaim(deviceId, transition: transition)
+        } catch {
+            // The claim failed after the certificate was signed: the device never learns it, nobody may use it.
+            if let certificate { try? await certificates?.revokeForGood(certificate) }
+            throw error
+        }
         guard provisioned else {
+            // The device left `registered` meanwhile (withdrawn, decommissioned): its account goes with the claim.
             try? await broker.perform([DynamicSecurityCommand.deleteClient(deviceId)])
-            if certificate != nil { try? await certificates?.revokeForGood(deviceId: deviceId) }
-            return .refused("the device was claimed at the same moment by another request", retryAfter: nil)
+            if let certificate { try? await certificates?.revokeForGood(certificate) }
+            return .refused("this claim code was withdrawn (the device is no longer awaiting onboarding)", retryAfter: nil)
         }
         // With a certificate the password stays unknown to everyone: the certificate is the device's identity.
         return .provisioned(deviceId: deviceId, password: certificate == nil ? password : nil,

@@ -13,7 +13,8 @@ final class GatewayProcess: @unchecked Sendable {
     var extraEnvironment: [String: String] = [:]
     /// The bearer token `httpGet`/`httpSend` send: a client with every role, every tenant and clearance 3,
     /// created through the real CLI once the gateway is first ready (after it migrated its database).
-    private(set) var token: String?
+    /// Set it to another gateway's token for a second gateway on the same database.
+    var token: String?
     private let logPath: String
 
     init(databaseURL: String) {
