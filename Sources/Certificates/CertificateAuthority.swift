@@ -126,7 +126,7 @@ public final class CertificateAuthority: @unchecked Sendable {
                 guard let revokedEntry = X509_REVOKED_new() else { throw .openssl("X509_REVOKED_new") }
                 guard let serial = ASN1_INTEGER_new() else { X509_REVOKED_free(revokedEntry); throw .openssl("ASN1_INTEGER_new") }
                 defer { ASN1_INTEGER_free(serial) }
-                let reason = ASN1_ENUMERATED_new()
+                guard let reason = ASN1_ENUMERATED_new() else { X509_REVOKED_free(revokedEntry); throw .openssl("ASN1_ENUMERATED_new") }
                 defer { ASN1_ENUMERATED_free(reason) }
                 guard Self.setSerial(entry.serial, serial),
                       X509_REVOKED_set_serialNumber(revokedEntry, serial) == 1,
@@ -138,6 +138,14 @@ public final class CertificateAuthority: @unchecked Sendable {
                     throw .openssl("listing serial \(entry.serial)")
                 }
             }
+            // Which CA key signed the list (RFC 5280 5.2.1), for a relying party that holds several.
+            var context = X509V3_CTX()
+            X509V3_set_ctx(&context, certificate, nil, nil, crl, 0)
+            guard let authorityKey = X509V3_EXT_conf_nid(nil, &context, NID_authority_key_identifier, "keyid:always") else {
+                throw .openssl("the CRL's authority key identifier")
+            }
+            defer { X509_EXTENSION_free(authorityKey) }
+            guard X509_CRL_add_ext(crl, authorityKey, -1) == 1 else { throw .openssl("adding the authority key identifier") }
             guard let crlNumber = ASN1_INTEGER_new() else { throw .openssl("ASN1_INTEGER_new") }
             defer { ASN1_INTEGER_free(crlNumber) }
             guard ASN1_INTEGER_set_int64(crlNumber, number) == 1,

@@ -128,6 +128,17 @@ import Testing
         #expect(refusal(try scratch.request("rsa1024", key: ["-newkey", "rsa:1024"]))?.contains("1024 bits") == true)
         #expect(refusal(try scratch.request("secp256k1", key: ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp256k1"]))?.contains("secp256k1") == true)
         #expect(refusal(try scratch.request("ed", key: ["-newkey", "ed25519"]))?.contains("key type") == true)
+        // P-256 with explicit curve parameters: OpenSSL would refuse the certificate at the handshake.
+        try scratch.openssl(["ecparam", "-name", "prime256v1", "-param_enc", "explicit", "-genkey", "-noout", "-out", "\(scratch.directory)/explicit.key"])
+        try scratch.openssl(["req", "-new", "-key", "\(scratch.directory)/explicit.key", "-out", "\(scratch.directory)/explicit.csr", "-subj", "/CN=x"])
+        #expect(refusal(try String(contentsOfFile: "\(scratch.directory)/explicit.csr", encoding: .utf8))?.contains("explicit curve parameters") == true)
+        // A device id longer than a certificate's name may be is the device's problem, said as such.
+        do {
+            _ = try ca.issue(request: good, deviceId: String(repeating: "d", count: 65), notBefore: Date(), notAfter: Date().addingTimeInterval(60))
+            Issue.record("a 65-byte device id got a certificate")
+        } catch {
+            #expect(error == .request("a device id longer than 64 bytes cannot be a certificate's name; this device uses a password"))
+        }
         // 1,000 random mutations of a good request: each is refused or signed as a certificate of that key, never a crash.
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<1_000 {
@@ -179,6 +190,7 @@ import Testing
         #expect(text.contains("Certificate Hold"))
         #expect(text.contains("Cessation Of Operation"))
         #expect(text.range(of: #"CRL Number:\s*42\s"#, options: .regularExpression) != nil)
+        #expect(text.contains("Authority Key Identifier"))
         let chain = "\(scratch.directory)/ca.crt"
         for (certificate, revoked) in [(held, true), (gone, true), (fine, false)] {
             let path = try scratch.write(certificate.pem, "\(certificate.deviceId).crt")
