@@ -74,6 +74,22 @@ extension IntegrationTests {
             return gateway
         }
 
+        /// A test's own database, a gateway with the device CA on it (`configure` may change it before it starts), a
+        /// scratch directory and a unique suffix for device ids; all removed afterwards.
+        static func withSecureGateway(_ prefix: String, configure: (GatewayProcess, String) throws -> Void = { _, _ in },
+                                      _ body: (TestDatabase, GatewayProcess, String, String) async throws -> Void) async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            let gateway = try secureGateway(database)
+            defer { gateway.cleanUp() }
+            let directory = try scratch()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try configure(gateway, directory)
+            try gateway.start()
+            try await gateway.waitUntilReady()
+            try await body(database, gateway, directory, TestStack.uniqueName(prefix).replacingOccurrences(of: "_", with: "-"))
+        }
+
         /// The test database's URL for the gateway's role, by name (the certificate names localhost) with verify-full.
         static func tlsDatabaseURL(_ database: TestDatabase) -> String {
             database.url.replacingOccurrences(of: "@127.0.0.1:", with: "@localhost:") + "?sslmode=verify-full&sslrootcert=\(caFile)"
@@ -114,233 +130,205 @@ extension IntegrationTests {
 
         @Test("CSR onboarding end to end: the key never leaves the device, the certificate is its identity on the certificate listener, and the gateway ingests it over mqtts:// and PostgreSQL over TLS")
         func onboardWithCertificate() async throws {
-            let database = try TestDatabase.create()
-            defer { database.drop() }
-            let gateway = try Self.secureGateway(database)
-            defer { gateway.cleanUp() }
-            try gateway.start()
-            try await gateway.waitUntilReady()
-            let directory = try Self.scratch()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let suffix = TestStack.uniqueName("c").replacingOccurrences(of: "_", with: "-")
-            let id = "tls-\(suffix)"
+            try await Self.withSecureGateway("c") { database, gateway, directory, suffix in
+                let id = "tls-\(suffix)"
 
-            let answer = try await Self.claim(gateway, id: id, type: "gps-alarm", csr: try Self.keyAndRequest(directory, id))
-            #expect(answer["status"] as? String == "provisioned", "\(answer)")
-            #expect(answer["password"] == nil, "a certificate claim must not hand out a password")
-            let pem = try #require(answer["certificate"] as? String)
-            try pem.write(toFile: "\(directory)/\(id).crt", atomically: true, encoding: .utf8)
-            let subject = try Self.run(["openssl", "x509", "-in", "\(directory)/\(id).crt", "-noout", "-subject", "-serial"]).output
-            #expect(subject.contains("CN = \(id)"), "the subject is the device id, not what the CSR asked for")
-            #expect(subject.contains("serial=\(answer["certificateSerial"] as? String ?? "?")"))
-            #expect(try database.count("SELECT count(*) FROM device_certificates WHERE device_id = $1 AND issued_by = 'claim'", [id]) == 1)
+                let answer = try await Self.claim(gateway, id: id, type: "gps-alarm", csr: try Self.keyAndRequest(directory, id))
+                #expect(answer["status"] as? String == "provisioned", "\(answer)")
+                #expect(answer["password"] == nil, "a certificate claim must not hand out a password")
+                let pem = try #require(answer["certificate"] as? String)
+                try pem.write(toFile: "\(directory)/\(id).crt", atomically: true, encoding: .utf8)
+                let subject = try Self.run(["openssl", "x509", "-in", "\(directory)/\(id).crt", "-noout", "-subject", "-serial"]).output
+                #expect(subject.contains("CN = \(id)"), "the subject is the device id, not what the CSR asked for")
+                #expect(subject.contains("serial=\(answer["certificateSerial"] as? String ?? "?")"))
+                #expect(try database.count("SELECT count(*) FROM device_certificates WHERE device_id = $1 AND issued_by = 'claim'", [id]) == 1)
 
-            // Telemetry and an SOS over the certificate listener: stored, and the SOS raised an alarm.
-            #expect(try Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry",
-                                                    payload: #"[{"n":"battery","v":81,"u":"%"}]"#))
-            #expect(try Self.publishWithCertificate(directory, id, topic: "devices/\(id)/events", payload: #"[{"n":"sos","vb":true}]"#))
-            #expect(await eventually(timeout: 15) { (try? Self.observations(database, id)) ?? 0 >= 1 })
-            #expect(await eventually(timeout: 15) {
-                (try? database.count("SELECT count(*) FROM alarms WHERE device_id = $1", [id])) ?? 0 == 1
-            })
+                // Telemetry and an SOS over the certificate listener: stored, and the SOS raised an alarm.
+                #expect(try Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry",
+                                                        payload: #"[{"n":"battery","v":81,"u":"%"}]"#))
+                #expect(try Self.publishWithCertificate(directory, id, topic: "devices/\(id)/events", payload: #"[{"n":"sos","vb":true}]"#))
+                #expect(await eventually(timeout: 15) { (try? Self.observations(database, id)) ?? 0 >= 1 })
+                #expect(await eventually(timeout: 15) {
+                    (try? database.count("SELECT count(*) FROM alarms WHERE device_id = $1", [id])) ?? 0 == 1
+                })
 
-            // Every connection of the gateway to PostgreSQL is TLS.
-            // (Asked as the gateway's own role, which sees its own sessions; this check's session is named apart.)
-            let check = try PostgresConnection(url: Self.tlsDatabaseURL(database) + "&application_name=cip-tls-check")
-            defer { check.close() }
-            let connections: [String] = try check.query("""
-                SELECT s.ssl::text AS ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
-                WHERE a.datname = current_database() AND a.application_name = 'cip-gateway' AND a.usename = current_user
-                """).all.map { row throws(PostgresError) in try row.decode("ssl") }
-            #expect(!connections.isEmpty)
-            #expect(connections.allSatisfy { $0 == "true" }, "\(connections)")
+                // Every connection of the gateway to PostgreSQL is TLS.
+                // (Asked as the gateway's own role, which sees its own sessions; this check's session is named apart.)
+                let check = try PostgresConnection(url: Self.tlsDatabaseURL(database) + "&application_name=cip-tls-check")
+                defer { check.close() }
+                let connections: [String] = try check.query("""
+                    SELECT s.ssl::text AS ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+                    WHERE a.datname = current_database() AND a.application_name = 'cip-gateway' AND a.usename = current_user
+                    """).all.map { row throws(PostgresError) in try row.decode("ssl") }
+                #expect(!connections.isEmpty)
+                #expect(connections.allSatisfy { $0 == "true" }, "\(connections)")
 
-            // The device's certificate is no password: the TLS password listener and the plain one refuse it
-            // without a password, and the certificate listener refuses a client without a certificate.
-            let noCertificate = try Self.run(["mosquitto_pub", "-L", "\(Self.certificateURL)/devices/\(id)/telemetry", "--cafile", Self.caFile,
-                                              "-u", id, "-P", "guess", "-q", "1", "-m", "x"], allowFailure: true)
-            #expect(noCertificate.status != 0)
+                // The device's certificate is no password: the TLS password listener and the plain one refuse it
+                // without a password, and the certificate listener refuses a client without a certificate.
+                let noCertificate = try Self.run(["mosquitto_pub", "-L", "\(Self.certificateURL)/devices/\(id)/telemetry", "--cafile", Self.caFile,
+                                                  "-u", id, "-P", "guess", "-q", "1", "-m", "x"], allowFailure: true)
+                #expect(noCertificate.status != 0)
+            }
         }
 
         @Test("the certificate listener refuses a certificate of another CA, an expired one, and lets a certificate publish as its own device only")
         func refusesForeignExpiredAndOtherIdentity() async throws {
-            let database = try TestDatabase.create()
-            defer { database.drop() }
-            let gateway = try Self.secureGateway(database)
-            defer { gateway.cleanUp() }
-            try gateway.start()
-            try await gateway.waitUntilReady()
-            let directory = try Self.scratch()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let suffix = TestStack.uniqueName("r").replacingOccurrences(of: "_", with: "-")
-            let a = "tls-a-\(suffix)", b = "tls-b-\(suffix)"
-            for id in [a, b] {
-                let answer = try await Self.claim(gateway, id: id, type: "sensor", csr: try Self.keyAndRequest(directory, id))
-                try #require(answer["certificate"] as? String).write(toFile: "\(directory)/\(id).crt", atomically: true, encoding: .utf8)
+            try await Self.withSecureGateway("r") { database, gateway, directory, suffix in
+                let a = "tls-a-\(suffix)", b = "tls-b-\(suffix)"
+                for id in [a, b] {
+                    let answer = try await Self.claim(gateway, id: id, type: "sensor", csr: try Self.keyAndRequest(directory, id))
+                    try #require(answer["certificate"] as? String).write(toFile: "\(directory)/\(id).crt", atomically: true, encoding: .utf8)
+                }
+
+                // Another CA signs a certificate with the very same name: refused at the handshake.
+                try Self.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+                              "-keyout", "\(directory)/rogue-ca.key", "-out", "\(directory)/rogue-ca.crt", "-subj", "/CN=rogue CA"])
+                _ = try Self.keyAndRequest(directory, "rogue")
+                try Self.run(["openssl", "x509", "-req", "-in", "\(directory)/rogue.csr", "-CA", "\(directory)/rogue-ca.crt",
+                              "-CAkey", "\(directory)/rogue-ca.key", "-set_serial", "7", "-days", "2", "-subj", "/CN=\(a)",
+                              "-out", "\(directory)/rogue.crt"])
+                #expect(try !Self.publishWithCertificate(directory, "rogue", topic: "devices/\(a)/telemetry", payload: #"[{"n":"battery","v":1,"u":"%"}]"#))
+
+                // An expired certificate of the right CA for the right device: refused.
+                let authority = try CertificateAuthority(certificateFile: Self.tlsDirectory + "/device-ca.crt",
+                                                         keyFile: Self.tlsDirectory + "/device-ca.key")
+                let past = Date().addingTimeInterval(-3 * 86_400)
+                let expired = try authority.issue(request: try Self.keyAndRequest(directory, "expired"), deviceId: a,
+                                                  notBefore: past, notAfter: past.addingTimeInterval(86_400))
+                try expired.pem.write(toFile: "\(directory)/expired.crt", atomically: true, encoding: .utf8)
+                #expect(try !Self.publishWithCertificate(directory, "expired", topic: "devices/\(a)/telemetry", payload: #"[{"n":"battery","v":2,"u":"%"}]"#))
+
+                // A's certificate publishing as B: the broker drops it (B gets nothing); A's own message goes through.
+                _ = try Self.publishWithCertificate(directory, a, topic: "devices/\(b)/telemetry", payload: #"[{"n":"battery","v":3,"u":"%"}]"#)
+                #expect(try Self.publishWithCertificate(directory, a, topic: "devices/\(a)/telemetry", payload: #"[{"n":"battery","v":4,"u":"%"}]"#))
+                #expect(await eventually(timeout: 15) { (try? Self.observations(database, a)) ?? 0 == 1 })
+                #expect(try Self.observations(database, b) == 0)
+
+                // A certificate of the device CA named like a fixed account is nobody at the broker (the plugin's guard;
+                // the gateway never issues one): the bridge's name may not publish as A.
+                let bridgeName = TestStack.bridgeAccount.username ?? "cip-bridge"
+                let impostor = try authority.issue(request: try Self.keyAndRequest(directory, "impostor"), deviceId: bridgeName,
+                                                   notBefore: Date().addingTimeInterval(-60), notAfter: Date().addingTimeInterval(3_600))
+                try impostor.pem.write(toFile: "\(directory)/impostor.crt", atomically: true, encoding: .utf8)
+                _ = try Self.publishWithCertificate(directory, "impostor", topic: "devices/\(a)/telemetry", payload: #"[{"n":"battery","v":9,"u":"%"}]"#)
+
+                // A certificate cannot take the gateway's client id: the listener forces the client id to the
+                // certificate's name, so the gateway's persistent session stays, and ingest goes on.
+                let takeover = try Self.run(["mosquitto_pub", "-L", "\(Self.certificateURL)/devices/\(a)/telemetry", "--cafile", Self.caFile,
+                                             "--cert", "\(directory)/\(a).crt", "--key", "\(directory)/\(a).key",
+                                             "-i", "\(TestStack.gatewayAccount.username ?? "cip-gateway")/\(gateway.clientID)",
+                                             "-q", "1", "-m", #"[{"n":"battery","v":5,"u":"%"}]"#], allowFailure: true)
+                #expect(takeover.status == 0, "\(takeover.output)")
+                #expect(await eventually(timeout: 15) { (try? Self.observations(database, a)) ?? 0 == 2 })
+                #expect(try Self.publishWithCertificate(directory, a, topic: "devices/\(a)/telemetry", payload: #"[{"n":"battery","v":6,"u":"%"}]"#))
+                #expect(await eventually(timeout: 15) { (try? Self.observations(database, a)) ?? 0 == 3 })
+                #expect(!gateway.logTail(20_000).contains("MQTT connection lost"), "the gateway's session was kicked")
             }
-
-            // Another CA signs a certificate with the very same name: refused at the handshake.
-            try Self.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
-                          "-keyout", "\(directory)/rogue-ca.key", "-out", "\(directory)/rogue-ca.crt", "-subj", "/CN=rogue CA"])
-            _ = try Self.keyAndRequest(directory, "rogue")
-            try Self.run(["openssl", "x509", "-req", "-in", "\(directory)/rogue.csr", "-CA", "\(directory)/rogue-ca.crt",
-                          "-CAkey", "\(directory)/rogue-ca.key", "-set_serial", "7", "-days", "2", "-subj", "/CN=\(a)",
-                          "-out", "\(directory)/rogue.crt"])
-            #expect(try !Self.publishWithCertificate(directory, "rogue", topic: "devices/\(a)/telemetry", payload: #"[{"n":"battery","v":1,"u":"%"}]"#))
-
-            // An expired certificate of the right CA for the right device: refused.
-            let authority = try CertificateAuthority(certificateFile: Self.tlsDirectory + "/device-ca.crt",
-                                                     keyFile: Self.tlsDirectory + "/device-ca.key")
-            let past = Date().addingTimeInterval(-3 * 86_400)
-            let expired = try authority.issue(request: try Self.keyAndRequest(directory, "expired"), deviceId: a,
-                                              notBefore: past, notAfter: past.addingTimeInterval(86_400))
-            try expired.pem.write(toFile: "\(directory)/expired.crt", atomically: true, encoding: .utf8)
-            #expect(try !Self.publishWithCertificate(directory, "expired", topic: "devices/\(a)/telemetry", payload: #"[{"n":"battery","v":2,"u":"%"}]"#))
-
-            // A's certificate publishing as B: the broker drops it (B gets nothing); A's own message goes through.
-            _ = try Self.publishWithCertificate(directory, a, topic: "devices/\(b)/telemetry", payload: #"[{"n":"battery","v":3,"u":"%"}]"#)
-            #expect(try Self.publishWithCertificate(directory, a, topic: "devices/\(a)/telemetry", payload: #"[{"n":"battery","v":4,"u":"%"}]"#))
-            #expect(await eventually(timeout: 15) { (try? Self.observations(database, a)) ?? 0 == 1 })
-            #expect(try Self.observations(database, b) == 0)
-
-            // A certificate of the device CA named like a fixed account is nobody at the broker (the plugin's guard;
-            // the gateway never issues one): the bridge's name may not publish as A.
-            let bridgeName = TestStack.bridgeAccount.username ?? "cip-bridge"
-            let impostor = try authority.issue(request: try Self.keyAndRequest(directory, "impostor"), deviceId: bridgeName,
-                                               notBefore: Date().addingTimeInterval(-60), notAfter: Date().addingTimeInterval(3_600))
-            try impostor.pem.write(toFile: "\(directory)/impostor.crt", atomically: true, encoding: .utf8)
-            _ = try Self.publishWithCertificate(directory, "impostor", topic: "devices/\(a)/telemetry", payload: #"[{"n":"battery","v":9,"u":"%"}]"#)
-
-            // A certificate cannot take the gateway's client id: the listener forces the client id to the
-            // certificate's name, so the gateway's persistent session stays, and ingest goes on.
-            let takeover = try Self.run(["mosquitto_pub", "-L", "\(Self.certificateURL)/devices/\(a)/telemetry", "--cafile", Self.caFile,
-                                         "--cert", "\(directory)/\(a).crt", "--key", "\(directory)/\(a).key",
-                                         "-i", "\(TestStack.gatewayAccount.username ?? "cip-gateway")/\(gateway.clientID)",
-                                         "-q", "1", "-m", #"[{"n":"battery","v":5,"u":"%"}]"#], allowFailure: true)
-            #expect(takeover.status == 0, "\(takeover.output)")
-            #expect(await eventually(timeout: 15) { (try? Self.observations(database, a)) ?? 0 == 2 })
-            #expect(try Self.publishWithCertificate(directory, a, topic: "devices/\(a)/telemetry", payload: #"[{"n":"battery","v":6,"u":"%"}]"#))
-            #expect(await eventually(timeout: 15) { (try? Self.observations(database, a)) ?? 0 == 3 })
-            #expect(!gateway.logTail(20_000).contains("MQTT connection lost"), "the gateway's session was kicked")
         }
 
         @Test("suspension puts the certificate on hold at the broker (a connected device is dropped, reconnects refused), resume lifts it, decommission revokes it for good; renewal by the device itself")
         func revocationAndRenewal() async throws {
-            let database = try TestDatabase.create()
-            defer { database.drop() }
-            let gateway = try Self.secureGateway(database)
-            defer { gateway.cleanUp() }
-            try gateway.start()
-            try await gateway.waitUntilReady()
-            let directory = try Self.scratch()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let suffix = TestStack.uniqueName("v").replacingOccurrences(of: "_", with: "-")
-            let id = "tls-v-\(suffix)"
-            let answer = try await Self.claim(gateway, id: id, type: "sensor", csr: try Self.keyAndRequest(directory, id))
-            try #require(answer["certificate"] as? String).write(toFile: "\(directory)/\(id).crt", atomically: true, encoding: .utf8)
-            let telemetry = #"[{"n":"battery","v":50,"u":"%"}]"#
-            #expect(try Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: telemetry))
+            try await Self.withSecureGateway("v") { database, gateway, directory, suffix in
+                let id = "tls-v-\(suffix)"
+                let answer = try await Self.claim(gateway, id: id, type: "sensor", csr: try Self.keyAndRequest(directory, id))
+                try #require(answer["certificate"] as? String).write(toFile: "\(directory)/\(id).crt", atomically: true, encoding: .utf8)
+                let telemetry = #"[{"n":"battery","v":50,"u":"%"}]"#
+                #expect(try Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: telemetry))
 
-            // Renewal by the device over its certificate connection: a new certificate for the same id.
-            let inbox = Onboarding.Inbox()
-            var configuration = MQTTClient.Configuration(url: try MQTTURL(parsing: Self.certificateURL), clientID: id)
-            configuration.tls = .init(caFile: Self.caFile, certificateFile: "\(directory)/\(id).crt", keyFile: "\(directory)/\(id).key")
-            configuration.subscriptions = [("certificates/\(id)/response", 1)]
-            let device = try MQTTClient(configuration: configuration, logger: TestStack.logger) { inbox.add($0) }
-            defer { device.stop() }
-            try device.connect(timeout: 5)
-            try await Task.sleep(for: .milliseconds(300))
-            let renewalCSR = try Self.keyAndRequest(directory, "renewed")
-            try device.publish(topic: "certificates/\(id)/request", payload: Array(try JSONSerialization.data(withJSONObject: ["csr": renewalCSR])))
-            #expect(await eventually(timeout: 15) { !inbox.all.isEmpty })
-            let renewal = inbox.json(0) ?? [:]
-            #expect(renewal["status"] as? String == "issued", "\(renewal)")
-            try (renewal["certificate"] as? String ?? "").write(toFile: "\(directory)/renewed.crt", atomically: true, encoding: .utf8)
-            #expect(try Self.run(["openssl", "x509", "-in", "\(directory)/renewed.crt", "-noout", "-subject"]).output.contains("CN = \(id)"))
-            // A second good request within the minute is dropped unanswered (a device cannot flood the CA).
-            let again = try Self.keyAndRequest(directory, "again")
-            try device.publish(topic: "certificates/\(id)/request", payload: Array(try JSONSerialization.data(withJSONObject: ["csr": again])))
-            try await Task.sleep(for: .seconds(2))
-            #expect(inbox.all.count == 1)
-            // A hostile renewal: garbage is refused with the reason; the trusted bridge cannot ask for the device
-            // (the broker drops its publish: no second answer comes).
-            try device.publish(topic: "certificates/\(id)/request", payload: Array(#"{"csr":"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"}"#.utf8))
-            #expect(await eventually(timeout: 15) { inbox.all.count == 2 })
-            #expect(inbox.json(1)?["status"] as? String == "refused")
-            let bridge = try makePublisher("renew-\(suffix)")
-            try bridge.publish(topic: "certificates/\(id)/request", payload: Array(try JSONSerialization.data(withJSONObject: ["csr": renewalCSR])))
-            try await Task.sleep(for: .seconds(2))
-            #expect(inbox.all.count == 2)
-            #expect(try database.count("SELECT count(*) FROM device_certificates WHERE device_id = $1", [id]) == 2)
-            // The new certificate works (its connection takes over the device's client id, as a device's second
-            // connection does; the device's client reconnects).
-            #expect(try Self.publishWithCertificate(directory, "renewed", topic: "devices/\(id)/telemetry", payload: telemetry))
-            #expect(await eventually(timeout: 10) { device.isConnected })
+                // Renewal by the device over its certificate connection: a new certificate for the same id.
+                let inbox = Onboarding.Inbox()
+                var configuration = MQTTClient.Configuration(url: try MQTTURL(parsing: Self.certificateURL), clientID: id)
+                configuration.tls = .init(caFile: Self.caFile, certificateFile: "\(directory)/\(id).crt", keyFile: "\(directory)/\(id).key")
+                configuration.subscriptions = [("certificates/\(id)/response", 1)]
+                let device = try MQTTClient(configuration: configuration, logger: TestStack.logger) { inbox.add($0) }
+                defer { device.stop() }
+                try device.connect(timeout: 5)
+                try await Task.sleep(for: .milliseconds(300))
+                let renewalCSR = try Self.keyAndRequest(directory, "renewed")
+                try device.publish(topic: "certificates/\(id)/request", payload: Array(try JSONSerialization.data(withJSONObject: ["csr": renewalCSR])))
+                #expect(await eventually(timeout: 15) { !inbox.all.isEmpty })
+                let renewal = inbox.json(0) ?? [:]
+                #expect(renewal["status"] as? String == "issued", "\(renewal)")
+                try (renewal["certificate"] as? String ?? "").write(toFile: "\(directory)/renewed.crt", atomically: true, encoding: .utf8)
+                #expect(try Self.run(["openssl", "x509", "-in", "\(directory)/renewed.crt", "-noout", "-subject"]).output.contains("CN = \(id)"))
+                // A second good request within the minute is dropped unanswered (a device cannot flood the CA).
+                let again = try Self.keyAndRequest(directory, "again")
+                try device.publish(topic: "certificates/\(id)/request", payload: Array(try JSONSerialization.data(withJSONObject: ["csr": again])))
+                try await Task.sleep(for: .seconds(2))
+                #expect(inbox.all.count == 1)
+                // A hostile renewal: garbage is refused with the reason; the trusted bridge cannot ask for the device
+                // (the broker drops its publish: no second answer comes).
+                try device.publish(topic: "certificates/\(id)/request", payload: Array(#"{"csr":"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"}"#.utf8))
+                #expect(await eventually(timeout: 15) { inbox.all.count == 2 })
+                #expect(inbox.json(1)?["status"] as? String == "refused")
+                let bridge = try makePublisher("renew-\(suffix)")
+                try bridge.publish(topic: "certificates/\(id)/request", payload: Array(try JSONSerialization.data(withJSONObject: ["csr": renewalCSR])))
+                try await Task.sleep(for: .seconds(2))
+                #expect(inbox.all.count == 2)
+                #expect(try database.count("SELECT count(*) FROM device_certificates WHERE device_id = $1", [id]) == 2)
+                // The new certificate works (its connection takes over the device's client id, as a device's second
+                // connection does; the device's client reconnects).
+                #expect(try Self.publishWithCertificate(directory, "renewed", topic: "devices/\(id)/telemetry", payload: telemetry))
+                #expect(await eventually(timeout: 10) { device.isConnected })
 
-            // Suspend: both certificates on hold; the connected device is dropped and cannot come back.
-            let suspended = try gateway.httpSend("POST", "/iot/v1/devices/\(id)/suspend", json: #"{"reason":"lost","actor":"admin-1"}"#)
-            #expect(suspended.status == 200, "\(suspended.body)")
-            #expect(await eventually(timeout: 10) { !device.isConnected })
-            #expect(await eventually(timeout: 10) {
-                (try? !Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: telemetry)) ?? false
-            })
-            #expect(try !Self.publishWithCertificate(directory, "renewed", topic: "devices/\(id)/telemetry", payload: telemetry))
-            let crl = try Self.run(["openssl", "crl", "-in", Self.tlsDirectory + "/device-ca.crl", "-noout", "-text"]).output
-            #expect(crl.contains("Certificate Hold"))
+                // Suspend: both certificates on hold; the connected device is dropped and cannot come back.
+                let suspended = try gateway.httpSend("POST", "/iot/v1/devices/\(id)/suspend", json: #"{"reason":"lost","actor":"admin-1"}"#)
+                #expect(suspended.status == 200, "\(suspended.body)")
+                #expect(await eventually(timeout: 10) { !device.isConnected })
+                #expect(await eventually(timeout: 10) {
+                    (try? !Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: telemetry)) ?? false
+                })
+                #expect(try !Self.publishWithCertificate(directory, "renewed", topic: "devices/\(id)/telemetry", payload: telemetry))
+                let crl = try Self.run(["openssl", "crl", "-in", Self.tlsDirectory + "/device-ca.crl", "-noout", "-text"]).output
+                #expect(crl.contains("Certificate Hold"))
 
-            // Resume: accepted again.
-            #expect(try gateway.httpSend("POST", "/iot/v1/devices/\(id)/resume", json: #"{"reason":"found"}"#).status == 200)
-            #expect(await eventually(timeout: 10) {
-                (try? Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: telemetry)) ?? false
-            })
+                // Resume: accepted again.
+                #expect(try gateway.httpSend("POST", "/iot/v1/devices/\(id)/resume", json: #"{"reason":"found"}"#).status == 200)
+                #expect(await eventually(timeout: 10) {
+                    (try? Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: telemetry)) ?? false
+                })
 
-            // Decommission: refused for good, also after the gateway restarts and rewrites the list.
-            #expect(try gateway.httpSend("POST", "/iot/v1/devices/\(id)/decommission", json: #"{"reason":"returned"}"#).status == 200)
-            #expect(await eventually(timeout: 10) {
-                (try? !Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: telemetry)) ?? false
-            })
-            _ = gateway.terminate()
-            try gateway.start()
-            try await gateway.waitUntilReady()
-            try await Task.sleep(for: .seconds(1))
-            #expect(try !Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: telemetry))
-            #expect(try !Self.publishWithCertificate(directory, "renewed", topic: "devices/\(id)/telemetry", payload: telemetry))
-            #expect(try database.count("SELECT count(*) FROM device_certificates WHERE device_id = $1 AND revocation_reason = 'cessationOfOperation'", [id]) == 2)
+                // Decommission: refused for good, also after the gateway restarts and rewrites the list.
+                #expect(try gateway.httpSend("POST", "/iot/v1/devices/\(id)/decommission", json: #"{"reason":"returned"}"#).status == 200)
+                #expect(await eventually(timeout: 10) {
+                    (try? !Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: telemetry)) ?? false
+                })
+                _ = gateway.terminate()
+                try gateway.start()
+                try await gateway.waitUntilReady()
+                try await Task.sleep(for: .seconds(1))
+                #expect(try !Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: telemetry))
+                #expect(try !Self.publishWithCertificate(directory, "renewed", topic: "devices/\(id)/telemetry", payload: telemetry))
+                #expect(try database.count("SELECT count(*) FROM device_certificates WHERE device_id = $1 AND revocation_reason = 'cessationOfOperation'", [id]) == 2)
+            }
         }
 
         @Test("a CRL that cannot reach the broker leaves the suspension not enforced, and it is enforced once the broker can be told")
         func revocationListFailureIsRetried() async throws {
-            let database = try TestDatabase.create()
-            defer { database.drop() }
-            let gateway = try Self.secureGateway(database)
-            // The pid file names a process that is not the broker (this test): the gateway must refuse to signal it.
-            let directory = try Self.scratch()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let pidFile = "\(directory)/broker.pid"
-            try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
-            gateway.extraEnvironment["CIP_BROKER_PID_FILE"] = pidFile
-            defer { gateway.cleanUp() }
-            try gateway.start()
-            try await gateway.waitUntilReady()
-            let suffix = TestStack.uniqueName("f").replacingOccurrences(of: "_", with: "-")
-            let id = "tls-f-\(suffix)"
-            let answer = try await Self.claim(gateway, id: id, type: "sensor", csr: try Self.keyAndRequest(directory, id))
-            try #require(answer["certificate"] as? String).write(toFile: "\(directory)/\(id).crt", atomically: true, encoding: .utf8)
-            let telemetry = #"[{"n":"battery","v":40,"u":"%"}]"#
-            #expect(try Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: telemetry))
+            try await Self.withSecureGateway("f", configure: { gateway, directory in
+                // The pid file names a process that is not the broker (this test): the gateway must refuse to signal it.
+                try "\(getpid())\n".write(toFile: "\(directory)/broker.pid", atomically: true, encoding: .utf8)
+                gateway.extraEnvironment["CIP_BROKER_PID_FILE"] = "\(directory)/broker.pid"
+            }) { database, gateway, directory, suffix in
+                let id = "tls-f-\(suffix)"
+                let answer = try await Self.claim(gateway, id: id, type: "sensor", csr: try Self.keyAndRequest(directory, id))
+                try #require(answer["certificate"] as? String).write(toFile: "\(directory)/\(id).crt", atomically: true, encoding: .utf8)
+                let telemetry = #"[{"n":"battery","v":40,"u":"%"}]"#
+                #expect(try Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: telemetry))
 
-            #expect(try gateway.httpSend("POST", "/iot/v1/devices/\(id)/suspend", json: #"{"reason":"lost"}"#).status == 200)
-            try await Task.sleep(for: .seconds(3))
-            #expect(try database.strings("SELECT coalesce(broker_state, '') FROM devices WHERE device_id = $1", [id]) != ["suspended"],
-                    "a suspension whose CRL the broker never loaded counted as enforced")
-            #expect(gateway.logTail(40_000).contains("is not the broker"))
-            // The broker can be told again: the next round writes the list, signals it, and only then counts it.
-            try "\(try String(contentsOfFile: Self.brokerPidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))\n"
-                .write(toFile: pidFile, atomically: true, encoding: .utf8)
-            #expect(await eventually(timeout: 30) {
-                (try? database.strings("SELECT coalesce(broker_state, '') FROM devices WHERE device_id = $1", [id])) == ["suspended"]
-            })
-            #expect(try !Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: telemetry))
+                #expect(try gateway.httpSend("POST", "/iot/v1/devices/\(id)/suspend", json: #"{"reason":"lost"}"#).status == 200)
+                try await Task.sleep(for: .seconds(3))
+                #expect(try database.strings("SELECT coalesce(broker_state, '') FROM devices WHERE device_id = $1", [id]) != ["suspended"],
+                        "a suspension whose CRL the broker never loaded counted as enforced")
+                #expect(gateway.logTail(40_000).contains("is not the broker"))
+                // The broker can be told again: the next round writes the list, signals it, and only then counts it.
+                try "\(try String(contentsOfFile: Self.brokerPidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))\n"
+                    .write(toFile: "\(directory)/broker.pid", atomically: true, encoding: .utf8)
+                #expect(await eventually(timeout: 30) {
+                    (try? database.strings("SELECT coalesce(broker_state, '') FROM devices WHERE device_id = $1", [id])) == ["suspended"]
+                })
+                #expect(try !Self.publishWithCertificate(directory, id, topic: "devices/\(id)/telemetry", payload: telemetry))
+            }
         }
 
         @Test("several gateways on one database: each claim is answered once and its certificate works; a gateway without the device CA does not count a suspension as enforced until one with it wrote the CRL")
