@@ -306,9 +306,15 @@ public struct PostgresDeviceRepository: DeviceRepository {
     /// Records an accepted claim: the transition (from the lifecycle state machine) happens only if the device is
     /// still in its `from` state, the claim code is spent and the broker is known to hold the new client.
     /// False when another request changed the device first.
-    func commitClaim(_ deviceId: String, transition: LifecycleTransition) async throws -> Bool {
+    /// Only the holder of the claim's reservation (`token`) commits, and the reservation ends with it: a claim
+    /// whose reservation expired and was taken over commits nothing.
+    func commitClaim(_ deviceId: String, transition: LifecycleTransition, token: String) async throws -> Bool {
         try await pool.withConnection { connection in
             try connection.transaction { connection in
+                let reserved = try connection.query(
+                    "DELETE FROM device_claim_reservations WHERE device_id = $1 AND token = $2 RETURNING device_id",
+                    [deviceId, token]).count == 1
+                guard reserved else { return false }
                 let updated = try connection.query("""
                     UPDATE devices SET lifecycle_state = $3, broker_state = $3,
                            claim_code_hash = NULL, claim_code_salt = NULL, claim_expires_at = NULL, updated_at = now()

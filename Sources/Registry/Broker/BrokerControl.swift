@@ -199,13 +199,14 @@ public final class BrokerControl: Service, BrokerAccess, Sendable {
         // certificate in between (the certificate listener skips the password step, and with it dynamic
         // security's check of a disabled client). The database already says what the list must hold (the
         // lifecycle's triggers); a list that could not be written does not stop the account step, but the change
-        // does not count as enforced until the list is written (the next round tries again).
+        // does not count as enforced until the list is written (the next round tries again) — for a device that
+        // has a certificate the broker could still accept; any other device is enforced by its account alone.
         var revocationListFailure: (any Error)?
         if state != .registered {
             do {
                 if let certificates {
                     try await certificates.publishIfBehind()
-                } else if try await certificateRepository.isBehind(), try await certificateRepository.anyUnexpired() {
+                } else if try await certificateRepository.isBehind() {
                     throw BrokerError("the device CRL is behind and this gateway has no device CA to write it (--device-ca-cert)")
                 }
             } catch {
@@ -219,7 +220,7 @@ public final class BrokerControl: Service, BrokerAccess, Sendable {
         case .decommissioned:
             try await perform([DynamicSecurityCommand.deleteClient(deviceId), DynamicSecurityCommand.deleteRole(deviceId)])
         }
-        if let revocationListFailure { throw revocationListFailure }
+        if let revocationListFailure, try await certificateRepository.hasUnexpired(deviceId: deviceId) { throw revocationListFailure }
         try await devices.markEnforced(state, deviceId: deviceId)
     }
 
@@ -236,7 +237,14 @@ public final class BrokerControl: Service, BrokerAccess, Sendable {
                     logger.error("device id is reserved; the broker is not told about it", metadata: ["device": "\(id)"])
                     continue
                 }
-                try await enforce(state, deviceId: id)
+                // One device that cannot be enforced yet (its CRL not written) never holds up the others.
+                do {
+                    try await enforce(state, deviceId: id)
+                } catch {
+                    logger.warning("broker enforcement of a device failed; will retry", metadata: [
+                        "device": "\(id)", "state": "\(state.rawValue)", "error": "\(error)",
+                    ])
+                }
             }
             if !lagging.isEmpty { logger.info("broker caught up with the registry", metadata: ["devices": "\(lagging.count)"]) }
         } catch {

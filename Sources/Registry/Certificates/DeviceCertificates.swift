@@ -25,8 +25,6 @@ public final class DeviceCertificates: Sendable {
         /// How long a CRL is valid; a new one is written after a third of that at the latest (an expired CRL
         /// makes OpenSSL refuse every certificate of the CA).
         public var revocationListDays = 7
-        /// Certificates a device may hold at once (unexpired, not revoked): renewal is refused beyond.
-        public var maximumPerDevice = 3
 
         public init(certificateFile: String, keyFile: String, revocationListFile: String, brokerPidFile: String? = nil) {
             self.certificateFile = certificateFile
@@ -60,13 +58,10 @@ public final class DeviceCertificates: Sendable {
 
     /// Signs a certificate for the device from its CSR (valid from a minute ago, for clocks a little behind) and
     /// records it. Throws `CertificateError.request` for a CSR the device must fix, or a device that may not get
-    /// one now (not in the state its origin needs, too many certificates, a name no certificate may carry).
+    /// one now (the database refuses a device not in the state its origin needs, or one holding 3 unexpired
+    /// certificates; a name no certificate may carry).
     public func issue(request: String, deviceId: String, origin: Origin) async throws -> IssuedCertificate {
         if let problem = ReservedNames.problem(deviceId: deviceId) { throw CertificateError.request(problem) }
-        if origin == .renewal, try await repository.usableCount(deviceId: deviceId) >= configuration.maximumPerDevice {
-            throw CertificateError.request("the device already holds \(configuration.maximumPerDevice) certificates that have "
-                                           + "not expired; a renewal is accepted once one of them has expired or was revoked")
-        }
         let now = Date()
         let certificate = try authority.issue(request: request, deviceId: deviceId, notBefore: now.addingTimeInterval(-60),
                                               notAfter: now.addingTimeInterval(Double(configuration.validityDays) * 86_400))

@@ -22,26 +22,17 @@ struct PostgresCertificateRepository: Sendable {
                           Int64(certificate.notBefore.timeIntervalSince1970) * 1_000_000,
                           Int64(certificate.notAfter.timeIntervalSince1970) * 1_000_000, issuedBy])
             }
-        } catch let error as PostgresError where error.sqlState == "23514" && error.message.contains("device_certificates: the device is") {
+        } catch let error as PostgresError where error.sqlState == "23514" && error.message.contains("device_certificates: the device ") {
             throw WrongState(description: error.message.components(separatedBy: "device_certificates: ").last ?? error.message)
         }
     }
 
-    /// Certificates of the device that are neither expired nor revoked for good (held ones count: a resume
-    /// restores them).
-    func usableCount(deviceId: String) async throws -> Int {
+    /// Whether the device has a certificate the broker would accept by its dates (revoked or not): only then
+    /// does the written CRL matter for it.
+    func hasUnexpired(deviceId: String) async throws -> Bool {
         try await pool.withConnection { connection in
-            try connection.query("""
-                SELECT count(*)::bigint AS n FROM device_certificates
-                WHERE device_id = $1 AND not_after > now() AND revocation_reason IS DISTINCT FROM 'cessationOfOperation'
-                """, [deviceId]).first.map { row throws(PostgresError) in Int(try row.decode("n") as Int64) } ?? 0
-        }
-    }
-
-    /// Whether any certificate is still valid by its dates (what a gateway without the device CA must know).
-    func anyUnexpired() async throws -> Bool {
-        try await pool.withConnection { connection in
-            try connection.query("SELECT 1 AS one FROM device_certificates WHERE not_after > now() LIMIT 1").count > 0
+            try connection.query("SELECT 1 AS one FROM device_certificates WHERE device_id = $1 AND not_after > now() LIMIT 1",
+                                 [deviceId]).count > 0
         }
     }
 
@@ -58,24 +49,23 @@ struct PostgresCertificateRepository: Sendable {
     /// Whether the written CRL misses a change of the table.
     func isBehind() async throws -> Bool {
         try await pool.withConnection { connection in
-            try connection.query("SELECT (published_at IS NULL OR changed_at > published_at) AS behind FROM device_crl")
+            try connection.query("SELECT (published_version IS DISTINCT FROM version) AS behind FROM device_crl")
                 .first?.decode("behind") ?? true
         }
     }
 
     /// Writes the list: under the lock of the CRL's row (so lists of several writers never overtake each other,
     /// and a change committed meanwhile marks the list behind again), reads every revoked or held certificate
-    /// that has not expired (an expired one is refused by its dates alone) and a new number, lets `write` sign
+    /// that has not expired a day ago (an expired one is refused by its dates alone, the day covers a broker
+    /// whose clock lags) and a new number, lets `write` sign
     /// and install it, and records what was written. Nothing is recorded when `write` throws.
     func writeRevocationList(_ write: @escaping @Sendable ([RevokedCertificate], Int64) throws -> Void) async throws -> (entries: Int, number: Int64) {
         try await pool.withConnection { connection in
             try connection.transaction { connection in
-                let changedAt: Int64 = try connection.query(
-                    "SELECT \(PostgresSQL.epochMicros("changed_at")) AS changed_us FROM device_crl FOR UPDATE"
-                ).first?.decode("changed_us") ?? 0
+                let version: Int64 = try connection.query("SELECT version FROM device_crl FOR UPDATE").first?.decode("version") ?? 0
                 let entries = try connection.query("""
                     SELECT serial, \(PostgresSQL.epochMicros("revoked_at")) AS revoked_us, revocation_reason
-                    FROM device_certificates WHERE revoked_at IS NOT NULL AND not_after > now() ORDER BY serial
+                    FROM device_certificates WHERE revoked_at IS NOT NULL AND not_after > now() - interval '1 day' ORDER BY serial
                     """).all.map { row throws(PostgresError) -> RevokedCertificate in
                     let reason: String = try row.decode("revocation_reason")
                     guard let parsed = RevokedCertificate.Reason(rawValue: reason) else {
@@ -88,8 +78,8 @@ struct PostgresCertificateRepository: Sendable {
                 let number: Int64 = try connection.query("SELECT nextval('device_crl_number') AS n").first?.decode("n") ?? 0
                 try write(entries, number)
                 try connection.query("""
-                    UPDATE device_crl SET published_at = \(PostgresSQL.timestamp(micros: "$1::bigint")), published_number = $2
-                    """, [changedAt, number])
+                    UPDATE device_crl SET published_version = $1, published_number = $2, published_at = now()
+                    """, [version, number])
                 return (entries.count, number)
             }
         }

@@ -121,7 +121,7 @@ public final class Onboarding: Sendable {
             return .refused("the device is being claimed by another request right now; try again in a minute", retryAfter: 60)
         }
         do {
-            let answer = try await provision(deviceId, request: request, broker: broker)
+            let answer = try await provision(deviceId, request: request, token: token, broker: broker)
             try? await devices.releaseClaim(deviceId, token: token)
             return answer
         } catch {
@@ -133,11 +133,13 @@ public final class Onboarding: Sendable {
     /// The claim of a reserved device: a certificate first (a CSR the device must fix leaves the code usable),
     /// then the broker client; if the database step then fails, the code stays usable and a new claim replaces
     /// the client and its password.
-    private func provision(_ deviceId: String, request: ClaimRequest, broker: BrokerControl) async throws -> ClaimAnswer {
+    private func provision(_ deviceId: String, request: ClaimRequest, token: String, broker: BrokerControl) async throws -> ClaimAnswer {
         var certificate: IssuedCertificate?
         if let csr = request.csr {
             guard let certificates else {
-                return .refused("this gateway issues no certificates; claim without \"csr\" to get a password", retryAfter: nil)
+                // Another gateway (with the device CA) may take the claim next time; no advice to fall back.
+                logger.warning("a claim with a CSR reached a gateway without the device CA", metadata: ["device": "\(deviceId)"])
+                return .refused("the gateway that took this claim cannot issue certificates; try again", retryAfter: 10)
             }
             do {
                 certificate = try await certificates.issue(request: csr, deviceId: deviceId, origin: .claim)
@@ -153,16 +155,22 @@ public final class Onboarding: Sendable {
             // The one lifecycle state machine says where a claim leads (registered → provisioned).
             let transition = try Lifecycle.transition(.provision, from: .registered, actor: "gateway:claim",
                                                       reason: "claim code accepted", at: 0).get()
-            provisioned = try await devices.commitClaim(deviceId, transition: transition)
+            provisioned = try await devices.commitClaim(deviceId, transition: transition, token: token)
         } catch {
             // The claim failed after the certificate was signed: the device never learns it, nobody may use it.
             if let certificate { try? await certificates?.revokeForGood(certificate) }
             throw error
         }
         guard provisioned else {
-            // The device left `registered` meanwhile (withdrawn, decommissioned): its account goes with the claim.
-            try? await broker.perform([DynamicSecurityCommand.deleteClient(deviceId)])
             if let certificate { try? await certificates?.revokeForGood(certificate) }
+            // The device left `registered` meanwhile. If another claim provisioned it (this one's reservation ran
+            // out and was taken over), the account is that claim's now: leave it. Otherwise (withdrawn,
+            // decommissioned) the account goes with this claim.
+            let state = try? await devices.device(deviceId)?.lifecycleState
+            if state == .provisioned || state == .active {
+                return .refused("the device was claimed by another request meanwhile", retryAfter: nil)
+            }
+            try? await broker.perform([DynamicSecurityCommand.deleteClient(deviceId)])
             return .refused("this claim code was withdrawn (the device is no longer awaiting onboarding)", retryAfter: nil)
         }
         // With a certificate the password stays unknown to everyone: the certificate is the device's identity.

@@ -20,30 +20,40 @@ CREATE TABLE device_certificates (
 CREATE INDEX device_certificates_device ON device_certificates (device_id, not_after);
 CREATE INDEX device_certificates_revoked ON device_certificates (revoked_at) WHERE revoked_at IS NOT NULL;
 
--- What the written CRL is behind: changed_at moves with every change of what the list must say; the writer
--- records the changed_at it wrote (published_at). Behind: published_at IS NULL OR changed_at > published_at.
+-- What the written CRL is behind: version counts every change of what the list must say; the writer records the
+-- version it wrote (a counter, not a time: a clock that steps back cannot make a change look written).
 CREATE TABLE device_crl (
-    id               boolean     PRIMARY KEY DEFAULT true CHECK (id),
-    changed_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
-    published_at     timestamptz,
-    published_number bigint
+    id                boolean     PRIMARY KEY DEFAULT true CHECK (id),
+    version           bigint      NOT NULL DEFAULT 1,
+    published_version bigint,
+    published_number  bigint,
+    published_at      timestamptz
 );
 INSERT INTO device_crl DEFAULT VALUES;
 
 -- The CRL's number must grow with every list the gateway signs (RFC 5280 5.2.3), across restarts and instances.
 CREATE SEQUENCE device_crl_number;
 
--- A certificate is issued only to a device in the state its origin needs, checked under a share lock on the
--- device's row: a renewal racing a suspension either lands before it (and is held with the others) or is refused.
+-- A certificate is issued only to a device in the state its origin needs, checked under a lock on the device's
+-- row: a renewal racing a suspension either lands before it (and is held with the others) or is refused, and
+-- concurrent renewals (several gateways) are counted one after another against the cap of 3 unexpired
+-- certificates that were not revoked for good.
 CREATE FUNCTION cip_device_certificates_issue() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     state text;
+    held  bigint;
 BEGIN
-    SELECT lifecycle_state INTO state FROM devices WHERE device_id = NEW.device_id FOR SHARE;
+    SELECT lifecycle_state INTO state FROM devices WHERE device_id = NEW.device_id FOR UPDATE;
     IF (NEW.issued_by = 'claim' AND state IS DISTINCT FROM 'registered')
        OR (NEW.issued_by = 'renewal' AND state NOT IN ('provisioned', 'active')) THEN
         RAISE EXCEPTION 'device_certificates: the device is % (a % needs %)', coalesce(state, 'unknown'), NEW.issued_by,
             CASE NEW.issued_by WHEN 'claim' THEN 'registered' ELSE 'provisioned or active' END
+            USING ERRCODE = 'check_violation';
+    END IF;
+    SELECT count(*) INTO held FROM device_certificates
+    WHERE device_id = NEW.device_id AND not_after > now() AND revocation_reason IS DISTINCT FROM 'cessationOfOperation';
+    IF held >= 3 THEN
+        RAISE EXCEPTION 'device_certificates: the device already holds % certificates that have not expired; a renewal is accepted once one of them has expired or was revoked', held
             USING ERRCODE = 'check_violation';
     END IF;
     IF NEW.revoked_at IS NOT NULL THEN
@@ -66,7 +76,7 @@ BEGIN
         RAISE EXCEPTION 'device_certificates: % was revoked for good', OLD.serial USING ERRCODE = 'check_violation';
     END IF;
     IF (NEW.revocation_reason, NEW.revoked_at) IS DISTINCT FROM (OLD.revocation_reason, OLD.revoked_at) THEN
-        UPDATE device_crl SET changed_at = clock_timestamp();
+        UPDATE device_crl SET version = version + 1;
     END IF;
     RETURN NEW;
 END $$;
@@ -74,6 +84,8 @@ CREATE TRIGGER device_certificates_change BEFORE UPDATE ON device_certificates
     FOR EACH ROW EXECUTE FUNCTION cip_device_certificates_change();
 CREATE TRIGGER device_certificates_no_delete BEFORE DELETE ON device_certificates
     FOR EACH ROW EXECUTE FUNCTION cip_refuse_change();
+CREATE TRIGGER device_certificates_no_truncate BEFORE TRUNCATE ON device_certificates
+    FOR EACH STATEMENT EXECUTE FUNCTION cip_refuse_change();
 
 -- The lifecycle decides what the CRL says about a device's certificates: suspended → on hold, provisioned or
 -- active again → holds lifted, decommissioned → revoked for good.
