@@ -5,6 +5,17 @@ import Models
 struct ModelsController<Context: RequestContext> {
     let catalogue: Catalogue
     let retention: RetentionSettings?
+    /// The whole catalogue, encoded once (it is the same until the gateway restarts); nil if it cannot be
+    /// encoded (a value JSON cannot carry), which the route answers as an internal error.
+    let document: StaticDocument?
+
+    init(catalogue: Catalogue, retention: RetentionSettings?) {
+        self.catalogue = catalogue
+        self.retention = retention
+        document = try? StaticDocument(encoding: CatalogueBody(
+            version: Catalogue.supportedVersion, quantities: catalogue.quantities, events: catalogue.events,
+            outcomes: catalogue.outcomes, deviceTypes: catalogue.deviceTypes, retention: retention))
+    }
 
     var routes: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
@@ -14,7 +25,7 @@ struct ModelsController<Context: RequestContext> {
         return routes
     }
 
-    struct CatalogueBody: ResponseEncodable {
+    struct CatalogueBody: Encodable {
         var version: Int
         var quantities: [Quantity]
         var events: [EventCode]
@@ -32,9 +43,12 @@ struct ModelsController<Context: RequestContext> {
     }
 
     /// `GET /integration/v1/models`: the whole catalogue.
-    @Sendable func all(_ request: Request, context: Context) async throws -> CatalogueBody {
-        CatalogueBody(version: Catalogue.supportedVersion, quantities: catalogue.quantities, events: catalogue.events,
-                      outcomes: catalogue.outcomes, deviceTypes: catalogue.deviceTypes, retention: retention)
+    @Sendable func all(_ request: Request, context: Context) async throws -> Response {
+        guard let document else {
+            throw Problem(status: .internalServerError, type: "urn:cip:problem:internal", title: "Internal error",
+                          detail: "the catalogue cannot be encoded as JSON")
+        }
+        return document.response(to: request)
     }
 
     /// `GET /integration/v1/models/device-types/{id}`

@@ -26,6 +26,37 @@ import Telemetry
         harness.telemetry.store(values)
     }
 
+    @Test("the catalogue and the OpenAPI document are served from one encoding with an ETag; a client that has it gets 304 and no body")
+    func staticDocuments() async throws {
+        let harness = Harness()
+        try await harness.test { client async throws in
+            for (path, token) in [("/integration/v1/models", "reader" as String?), ("/openapi.json", nil)] {
+                var headers = HTTPFields()
+                if let token { headers[.authorization] = "Bearer \(token)" }
+                let (status, etag, body) = try await client.execute(uri: path, method: .get, headers: headers) { response in
+                    (response.status, response.headers[.eTag], String(buffer: response.body))
+                }
+                #expect(status == .ok)
+                let tag = try #require(etag, "\(path) has no ETag")
+                #expect(body.hasPrefix("{"))
+                let again = try await client.execute(uri: path, method: .get, headers: headers) { String(buffer: $0.body) }
+                #expect(again == body, "\(path) changed between two requests")
+                var conditional = headers
+                conditional[.ifNoneMatch] = "\"other\", \(tag)"
+                let (notModified, emptyBody) = try await client.execute(uri: path, method: .get, headers: conditional) { response in
+                    (response.status, response.body.readableBytes)
+                }
+                #expect(notModified == .notModified)
+                #expect(emptyBody == 0)
+                conditional[.ifNoneMatch] = "\"stale-1\""
+                #expect(try await client.execute(uri: path, method: .get, headers: conditional) { $0.status } == .ok)
+            }
+            // The catalogue is still behind the token: the cached document is no way around the access rule.
+            let (anonymous) = try await client.execute(uri: "/integration/v1/models", method: .get, headers: [:]) { $0.status }
+            #expect(anonymous == .unauthorized)
+        }
+    }
+
     @Test("observations page newest first; each page holds only values within the client's clearance")
     func observationsByClearance() async throws {
         let harness = Harness()
