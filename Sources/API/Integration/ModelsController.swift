@@ -8,6 +8,9 @@ struct ModelsController<Context: RequestContext> {
     /// The whole catalogue, encoded once (it is the same until the gateway restarts); nil if it cannot be
     /// encoded (a value JSON cannot carry), which the route answers as an internal error.
     let document: StaticDocument?
+    /// Each device type and quantity, encoded once too.
+    let deviceTypeDocuments: [String: StaticDocument]
+    let quantityDocuments: [String: StaticDocument]
 
     init(catalogue: Catalogue, retention: RetentionSettings?) {
         self.catalogue = catalogue
@@ -15,6 +18,13 @@ struct ModelsController<Context: RequestContext> {
         document = try? StaticDocument(encoding: CatalogueBody(
             version: Catalogue.supportedVersion, quantities: catalogue.quantities, events: catalogue.events,
             outcomes: catalogue.outcomes, deviceTypes: catalogue.deviceTypes, retention: retention))
+        deviceTypeDocuments = Dictionary(uniqueKeysWithValues: catalogue.deviceTypes.compactMap { type in
+            (try? StaticDocument(encoding: DeviceTypeBody(deviceType: type, quantities: catalogue.quantities(of: type),
+                                                          events: catalogue.events(of: type)))).map { (type.id, $0) }
+        })
+        quantityDocuments = Dictionary(uniqueKeysWithValues: catalogue.quantities.compactMap { quantity in
+            (try? StaticDocument(encoding: quantity)).map { (quantity.id, $0) }
+        })
     }
 
     var routes: RouteCollection<Context> {
@@ -36,7 +46,7 @@ struct ModelsController<Context: RequestContext> {
     }
 
     /// A device type with the quantities and events it produces written out.
-    struct DeviceTypeBody: ResponseEncodable {
+    struct DeviceTypeBody: Encodable {
         var deviceType: DeviceType
         var quantities: [Quantity]
         var events: [EventCode]
@@ -44,6 +54,10 @@ struct ModelsController<Context: RequestContext> {
 
     /// `GET /integration/v1/models`: the whole catalogue.
     @Sendable func all(_ request: Request, context: Context) async throws -> Response {
+        try Self.serve(document, request)
+    }
+
+    private static func serve(_ document: StaticDocument?, _ request: Request) throws -> Response {
         guard let document else {
             throw Problem(status: .internalServerError, type: "urn:cip:problem:internal", title: "Internal error",
                           detail: "the catalogue cannot be encoded as JSON")
@@ -52,21 +66,21 @@ struct ModelsController<Context: RequestContext> {
     }
 
     /// `GET /integration/v1/models/device-types/{id}`
-    @Sendable func deviceType(_ request: Request, context: Context) async throws -> DeviceTypeBody {
+    @Sendable func deviceType(_ request: Request, context: Context) async throws -> Response {
         let id = try catalogueID(context, "typeId")
-        guard let type = catalogue.deviceType(id) else {
+        guard catalogue.deviceType(id) != nil else {
             throw Problem.notFound("the catalogue has no device type \(id); GET /integration/v1/models lists them")
         }
-        return DeviceTypeBody(deviceType: type, quantities: catalogue.quantities(of: type), events: catalogue.events(of: type))
+        return try Self.serve(deviceTypeDocuments[id], request)
     }
 
     /// `GET /integration/v1/models/quantities/{id}`
-    @Sendable func quantity(_ request: Request, context: Context) async throws -> Quantity {
+    @Sendable func quantity(_ request: Request, context: Context) async throws -> Response {
         let id = try catalogueID(context, "quantityId")
-        guard let quantity = catalogue.quantity(id) else {
+        guard catalogue.quantity(id) != nil else {
             throw Problem.notFound("the catalogue has no quantity \(id); GET /integration/v1/models lists them")
         }
-        return quantity
+        return try Self.serve(quantityDocuments[id], request)
     }
 
     private func catalogueID(_ context: Context, _ name: String) throws -> String {
@@ -80,4 +94,4 @@ struct ModelsController<Context: RequestContext> {
     }
 }
 
-extension Quantity: ResponseEncodable {}
+

@@ -26,11 +26,13 @@ import Telemetry
         harness.telemetry.store(values)
     }
 
-    @Test("the catalogue and the OpenAPI document are served from one encoding with an ETag; a client that has it gets 304 and no body")
+    @Test("the catalogue (whole, a quantity, a device type) and the OpenAPI document are served from one encoding with an ETag; a client that has it gets 304 and no body")
     func staticDocuments() async throws {
         let harness = Harness()
         try await harness.test { client async throws in
-            for (path, token) in [("/integration/v1/models", "reader" as String?), ("/openapi.json", nil)] {
+            for (path, token) in [("/integration/v1/models", "reader" as String?), ("/openapi.json", nil),
+                                  ("/integration/v1/models/quantities/temperature", "reader"),
+                                  ("/integration/v1/models/device-types/safety-alarm", "reader")] {
                 var headers = HTTPFields()
                 if let token { headers[.authorization] = "Bearer \(token)" }
                 let (status, etag, body) = try await client.execute(uri: path, method: .get, headers: headers) { response in
