@@ -91,7 +91,7 @@ public struct DeviceCAOptions: ParsableArguments {
             help: "The broker's pid file, to make it reload the CRL (SIGHUP) after each change; leave out when the broker runs elsewhere (env CIP_BROKER_PID_FILE).")
     public var brokerPidFile: String? = environment["CIP_BROKER_PID_FILE"]
 
-    @Option(name: .customLong("device-certificate-days"), help: "Days an issued device certificate is valid (env CIP_DEVICE_CERTIFICATE_DAYS).")
+    @Option(name: .customLong("device-certificate-days"), help: "Days an issued device certificate is valid, 1 to 3650 (env CIP_DEVICE_CERTIFICATE_DAYS).")
     public var validityDays: Int = environment["CIP_DEVICE_CERTIFICATE_DAYS"].flatMap { Int($0) } ?? 365
 
     public init() {}
@@ -105,9 +105,6 @@ public struct DeviceCAOptions: ParsableArguments {
         }
         guard let revocationListFile else {
             throw ValidationError("--device-ca-cert needs --device-crl-file: without a CRL the broker cannot refuse a suspended or decommissioned device's certificate")
-        }
-        guard (1...3_650).contains(validityDays) else {
-            throw ValidationError("--device-certificate-days \(validityDays): expected 1 to 3650")
         }
         var configuration = DeviceCertificates.Configuration(certificateFile: certificateFile, keyFile: keyFile,
                                                              revocationListFile: revocationListFile, brokerPidFile: brokerPidFile)

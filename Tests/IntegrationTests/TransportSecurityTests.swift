@@ -521,6 +521,8 @@ extension IntegrationTests {
                 (["CIP_DEVICE_CA_CERT": Self.tlsDirectory + "/ca.crt", "CIP_DEVICE_CA_KEY": Self.tlsDirectory + "/device-ca.key",
                   "CIP_DEVICE_CRL_FILE": NSTemporaryDirectory() + "x.crl"], "does not belong"),
                 (["CIP_TLS_CERT_FILE": Self.tlsDirectory + "/server.crt"], "go together"),
+                (["CIP_DEVICE_CA_CERT": Self.tlsDirectory + "/device-ca.crt", "CIP_DEVICE_CA_KEY": Self.tlsDirectory + "/device-ca.key",
+                  "CIP_DEVICE_CRL_FILE": NSTemporaryDirectory() + "x.crl", "CIP_DEVICE_CERTIFICATE_DAYS": "0"], "valid 1 to 3650 days, not 0"),
             ] {
                 let gateway = GatewayProcess(databaseURL: database.url)
                 gateway.extraEnvironment = environment

@@ -47,8 +47,11 @@ public final class DeviceCertificates: Sendable {
     private let lastPublished = Atomic<Int64>(0)
 
     public init(configuration: Configuration, pool: PostgresPool, logger: Logger) throws {
-        guard (1...3_650).contains(configuration.validityDays), (1...90).contains(configuration.revocationListDays) else {
-            throw CertificateError.configuration("validity 1 to 3650 days, CRL validity 1 to 90 days")
+        guard (1...3_650).contains(configuration.validityDays) else {
+            throw CertificateError.configuration("a device certificate is valid 1 to 3650 days, not \(configuration.validityDays)")
+        }
+        guard (1...90).contains(configuration.revocationListDays) else {
+            throw CertificateError.configuration("a CRL is valid 1 to 90 days, not \(configuration.revocationListDays)")
         }
         self.configuration = configuration
         authority = try CertificateAuthority(certificateFile: configuration.certificateFile, keyFile: configuration.keyFile)
@@ -72,7 +75,7 @@ public final class DeviceCertificates: Sendable {
         }
         logger.notice("device certificate issued", metadata: [
             "device": "\(deviceId)", "serial": "\(certificate.serial)", "origin": "\(origin.rawValue)",
-            "notAfter": "\(RFC3339.format(micros: Int64(certificate.notAfter.timeIntervalSince1970) * 1_000_000, fractionDigits: 0))",
+            "notAfter": "\(certificate.notAfterText)",
         ])
         return certificate
     }
@@ -148,5 +151,12 @@ public final class DeviceCertificates: Sendable {
         guard kill(pid, SIGHUP) == 0 else {
             throw CertificateError.configuration("cannot signal the broker (pid \(pid)): \(String(cString: strerror(errno)))")
         }
+    }
+}
+
+extension IssuedCertificate {
+    /// When it expires, as the answers and the logs show it (RFC 3339, whole seconds).
+    var notAfterText: String {
+        RFC3339.format(micros: Int64(notAfter.timeIntervalSince1970) * 1_000_000, fractionDigits: 0)
     }
 }

@@ -1,7 +1,6 @@
 import Certificates
 import Foundation
 import Logging
-import Models
 import MQTT
 import Postgres
 import Synchronization
@@ -346,7 +345,7 @@ struct CertificateAnswer: Equatable {
     var fields: [String: Any] {
         var fields: [String: Any] = [
             "certificate": certificate.pem, "certificateSerial": certificate.serial,
-            "certificateNotAfter": RFC3339.format(micros: Int64(certificate.notAfter.timeIntervalSince1970) * 1_000_000, fractionDigits: 0),
+            "certificateNotAfter": certificate.notAfterText,
             "renewTopic": BrokerControl.renewalTopic(certificate.deviceId),
             "renewAnswerTopic": BrokerControl.renewalAnswerTopic(certificate.deviceId),
         ]
