@@ -144,7 +144,7 @@ let package = Package(
         // `cip-bench`, the tools around the product: the demo fleet (simulate) and the benchmarks.
         .executableTarget(name: "CIPBench", dependencies: [
             "API", "Access", "Alarms", "Composition", "Geofence", "Ingest", "Locks", "Models", "Registry", "Retention", "SafeZones", "Storage",
-            "Telemetry", "MQTT", "Postgres",
+            "Telemetry", "MQTT", "Postgres", "CLibPQ",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),

@@ -120,6 +120,8 @@ private final class Failures: Sendable {
 final class KeepAliveClient: @unchecked Sendable {
     private let descriptor: Int32
     private var buffer: [UInt8] = []
+    /// Reused for every read: a fresh 64 KiB buffer per request would cost the load generator more than a small answer.
+    private var chunk = [UInt8](repeating: 0, count: 65_536)
 
     init(port: Int) throws {
         descriptor = try connectLoopback(port: port)
@@ -132,7 +134,6 @@ final class KeepAliveClient: @unchecked Sendable {
     func get(_ path: String, token: String) throws -> Int {
         let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n"
         _ = request.withCString { send(descriptor, $0, strlen($0), 0) }
-        var chunk = [UInt8](repeating: 0, count: 65_536)
         while true {
             if let end = find([13, 10, 13, 10]) {
                 let head = String(decoding: buffer[..<end], as: UTF8.self)

@@ -59,13 +59,14 @@ public struct GatewayServices {
          grantLists: GrantListPublisher.Configuration = .init(), geofence: GeofenceMonitor.Configuration = .init(),
          retention: (settings: RetentionSettings, configuration: RetentionService.Configuration)? = nil,
          deviceCertificates: DeviceCertificates.Configuration? = nil,
+         apiStatementObserver: StatementObserver? = nil,
          logger: Logger) throws {
         var journalConfiguration = Journal.Configuration(directory: journalDirectory)
         journalConfiguration.syncInterval = journalSync
         journal = try Journal(configuration: journalConfiguration, logger: logger)
         // Two: the next batch's unknown-device lookup need not wait for the current batch's write.
         ingestPool = PostgresPool(url: databaseURL, size: 2, logger: logger)
-        let apiPool = PostgresPool(url: databaseURL, size: 4, logger: logger)
+        let apiPool = PostgresPool(url: databaseURL, size: 4, logger: logger, observer: apiStatementObserver)
         self.apiPool = apiPool
         tokenPool = PostgresPool(url: databaseURL, size: 2, logger: logger)
         let fastPathPool = PostgresPool(url: databaseURL, size: 1, logger: logger)

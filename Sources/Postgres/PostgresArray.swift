@@ -3,21 +3,24 @@
 public enum PostgresArray {
     /// `{"a","b",NULL}`: every element quoted, `"` and `\` escaped.
     public static func text<T: PostgresBindable>(_ values: [T?]) -> String {
-        var out = "{"
+        // Built as UTF-8 bytes: the two escaped characters are ASCII, so no multi-byte character is split.
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        out.reserveCapacity(2 + values.count * 16)
         for (index, value) in values.enumerated() {
-            if index > 0 { out += "," }
+            if index > 0 { out.append(UInt8(ascii: ",")) }
             guard let value else {
-                out += "NULL"
+                out += "NULL".utf8
                 continue
             }
-            out += "\""
-            for character in value.postgresText.unicodeScalars {
-                if character == "\"" || character == "\\" { out += "\\" }
-                out.unicodeScalars.append(character)
+            out.append(UInt8(ascii: "\""))
+            for byte in value.postgresText.utf8 {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                out.append(byte)
             }
-            out += "\""
+            out.append(UInt8(ascii: "\""))
         }
-        return out + "}"
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     public static func text<T: PostgresBindable>(_ values: [T]) -> String { text(values.map(Optional.some)) }

@@ -6,11 +6,20 @@ import CLibPQ
 public final class PostgresConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     public let url: String
+    /// Sees every parameterized statement (the pool's, for benchmarks).
+    let observer: StatementObserver?
+    /// Statements prepared on this connection, by their text, so the server parses and plans each once rather
+    /// than on every call (and keeps a generic plan where one is as good). Bounded: past the bound, statements
+    /// run unprepared, so text built with values in it cannot grow the server's memory without end.
+    private var prepared: [String: String] = [:]
+    private var preparedCount = 0
+    static let maxPrepared = 256
 
     /// Connects with a libpq connection string or URI (`postgresql://user:pass@host:port/db`).
     /// Unless the URL says otherwise, connecting gives up after 5 seconds.
-    init(url: String) throws(PostgresError) {
+    init(url: String, observer: StatementObserver? = nil) throws(PostgresError) {
         self.url = url
+        self.observer = observer
         // Later keywords override earlier ones, so the URL's own settings win over these defaults.
         let keywords = ["connect_timeout", "application_name", "dbname"]
         let values = ["5", "cip-gateway", url]
@@ -52,10 +61,35 @@ public final class PostgresConnection: @unchecked Sendable {
     @discardableResult
     public func query(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) throws(PostgresError) -> PostgresRows {
         let conn = try liveHandle()
-        let result = withCStrings(parameters.map { $0?.postgresText }) { values in
-            PQexecParams(conn, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        let texts = parameters.map { $0?.postgresText }
+        observer?(sql, texts)
+        let name = try preparedName(sql, conn: conn)
+        let result = withCStrings(texts) { values in
+            if let name {
+                PQexecPrepared(conn, name, Int32(parameters.count), values, nil, nil, 0)
+            } else {
+                PQexecParams(conn, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+            }
         }
-        return try rows(from: result, conn: conn)
+        do {
+            return try rows(from: result, conn: conn)
+        } catch {
+            // A table changed shape under a prepared statement ("cached plan must not change result type"):
+            // forget it, so the next call prepares it afresh.
+            if name != nil, error.sqlState == "0A000" { prepared[sql] = nil }
+            throw error
+        }
+    }
+
+    /// The name `sql` is prepared under on this connection (preparing it first), or nil past the bound.
+    private func preparedName(_ sql: String, conn: OpaquePointer) throws(PostgresError) -> String? {
+        if let name = prepared[sql] { return name }
+        guard prepared.count < Self.maxPrepared else { return nil }
+        preparedCount += 1
+        let name = "cip_\(preparedCount)"
+        _ = try rows(from: PQprepare(conn, name, sql, 0, nil), conn: conn)
+        prepared[sql] = name
+        return name
     }
 
     /// Runs one or more statements without parameters (migrations, `BEGIN`, `COMMIT`).
@@ -213,6 +247,10 @@ public final class PostgresConnection: @unchecked Sendable {
         return String(text[..<end])
     }
 }
+
+/// Sees a statement and its parameters (PostgreSQL's text format) before it runs: a benchmark records the
+/// statements a route runs and replays them as the database's own rate.
+public typealias StatementObserver = @Sendable (_ sql: String, _ parameters: [String?]) -> Void
 
 /// A `NOTIFY` received on a channel the connection listens to.
 public struct PostgresNotification: Sendable, Equatable {

@@ -13,6 +13,7 @@ public final class PostgresPool: Service, Sendable {
     public let url: String
     public let size: Int
     private let logger: Logger
+    private let observer: StatementObserver?
     private let state: Mutex<State>
 
     private final class Slot: @unchecked Sendable {
@@ -28,11 +29,13 @@ public final class PostgresPool: Service, Sendable {
         var shutDown = false
     }
 
-    public init(url: String, size: Int, logger: Logger) {
+    /// `observer` sees every parameterized statement the pool's connections run (benchmarks; nil in production).
+    public init(url: String, size: Int, logger: Logger, observer: StatementObserver? = nil) {
         precondition(size > 0, "a pool needs at least one connection")
         self.url = url
         self.size = size
         self.logger = logger
+        self.observer = observer
         let slots = (0..<size).map { Slot(label: "postgres.connection.\($0)") }
         state = Mutex(State(idle: slots))
     }
@@ -48,6 +51,7 @@ public final class PostgresPool: Service, Sendable {
         let slot = await acquire()
         defer { release(slot) }
         let url = self.url
+        let observer = self.observer
         return try await withCheckedThrowingContinuation { continuation in
             slot.queue.async {
                 do {
@@ -56,7 +60,7 @@ public final class PostgresPool: Service, Sendable {
                         connection = existing
                     } else {
                         slot.connection = nil
-                        connection = try PostgresConnection(url: url)
+                        connection = try PostgresConnection(url: url, observer: observer)
                         slot.connection = connection
                     }
                     continuation.resume(returning: try body(connection))

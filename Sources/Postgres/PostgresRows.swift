@@ -44,9 +44,10 @@ public struct PostgresRow: Sendable {
         return try Self.value(text, column: "\"\(column)\"")
     }
 
-    private static func value<T: PostgresDecodable>(_ text: String, column: String) throws(PostgresError) -> T {
+    /// `column` names the column in the error only: not worked out for every value that decodes.
+    private static func value<T: PostgresDecodable>(_ text: String, column: @autoclosure () -> String) throws(PostgresError) -> T {
         guard let value = T(postgresText: text) else {
-            throw PostgresError(kind: .decoding, message: "column \(column) holds \(excerpt(text)), not a \(T.self)")
+            throw PostgresError(kind: .decoding, message: "column \(column()) holds \(excerpt(text)), not a \(T.self)")
         }
         return value
     }

@@ -44,6 +44,25 @@ extension IntegrationTests {
             #expect(result.output.contains("audit chain intact: 400 entries"), "\(result.output)")
         }
 
+        @Test("the database's canonical bytes match the verifier's for odd entries: a NULL subject, empty and non-ASCII subjects, separators in fields, many subjects")
+        func oddEntriesVerify() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            let gateway = try PostgresConnection(url: database.url)
+            defer { gateway.close() }
+            _ = try gateway.query("""
+                INSERT INTO audit_log (at, client, roles, method, endpoint, path, subjects, records, class, status)
+                VALUES (now(), 'a', '', 'GET', '/e', '/p', ARRAY['x', NULL, 'ä€😀', ''], 1, 1, 200),
+                       (now(), 'b:c', 'r', 'GET', '/e', '/p:1', '{}'::text[], 0, 2, 404),
+                       (now(), 'c', 'r:3', 'GET', '/e', 'ä/p', ARRAY[NULL]::text[], 0, 3, 503),
+                       (now(), 'd', 'r', 'GET', '/e', '/p', (SELECT array_agg('s' || i) FROM generate_series(1, 50) i), 50, 3, 200)
+                """)
+            try Self.insert(gateway, client: "reader", count: 5)
+            let result = try Self.verify(database)
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.contains("audit chain intact: 9 entries"), "\(result.output)")
+        }
+
         @Test("a superuser's edit, a removed entry and a removed newest entry are each found and named")
         func tamperingIsFound() async throws {
             let database = try TestDatabase.create()

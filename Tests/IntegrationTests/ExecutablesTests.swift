@@ -13,7 +13,20 @@ extension IntegrationTests {
         @Test("cip-bench lists the benchmarks and the demo fleet simulator")
         func benchListsBenchmarksAndSimulate() throws {
             let subcommands = try Self.subcommands(of: GatewayProcess.benchBinary)
-            #expect(subcommands == ["simulate", "bench", "bench-adapters", "bench-registry", "bench-alarms", "bench-audit", "bench-locks", "bench-geofence", "bench-zones", "bench-retention"])
+            #expect(subcommands == ["simulate", "bench", "bench-api", "bench-adapters", "bench-registry", "bench-alarms", "bench-audit", "bench-locks", "bench-geofence", "bench-zones", "bench-retention"])
+        }
+
+        @Test("cip-bench's synchronous entry point (for valgrind) still exits with the command's status: 0 for help, 64 for a bad option")
+        func benchExitStatuses() throws {
+            let output = NSTemporaryDirectory() + TestStack.uniqueName("bench-exit") + ".txt"
+            defer { try? FileManager.default.removeItem(atPath: output) }
+            #expect(try ChildProcess([GatewayProcess.benchBinary, "bench-api", "--help"], environment: TestStack.environment,
+                                     logPath: output).wait() == 0)
+            let status = try ChildProcess([GatewayProcess.benchBinary, "bench-api", "--routes", "latest,nope"],
+                                          environment: TestStack.environment, logPath: output).wait()
+            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+            #expect(status == 64, "\(text)")
+            #expect(text.contains("unknown route nope"), "\(text)")
         }
 
         /// The names under SUBCOMMANDS in `<binary> --help`, in order.

@@ -12,6 +12,18 @@ import Telemetry
 struct NGSILDController<Context: ClientRequestContext> {
     let repository: any OpenDataRepository
     let catalogue: Catalogue
+    /// The open quantities by NGSI-LD property name (worked out once, not per request).
+    let openProperties: [String: Quantity]
+
+    init(repository: any OpenDataRepository, catalogue: Catalogue) {
+        self.repository = repository
+        self.catalogue = catalogue
+        var properties: [String: Quantity] = [:]
+        for quantity in catalogue.quantities where quantity.classification.confidentiality.rawValue == 1 {
+            properties[quantity.ngsiLd?.property ?? quantity.id] = quantity
+        }
+        openProperties = properties
+    }
 
     static var coreContext: String { "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld" }
     static var entityType: String { "Device" }
@@ -28,15 +40,6 @@ struct NGSILDController<Context: ClientRequestContext> {
         return routes
     }
 
-    /// The open quantities by NGSI-LD property name.
-    var openProperties: [String: Quantity] {
-        var properties: [String: Quantity] = [:]
-        for quantity in catalogue.quantities where quantity.classification.confidentiality.rawValue == 1 {
-            properties[quantity.ngsiLd?.property ?? quantity.id] = quantity
-        }
-        return properties
-    }
-
     /// `GET /ngsi-ld/v1/entities?type=Device&q=&attrs=&limit=&offset=`
     @Sendable func entities(_ request: Request, context: Context) async throws -> Response {
         let query = request.uri.queryParameters
@@ -44,7 +47,7 @@ struct NGSILDController<Context: ClientRequestContext> {
             throw NGSILDError.badRequest("give type (Device) or attrs: a query over every entity is refused")
         }
         guard type == Self.entityType || type == "https://uri.fiware.org/ns/data-models#Device" else {
-            return try respond([[String: Any]](), request)
+            return respond(.array([]), request)
         }
         let limit = try number(query.get("limit"), name: "limit", default: 20, range: 0...Self.maxLimit)
         let offset = try number(query.get("offset"), name: "offset", default: 0, range: 0...Self.maxOffset)
@@ -53,7 +56,8 @@ struct NGSILDController<Context: ClientRequestContext> {
         let ids = limit == 0 ? [] : try await repository.devices(conditions: conditions, tenants: context.scope.tenants,
                                                                  offset: offset, limit: limit)
         let values = try await repository.latest(deviceIDs: ids, quantities: attrs?.map(\.id))
-        return try respond(ids.map { id in Self.entity(id, values.filter { $0.deviceID == id }, openProperties) }, request)
+        let properties = openProperties
+        return respond(.array(ids.map { id in Self.entity(id, values.filter { $0.deviceID == id }, properties) }), request)
     }
 
     /// `GET /ngsi-ld/v1/entities/{id}`
@@ -65,15 +69,15 @@ struct NGSILDController<Context: ClientRequestContext> {
         guard !values.isEmpty || attrs != nil else {
             throw NGSILDError.notFound("no entity urn:ngsi-ld:Device:\(id) with open data")
         }
-        return try respond(Self.entity(id, values, openProperties), request)
+        return respond(Self.entity(id, values, openProperties), request)
     }
 
     /// `GET /ngsi-ld/v1/types`
     @Sendable func types(_ request: Request, context: Context) async throws -> Response {
-        let body: [String: Any] = [
-            "id": "urn:ngsi-ld:EntityTypeList:cip-gateway", "type": "EntityTypeList", "typeList": [Self.entityType],
+        let body: JSONValue = [
+            "id": "urn:ngsi-ld:EntityTypeList:cip-gateway", "type": "EntityTypeList", "typeList": [.string(Self.entityType)],
         ]
-        return try respond(body, request)
+        return respond(body, request)
     }
 
     /// `GET /ngsi-ld/v1/temporal/entities/{id}?timerel=&timeAt=&endTimeAt=&lastN=&attrs=`
@@ -103,32 +107,32 @@ struct NGSILDController<Context: ClientRequestContext> {
         try await requireVisible(id, context)
         let values = try await repository.history(deviceID: id, quantities: attrs?.map(\.id), fromMicros: from,
                                                   toMicros: to, lastN: lastN)
-        var body: [String: Any] = ["id": "urn:ngsi-ld:Device:\(id)", "type": Self.entityType]
+        var body: [String: JSONValue] = ["id": .string("urn:ngsi-ld:Device:\(id)"), "type": .string(Self.entityType)]
         let properties = openProperties
         for (name, quantity) in properties {
             let instances = values.filter { $0.quantity == quantity.id }.map { Self.property($0, quantity) }
-            if !instances.isEmpty { body[name] = instances }
+            if !instances.isEmpty { body[name] = .array(instances) }
         }
-        return try respond(body, request)
+        return respond(.object(body), request)
     }
 
     // MARK: - Helpers
 
-    static func entity(_ id: String, _ values: [OpenValue], _ properties: [String: Quantity]) -> [String: Any] {
-        var entity: [String: Any] = ["id": "urn:ngsi-ld:Device:\(id)", "type": entityType]
+    static func entity(_ id: String, _ values: [OpenValue], _ properties: [String: Quantity]) -> JSONValue {
+        var entity: [String: JSONValue] = ["id": .string("urn:ngsi-ld:Device:\(id)"), "type": .string(entityType)]
         for (name, quantity) in properties {
             if let value = values.first(where: { $0.quantity == quantity.id }) { entity[name] = property(value, quantity) }
         }
-        return entity
+        return .object(entity)
     }
 
-    static func property(_ value: OpenValue, _ quantity: Quantity) -> [String: Any] {
-        var property: [String: Any] = ["type": "Property", "observedAt": RFC3339.format(micros: value.observedAtMicros)]
-        if let number = value.number { property["value"] = number }
-        else if let text = value.text { property["value"] = text }
-        else if let boolean = value.boolean { property["value"] = boolean }
-        if let unit = value.unit ?? quantity.unit, let code = unitCodes[unit] { property["unitCode"] = code }
-        return property
+    static func property(_ value: OpenValue, _ quantity: Quantity) -> JSONValue {
+        var property: [String: JSONValue] = ["type": "Property", "observedAt": .string(RFC3339.format(micros: value.observedAtMicros))]
+        if let number = value.number { property["value"] = .number(number) }
+        else if let text = value.text { property["value"] = .string(text) }
+        else if let boolean = value.boolean { property["value"] = .bool(boolean) }
+        if let unit = value.unit ?? quantity.unit, let code = unitCodes[unit] { property["unitCode"] = .string(code) }
+        return .object(property)
     }
 
     /// UN/CEFACT common codes of the catalogue's open units.
@@ -136,14 +140,18 @@ struct NGSILDController<Context: ClientRequestContext> {
 
     /// JSON-LD: `application/ld+json` with `@context` in the body when asked for, else `application/json` with the
     /// context in a `Link` header.
-    private func respond(_ body: Any, _ request: Request) throws -> Response {
+    private func respond(_ body: JSONValue, _ request: Request) -> Response {
         let wantsLD = (request.headers[.accept] ?? "").contains("application/ld+json")
         var payload = body
         if wantsLD {
-            if var object = body as? [String: Any] { object["@context"] = Self.coreContext; payload = object }
-            if let array = body as? [[String: Any]] { payload = array.map { var o = $0; o["@context"] = Self.coreContext; return o } }
+            func withContext(_ value: JSONValue) -> JSONValue {
+                guard case .object(var object) = value else { return value }
+                object["@context"] = .string(Self.coreContext)
+                return .object(object)
+            }
+            if case .array(let entities) = body { payload = .array(entities.map(withContext)) } else { payload = withContext(body) }
         }
-        let data = try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes])
+        let data = payload.bytes
         var headers = HTTPFields()
         headers[.contentType] = wantsLD ? "application/ld+json" : "application/json"
         if !wantsLD {
