@@ -98,16 +98,8 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
         remoteAddress = source.channel.remoteAddress
     }
 
-    public var responseEncoder: JSONEncoder { .responses }
-}
-
-extension JSONEncoder {
     /// How every body is written: stable key order and unescaped slashes, so that bodies are easy to read and to diff.
-    static var responses: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }
+    public var responseEncoder: BodyEncoder { BodyEncoder() }
 }
 
 /// The router with every tier's routes; used by `buildApplication` and by tests.

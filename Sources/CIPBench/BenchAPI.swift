@@ -40,8 +40,16 @@ struct BenchAPI: AsyncParsableCommand {
     @Option(help: "Database created (and dropped first) for the run.")
     var benchDatabase: String = "cip_bench_api"
 
-    /// Request variants per route: the load cycles over them, and the SQL replay over their statements.
-    static let variants = 64
+    /// Request variants per route (at most 64, one per device): the load cycles over them, and the SQL replay
+    /// over their statements.
+    var variants: Int { min(64, devices) }
+
+    func validate() throws {
+        guard (1...1_024).contains(connections) else { throw ValidationError("--connections must be 1 to 1024") }
+        guard seconds.isFinite, seconds > 0, seconds <= 3_600 else { throw ValidationError("--seconds must be above 0 and at most 3600") }
+        guard (1...100_000).contains(devices) else { throw ValidationError("--devices must be 1 to 100000") }
+        _ = try selectedRoutes()
+    }
 
     struct Route: Sendable {
         enum Kind: String, Sendable { case oneDevice = "one device", list, document }
@@ -106,31 +114,33 @@ struct BenchAPI: AsyncParsableCommand {
             name: "bench-api", roles: [.deviceAdmin, .alarmOperator, .integrator, .openData], tenants: scope, clearance: 3)
 
         print("cip-bench bench-api: \(connections) keep-alive connections, \(Int(seconds)) s per measurement, "
-              + "\(devices) GPS alarms and \(devices) sensors, \(Self.variants) request variants per route"
+              + "\(devices) GPS alarms and \(devices) sensors, \(variants) request variants per route"
               + (scope.map { ", client scoped to \($0.sorted().joined(separator: ","))" } ?? ", city-wide client"))
         var healthz: LoadResult?
         var rows: [String] = []
         for route in selected {
-            let paths = (0..<Self.variants).map(route.path)
+            let paths = (0..<variants).map(route.path)
             // First pass: one request per variant, sequentially, recording the statements each ran.
             var recorded: [[RecordedStatement]] = []
             let client = try KeepAliveClient(port: port)
             for path in paths {
                 recorder.start()
                 let status = try client.get(path, token: token)
-                guard status == 200 else { throw ValidationError("\(path) answered \(status)") }
+                guard status == 200 else { throw BenchFailure("\(path) answered \(status)") }
                 recorded.append(recorder.stop())
             }
             client.close()
             let http = try await Self.load(connections: connections, seconds: seconds) { client, index in
                 let status = try client.get(paths[index % paths.count], token: token)
-                if status != 200 { throw ValidationError("\(paths[index % paths.count]) answered \(status)") }
+                if status != 200 { throw BenchFailure("\(paths[index % paths.count]) answered \(status)") }
             } connect: { try KeepAliveClient(port: port) }
             if route.name == "healthz" { healthz = http }
             let statements = recorded.map(\.count).max() ?? 0
             let reference: (name: String, result: LoadResult)?
             var pooled: LoadResult?
-            if route.kind == .document {
+            if route.name == "healthz" {
+                reference = nil  // the reference of the documents itself
+            } else if route.kind == .document {
                 reference = healthz.map { ("/healthz", $0) }
             } else if statements > 0 {
                 // Each distinct statement prepared once per session; the requests refer to them by number.
@@ -234,7 +244,7 @@ struct BenchAPI: AsyncParsableCommand {
             }
             return try await group.reduce(into: []) { $0 += $1 }.sorted()
         }
-        guard !latencies.isEmpty else { throw ValidationError("no request completed") }
+        guard !latencies.isEmpty else { throw BenchFailure("no request completed") }
         let elapsed = ContinuousClock.now - started
         let p99 = latencies[min(latencies.count - 1, latencies.count * 99 / 100)]
         return LoadResult(rate: Double(latencies.count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18),
@@ -283,8 +293,8 @@ struct BenchAPI: AsyncParsableCommand {
         }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         let (latencies, failures) = results.withLock { ($0.latencies.sorted(), $0.failures) }
-        if let failure = failures.first { throw ValidationError(failure) }
-        guard !latencies.isEmpty else { throw ValidationError("no request completed") }
+        if let failure = failures.first { throw BenchFailure(failure) }
+        guard !latencies.isEmpty else { throw BenchFailure("no request completed") }
         let p99 = latencies[min(latencies.count - 1, latencies.count * 99 / 100)]
         return LoadResult(rate: Double(latencies.count) / elapsed, p99Millis: Double(p99) / 1e6)
     }
@@ -324,14 +334,14 @@ final class SQLSession: @unchecked Sendable {
     /// Connects and prepares `statements` as `s0`, `s1`, ...
     init(url: String, statements: [String]) throws {
         guard let connection = PQconnectdb(url), PQstatus(connection) == CONNECTION_OK else {
-            throw ValidationError("cannot connect to the bench database")
+            throw BenchFailure("cannot connect to the bench database")
         }
         self.connection = connection
         for (index, sql) in statements.enumerated() {
             let result = PQprepare(connection, "s\(index)", sql, 0, nil)
             defer { PQclear(result) }
             guard PQresultStatus(result) == PGRES_COMMAND_OK else {
-                throw ValidationError("prepare failed: \(String(cString: PQerrorMessage(connection)))")
+                throw BenchFailure("prepare failed: \(String(cString: PQerrorMessage(connection)))")
             }
         }
     }
@@ -349,7 +359,7 @@ final class SQLSession: @unchecked Sendable {
             defer { PQclear(result) }
             let status = PQresultStatus(result)
             guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK else {
-                throw ValidationError("replay failed: \(String(cString: PQerrorMessage(connection)))")
+                throw BenchFailure("replay failed: \(String(cString: PQerrorMessage(connection)))")
             }
             // Read every value, as a client does.
             for row in 0..<PQntuples(result) {
@@ -357,4 +367,10 @@ final class SQLSession: @unchecked Sendable {
             }
         }
     }
+}
+
+/// A measurement that went wrong (an unexpected answer, a lost connection): an error of the run, not of its options.
+struct BenchFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

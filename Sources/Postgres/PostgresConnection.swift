@@ -8,11 +8,9 @@ public final class PostgresConnection: @unchecked Sendable {
     public let url: String
     /// Sees every parameterized statement (the pool's, for benchmarks).
     let observer: StatementObserver?
-    /// Statements prepared on this connection, by their text, so the server parses and plans each once rather
-    /// than on every call (and keeps a generic plan where one is as good). Bounded: past the bound, statements
-    /// run unprepared, so text built with values in it cannot grow the server's memory without end.
-    private var prepared: [String: String] = [:]
-    private var preparedCount = 0
+    /// Statements prepared on this connection, so the server parses and plans each once rather than on every call
+    /// (and keeps a generic plan where one is as good); see `PreparedStatements` for which and how many.
+    private var statements = PreparedStatements(capacity: PostgresConnection.maxPrepared)
     static let maxPrepared = 256
 
     /// Connects with a libpq connection string or URI (`postgresql://user:pass@host:port/db`).
@@ -63,33 +61,46 @@ public final class PostgresConnection: @unchecked Sendable {
         let conn = try liveHandle()
         let texts = parameters.map { $0?.postgresText }
         observer?(sql, texts)
-        let name = try preparedName(sql, conn: conn)
+        if PQtransactionStatus(conn) == PQTRANS_IDLE {
+            for name in statements.takeStale() { PQclear(PQexec(conn, "DEALLOCATE \(name)")) }
+        }
+        return try run(sql, texts, conn: conn, retry: true)
+    }
+
+    private func run(_ sql: String, _ texts: [String?], conn: OpaquePointer, retry: Bool) throws(PostgresError) -> PostgresRows {
+        var name: String?
+        switch statements.plan(for: sql, canPrepare: PQtransactionStatus(conn) != PQTRANS_INERROR) {
+        case .run(let prepared):
+            name = prepared
+        case .prepare(let prepared):
+            do {
+                _ = try rows(from: PQprepare(conn, prepared, sql, 0, nil), conn: conn)
+            } catch {
+                statements.prepareFailed(sql)
+                throw error
+            }
+            name = prepared
+        case .unprepared:
+            name = nil
+        }
         let result = withCStrings(texts) { values in
             if let name {
-                PQexecPrepared(conn, name, Int32(parameters.count), values, nil, nil, 0)
+                PQexecPrepared(conn, name, Int32(texts.count), values, nil, nil, 0)
             } else {
-                PQexecParams(conn, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+                PQexecParams(conn, sql, Int32(texts.count), nil, values, nil, nil, 0)
             }
         }
         do {
             return try rows(from: result, conn: conn)
         } catch {
-            // A table changed shape under a prepared statement ("cached plan must not change result type"):
-            // forget it, so the next call prepares it afresh.
-            if name != nil, error.sqlState == "0A000" { prepared[sql] = nil }
-            throw error
+            // The server refused the prepared statement itself: a table changed shape under it (0A000, "cached plan
+            // must not change result type") or it is gone (26000). Forget it; outside a transaction the statement
+            // did nothing, so it is run once more, afresh.
+            guard name != nil, error.sqlState == "0A000" || error.sqlState == "26000" else { throw error }
+            statements.refused(sql, stillOnServer: error.sqlState == "0A000")
+            guard retry, PQtransactionStatus(conn) == PQTRANS_IDLE else { throw error }
+            return try run(sql, texts, conn: conn, retry: false)
         }
-    }
-
-    /// The name `sql` is prepared under on this connection (preparing it first), or nil past the bound.
-    private func preparedName(_ sql: String, conn: OpaquePointer) throws(PostgresError) -> String? {
-        if let name = prepared[sql] { return name }
-        guard prepared.count < Self.maxPrepared else { return nil }
-        preparedCount += 1
-        let name = "cip_\(preparedCount)"
-        _ = try rows(from: PQprepare(conn, name, sql, 0, nil), conn: conn)
-        prepared[sql] = name
-        return name
     }
 
     /// Runs one or more statements without parameters (migrations, `BEGIN`, `COMMIT`).

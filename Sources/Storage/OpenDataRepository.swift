@@ -62,15 +62,25 @@ public struct PostgresOpenDataRepository: OpenDataRepository {
 
     public func history(deviceID: String, quantities: [String]?, fromMicros: Int64?, toMicros: Int64?, lastN: Int) async throws -> [OpenValue] {
         try await pool.withConnection { connection in
-            try connection.query("""
+            // The time bounds are written only when given: as `($3 IS NULL OR observed_at >= ...)` a prepared
+            // statement's generic plan could not leave out the day partitions outside them.
+            var parameters: [(any PostgresBindable)?] = [deviceID, quantities.map(PostgresArray.text), lastN]
+            var bounds = ""
+            if let fromMicros {
+                parameters.append(fromMicros)
+                bounds += " AND observed_at >= to_timestamp($\(parameters.count)::bigint / 1e6)"
+            }
+            if let toMicros {
+                parameters.append(toMicros)
+                bounds += " AND observed_at < to_timestamp($\(parameters.count)::bigint / 1e6)"
+            }
+            return try connection.query("""
                 SELECT \(Self.columns) FROM (
                     SELECT *, row_number() OVER (PARTITION BY quantity ORDER BY observed_at DESC) AS n
                     FROM observations
-                    WHERE device_id = $1 AND confidentiality = 1 AND ($2::text[] IS NULL OR quantity = ANY($2::text[]))
-                      AND ($3::bigint IS NULL OR observed_at >= to_timestamp($3::bigint / 1e6))
-                      AND ($4::bigint IS NULL OR observed_at < to_timestamp($4::bigint / 1e6))
-                ) o WHERE n <= $5::integer ORDER BY quantity, observed_at DESC
-                """, [deviceID, quantities.map(PostgresArray.text), fromMicros, toMicros, lastN]).all.map { row throws(PostgresError) in try Self.value(row) }
+                    WHERE device_id = $1 AND confidentiality = 1 AND ($2::text[] IS NULL OR quantity = ANY($2::text[]))\(bounds)
+                ) o WHERE n <= $3::integer ORDER BY quantity, observed_at DESC
+                """, parameters).all.map { row throws(PostgresError) in try Self.value(row) }
         }
     }
 

@@ -518,11 +518,9 @@ struct AlarmEventBody: Encodable {
     var alarm: AlarmBody
 
     static func sse(_ change: AlarmChange, _ alarm: Alarm, clearance: Int, grants: [AccessGrant]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let body = AlarmEventBody(change: AlarmChangeBody(change, clearance: clearance),
                                   alarm: AlarmBody(alarm, clearance: clearance, grants: grants))
-        let data = (try? encoder.encode(body)) ?? Data("{}".utf8)
+        let data = (try? BodyEncoder.bytes(of: body)) ?? Array("{}".utf8)
         return "id: \(change.id)\nevent: alarm\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
     }
 }

@@ -46,17 +46,24 @@ enum JSONValue: Equatable, Sendable {
         }
     }
 
-    /// Whole numbers without a fraction (`40`, as JSONSerialization and JSONEncoder write them), others in Swift's
-    /// shortest round-trip form; JSON has no NaN or infinity, so those are null.
+    /// As `JSONEncoder` writes a number: Swift's shortest round-trip form without a trailing `.0` (`40`, `21.5`,
+    /// `1e-07`, `1e+16`, `-0`); JSON has no NaN or infinity, so those are null.
     static func text(of number: Double) -> String {
         guard number.isFinite else { return "null" }
-        if number == number.rounded(), abs(number) < 9_007_199_254_740_992 { return String(Int64(number)) }
-        return "\(number)"
+        let text = "\(number)"
+        return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
     }
 
-    /// A JSON string: `"` and `\` escaped, control characters as `\n`, `\r`, `\t` or `\u00XX`.
+    /// A JSON string as `JSONEncoder` writes one: `"` and `\` escaped, control characters as `\n`, `\r`, `\t`,
+    /// `\b`, `\f` or `\u00XX`, `/` and everything else as it is.
     static func write(string: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Most text needs no escape at all: copied in one go.
+        if !string.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out.append(contentsOf: string.utf8)
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in string.utf8 {
             switch byte {
             case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
@@ -64,6 +71,8 @@ enum JSONValue: Equatable, Sendable {
             case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
             case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
             case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0x08: out += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
+            case 0x0C: out += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
             case 0..<0x20:
                 let hex = Array("0123456789abcdef".utf8)
                 out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]

@@ -88,9 +88,7 @@ public struct Problem: HTTPResponseError, Sendable {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let body = Body(type: type, title: title, status: status.code, detail: detail, instance: request.uri.path,
                         parameter: parameter, extensions: extensions)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(body)
+        let data = try BodyEncoder.bytes(of: body)
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"
         if status == .serviceUnavailable { headers[.retryAfter] = "5" }

@@ -19,7 +19,7 @@ struct StaticDocument: Sendable {
     }
 
     init<T: Encodable>(encoding value: T) throws {
-        self.init(bytes: Array(try JSONEncoder.responses.encode(value)))
+        self.init(bytes: try BodyEncoder.bytes(of: value))
     }
 
     /// 200 with the document, or 304 when `If-None-Match` names this version (or is `*`).

@@ -42,7 +42,7 @@ struct SubjectAccessController<Context: ClientRequestContext> {
         headers[.contentType] = "application/json"
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             // The header object without its closing brace, then one array per section, then how it ended.
-            var opening = try JSONEncoder.responses.encode(header)
+            var opening = try BodyEncoder.bytes(of: header)
             opening.removeLast()
             try await writer.write(ByteBuffer(bytes: opening))
             var failure: String?
@@ -74,7 +74,9 @@ struct SubjectAccessController<Context: ClientRequestContext> {
     }
 
     static func quoted(_ text: String) -> String {
-        String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
+        var out: [UInt8] = []
+        JSONValue.write(string: text, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
