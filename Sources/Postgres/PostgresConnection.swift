@@ -96,8 +96,9 @@ public final class PostgresConnection: @unchecked Sendable {
             // The server refused the prepared statement itself: a table changed shape under it (0A000, "cached plan
             // must not change result type") or it is gone (26000). Forget it; outside a transaction the statement
             // did nothing, so it is run once more, afresh.
-            guard name != nil, error.sqlState == "0A000" || error.sqlState == "26000" else { throw error }
-            statements.refused(sql, stillOnServer: error.sqlState == "0A000")
+            let changedShape = error.sqlState == "0A000" && error.message.contains("cached plan must not change result type")
+            guard name != nil, changedShape || error.sqlState == "26000" else { throw error }
+            statements.refused(sql, stillOnServer: changedShape)
             guard retry, PQtransactionStatus(conn) == PQTRANS_IDLE else { throw error }
             return try run(sql, texts, conn: conn, retry: false)
         }

@@ -79,12 +79,29 @@ import Telemetry
         }
     }
 
+    /// A key type without a `super` case asking for the super encoder, and the same nested containers twice.
+    struct Twice: Encodable {
+        enum Keys: String, CodingKey { case a, b, c }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            var first = container.nestedContainer(keyedBy: Keys.self, forKey: .a)
+            try first.encode(1, forKey: .b)
+            var again = container.nestedContainer(keyedBy: Keys.self, forKey: .a)
+            try again.encode(2, forKey: .c)
+            var list = container.nestedUnkeyedContainer(forKey: .b)
+            try list.encode(1)
+            var more = container.nestedUnkeyedContainer(forKey: .b)
+            try more.encode(2)
+            try 5.encode(to: container.superEncoder())
+        }
+    }
+
     struct Body: Encodable {
         var deviceId = "gps-0001"
         var missing: String? = nil
         var kind = Kind.b
         var text = "quote\" back\\ slash/ \u{8}\u{c}\n\r\t\u{1} ä€😀 \u{2028}"
-        var numbers: [Double] = [40, -0.5, 21.5, 1e-7, 1e16, 1e15, -0.0, 5e-324, 0.1 + 0.2, 123_456_789.123]
+        var numbers: [Double] = [40, -0.5, 21.5, 1e-7, 1e16, 1e15, -0.0, .leastNonzeroMagnitude, 0.1 + 0.2, 123_456_789.123]
         var integers: [Int] = [0, -1, .max, .min]
         var small: Int8 = -128
         var big: UInt64 = .max
@@ -93,6 +110,8 @@ import Telemetry
         var nestedOptional: [Int?] = [1, nil, 3]
         var custom = Custom()
         var empty: [String] = []
+        var floats: [Float] = [0.1, 1e10, .greatestFiniteMagnitude, 3, -0.5]
+        var twice = Twice()
     }
 
     @Test func writesWhatJSONEncoderWrote() throws {

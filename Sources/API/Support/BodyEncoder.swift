@@ -75,6 +75,15 @@ private indirect enum Node {
 
     static func number(_ value: some BinaryInteger) -> Node { .scalar(Array(String(value).utf8)) }
 
+    /// A `Float` in its own shortest form (`0.1`, not the `Double` it widens to), as JSONEncoder writes it.
+    static func number(_ value: Float, _ codingPath: @autoclosure () -> [any CodingKey]) throws -> Node {
+        guard value.isFinite else {
+            throw EncodingError.invalidValue(value, .init(codingPath: codingPath(), debugDescription: "JSON has no \(value)"))
+        }
+        let text = "\(value)"
+        return .scalar(Array((text.hasSuffix(".0") ? String(text.dropLast(2)) : text).utf8))
+    }
+
     static func number(_ value: Double, _ codingPath: @autoclosure () -> [any CodingKey]) throws -> Node {
         guard value.isFinite else {
             throw EncodingError.invalidValue(value, .init(codingPath: codingPath(), debugDescription: "JSON has no \(value)"))
@@ -100,6 +109,15 @@ private final class ObjectNode {
 
 private final class ArrayNode {
     var elements: [Slot] = []
+}
+
+/// The key `superEncoder()` writes under, whatever keys the type has.
+private struct SuperKey: CodingKey {
+    var stringValue: String { "super" }
+    var intValue: Int? { nil }
+    init() {}
+    init?(stringValue: String) { nil }
+    init?(intValue: Int) { nil }
 }
 
 private struct IndexKey: CodingKey {
@@ -194,7 +212,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: Bool, forKey key: Key) throws { _ = slot(key, .scalar(Array((value ? "true" : "false").utf8))) }
     mutating func encode(_ value: String, forKey key: Key) throws { _ = slot(key, .string(value)) }
     mutating func encode(_ value: Double, forKey key: Key) throws { _ = slot(key, try .number(value, path.appending(key).keys)) }
-    mutating func encode(_ value: Float, forKey key: Key) throws { _ = slot(key, try .number(Double(value), path.appending(key).keys)) }
+    mutating func encode(_ value: Float, forKey key: Key) throws { _ = slot(key, try .number(value, path.appending(key).keys)) }
     mutating func encode(_ value: Int, forKey key: Key) throws { _ = slot(key, .number(value)) }
     mutating func encode(_ value: Int8, forKey key: Key) throws { _ = slot(key, .number(value)) }
     mutating func encode(_ value: Int16, forKey key: Key) throws { _ = slot(key, .number(value)) }
@@ -210,21 +228,32 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
         try TreeEncoder.encode(value, into: slot(key), path: path.appending(key))
     }
 
+    /// The object or array already written under `key`, when a type asks for the same nested container twice (it
+    /// then gets the same one back, as from JSONEncoder).
+    private func existing(_ key: Key) -> Node? {
+        object.members.last { $0.key == key.stringValue }?.value.value
+    }
+
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+        if case .object(let nested) = existing(key) {
+            return KeyedEncodingContainer(KeyedContainer<NestedKey>(object: nested, path: path.appending(key)))
+        }
         let nested = ObjectNode()
         _ = slot(key, .object(nested))
         return KeyedEncodingContainer(KeyedContainer<NestedKey>(object: nested, path: path.appending(key)))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+        if case .array(let nested) = existing(key) { return UnkeyedContainer(array: nested, path: path.appending(key)) }
         let nested = ArrayNode()
         _ = slot(key, .array(nested))
         return UnkeyedContainer(array: nested, path: path.appending(key))
     }
 
     mutating func superEncoder() -> any Encoder {
-        let key = Key(stringValue: "super")!
-        return TreeEncoder(path: path.appending(key), node: slot(key))
+        let slot = Slot()
+        object.members.append(("super", slot))
+        return TreeEncoder(path: path.appending(SuperKey()), node: slot)
     }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder { TreeEncoder(path: path.appending(key), node: slot(key)) }
@@ -248,7 +277,7 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
     mutating func encode(_ value: Bool) throws { _ = slot(.scalar(Array((value ? "true" : "false").utf8))) }
     mutating func encode(_ value: String) throws { _ = slot(.string(value)) }
     mutating func encode(_ value: Double) throws { _ = slot(try .number(value, nextPath.keys)) }
-    mutating func encode(_ value: Float) throws { _ = slot(try .number(Double(value), nextPath.keys)) }
+    mutating func encode(_ value: Float) throws { _ = slot(try .number(value, nextPath.keys)) }
     mutating func encode(_ value: Int) throws { _ = slot(.number(value)) }
     mutating func encode(_ value: Int8) throws { _ = slot(.number(value)) }
     mutating func encode(_ value: Int16) throws { _ = slot(.number(value)) }
@@ -294,7 +323,7 @@ private struct SingleValue: SingleValueEncodingContainer {
     mutating func encode(_ value: Bool) throws { slot.value = .scalar(Array((value ? "true" : "false").utf8)) }
     mutating func encode(_ value: String) throws { slot.value = .string(value) }
     mutating func encode(_ value: Double) throws { slot.value = try .number(value, path.keys) }
-    mutating func encode(_ value: Float) throws { slot.value = try .number(Double(value), path.keys) }
+    mutating func encode(_ value: Float) throws { slot.value = try .number(value, path.keys) }
     mutating func encode(_ value: Int) throws { slot.value = .number(value) }
     mutating func encode(_ value: Int8) throws { slot.value = .number(value) }
     mutating func encode(_ value: Int16) throws { slot.value = .number(value) }
