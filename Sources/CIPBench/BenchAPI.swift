@@ -221,39 +221,44 @@ struct BenchAPI: AsyncParsableCommand {
     /// Requests per second when `connections` tasks run the recorded requests' statements through `pool`.
     static func loadThroughPool(_ pool: PostgresPool, connections: Int, seconds: Double,
                                 requests: [[RecordedStatement]]) async throws -> LoadResult {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        let started = ContinuousClock.now
-        let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
+        let started = DispatchTime.now().uptimeNanoseconds
+        let deadline = started + UInt64(seconds * 1e9)
+        let latencies = try await withThrowingTaskGroup(of: [UInt64].self) { group in
             for task in 0..<connections {
                 group.addTask {
-                    var latencies: [Duration] = []
+                    var latencies: [UInt64] = []
                     var index = task * 7
-                    while ContinuousClock.now < deadline {
+                    while DispatchTime.now().uptimeNanoseconds < deadline {
                         let statements = requests[index % requests.count]
-                        let before = ContinuousClock.now
+                        let before = DispatchTime.now().uptimeNanoseconds
                         try await pool.withConnection { connection in
                             for statement in statements {
                                 try connection.query(statement.sql, statement.parameters.map { $0 as (any PostgresBindable)? })
                             }
                         }
-                        latencies.append(ContinuousClock.now - before)
+                        latencies.append(DispatchTime.now().uptimeNanoseconds - before)
                         index += 1
                     }
                     return latencies
                 }
             }
-            return try await group.reduce(into: []) { $0 += $1 }.sorted()
+            return try await group.reduce(into: []) { $0 += $1 }
         }
-        guard !latencies.isEmpty else { throw BenchFailure("no request completed") }
-        let elapsed = ContinuousClock.now - started
-        let p99 = latencies[min(latencies.count - 1, latencies.count * 99 / 100)]
-        return LoadResult(rate: Double(latencies.count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18),
-                          p99Millis: Double(p99.components.attoseconds) / 1e15 + Double(p99.components.seconds) * 1000)
+        return try LoadResult(latencies: latencies, since: started)
     }
 
     struct LoadResult {
         let rate: Double
         let p99Millis: Double
+
+        /// From each request's latency (nanoseconds) and the uptime (nanoseconds) the load started at.
+        init(latencies: [UInt64], since started: UInt64) throws {
+            guard !latencies.isEmpty else { throw BenchFailure("no request completed") }
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            let sorted = latencies.sorted()
+            rate = Double(sorted.count) / elapsed
+            p99Millis = Double(sorted[min(sorted.count - 1, sorted.count * 99 / 100)]) / 1e6
+        }
     }
 
     /// Requests per second over `connections` clients, each on a thread of its own (blocking calls stay off Swift's
@@ -291,12 +296,9 @@ struct BenchAPI: AsyncParsableCommand {
             }
             group.notify(queue: .global()) { done.resume() }
         }
-        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        let (latencies, failures) = results.withLock { ($0.latencies.sorted(), $0.failures) }
+        let (latencies, failures) = results.withLock { ($0.latencies, $0.failures) }
         if let failure = failures.first { throw BenchFailure(failure) }
-        guard !latencies.isEmpty else { throw BenchFailure("no request completed") }
-        let p99 = latencies[min(latencies.count - 1, latencies.count * 99 / 100)]
-        return LoadResult(rate: Double(latencies.count) / elapsed, p99Millis: Double(p99) / 1e6)
+        return try LoadResult(latencies: latencies, since: started)
     }
 }
 
@@ -312,7 +314,7 @@ final class StatementRecorder: Sendable {
     private let state = Mutex<(recording: Bool, statements: [RecordedStatement])>((false, []))
 
     func observe(_ sql: String, _ parameters: [String?]) {
-        guard !sql.hasPrefix("INSERT INTO audit_log") else { return }
+        guard sql != PostgresAuditLog.insertStatement else { return }
         state.withLock { if $0.recording { $0.statements.append(RecordedStatement(sql: sql, parameters: parameters)) } }
     }
 

@@ -8,19 +8,15 @@ public struct PostgresOpenDataRepository: OpenDataRepository {
 
     public func devices(conditions: [OpenValueCondition], tenants: [String]?, offset: Int, limit: Int) async throws -> [String] {
         try await pool.withConnection { connection in
-            var parameters: [(any PostgresBindable)?] = [tenants.map(PostgresArray.text), limit, offset]
-            func parameter(_ value: (any PostgresBindable)?) -> String {
-                parameters.append(value)
-                return "$\(parameters.count)"
-            }
+            var parameters = PostgresParameters([tenants.map(PostgresArray.text), limit, offset])
             var clauses: [String] = []
             for condition in conditions {
-                let quantity = parameter(condition.quantity)
+                let quantity = parameters.add(condition.quantity)
                 let comparison: String
                 if let number = condition.number {
-                    comparison = "c.value_number \(condition.op.rawValue == "==" ? "=" : condition.op.rawValue) \(parameter(number))::float8"
+                    comparison = "c.value_number \(condition.op.rawValue == "==" ? "=" : condition.op.rawValue) \(parameters.add(number))::float8"
                 } else {
-                    comparison = "c.value_string \(condition.op == .equal ? "=" : "<>") \(parameter(condition.text))"
+                    comparison = "c.value_string \(condition.op == .equal ? "=" : "<>") \(parameters.add(condition.text))"
                 }
                 clauses.append("""
                     AND EXISTS (SELECT 1 FROM latest_observations c WHERE c.device_id = l.device_id
@@ -33,7 +29,7 @@ public struct PostgresOpenDataRepository: OpenDataRepository {
                   AND ($1::text[] IS NULL OR d.tenant = ANY($1::text[]))
                   \(clauses.joined(separator: "\n"))
                 ORDER BY l.device_id LIMIT $2::integer OFFSET $3::integer
-                """, parameters).all.map { row throws(PostgresError) in try row.decode("device_id") }
+                """, parameters.values).all.map { row throws(PostgresError) in try row.decode("device_id") }
         }
     }
 
@@ -64,23 +60,17 @@ public struct PostgresOpenDataRepository: OpenDataRepository {
         try await pool.withConnection { connection in
             // The time bounds are written only when given: as `($3 IS NULL OR observed_at >= ...)` a prepared
             // statement's generic plan could not leave out the day partitions outside them.
-            var parameters: [(any PostgresBindable)?] = [deviceID, quantities.map(PostgresArray.text), lastN]
+            var parameters = PostgresParameters([deviceID, quantities.map(PostgresArray.text), lastN])
             var bounds = ""
-            if let fromMicros {
-                parameters.append(fromMicros)
-                bounds += " AND observed_at >= to_timestamp($\(parameters.count)::bigint / 1e6)"
-            }
-            if let toMicros {
-                parameters.append(toMicros)
-                bounds += " AND observed_at < to_timestamp($\(parameters.count)::bigint / 1e6)"
-            }
+            if let fromMicros { bounds += " AND observed_at >= to_timestamp(\(parameters.add(fromMicros))::bigint / 1e6)" }
+            if let toMicros { bounds += " AND observed_at < to_timestamp(\(parameters.add(toMicros))::bigint / 1e6)" }
             return try connection.query("""
                 SELECT \(Self.columns) FROM (
                     SELECT *, row_number() OVER (PARTITION BY quantity ORDER BY observed_at DESC) AS n
                     FROM observations
                     WHERE device_id = $1 AND confidentiality = 1 AND ($2::text[] IS NULL OR quantity = ANY($2::text[]))\(bounds)
                 ) o WHERE n <= $3::integer ORDER BY quantity, observed_at DESC
-                """, parameters).all.map { row throws(PostgresError) in try Self.value(row) }
+                """, parameters.values).all.map { row throws(PostgresError) in try Self.value(row) }
         }
     }
 

@@ -25,23 +25,19 @@ public struct PostgresTelemetryRepository: TelemetryRepository {
     public func observations(_ query: ObservationQuery) async throws -> [Observation] {
         try await pool.withConnection { connection in
             var conditions = ["device_id = $1"]
-            var parameters: [(any PostgresBindable)?] = [query.deviceID]
-            func parameter(_ value: any PostgresBindable) -> String {
-                parameters.append(value)
-                return "$\(parameters.count)"
-            }
+            var parameters = PostgresParameters([query.deviceID])
             let epoch = "timestamptz 'epoch' + interval '1 microsecond' *"
-            if let quantity = query.quantity { conditions.append("quantity = \(parameter(quantity))") }
+            if let quantity = query.quantity { conditions.append("quantity = \(parameters.add(quantity))") }
             if query.maxConfidentiality < 3 {
-                conditions.append("coalesce(confidentiality, 3) <= \(parameter(query.maxConfidentiality))::smallint")
+                conditions.append("coalesce(confidentiality, 3) <= \(parameters.add(query.maxConfidentiality))::smallint")
             }
-            if let from = query.fromMicros { conditions.append("observed_at >= \(epoch) \(parameter(from))::bigint") }
-            if let to = query.toMicros { conditions.append("observed_at < \(epoch) \(parameter(to))::bigint") }
+            if let from = query.fromMicros { conditions.append("observed_at >= \(epoch) \(parameters.add(from))::bigint") }
+            if let to = query.toMicros { conditions.append("observed_at < \(epoch) \(parameters.add(to))::bigint") }
             if let after = query.after {
-                let time = parameter(after.observedAtMicros)
-                let quantity = parameter(after.quantity)
-                let key = parameter(after.messageKey)
-                let index = parameter(after.recordIndex)
+                let time = parameters.add(after.observedAtMicros)
+                let quantity = parameters.add(after.quantity)
+                let key = parameters.add(after.messageKey)
+                let index = parameters.add(after.recordIndex)
                 conditions.append("""
                     (observed_at, quantity, message_key, record_index)
                         < (\(epoch) \(time)::bigint, \(quantity), \(key)::bytea, \(index)::integer)
@@ -51,9 +47,9 @@ public struct PostgresTelemetryRepository: TelemetryRepository {
                 SELECT \(Self.valueColumns), record_index
                 FROM observations WHERE \(conditions.joined(separator: " AND "))
                 ORDER BY observed_at DESC, quantity DESC, message_key DESC, record_index DESC
-                LIMIT \(parameter(query.limit))::integer
+                LIMIT \(parameters.add(query.limit))::integer
                 """
-            return try connection.query(sql, parameters).all.map { row throws(PostgresError) in try Self.observation(row, deviceID: query.deviceID) }
+            return try connection.query(sql, parameters.values).all.map { row throws(PostgresError) in try Self.observation(row, deviceID: query.deviceID) }
         }
     }
 

@@ -56,8 +56,7 @@ struct NGSILDController<Context: ClientRequestContext> {
         let ids = limit == 0 ? [] : try await repository.devices(conditions: conditions, tenants: context.scope.tenants,
                                                                  offset: offset, limit: limit)
         let values = try await repository.latest(deviceIDs: ids, quantities: attrs?.map(\.id))
-        let properties = openProperties
-        return respond(.array(ids.map { id in Self.entity(id, values.filter { $0.deviceID == id }, properties) }), request)
+        return respond(.array(ids.map { id in Self.entity(id, values.filter { $0.deviceID == id }, openProperties) }), request)
     }
 
     /// `GET /ngsi-ld/v1/entities/{id}`
@@ -108,8 +107,7 @@ struct NGSILDController<Context: ClientRequestContext> {
         let values = try await repository.history(deviceID: id, quantities: attrs?.map(\.id), fromMicros: from,
                                                   toMicros: to, lastN: lastN)
         var body: [String: JSONValue] = ["id": .string("urn:ngsi-ld:Device:\(id)"), "type": .string(Self.entityType)]
-        let properties = openProperties
-        for (name, quantity) in properties {
+        for (name, quantity) in openProperties {
             let instances = values.filter { $0.quantity == quantity.id }.map { Self.property($0, quantity) }
             if !instances.isEmpty { body[name] = .array(instances) }
         }
@@ -188,10 +186,9 @@ struct NGSILDController<Context: ClientRequestContext> {
     /// `attrs`: NGSI-LD names of open properties; anything else is not an attribute of this facade.
     private func attributes(_ text: String?) throws -> [Quantity]? {
         guard let text else { return nil }
-        let properties = openProperties
         return try text.split(separator: ",").map { name in
-            guard let quantity = properties[String(name)] else {
-                throw NGSILDError.badRequest("attrs: \(name) is not an attribute here; attributes: \(properties.keys.sorted().joined(separator: ", "))")
+            guard let quantity = openProperties[String(name)] else {
+                throw NGSILDError.badRequest("attrs: \(name) is not an attribute here; attributes: \(openProperties.keys.sorted().joined(separator: ", "))")
             }
             return quantity
         }
@@ -202,7 +199,6 @@ struct NGSILDController<Context: ClientRequestContext> {
     func parseQ(_ text: String?) throws -> [OpenValueCondition] {
         guard let text else { return [] }
         guard text.count <= 512 else { throw NGSILDError.badRequest("q is longer than 512 characters") }
-        let properties = openProperties
         let terms = text.split(separator: ";")
         guard terms.count <= 5 else { throw NGSILDError.badRequest("q: at most 5 terms") }
         return try terms.map { term in
@@ -210,7 +206,7 @@ struct NGSILDController<Context: ClientRequestContext> {
                 guard let range = term.range(of: op.rawValue) else { continue }
                 let name = String(term[..<range.lowerBound])
                 let literal = String(term[range.upperBound...])
-                guard let quantity = properties[name] else {
+                guard let quantity = openProperties[name] else {
                     throw NGSILDError.badRequest("q: \(name) is not an attribute here")
                 }
                 if let number = Double(literal), number.isFinite {

@@ -75,16 +75,11 @@ private indirect enum Node {
 
     static func number(_ value: some BinaryInteger) -> Node { .scalar(Array(String(value).utf8)) }
 
-    /// A `Float` in its own shortest form (`0.1`, not the `Double` it widens to), as JSONEncoder writes it.
-    static func number(_ value: Float, _ codingPath: @autoclosure () -> [any CodingKey]) throws -> Node {
-        guard value.isFinite else {
-            throw EncodingError.invalidValue(value, .init(codingPath: codingPath(), debugDescription: "JSON has no \(value)"))
-        }
-        let text = "\(value)"
-        return .scalar(Array((text.hasSuffix(".0") ? String(text.dropLast(2)) : text).utf8))
-    }
-
-    static func number(_ value: Double, _ codingPath: @autoclosure () -> [any CodingKey]) throws -> Node {
+    /// A `Double` or a `Float`, each in its own shortest form (a `Float` 0.1 is `0.1`, not the `Double` it widens
+    /// to), as JSONEncoder writes them; JSON has no NaN or infinity, so those are refused.
+    static func number<Number: BinaryFloatingPoint & CustomStringConvertible>(
+        _ value: Number, _ codingPath: @autoclosure () -> [any CodingKey]
+    ) throws -> Node {
         guard value.isFinite else {
             throw EncodingError.invalidValue(value, .init(codingPath: codingPath(), debugDescription: "JSON has no \(value)"))
         }

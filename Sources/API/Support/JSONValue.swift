@@ -46,9 +46,9 @@ enum JSONValue: Equatable, Sendable {
         }
     }
 
-    /// As `JSONEncoder` writes a number: Swift's shortest round-trip form without a trailing `.0` (`40`, `21.5`,
-    /// `1e-07`, `1e+16`, `-0`); JSON has no NaN or infinity, so those are null.
-    static func text(of number: Double) -> String {
+    /// As `JSONEncoder` writes a number: Swift's shortest round-trip form of its own type (a `Float` 0.1 is `0.1`)
+    /// without a trailing `.0` (`40`, `21.5`, `1e-07`, `1e+16`, `-0`); JSON has no NaN or infinity, so those are null.
+    static func text<Number: BinaryFloatingPoint & CustomStringConvertible>(of number: Number) -> String {
         guard number.isFinite else { return "null" }
         let text = "\(number)"
         return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
