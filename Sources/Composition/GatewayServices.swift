@@ -30,6 +30,8 @@ public struct GatewayServices {
     let listener: PostgresListener
     public let pipeline: IngestPipeline
     public let ingress: MQTTIngress
+    /// The thread the alarm path's services run on.
+    let alarmPath = ThreadExecutor(name: "cip-alarm-path")
     let maintenance: PartitionMaintenance
     public let directoryListener: DirectoryListener
     public let supervisor: Supervisor?
@@ -160,9 +162,11 @@ public struct GatewayServices {
         var services: [any Service] = [ingestPool, apiPool, tokenPool, fastPathPool, alarmPool, retentionPool, listener]
         services += [pipeline, directoryListener] as [any Service]
         if let supervisor { services.append(supervisor) }
-        if let alarmEngine { services.append(alarmEngine) }
-        if let fastPath { services.append(fastPath) }
-        services += [alarmFeed, auditTrail, ingress] as [any Service]
+        // The alarm path (fast path → alarm engine → live feed) runs on a thread of its own: under heavy telemetry
+        // the cooperative pool's threads are busy, and each step would wait for one.
+        if let alarmEngine { services.append(OnExecutor(alarmEngine, alarmPath)) }
+        if let fastPath { services.append(OnExecutor(fastPath, alarmPath)) }
+        services += [OnExecutor(alarmFeed, alarmPath), auditTrail, ingress] as [any Service]
         if let brokerControl { services.append(brokerControl) }
         services.append(lockMonitor)
         services.append(geofenceMonitor)
@@ -267,5 +271,20 @@ extension ResponderGrant {
     init(_ grant: AccessGrant) {
         self.init(id: grant.id, lockId: grant.deviceId, staffRef: grant.staffRef, validFromMicros: grant.validFromMicros ?? 0,
                   validToMicros: grant.validToMicros ?? 0, revokedAtMicros: grant.revokedAtMicros)
+    }
+}
+
+/// Runs a service with every step on `executor` (its awaits resume there, not on the cooperative pool).
+struct OnExecutor: Service {
+    let service: any Service
+    let executor: ThreadExecutor
+
+    init(_ service: any Service, _ executor: ThreadExecutor) {
+        self.service = service
+        self.executor = executor
+    }
+
+    func run() async throws {
+        try await withTaskExecutorPreference(executor) { try await service.run() }
     }
 }

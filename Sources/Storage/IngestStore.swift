@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import Postgres
 import Telemetry
 
@@ -32,10 +33,6 @@ public struct IngestStore: Sendable {
         CREATE TEMP TABLE IF NOT EXISTS stage_observations (LIKE observations) ON COMMIT DELETE ROWS;
         CREATE TEMP TABLE IF NOT EXISTS stage_raw_messages (LIKE raw_messages) ON COMMIT DELETE ROWS;
         CREATE TEMP TABLE IF NOT EXISTS stage_latest (LIKE latest_observations) ON COMMIT DELETE ROWS;
-        CREATE TEMP TABLE IF NOT EXISTS stage_events (
-            device_id text, event text, observed_at timestamptz, received_at timestamptz, attributes jsonb,
-            confidentiality smallint, message_key bytea, source_path text
-        ) ON COMMIT DELETE ROWS;
         CREATE TEMP TABLE IF NOT EXISTS stage_dead_letters (
             received_at timestamptz, topic text, device_id text, payload bytea, reason text,
             record_index integer, message_key bytea
@@ -84,8 +81,12 @@ public struct IngestStore: Sendable {
                                       data: Self.encodeLatest(latest))
                 try connection.query(Self.upsertLatest)
             }
-            if !batch.events.isEmpty {
-                try Self.insertEvents(batch.events, on: connection)
+            // Most events of a batch were written by the fast path already: those are left out before the events'
+            // lock is taken, which this transaction would otherwise hold through its commit while the fast path
+            // waits with the next alarm.
+            let events = try Self.notStored(batch.events, on: connection)
+            if !events.isEmpty {
+                try Self.insertEvents(events, on: connection)
             }
             if !batch.deadLetters.isEmpty {
                 try connection.copyIn("COPY stage_dead_letters (\(Self.deadLetterColumns)) FROM STDIN BINARY",
@@ -102,16 +103,59 @@ public struct IngestStore: Sendable {
         }
     }
 
-    /// Appends events (in their observed order); repeats (same message key, event and source path) are skipped.
-    /// Runs inside the caller's transaction.
-    public static func insertEvents(_ events: [DeviceEvent], on connection: PostgresConnection) throws {
-        try connection.execute(Self.createStaging)
-        try connection.query(AdvisoryLock.statement(AdvisoryLock.events))
-        try connection.copyIn("COPY stage_events (\(Self.eventColumns)) FROM STDIN BINARY", data: Self.encode(events))
+    /// Appends events (in their observed order) in one statement that first takes the events' advisory lock, so
+    /// ids commit in order; repeats (same message key, event and source path) are skipped. Inside a transaction
+    /// it is part of it; outside one (the fast path) it is its own, in a single round trip, and with
+    /// `asynchronousCommit` its commit does not wait for the WAL to reach the disk.
+    public static func insertEvents(_ events: [DeviceEvent], asynchronousCommit: Bool = false,
+                                    on connection: PostgresConnection) throws {
+        guard !events.isEmpty else { return }
         try connection.query("""
+            WITH first AS (
+                SELECT CASE WHEN $9::bool THEN set_config('synchronous_commit', 'off', true) END,
+                       pg_advisory_xact_lock(\(AdvisoryLock.events))
+            )
             INSERT INTO events (\(Self.eventColumns))
-            SELECT \(Self.eventColumns) FROM stage_events ORDER BY observed_at ON CONFLICT DO NOTHING
-            """)
+            SELECT e.device_id, e.event, timestamptz 'epoch' + e.observed * interval '1 microsecond',
+                   timestamptz 'epoch' + e.received * interval '1 microsecond', e.attributes::jsonb,
+                   e.confidentiality::smallint, e.message_key, e.source_path
+            FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::int[], $7::bytea[], $8::text[])
+                 WITH ORDINALITY AS e(device_id, event, observed, received, attributes, confidentiality, message_key, source_path, n)
+            CROSS JOIN first
+            ORDER BY e.observed, e.n
+            ON CONFLICT DO NOTHING
+            """, [
+                PostgresArray.text(events.map(\.deviceID)),
+                PostgresArray.text(events.map(\.event)),
+                PostgresArray.text(events.map(\.observedAtMicros)),
+                PostgresArray.text(events.map(\.receivedAtMicros)),
+                PostgresArray.text(events.map { jsonObject($0.attributes) }),
+                PostgresArray.text(events.map(\.confidentiality)),
+                PostgresArray.text(events.map { "\\x" + Hex.encode($0.messageKey) }),
+                PostgresArray.text(events.map(\.sourcePath)),
+                asynchronousCommit,
+            ])
+    }
+
+    /// The events not stored yet (by message key, event and source path: the events' unique key). One that is
+    /// being stored concurrently and not committed yet is not seen here; `insertEvents` skips it then.
+    static func notStored(_ events: [DeviceEvent], on connection: PostgresConnection) throws -> [DeviceEvent] {
+        guard !events.isEmpty else { return [] }
+        struct Key: Hashable { var messageKey: [UInt8], event: String, sourcePath: String }
+        let stored = try connection.query("""
+            SELECT e.message_key, e.event, e.source_path
+            FROM unnest($1::bytea[], $2::text[], $3::text[]) AS k(message_key, event, source_path)
+            JOIN events e USING (message_key, event, source_path)
+            """, [
+                PostgresArray.text(events.map { "\\x" + Hex.encode($0.messageKey) }),
+                PostgresArray.text(events.map(\.event)),
+                PostgresArray.text(events.map(\.sourcePath)),
+            ]).all.map { row in
+                Key(messageKey: try row.decode("message_key"), event: try row.decode("event"), sourcePath: try row.decode("source_path"))
+            }
+        guard !stored.isEmpty else { return events }
+        let known = Set(stored)
+        return events.filter { !known.contains(Key(messageKey: $0.messageKey, event: $0.event, sourcePath: $0.sourcePath)) }
     }
 
     /// Adds the batch's sightings to the unknown-device inventory. A replay after a crash counts its messages again:
@@ -219,22 +263,6 @@ public struct IngestStore: Sendable {
             copy.text(row.outcome.rawValue)
             copy.int4(row.recordsAccepted)
             copy.int4(row.recordsRejected)
-        }
-        return copy.finish()
-    }
-
-    static func encode(_ events: [DeviceEvent]) -> [UInt8] {
-        var copy = CopyBinaryEncoder(columns: 8, capacity: events.count * 200)
-        for row in events {
-            copy.startRow()
-            copy.text(row.deviceID)
-            copy.text(row.event)
-            copy.timestamp(micros: row.observedAtMicros)
-            copy.timestamp(micros: row.receivedAtMicros)
-            copy.jsonb(jsonObject(row.attributes))
-            copy.int2(row.confidentiality)
-            copy.bytea(row.messageKey)
-            copy.text(row.sourcePath)
         }
         return copy.finish()
     }

@@ -50,6 +50,8 @@ public final class IngestPipeline: Service, @unchecked Sendable {
     /// Notes on disk which batch is being normalized, so that a message that kills the process is
     /// quarantined after a few starts instead of killing every start.
     private let replayGuard: ReplayGuardFile
+    /// Normalizes batches off the cooperative pool, below the priority of the alarm path.
+    private let worker = ThreadExecutor(name: "cip-normalize", nice: 5)
 
     /// - Parameter pool: a pool reserved for the pipeline (one connection is enough).
     /// - Parameter catalogue: normalizes registered devices' messages; nil stores everything generically.
@@ -153,14 +155,16 @@ public final class IngestPipeline: Service, @unchecked Sendable {
                     outputs = [normalizer.quarantined(records[0], reason:
                         "quarantined: normalizing this message stopped the gateway \(deaths) times; it is kept here and not normalized again")]
                 } else {
-                    outputs = records.map { record in
-                        // The same content as a message quarantined before (a replay, or the device sending it again).
-                        if replayGuard.hasPoison, replayGuard.isPoison(MessageKey.content(of: record)) {
-                            metrics.quarantined.increment()
-                            return normalizer.quarantined(record, reason:
-                                "quarantined: the same message stopped the gateway before; it is kept here and not normalized")
+                    outputs = await worker.run { [self, devices] in
+                        records.map { record in
+                            // The same content as a message quarantined before (a replay, or the device sending it again).
+                            if replayGuard.hasPoison, replayGuard.isPoison(MessageKey.content(of: record)) {
+                                metrics.quarantined.increment()
+                                return normalizer.quarantined(record, reason:
+                                    "quarantined: the same message stopped the gateway before; it is kept here and not normalized")
+                            }
+                            return normalizer.normalize(record, devices: devices)
                         }
-                        return normalizer.normalize(record, devices: devices)
                     }
                     // Ids not in memory are looked up once before their messages stay quarantined (a registration
                     // counts at once); only those records are normalized again.
