@@ -20,6 +20,9 @@ public final class ThreadExecutor: TaskExecutor, Sendable {
         nonisolated(unsafe) var executor: UnownedTaskExecutor?
         let thread = Thread {
             #if os(Linux)
+            // Named from inside: set before the start, the name does not reach the kernel's thread (ps, top -H),
+            // which keeps its creator's.
+            Thread.current.name = name
             if nice != 0 {
                 // `who` 0 names the calling thread on Linux.
                 let which = __priority_which_t(PRIO_PROCESS.rawValue)
