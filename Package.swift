@@ -21,6 +21,7 @@ let package = Package(
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CMalloc"),
 
         // Safe Swift clients over the C libraries: no C type leaks out of these.
         .target(name: "MQTT", dependencies: [
@@ -132,7 +133,7 @@ let package = Package(
 
         // `cip-gateway`, the product only: @main and the subcommands serve, migrate, devices, clients.
         .executableTarget(name: "CIPGateway", dependencies: [
-            "API", "Access", "Alarms", "Composition", "Ingest", "Models", "Registry", "Storage", "Telemetry", "Postgres",
+            "API", "Access", "Alarms", "CMalloc", "Composition", "Ingest", "Models", "Registry", "Storage", "Telemetry", "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),

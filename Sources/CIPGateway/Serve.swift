@@ -1,6 +1,7 @@
 import API
 import Alarms
 import ArgumentParser
+import CMalloc
 import Composition
 import Foundation
 import Hummingbird
@@ -74,6 +75,14 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var https: HTTPSOptions
 
+    /// glibc gives threads that allocate at the same time arenas of their own (up to 8 per core), each keeping what
+    /// was freed in it: measured with 100,000 devices under load (`bench-memory`), 330 MB peak with the default and
+    /// 248 MB with two. Two, unless `MALLOC_ARENA_MAX` says otherwise.
+    static func limitMallocArenas() {
+        guard ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil else { return }
+        _ = mallopt(M_ARENA_MAX, 2)
+    }
+
     var supervisionConfiguration: Supervisor.Configuration {
         var configuration = Supervisor.Configuration()
         configuration.tracker.graceSeconds = heartbeatGrace
@@ -82,6 +91,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        Self.limitMallocArenas()
         Observability.bootstrapLogging()
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))

@@ -8,7 +8,7 @@ import Testing
     /// Project modules (and Hummingbird, which only the HTTP edge may use) each module may import.
     static let allowed: [String: Set<String>] = [
         // C libraries and their safe Swift clients.
-        "CMosquitto": [], "CLibPQ": [], "CCrypto": [],
+        "CMosquitto": [], "CLibPQ": [], "CCrypto": [], "CMalloc": [],
         "MQTT": ["CMosquitto"],
         "Postgres": ["CLibPQ", "Models"],
         "Digest": ["CCrypto"],
@@ -32,7 +32,7 @@ import Testing
         "API": ["Access", "Alarms", "Geofence", "Locks", "Models", "Registry", "SafeZones", "Telemetry", "Hummingbird", "HummingbirdTLS"],
         // The composition root, and the two executables on top of it.
         "Composition": ["API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Retention", "SafeZones", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
-        "CIPGateway": ["Composition", "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
+        "CIPGateway": ["CMalloc", "Composition", "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
         // libpq directly, for the one thing the product's wrapper must not be in: the database's own rate (bench-api).
         "CIPBench": ["Composition", "API", "Access", "Alarms", "Geofence", "Ingest", "Locks", "Models", "Registry", "Retention", "SafeZones", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird", "CLibPQ"],
     ]
