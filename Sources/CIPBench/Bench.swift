@@ -282,15 +282,16 @@ struct BenchDatabase: Sendable {
 
     /// Registers devices in one statement, active as in production (unknown ids would be quarantined): serial
     /// number `SN-<id>`, one type and tenant, and each device's care recipient where `careRecipientRefs` gives one.
-    func registerDevices(_ ids: [String], type: String, tenant: String = "bench", careRecipientRefs: [String]? = nil) async throws {
+    func registerDevices(_ ids: [String], type: String, model: String? = nil, tenant: String = "bench",
+                         careRecipientRefs: [String]? = nil) async throws {
         let careRecipients: [String?] = careRecipientRefs ?? Array(repeating: nil, count: ids.count)
         precondition(careRecipients.count == ids.count, "one care recipient per device")
         try await pool.withConnection { connection in
             try connection.query("""
-                INSERT INTO devices (device_id, serial_number, type, tenant, care_recipient_ref, lifecycle_state)
-                SELECT id, 'SN-' || id, $2, $3, care_recipient_ref, 'active'
+                INSERT INTO devices (device_id, serial_number, type, model, tenant, care_recipient_ref, lifecycle_state)
+                SELECT id, 'SN-' || id, $2, $5, $3, care_recipient_ref, 'active'
                 FROM unnest($1::text[], $4::text[]) AS device(id, care_recipient_ref)
-                """, [PostgresArray.text(ids), type, tenant, PostgresArray.text(careRecipients)])
+                """, [PostgresArray.text(ids), type, tenant, PostgresArray.text(careRecipients), model])
         }
     }
 

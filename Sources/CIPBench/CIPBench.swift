@@ -7,7 +7,7 @@ struct CIPBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cip-bench",
         abstract: "Tools around the CIP gateway: a demo fleet of devices and the benchmarks (see BENCHMARKS.md).",
-        subcommands: [Simulate.self, Bench.self, BenchAPI.self, BenchReplay.self, BenchAdapters.self, BenchRegistry.self, BenchAlarms.self, BenchAudit.self, BenchLocks.self, BenchGeofence.self, BenchZones.self, BenchRetention.self, BenchMemory.self, BenchOutage.self]
+        subcommands: [Simulate.self, Bench.self, BenchAPI.self, BenchReplay.self, BenchAdapters.self, BenchRegistry.self, BenchAlarms.self, BenchAudit.self, BenchLocks.self, BenchGeofence.self, BenchZones.self, BenchRetention.self, BenchMemory.self, BenchOutage.self, BenchFleet.self]
     )
 }
 

@@ -13,7 +13,7 @@ extension IntegrationTests {
         @Test("cip-bench lists the benchmarks and the demo fleet simulator")
         func benchListsBenchmarksAndSimulate() throws {
             let subcommands = try Self.subcommands(of: GatewayProcess.benchBinary)
-            #expect(subcommands == ["simulate", "bench", "bench-api", "bench-replay", "bench-adapters", "bench-registry", "bench-alarms", "bench-audit", "bench-locks", "bench-geofence", "bench-zones", "bench-retention", "bench-memory", "bench-outage"])
+            #expect(subcommands == ["simulate", "bench", "bench-api", "bench-replay", "bench-adapters", "bench-registry", "bench-alarms", "bench-audit", "bench-locks", "bench-geofence", "bench-zones", "bench-retention", "bench-memory", "bench-outage", "bench-fleet"])
         }
 
         @Test("cip-bench's synchronous entry point (for valgrind) still exits with the command's status: 0 for help, 64 for a bad option")
