@@ -145,7 +145,10 @@ final class GatewayChild: @unchecked Sendable {  // Process: read-only after sta
         let journalDirectory = NSTemporaryDirectory() + "cip-bench-\(name)-journal-\(getpid())"
         try? FileManager.default.removeItem(atPath: journalDirectory)
         let port = Int.random(in: 40_000...49_999)
-        var environment = ProcessInfo.processInfo.environment
+        // The stack's settings, without what would change the process measured unless asked for (--gateway-env).
+        var environment = ProcessInfo.processInfo.environment.filter { key, _ in
+            !key.hasPrefix("CIP_TEST_") && !key.hasPrefix("MALLOC_")
+        }
         environment["DATABASE_URL"] = databaseURL
         environment["MQTT_URL"] = broker.url
         if let username = broker.username { environment["MQTT_USERNAME"] = username }

@@ -48,7 +48,7 @@ struct BenchOutage: AsyncParsableCommand {
         let scratch = try await BenchDatabase.fresh(serverURL: database.url, name: benchDatabase, logger: logger)
         let sensors = (0..<1_000).map { String(format: "outage-sensor-%04d", $0) }
         try await scratch.registerDevices(sensors, type: "sensor")
-        print("cip-bench bench-outage: \(rate) telemetry messages/s from \(sensors.count) registered sensors, database stopped for \(outageSeconds) s")
+        say("cip-bench bench-outage: \(rate) telemetry messages/s from \(sensors.count) registered sensors, database stopped for \(outageSeconds) s")
 
         let catalogue = try DataModelsLoader.normalizer(at: nil)
         let journalDirectory = NSTemporaryDirectory() + "cip-bench-outage-journal-\(getpid())"
@@ -69,7 +69,7 @@ struct BenchOutage: AsyncParsableCommand {
         try load.start()
         try await Task.sleep(for: .seconds(warmupSeconds))
         func line(_ phase: String, _ seconds: Double) {
-            print(String(format: "%@ %6.0f s  sent %9d  journaled %9d  backlog %9d  journal on disk %8.1f MB", phase, seconds,
+            say(phase + String(format: " %6.0f s  sent %9d  journaled %9d  backlog %9d  journal on disk %8.1f MB", seconds,
                          load.sent, gateway.journal.lastSequence, gateway.journal.backlog,
                          Double(Self.bytes(in: journalDirectory)) / 1_048_576))
         }
@@ -86,10 +86,12 @@ struct BenchOutage: AsyncParsableCommand {
         }
         let backlogAtStart = gateway.journal.backlog
         let journaledDuringOutage = gateway.journal.lastSequence - journaledAtStop
+        // Caught up: everything journaled until the database came back is stored (the load goes on meanwhile).
+        let target = gateway.journal.lastSequence
         try stack("db-start")
         let restarted = Date()
         var lastLine = Date()
-        while gateway.journal.backlog > UInt64(rate / 10), Date().timeIntervalSince(restarted) < 3_600 {
+        while gateway.pipeline.storedThrough < target, Date().timeIntervalSince(restarted) < 3_600 {
             try await Task.sleep(for: .milliseconds(100))
             peakBytes = max(peakBytes, Self.bytes(in: journalDirectory))
             if Date().timeIntervalSince(lastLine) >= 10 {
@@ -109,7 +111,13 @@ struct BenchOutage: AsyncParsableCommand {
         while gateway.pipeline.storedThrough < journaled, Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
         await group.triggerGracefulShutdown()
         try? await running.value
-        let stored = try await scratch.count("SELECT count(*) AS n FROM raw_messages")
+        // The bench's own connection did not survive the outage: the first use after it may fail once.
+        let stored: Int
+        do {
+            stored = try await scratch.count("SELECT count(*) AS n FROM raw_messages")
+        } catch {
+            stored = try await scratch.count("SELECT count(*) AS n FROM raw_messages")
+        }
         await scratch.close()
 
         print(String(format: "journaled during the outage: %d messages (%.0f/s); backlog when the database returned: %d",
@@ -122,14 +130,27 @@ struct BenchOutage: AsyncParsableCommand {
         guard stored == Int(journaled) else { throw BenchFailure("stored \(stored) of \(journaled) journaled messages") }
     }
 
+    /// A progress line written at once (print is buffered when the output is a file).
+    private func say(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
     private func stack(_ command: String) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: stackScript)
         process.arguments = [command]
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchFailure("\(stackScript) \(command) exited with \(process.terminationStatus)") }
+        // Reaped here: with the gateway's services running in this process, Foundation's own wait (`waitUntilExit`,
+        // `isRunning`) never saw the script end (it stayed a zombie).
+        let deadline = Date().addingTimeInterval(120)
+        var status: Int32 = 0
+        while waitpid(process.processIdentifier, &status, WNOHANG) == 0 {
+            guard Date() < deadline else { throw BenchFailure("\(stackScript) \(command) still running after 120 s") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        // WEXITSTATUS: the exit code is in the second byte of the status.
+        guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else { throw BenchFailure("\(stackScript) \(command) failed (status \(status))") }
     }
 
     /// Bytes of the files in `directory` (the journal's segments and its small state files).

@@ -76,8 +76,9 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var https: HTTPSOptions
 
     /// glibc gives threads that allocate at the same time arenas of their own (up to 8 per core), each keeping what
-    /// was freed in it: measured with 100,000 devices under load (`bench-memory`), 330 MB peak with the default and
-    /// 248 MB with two. Two, unless `MALLOC_ARENA_MAX` says otherwise.
+    /// was freed in it: measured with 100,000 devices under load (`bench-memory`), a peak of 330–376 MB with the
+    /// default and 282–284 MB with two set here (248 MB with `MALLOC_ARENA_MAX=2` from the start). Two, unless
+    /// `MALLOC_ARENA_MAX` says otherwise.
     static func limitMallocArenas() {
         guard ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil else { return }
         _ = mallopt(M_ARENA_MAX, 2)

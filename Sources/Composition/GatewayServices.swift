@@ -93,9 +93,7 @@ public struct GatewayServices {
                           directory: directory, logger: logger, guardDirectory: journalDirectory)
         }
         self.fastPath = fastPath
-        let ingress = try MQTTIngress(configuration: brokerConfiguration, journal: journal, logger: logger, fastPath: fastPath,
-                                      sessionDelayMicros: ProcessInfo.processInfo.environment["CIP_TEST_SESSION_DELAY_MICROS"]
-                                          .flatMap { UInt32($0) } ?? 0)
+        let ingress = try MQTTIngress(configuration: brokerConfiguration, journal: journal, logger: logger, fastPath: fastPath)
         self.ingress = ingress
         let supervisor = catalogue.map { catalogue in
             Supervisor(pool: apiPool, catalogue: catalogue.catalogue, directory: directory, configuration: supervision,

@@ -190,49 +190,5 @@ extension IntegrationTests {
             #expect(try database.count("SELECT count(*) FROM events WHERE device_id = 'gps-fp' AND event = 'sos'") == 1)
             #expect(try database.count("SELECT count(*) FROM alarms WHERE device_id = 'gps-fp'") == 1)
         }
-
-        @Test("an alarm does not wait behind telemetry the broker has queued for the gateway; sent twice, it counts twice")
-        func alarmsOvertakeTheBrokerQueue() async throws {
-            let database = try TestDatabase.create()
-            defer { database.drop() }
-            let sensors = try database.register((0..<20).map { "bq-sensor-\($0)" })
-            try database.register(["gps-bq"], type: "gps-alarm")
-            let gateway = GatewayProcess(databaseURL: database.url)
-            // The session takes 4 ms per message: 2,000 messages queue at the broker for about 8 s.
-            gateway.extraEnvironment = ["CIP_TEST_SESSION_DELAY_MICROS": "4000"]
-            defer { gateway.cleanUp() }
-            try gateway.start()
-            try await gateway.waitUntilReady()
-            let device = try makePublisher("broker-queue")
-            defer { device.stop() }
-            let total = 2_000
-            for index in 0..<total {
-                try device.publish(topic: "devices/\(sensors[index % sensors.count])/telemetry",
-                                   payload: Array(#"[{"bt":\#(1_760_000_000 + index),"n":"counter","v":\#(index)}]"#.utf8),
-                                   window: 500)
-            }
-            #expect(device.waitForAcknowledgements(timeout: 30))
-            // The same payload twice, with a time relative to arrival: two presses of the button.
-            for _ in 0..<2 {
-                try device.publish(topic: "devices/gps-bq/events", payload: Array(#"[{"n":"sos","vb":true}]"#.utf8))
-            }
-            #expect(device.waitForAcknowledgements(timeout: 10))
-            #expect(try await eventually(timeout: 4) { try database.count("SELECT count(*) FROM alarms WHERE device_id = 'gps-bq'") == 1 })
-            let journaledWhenRaised = try database.count("SELECT count(*) FROM raw_messages")
-            #expect(journaledWhenRaised < total / 2, "the session's queue was already drained: \(journaledWhenRaised)")
-            // The session catches up: its copies are journaled under the first copies' arrival times, so the
-            // pipeline's writes add nothing; the two presses stay two events of one alarm.
-            #expect(try await eventually(timeout: 60) { try database.count("SELECT count(*) FROM raw_messages WHERE device_id = 'gps-bq'") == 2 })
-            #expect(try await eventually(timeout: 20) { try database.count("SELECT count(*) FROM observations") == total })
-            #expect(try database.count("SELECT count(*) FROM events WHERE device_id = 'gps-bq' AND event = 'sos'") == 2)
-            #expect(try await eventually(timeout: 10) {
-                try database.count("SELECT trigger_count FROM alarms WHERE device_id = 'gps-bq'") == 2
-            })
-            #expect(try database.count("SELECT count(*) FROM alarms WHERE device_id = 'gps-bq'") == 1)
-            #expect(try database.count("""
-                SELECT count(DISTINCT e.message_key) FROM events e JOIN raw_messages r USING (message_key)
-                WHERE e.device_id = 'gps-bq'
-                """) == 2)
-        }
     }
 }

@@ -21,7 +21,7 @@ import Testing
         #expect(await Task.detached { currentThreadName() }.value != "cip-test-exec")
     }
 
-    @Test("run returns the body's result, in the order given, on the thread, at the nice level asked for")
+    @Test("run returns the body's result, on the thread, at the nice level asked for; every job runs once")
     func runOnTheThread() async {
         let base = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
         let executor = ThreadExecutor(name: "cip-test-nice", nice: 5)
