@@ -20,8 +20,8 @@ public final class ThreadExecutor: TaskExecutor, Sendable {
         nonisolated(unsafe) var executor: UnownedTaskExecutor?
         let thread = Thread {
             #if os(Linux)
-            // Named from inside: set before the start, the name does not reach the kernel's thread (ps, top -H),
-            // which keeps its creator's.
+            // For ps and top -H, best effort: set before the start the name never reaches the kernel's thread,
+            // and from inside Foundation can still miss it while the thread is new (seen once in CI).
             Thread.current.name = name
             if nice != 0 {
                 // `who` 0 names the calling thread on Linux.

@@ -6,28 +6,28 @@ import Testing
 @Suite struct ThreadExecutorTests {
     @Test("a task that prefers it runs every step on its thread, before and after suspensions")
     func tasksStayOnTheThread() async {
-        let executor = ThreadExecutor(name: "cip-test-exec")
-        let names = await withTaskExecutorPreference(executor) { () async -> [String] in
-            var names = [currentThreadName()]
+        // The executor's thread is the only one at this nice level: a step anywhere else shows the process's own.
+        let base = currentNice()
+        let executor = ThreadExecutor(name: "cip-test-exec", nice: 7)
+        let levels = await withTaskExecutorPreference(executor) { () async -> [Int32] in
+            var levels = [currentNice()]
             for _ in 0..<5 {
                 try? await Task.sleep(for: .milliseconds(2))
                 await Task.yield()
-                names.append(currentThreadName())
+                levels.append(currentNice())
             }
-            return names
+            return levels
         }
-        #expect(names == Array(repeating: "cip-test-exec", count: 6))
+        #expect(levels == Array(repeating: min(base + 7, 19), count: 6))
         // And nothing else runs there: a task without the preference is elsewhere.
-        #expect(await Task.detached { currentThreadName() }.value != "cip-test-exec")
+        #expect(await Task.detached { currentNice() }.value == base)
     }
 
-    @Test("run returns the body's result, on the thread, at the nice level asked for; every job runs once")
+    @Test("run returns the body's result, on its thread at the nice level asked for; every job runs once")
     func runOnTheThread() async {
         let base = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
         let executor = ThreadExecutor(name: "cip-test-nice", nice: 5)
-        async let first = executor.run { (currentThreadName(), getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)) }
-        let (name, nice) = await first
-        #expect(name == "cip-test-nice")
+        let nice = await executor.run { currentNice() }
         #expect(nice == min(base + 5, 19))
         // This thread's own level is untouched.
         #expect(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) == base)
@@ -56,12 +56,8 @@ import Testing
     }
 }
 
-/// The calling thread's name as the kernel has it (ps, top -H). A synchronous function: `Thread.current` is
-/// unavailable in async code.
-private func currentThreadName() -> String {
-    let name = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
-    return name.trimmingCharacters(in: .newlines)
-}
+/// The calling thread's nice level (Linux: a thread's own).
+private func currentNice() -> Int32 { getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) }
 
 private final class Order: @unchecked Sendable {
     private let lock = NSLock()
