@@ -46,7 +46,7 @@ let package = Package(
 
         // Devices: lifecycle state machine, claim codes, onboarding throttle, bulk import (pure parts so far).
         .target(name: "Registry", dependencies: [
-            "Certificates", "Digest", "Models", "MQTT", "Postgres",
+            "Certificates", "Digest", "Models", "MQTT", "Postgres", "Telemetry",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -61,6 +61,10 @@ let package = Package(
             ],
             resources: [.copy("Migrations")]
         ),
+
+        // NGSI-LD for the CIP tier: JSON-LD contexts and the city's vocabulary, the query language, geo-queries,
+        // entity input and representations, subscriptions (pure: no HTTP, no database).
+        .target(name: "NGSILD", dependencies: ["Models", "Telemetry"]),
 
         // Digital locks: access grants (absolute and weekly windows in local time) and the unlock decision.
         .target(name: "Locks", dependencies: [
@@ -112,7 +116,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Access", "Alarms", "Geofence", "Locks", "Models", "Registry", "SafeZones", "Telemetry",
+                "Access", "Alarms", "Geofence", "Locks", "Models", "NGSILD", "Registry", "SafeZones", "Telemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -124,7 +128,7 @@ let package = Package(
         // The composition root, shared by both executables: the gateway's services wired together
         // (`GatewayServices`), the command-line option groups (database, broker), loading DataModels/.
         .target(name: "Composition", dependencies: [
-            "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Retention", "SafeZones", "Storage", "Telemetry", "MQTT",
+            "API", "Access", "Alarms", "Ingest", "Locks", "Models", "NGSILD", "Registry", "Retention", "SafeZones", "Storage", "Telemetry", "MQTT",
             "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -158,8 +162,9 @@ let package = Package(
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "Digest", "Models"]),
         .testTarget(name: "IngestTests", dependencies: ["Geofence", "Ingest", "Models", "Storage", "Telemetry"]),
         // Router tests over the in-memory repositories: no database, no broker.
+        .testTarget(name: "NGSILDTests", dependencies: ["NGSILD", "Models", "Telemetry"]),
         .testTarget(name: "APITests", dependencies: [
-            "API", "Access", "Alarms", "Geofence", "Locks", "Models", "Registry", "SafeZones", "Telemetry",
+            "API", "Access", "Alarms", "Geofence", "Locks", "Models", "NGSILD", "Registry", "SafeZones", "Telemetry",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),

@@ -29,7 +29,7 @@ for _ in $(seq 1 150); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.2
 done
-token=$("$CIP_GATEWAY_BIN" clients create --name fuzz --roles device-admin,alarm-operator,integrator,auditor,open-data,care-planner,lock-operator,privacy-officer \
+token=$("$CIP_GATEWAY_BIN" clients create --name fuzz --roles device-admin,alarm-operator,integrator,auditor,open-data,care-planner,lock-operator,privacy-officer,cip-writer \
     --clearance 3 | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 # One lock (the example device id of the document) so that device and lock routes get past their 404.
 fleet=$(mktemp)

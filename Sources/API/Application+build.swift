@@ -7,6 +7,7 @@ import Locks
 import Logging
 import NIOCore
 import Models
+import NGSILD
 import Registry
 import SafeZones
 import ServiceLifecycle
@@ -22,6 +23,11 @@ public struct APIDependencies: Sendable {
     public var authenticator: (any ClientAuthenticator)?
     /// Open data for the CIP facade (NGSI-LD); nil where the facade does not run.
     public var openData: (any OpenDataRepository)?
+    /// Writes of other city systems through the CIP tier; nil where they are not taken.
+    public var openDataWriter: (any OpenDataWriter)?
+    /// The gateway's address as clients reach it (`https://cip.example.se`), for the JSON-LD context URLs in
+    /// responses; nil: `http://` and the request's `Host`.
+    public var publicBaseURL: String?
     /// Where reads of class 2 and 3 data are recorded (with `authenticator`).
     public var auditTrail: AuditTrail?
     /// Alarms and their live stream; nil where the alarm side does not run.
@@ -122,7 +128,15 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
     router.addRoutes(ModelsController(catalogue: dependencies.catalogue, retention: dependencies.retentionSettings).routes,
                      atPath: "/integration/v1")
     if let openData = dependencies.openData {
-        router.addRoutes(NGSILDController(repository: openData, catalogue: dependencies.catalogue).routes, atPath: "/ngsi-ld/v1")
+        let vocabulary = OpenVocabulary(catalogue: dependencies.catalogue)
+        router.addRoutes(NGSILDController(repository: openData, vocabulary: vocabulary, publicBaseURL: dependencies.publicBaseURL).routes,
+                         atPath: "/ngsi-ld/v1")
+        router.addRoutes(NGSILDTemporalController(repository: openData, vocabulary: vocabulary, publicBaseURL: dependencies.publicBaseURL,
+                                                  clock: { systemMicros() }).routes, atPath: "/ngsi-ld/v1")
+        if let writer = dependencies.openDataWriter {
+            router.addRoutes(NGSILDWriteController(writer: writer, vocabulary: vocabulary, publicBaseURL: dependencies.publicBaseURL,
+                                                   clock: { systemMicros() }).routes, atPath: "/ngsi-ld/v1")
+        }
     }
     if let auditTrail = dependencies.auditTrail {
         router.addRoutes(AuditController(trail: auditTrail).routes, atPath: "/integration/v1")

@@ -14,6 +14,8 @@ public enum Role: String, Sendable, Codable, CaseIterable {
     case carePlanner = "care-planner"
     /// The home-care staff's app (its backend): remote unlock and lock for a staff member inside their grants.
     case lockOperator = "lock-operator"
+    /// Other city systems writing open data (class 1 quantities of their own entities) through the CIP tier.
+    case cipWriter = "cip-writer"
     /// The data protection officer's office: a care recipient's subject access export (GDPR art. 15).
     case privacyOfficer = "privacy-officer"
 }
@@ -64,6 +66,8 @@ public enum AccessPolicy {
     public static let queryTokenRoute = "GET /integration/v1/alarms/stream"
 
     private static let deviceAdmin = Requirement.anyOf([.deviceAdmin])
+    private static let openReaders = Requirement.anyOf([.openData, .cipWriter])
+    private static let cipWriter = Requirement.anyOf([.cipWriter])
     private static let readers = Requirement.anyOf([.integrator, .alarmOperator])
     private static let alarmOperator = Requirement.anyOf([.alarmOperator])
     private static let carePlanner = Requirement.anyOf([.carePlanner])
@@ -139,10 +143,27 @@ public enum AccessPolicy {
         "DELETE /integration/v1/devices/{deviceId}/zones/{zoneId}": zoneKeepers,
         "GET /integration/v1/devices/{deviceId}/track": trackReaders,
 
-        // The CIP facade: open data.
-        "GET /ngsi-ld/v1/entities": .anyOf([.openData]),
-        "GET /ngsi-ld/v1/entities/{entityId}": .anyOf([.openData]),
-        "GET /ngsi-ld/v1/types": .anyOf([.openData]),
-        "GET /ngsi-ld/v1/temporal/entities/{entityId}": .anyOf([.openData]),
+        // The CIP tier: open data, read by open-data clients and by writers (what they wrote, and the rest of it).
+        "GET /ngsi-ld/v1/entities": openReaders,
+        "GET /ngsi-ld/v1/entities/{entityId}": openReaders,
+        "GET /ngsi-ld/v1/types": openReaders,
+        "GET /ngsi-ld/v1/types/{type}": openReaders,
+        "GET /ngsi-ld/v1/attributes": openReaders,
+        "GET /ngsi-ld/v1/attributes/{attrId}": openReaders,
+        "GET /ngsi-ld/v1/temporal/entities": openReaders,
+        "GET /ngsi-ld/v1/temporal/entities/{entityId}": openReaders,
+        // The JSON-LD contexts are public documents: JSON-LD processors fetch them without a token.
+        "GET /ngsi-ld/v1/jsonldContexts": .open,
+        "GET /ngsi-ld/v1/jsonldContexts/{contextId}": .open,
+        // Writes of other city systems.
+        "POST /ngsi-ld/v1/entities": cipWriter,
+        "DELETE /ngsi-ld/v1/entities/{entityId}": cipWriter,
+        "PATCH /ngsi-ld/v1/entities/{entityId}": cipWriter,
+        "PATCH /ngsi-ld/v1/entities/{entityId}/attrs": cipWriter,
+        "POST /ngsi-ld/v1/entities/{entityId}/attrs": cipWriter,
+        "POST /ngsi-ld/v1/entityOperations/create": cipWriter,
+        "POST /ngsi-ld/v1/entityOperations/upsert": cipWriter,
+        "POST /ngsi-ld/v1/entityOperations/update": cipWriter,
+        "POST /ngsi-ld/v1/entityOperations/delete": cipWriter,
     ]
 }

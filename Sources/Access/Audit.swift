@@ -38,6 +38,7 @@ public final class AuditNote: Sendable {
         var subjects: Set<String> = []
         var records = 0
         var dataClass = 1
+        var wrote = false
     }
 
     private let state = Mutex(State())
@@ -53,9 +54,21 @@ public final class AuditNote: Sendable {
         }
     }
 
+    /// Notes that the request changed `records` records about `subjects` (writes are audited whatever their class).
+    public func wrote(records: Int, subjects: some Sequence<String>) {
+        state.withLock { state in
+            state.records += records
+            state.wrote = true
+            state.subjects.formUnion(subjects)
+        }
+    }
+
     public var summary: (subjects: [String], records: Int, dataClass: Int) {
         state.withLock { ($0.subjects.sorted(), $0.records, $0.dataClass) }
     }
+
+    /// Whether the request changed data (see `wrote`).
+    public var changedData: Bool { state.withLock { $0.wrote } }
 }
 
 /// Where audit records are kept and read back (table `audit_log`): `PostgresAuditLog` in the gateway,

@@ -7,6 +7,7 @@ import Locks
 import Logging
 import MQTT
 import Models
+import NGSILD
 import Postgres
 import Registry
 import Retention
@@ -228,6 +229,9 @@ public struct GatewayServices {
         if let commandDispatcher {
             dependencies.lockCommands = PostgresCommandRepository(pool: pool)
             dependencies.commandStored = { commandDispatcher.signal() }
+        }
+        dependencies.openDataWriter = PostgresExternalEntities(pool: pool) { values, key, receivedAt, connection in
+            try IngestStore.insertOpenValues(values, messageKey: key, receivedAtMicros: receivedAt, on: connection)
         }
         return dependencies
     }

@@ -15,18 +15,7 @@ extension IntegrationTests {
     /// The OpenAPI document in the repository describes exactly the routes the router has.
     @Suite(.serialized) struct OpenAPI {
         static func router() throws -> Router<AppRequestContext> {
-            let pool = PostgresPool(url: TestStack.databaseURL, size: 1, logger: TestStack.logger)
-            return buildRouter(APIDependencies(catalogue: try TestStack.catalogue(),
-                                               telemetry: PostgresTelemetryRepository(pool: pool),
-                                               devices: PostgresDeviceRepository(pool: pool),
-                                               auditTrail: AuditTrail(pool: pool, logger: TestStack.logger),
-                                               openData: PostgresOpenDataRepository(pool: pool),
-                                               alarms: PostgresAlarmRepository(pool: pool),
-                                               grants: PostgresGrantRepository(pool: pool),
-                                               lockCommands: PostgresCommandRepository(pool: pool),
-                                               lockReports: PostgresLockReportRepository(pool: pool),
-                                               zones: PostgresZoneRepository(pool: pool),
-                                               subjectAccess: PostgresSubjectAccessRepository(pool: pool)))
+            RouteAccess.router(pool: PostgresPool(url: TestStack.databaseURL, size: 1, logger: TestStack.logger), authenticator: nil)
         }
 
         /// `METHOD /path/{param}` for every operation of the document.

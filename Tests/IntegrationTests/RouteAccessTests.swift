@@ -57,14 +57,18 @@ extension IntegrationTests {
         /// The router with every optional part, as `serve` builds it (the alarm stream without a feed answers 503,
         /// so that a request to it ends).
         static func router(pool: PostgresPool, authenticator: (any ClientAuthenticator)?) -> Router<AppRequestContext> {
-            buildRouter(APIDependencies(
+            var dependencies = APIDependencies(
                 catalogue: try! TestStack.catalogue(), telemetry: PostgresTelemetryRepository(pool: pool),
                 devices: PostgresDeviceRepository(pool: pool), authenticator: authenticator,
                 auditTrail: AuditTrail(pool: pool, logger: TestStack.logger),
                 openData: PostgresOpenDataRepository(pool: pool), alarms: PostgresAlarmRepository(pool: pool),
                 grants: PostgresGrantRepository(pool: pool), lockCommands: PostgresCommandRepository(pool: pool),
                 lockReports: PostgresLockReportRepository(pool: pool),
-                zones: PostgresZoneRepository(pool: pool), subjectAccess: PostgresSubjectAccessRepository(pool: pool)))
+                zones: PostgresZoneRepository(pool: pool), subjectAccess: PostgresSubjectAccessRepository(pool: pool))
+            dependencies.openDataWriter = PostgresExternalEntities(pool: pool) { values, key, at, connection in
+                try IngestStore.insertOpenValues(values, messageKey: key, receivedAtMicros: at, on: connection)
+            }
+            return buildRouter(dependencies)
         }
 
         static func call(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ path: String,
@@ -87,7 +91,8 @@ extension IntegrationTests {
             "{deviceId}": "no-such-device", "{alarmId}": "987654", "{typeId}": "sensor", "{quantityId}": "temperature",
             "{entityId}": "urn:ngsi-ld:Device:no-such-device", "{file}": "console.js", "{grantId}": "987654",
             "{commandId}": "00000000-0000-0000-0000-000000000000", "{zoneId}": "987654",
-            "{careRecipientRef}": "cr-no-such-person",
+            "{careRecipientRef}": "cr-no-such-person", "{type}": "NoSuchType", "{attrId}": "noSuchAttribute",
+            "{contextId}": "cip-context.jsonld",
         ]
 
         /// The documented operations (`GET /iot/v1/devices/{deviceId}`) from the served OpenAPI document.
@@ -201,7 +206,7 @@ extension IntegrationTests {
                     (.get, "/iot/v1/devices/x/y/z"), (.get, "/integration/v1/audit/x"), (.get, "/integration"),
                     (.get, "/ngsi-ld/v1"), (.get, "/elsewhere"), (.get, "/IOT/v1/devices"), (.get, "/Healthz"),
                     (.delete, "/iot/v1/devices/sensor-004"), (.put, "/integration/v1/audit"), (.post, "/integration/v1/audit"),
-                    (.head, "/metrics"), (.head, "/iot/v1/devices"), (.options, "/iot/v1/devices"), (.post, "/ngsi-ld/v1/entities"),
+                    (.head, "/metrics"), (.head, "/iot/v1/devices"), (.options, "/iot/v1/devices"), (.put, "/ngsi-ld/v1/entities"),
                 ]
                 for (method, path) in unknown {
                     for caller in Self.callers {

@@ -23,15 +23,17 @@ import Testing
         "Locks": ["Digest", "Models", "Postgres", "Storage"],
         "Geofence": [],
         "SafeZones": ["Geofence", "Models", "Postgres"],
-        "Registry": ["Certificates", "Digest", "Models", "MQTT", "Postgres"],
+        "Registry": ["Certificates", "Digest", "Models", "MQTT", "Postgres", "Telemetry"],
+        // NGSI-LD's vocabulary, query language and representations: pure.
+        "NGSILD": ["Models", "Telemetry"],
         "Alarms": ["Models", "Postgres", "Storage", "Telemetry"],
         "Ingest": ["Digest", "Geofence", "Models", "MQTT", "Postgres", "SafeZones", "Storage", "Telemetry"],
         // Deletes what may no longer be kept; the purge functions of the schema guard the care records.
         "Retention": ["Models", "Postgres"],
         // The HTTP edge: domain protocols, never the message path (Ingest), the broker client or the database.
-        "API": ["Access", "Alarms", "Geofence", "Locks", "Models", "Registry", "SafeZones", "Telemetry", "Hummingbird", "HummingbirdTLS"],
+        "API": ["Access", "Alarms", "Geofence", "Locks", "Models", "NGSILD", "Registry", "SafeZones", "Telemetry", "Hummingbird", "HummingbirdTLS"],
         // The composition root, and the two executables on top of it.
-        "Composition": ["API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Retention", "SafeZones", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
+        "Composition": ["API", "Access", "Alarms", "Ingest", "Locks", "Models", "NGSILD", "Registry", "Retention", "SafeZones", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
         "CIPGateway": ["CMalloc", "Composition", "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
         // libpq directly, for the one thing the product's wrapper must not be in: the database's own rate (bench-api).
         "CIPBench": ["Composition", "API", "Access", "Alarms", "Geofence", "Ingest", "Locks", "Models", "Registry", "Retention", "SafeZones", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird", "CLibPQ"],

@@ -242,9 +242,10 @@ struct AccessMiddleware: RouterMiddleware {
         let auditTrail = self.auditTrail
         let method = request.method.rawValue
         let path = request.uri.path
-        // Every read that returns class 2 or 3 data leaves a line in the audit trail, stored before the data goes.
+        // Every read that returns class 2 or 3 data, and every write of the CIP tier, leaves a line in the audit
+        // trail, stored before the answer goes.
         let audit: @Sendable (Int, Int, [String], Int) async -> Bool = { records, dataClass, subjects, status in
-            guard let auditTrail, dataClass >= 2 else { return true }
+            guard let auditTrail, dataClass >= 2 || note.changedData else { return true }
             return await auditTrail.record(AuditRecord(
                 atMicros: Int64(Date().timeIntervalSince1970 * 1e6), client: identity.name,
                 roles: identity.roles.map(\.rawValue).sorted().joined(separator: ","), method: method,
@@ -264,7 +265,9 @@ struct AccessMiddleware: RouterMiddleware {
         let response = try await next(request, context)
         let summary = note.summary
         guard await audit(summary.records, summary.dataClass, summary.subjects, Int(response.status.code)) else {
-            throw Problem.unavailable("the audit trail cannot be written now; class 2 and 3 data is not released without its line")
+            throw Problem.unavailable(note.changedData
+                ? "the audit trail cannot be written now; the write was stored, its line was not: retry to have it audited"
+                : "the audit trail cannot be written now; class 2 and 3 data is not released without its line")
         }
         return response
     }

@@ -3,232 +3,280 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Models
+import NGSILD
 import NIOCore
 import Telemetry
 
-/// CIP tier: open data (class 1 only) as ETSI NGSI-LD (GS CIM 009). Devices are Smart Data Models `Device`
-/// entities (`urn:ngsi-ld:Device:<id>`); each open catalogue quantity is a Property under its NGSI-LD name.
-/// Reads only through `OpenDataRepository`, whose every query is restricted to class 1.
+/// CIP tier reads: open data (class 1 only) as ETSI NGSI-LD (GS CIM 009 v1.8). Registered devices are Smart Data
+/// Models `Device` entities (`urn:ngsi-ld:Device:<id>`); entities other city systems write keep their own ids and
+/// types. Each open catalogue quantity is a Property under its NGSI-LD name. Reads only through
+/// `OpenDataRepository`, whose every query is restricted to class 1.
 struct NGSILDController<Context: ClientRequestContext> {
     let repository: any OpenDataRepository
-    let catalogue: Catalogue
-    /// The open quantities by NGSI-LD property name (worked out once, not per request).
-    let openProperties: [String: Quantity]
+    let vocabulary: OpenVocabulary
+    let publicBaseURL: String?
 
-    init(repository: any OpenDataRepository, catalogue: Catalogue) {
-        self.repository = repository
-        self.catalogue = catalogue
-        var properties: [String: Quantity] = [:]
-        for quantity in catalogue.quantities where quantity.classification.confidentiality.rawValue == 1 {
-            properties[quantity.ngsiLd?.property ?? quantity.id] = quantity
-        }
-        openProperties = properties
-    }
-
-    static var coreContext: String { "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld" }
-    static var entityType: String { "Device" }
     static var maxLimit: Int { 100 }
     static var maxOffset: Int { 10_000 }
-    static var maxLastN: Int { 1_000 }
 
     var routes: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
         routes.get("entities", use: entities)
         routes.get("entities/:entityId", use: entity)
         routes.get("types", use: types)
-        routes.get("temporal/entities/:entityId", use: temporal)
+        routes.get("types/:type", use: type)
+        routes.get("attributes", use: attributes)
+        routes.get("attributes/:attrId", use: attribute)
+        routes.get("jsonldContexts", use: contexts)
+        routes.get("jsonldContexts/:contextId", use: contextDocument)
         return routes
     }
 
-    /// `GET /ngsi-ld/v1/entities?type=Device&q=&attrs=&limit=&offset=`
+    func ld(_ request: Request, body: JSON? = nil) throws -> LDRequest {
+        try LDRequest(request, vocabulary: vocabulary, body: body, publicBaseURL: publicBaseURL)
+    }
+
+    /// `GET /ngsi-ld/v1/entities?type=&id=&q=&attrs=&georel=&geometry=&coordinates=&limit=&offset=&count=&options=`
     @Sendable func entities(_ request: Request, context: Context) async throws -> Response {
-        let query = request.uri.queryParameters
-        guard let type = query.get("type") ?? query.get("attrs").map({ _ in Self.entityType }) else {
-            throw NGSILDError.badRequest("give type (Device) or attrs: a query over every entity is refused")
-        }
-        guard type == Self.entityType || type == "https://uri.fiware.org/ns/data-models#Device" else {
-            return respond(.array([]), request)
-        }
-        let limit = try number(query.get("limit"), name: "limit", default: 20, range: 0...Self.maxLimit)
-        let offset = try number(query.get("offset"), name: "offset", default: 0, range: 0...Self.maxOffset)
-        let attrs = try attributes(query.get("attrs"))
-        let conditions = try parseQ(query.get("q"))
-        let ids = limit == 0 ? [] : try await repository.devices(conditions: conditions, tenants: context.scope.tenants,
-                                                                 offset: offset, limit: limit)
-        let values = try await repository.latest(deviceIDs: ids, quantities: attrs?.map(\.id))
-        return respond(.array(ids.map { id in Self.entity(id, values.filter { $0.deviceID == id }, openProperties) }), request)
-    }
-
-    /// `GET /ngsi-ld/v1/entities/{id}`
-    @Sendable func entity(_ request: Request, context: Context) async throws -> Response {
-        let id = try deviceID(context)
-        let attrs = try attributes(request.uri.queryParameters.get("attrs"))
-        try await requireVisible(id, context)
-        let values = try await repository.latest(deviceIDs: [id], quantities: attrs?.map(\.id))
-        guard !values.isEmpty || attrs != nil else {
-            throw NGSILDError.notFound("no entity urn:ngsi-ld:Device:\(id) with open data")
-        }
-        return respond(Self.entity(id, values, openProperties), request)
-    }
-
-    /// `GET /ngsi-ld/v1/types`
-    @Sendable func types(_ request: Request, context: Context) async throws -> Response {
-        let body: JSONValue = [
-            "id": "urn:ngsi-ld:EntityTypeList:cip-gateway", "type": "EntityTypeList", "typeList": [.string(Self.entityType)],
-        ]
-        return respond(body, request)
-    }
-
-    /// `GET /ngsi-ld/v1/temporal/entities/{id}?timerel=&timeAt=&endTimeAt=&lastN=&attrs=`
-    @Sendable func temporal(_ request: Request, context: Context) async throws -> Response {
-        let id = try deviceID(context)
-        let query = request.uri.queryParameters
-        let attrs = try attributes(query.get("attrs"))
-        let lastN = try number(query.get("lastN"), name: "lastN", default: 100, range: 1...Self.maxLastN)
-        var from: Int64?
-        var to: Int64?
-        if let timerel = query.get("timerel") {
-            guard let timeAt = query.get("timeAt").flatMap({ RFC3339.micros(String($0)) }) else {
-                throw NGSILDError.badRequest("timerel needs timeAt (RFC 3339)")
-            }
-            switch timerel {
-            case "before": to = timeAt
-            case "after": from = timeAt
-            case "between":
-                guard let end = query.get("endTimeAt").flatMap({ RFC3339.micros(String($0)) }), end > timeAt else {
-                    throw NGSILDError.badRequest("timerel=between needs endTimeAt (RFC 3339) after timeAt")
-                }
-                from = timeAt
-                to = end
-            default: throw NGSILDError.badRequest("timerel must be before, after or between")
-            }
-        }
-        try await requireVisible(id, context)
-        let values = try await repository.history(deviceID: id, quantities: attrs?.map(\.id), fromMicros: from,
-                                                  toMicros: to, lastN: lastN)
-        var body: [String: JSONValue] = ["id": .string("urn:ngsi-ld:Device:\(id)"), "type": .string(Self.entityType)]
-        for (name, quantity) in openProperties {
-            let instances = values.filter { $0.quantity == quantity.id }.map { Self.property($0, quantity) }
-            if !instances.isEmpty { body[name] = .array(instances) }
-        }
-        return respond(.object(body), request)
-    }
-
-    // MARK: - Helpers
-
-    static func entity(_ id: String, _ values: [OpenValue], _ properties: [String: Quantity]) -> JSONValue {
-        var entity: [String: JSONValue] = ["id": .string("urn:ngsi-ld:Device:\(id)"), "type": .string(entityType)]
-        for (name, quantity) in properties {
-            if let value = values.first(where: { $0.quantity == quantity.id }) { entity[name] = property(value, quantity) }
-        }
-        return .object(entity)
-    }
-
-    static func property(_ value: OpenValue, _ quantity: Quantity) -> JSONValue {
-        var property: [String: JSONValue] = ["type": "Property", "observedAt": .string(RFC3339.format(micros: value.observedAtMicros))]
-        if let number = value.number { property["value"] = .number(number) }
-        else if let text = value.text { property["value"] = .string(text) }
-        else if let boolean = value.boolean { property["value"] = .bool(boolean) }
-        if let unit = value.unit ?? quantity.unit, let code = unitCodes[unit] { property["unitCode"] = .string(code) }
-        return .object(property)
-    }
-
-    /// UN/CEFACT common codes of the catalogue's open units.
-    static var unitCodes: [String: String] { ["Cel": "CEL", "%RH": "P1", "%": "P1", "V": "VLT", "m": "MTR", "m/s": "MTS", "dBm": "2Q"] }
-
-    /// JSON-LD: `application/ld+json` with `@context` in the body when asked for, else `application/json` with the
-    /// context in a `Link` header.
-    private func respond(_ body: JSONValue, _ request: Request) -> Response {
-        let wantsLD = (request.headers[.accept] ?? "").contains("application/ld+json")
-        var payload = body
-        if wantsLD {
-            func withContext(_ value: JSONValue) -> JSONValue {
-                guard case .object(var object) = value else { return value }
-                object["@context"] = .string(Self.coreContext)
-                return .object(object)
-            }
-            if case .array(let entities) = body { payload = .array(entities.map(withContext)) } else { payload = withContext(body) }
-        }
-        let data = payload.bytes
+        let ld = try ld(request)
+        let parameters = request.uri.queryParameters
+        let selection = try EntitySelection(parameters, ld: ld, vocabulary: vocabulary, tenants: try LDTenant.read(request, context.client))
+        let limit = try Self.number(parameters.get("limit"), name: "limit", default: 20, range: 0...Self.maxLimit)
+        let offset = try Self.number(parameters.get("offset"), name: "offset", default: 0, range: 0...Self.maxOffset)
+        let options = Self.options(parameters)
+        let wantsCount = parameters.get("count") == "true" || options.contains("count")
         var headers = HTTPFields()
-        headers[.contentType] = wantsLD ? "application/ld+json" : "application/json"
-        if !wantsLD {
-            headers[HTTPField.Name("Link")!] = "<\(Self.coreContext)>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
+        var found: [OpenEntity] = []
+        if let query = selection.query {
+            if wantsCount { headers[NGSILDHeaders.resultsCount] = String(try await repository.count(query)) }
+            found = try await repository.entities(query, offset: offset, limit: limit)
+        } else if wantsCount {
+            headers[NGSILDHeaders.resultsCount] = "0"
         }
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        let values = try await repository.latest(deviceIDs: found.map(\.deviceID), quantities: selection.attributes)
+        let representation = Representation(vocabulary: vocabulary, context: ld.context)
+        let format = EntityFormat.from(options: options)
+        let body = found.map { representation.entity($0, values, format: format, sysAttrs: options.contains("sysAttrs"),
+                                                      includeLocation: selection.includesLocation) }
+        return ld.respond(.array(body), headers: headers)
     }
 
-    private func requireVisible(_ id: String, _ context: Context) async throws {
-        guard let tenant = try await repository.tenant(of: id), context.scope.sees(tenant: tenant) else {
-            throw NGSILDError.notFound("no entity urn:ngsi-ld:Device:\(id)")
+    /// `GET /ngsi-ld/v1/entities/{entityId}?attrs=&options=`
+    @Sendable func entity(_ request: Request, context: Context) async throws -> Response {
+        let ld = try ld(request)
+        let id = try Self.entityID(context)
+        let parameters = request.uri.queryParameters
+        let attributes = try EntitySelection.attributes(parameters.get("attrs"), ld: ld, vocabulary: vocabulary)
+        guard let found = try await repository.entity(id: id, tenants: try LDTenant.read(request, context.client)) else {
+            throw NGSILDFailure.notFound("no entity \(id)")
         }
+        let values = try await repository.latest(deviceIDs: [found.deviceID], quantities: attributes.quantities)
+        let options = Self.options(parameters)
+        let body = Representation(vocabulary: vocabulary, context: ld.context)
+            .entity(found, values, format: .from(options: options), sysAttrs: options.contains("sysAttrs"),
+                    includeLocation: attributes.includesLocation)
+        return ld.respond(body)
     }
 
-    private func deviceID(_ context: Context) throws -> String {
-        let raw = context.parameters.get("entityId") ?? ""
-        let prefix = "urn:ngsi-ld:Device:"
-        guard raw.hasPrefix(prefix) else { throw NGSILDError.badRequest("entity ids look like \(prefix)<device id>") }
-        let id = String(raw.dropFirst(prefix.count))
-        guard (1...128).contains(id.count), id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) else {
-            throw NGSILDError.badRequest("\(raw) is not a valid entity id")
+    /// `GET /ngsi-ld/v1/types?details=`
+    @Sendable func types(_ request: Request, context: Context) async throws -> Response {
+        let ld = try ld(request)
+        let (types, attributes) = try await repository.typesAndAttributes(tenants: try LDTenant.read(request, context.client))
+        if request.uri.queryParameters.get("details") == "true" {
+            return ld.respond(.array(types.keys.sorted().map { type in
+                let names = attributes.filter { $0.value.contains(type) }.keys.compactMap { vocabulary.iri(quantityID: $0) }
+                return ["id": .string(type), "type": "EntityType", "typeName": .string(ld.context.compact(type)),
+                        "attributeNames": .array(names.map { .string(ld.context.compact($0)) }.sorted { $0.stringValue ?? "" < $1.stringValue ?? "" })]
+            }))
         }
-        return id
+        return ld.respond(["id": "urn:ngsi-ld:EntityTypeList:cip-gateway", "type": "EntityTypeList",
+                           "typeList": .array(types.keys.map { .string(ld.context.compact($0)) }.sorted { $0.stringValue ?? "" < $1.stringValue ?? "" })])
     }
 
-    private func number(_ text: String?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+    /// `GET /ngsi-ld/v1/types/{type}`: the type's entity count and attributes.
+    @Sendable func type(_ request: Request, context: Context) async throws -> Response {
+        let ld = try ld(request)
+        let name = context.parameters.get("type") ?? ""
+        let iri = ld.context.expand(name)
+        let (types, attributes) = try await repository.typesAndAttributes(tenants: try LDTenant.read(request, context.client))
+        guard let count = types[iri] else { throw NGSILDFailure.notFound("no entities of type \(name)") }
+        let details: [JSONValue] = attributes.filter { $0.value.contains(iri) }.keys.sorted().compactMap { quantity in
+            vocabulary.iri(quantityID: quantity).map { attributeIRI in
+                ["id": .string(attributeIRI), "type": "Attribute", "attributeName": .string(ld.context.compact(attributeIRI)),
+                 "attributeTypes": ["Property"]]
+            }
+        }
+        return ld.respond(["id": .string(iri), "type": "EntityTypeInfo", "typeName": .string(ld.context.compact(iri)),
+                           "entityCount": .number(Double(count)), "attributeDetails": .array(details)])
+    }
+
+    /// `GET /ngsi-ld/v1/attributes?details=`
+    @Sendable func attributes(_ request: Request, context: Context) async throws -> Response {
+        let ld = try ld(request)
+        let (_, attributes) = try await repository.typesAndAttributes(tenants: try LDTenant.read(request, context.client))
+        let named = attributes.compactMap { quantity, types in vocabulary.iri(quantityID: quantity).map { ($0, types) } }
+            .sorted { $0.0 < $1.0 }
+        if request.uri.queryParameters.get("details") == "true" {
+            return ld.respond(.array(named.map { iri, types in
+                ["id": .string(iri), "type": "Attribute", "attributeName": .string(ld.context.compact(iri)),
+                 "attributeTypes": ["Property"], "typeNames": .array(types.sorted().map { .string(ld.context.compact($0)) })]
+            }))
+        }
+        return ld.respond(["id": "urn:ngsi-ld:AttributeList:cip-gateway", "type": "AttributeList",
+                           "attributeList": .array(named.map { .string(ld.context.compact($0.0)) })])
+    }
+
+    /// `GET /ngsi-ld/v1/attributes/{attrId}`
+    @Sendable func attribute(_ request: Request, context: Context) async throws -> Response {
+        let ld = try ld(request)
+        let name = context.parameters.get("attrId") ?? ""
+        let iri = ld.context.expand(name)
+        let (_, attributes) = try await repository.typesAndAttributes(tenants: try LDTenant.read(request, context.client))
+        guard let quantity = vocabulary.quantity(iri: iri), quantity.classification.confidentiality.rawValue == 1,
+              let types = attributes[quantity.id] else {
+            throw NGSILDFailure.notFound("no attribute \(name)")
+        }
+        return ld.respond(["id": .string(iri), "type": "Attribute", "attributeName": .string(ld.context.compact(iri)),
+                           "attributeTypes": ["Property"], "typeNames": .array(types.sorted().map { .string(ld.context.compact($0)) })])
+    }
+
+    /// `GET /ngsi-ld/v1/jsonldContexts`: the contexts this gateway serves (no token: JSON-LD processors fetch them).
+    @Sendable func contexts(_ request: Request, context: Context) async throws -> Response {
+        let base = publicBaseURL ?? LDRequest.baseURL(from: request)
+        let list: JSONValue = .array([LDRequest.coreContextName, LDRequest.cityContextName].map { .string(base + LDRequest.contextsPath + $0) })
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: list.bytes)))
+    }
+
+    /// `GET /ngsi-ld/v1/jsonldContexts/{contextId}`: the core context (the terms this gateway speaks) or the city's
+    /// (its quantities and entity types, importing the core).
+    @Sendable func contextDocument(_ request: Request, context: Context) async throws -> Response {
+        let base = publicBaseURL ?? LDRequest.baseURL(from: request)
+        let document: String
+        switch context.parameters.get("contextId") {
+        case LDRequest.coreContextName: document = LDContext.core.document()
+        case LDRequest.cityContextName: document = vocabulary.cityTerms.document(importing: [base + LDRequest.contextsPath + LDRequest.coreContextName])
+        default: throw NGSILDFailure.notFound("no context \(context.parameters.get("contextId") ?? ""); see /ngsi-ld/v1/jsonldContexts")
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/ld+json"
+        headers[.cacheControl] = "public, max-age=3600"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: document)))
+    }
+
+    // MARK: - Parameters
+
+    /// `options` (a comma-separated list; `format` of NGSI-LD 1.8 counts as one more option).
+    static func options(_ parameters: QueryParameters) -> [String] {
+        (parameters.get("options").map { $0.split(separator: ",").map(String.init) } ?? []) + (parameters.get("format").map { [$0] } ?? [])
+    }
+
+    static func entityID(_ context: Context) throws -> String {
+        let raw = (context.parameters.get("entityId") ?? "").removingPercentEncoding ?? ""
+        guard raw.count <= 256, LDContext.isAbsoluteIRI(raw) else {
+            throw NGSILDFailure.badRequest("\(raw.prefix(64)) is not an entity id (a URI, e.g. urn:ngsi-ld:Device:<device id>)")
+        }
+        return raw
+    }
+
+    static func number(_ text: String?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
         guard let text else { return value }
         guard let number = Int(text), range.contains(number) else {
-            throw NGSILDError.badRequest("\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            if let number = Int(text), number > range.upperBound, name == "limit" {
+                throw NGSILDFailure(.tooManyResults, "limit must be at most \(range.upperBound)")
+            }
+            throw NGSILDFailure.badRequest("\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return number
     }
-
-    /// `attrs`: NGSI-LD names of open properties; anything else is not an attribute of this facade.
-    private func attributes(_ text: String?) throws -> [Quantity]? {
-        guard let text else { return nil }
-        return try text.split(separator: ",").map { name in
-            guard let quantity = openProperties[String(name)] else {
-                throw NGSILDError.badRequest("attrs: \(name) is not an attribute here; attributes: \(openProperties.keys.sorted().joined(separator: ", "))")
-            }
-            return quantity
-        }
-    }
-
-    /// `q`: terms `attribute op value` joined by `;` (AND); op is ==, !=, >, >=, <, <=; value a number or a
-    /// "quoted" text. Anything richer is refused with 400 rather than evaluated slowly.
-    func parseQ(_ text: String?) throws -> [OpenValueCondition] {
-        guard let text else { return [] }
-        guard text.count <= 512 else { throw NGSILDError.badRequest("q is longer than 512 characters") }
-        let terms = text.split(separator: ";")
-        guard terms.count <= 5 else { throw NGSILDError.badRequest("q: at most 5 terms") }
-        return try terms.map { term in
-            for op in [OpenValueCondition.Operator.greaterOrEqual, .lessOrEqual, .equal, .notEqual, .greater, .less] {
-                guard let range = term.range(of: op.rawValue) else { continue }
-                let name = String(term[..<range.lowerBound])
-                let literal = String(term[range.upperBound...])
-                guard let quantity = openProperties[name] else {
-                    throw NGSILDError.badRequest("q: \(name) is not an attribute here")
-                }
-                if let number = Double(literal), number.isFinite {
-                    return OpenValueCondition(quantity: quantity.id, op: op, number: number, text: nil)
-                }
-                if literal.count >= 2, literal.hasPrefix("\""), literal.hasSuffix("\""), op == .equal || op == .notEqual {
-                    return OpenValueCondition(quantity: quantity.id, op: op, number: nil, text: String(literal.dropFirst().dropLast()))
-                }
-                throw NGSILDError.badRequest("q: \(literal) must be a number, or a \"quoted\" text with == or !=")
-            }
-            throw NGSILDError.badRequest("q: \(term) is not attribute==value (or !=, >, >=, <, <=)")
-        }
-    }
 }
 
-/// Errors with the problem types of the NGSI-LD error catalogue.
-enum NGSILDError {
-    static func badRequest(_ detail: String) -> Problem {
-        Problem(status: .badRequest, type: "https://uri.etsi.org/ngsi-ld/errors/BadRequestData", title: "Bad request data", detail: detail)
+enum NGSILDHeaders {
+    static let resultsCount = HTTPField.Name("NGSILD-Results-Count")!
+}
+
+/// Which entities a query selects (`type`, `id`, `q`, `attrs`, geo-query), in catalogue terms: nil `query` when the
+/// query can match nothing here (a type or attribute this tier does not have), so no database is asked.
+struct EntitySelection {
+    var query: OpenEntityQuery?
+    /// Catalogue quantities to show; nil: all open ones.
+    var attributes: [String]?
+    var includesLocation: Bool
+
+    init(_ parameters: QueryParameters, ld: LDRequest, vocabulary: OpenVocabulary, tenants: [String]?) throws {
+        let types = parameters.get("type").map { $0.split(separator: ",").map { ld.context.expand(String($0)) } }
+        let ids = parameters.get("id").map { $0.split(separator: ",").map(String.init) }
+        let projection = try Self.attributes(parameters.get("attrs"), ld: ld, vocabulary: vocabulary)
+        let geo = try GeoQuery.filter(georel: parameters.get("georel"), geometry: parameters.get("geometry"),
+                                      coordinates: parameters.get("coordinates"), geoproperty: parameters.get("geoproperty"))
+        if parameters.get("idPattern") != nil {
+            throw NGSILDFailure(.operationNotSupported, "idPattern is not supported; select entities by type, id, q or a geo-query")
+        }
+        guard types != nil || ids != nil || parameters.get("q") != nil || parameters.get("attrs") != nil || geo != nil else {
+            throw NGSILDFailure.badRequest("give type, id, q, attrs or a geo-query: a query over every entity is refused")
+        }
+        if let types, types.count > 20 { throw NGSILDFailure.badRequest("at most 20 types") }
+        if let ids, ids.count > 100 || ids.contains(where: { !LDContext.isAbsoluteIRI($0) }) {
+            throw NGSILDFailure.badRequest("id: at most 100 entity ids, each a URI")
+        }
+        attributes = projection.quantities
+        includesLocation = projection.includesLocation
+        var conditions: [OpenValueCondition] = []
+        var satisfiable = true
+        if let q = parameters.get("q") {
+            for term in try QueryTerm.parse(q) {
+                let iri = ld.context.expand(term.attribute)
+                guard let quantity = vocabulary.quantity(iri: iri), quantity.classification.confidentiality.rawValue == 1 else {
+                    satisfiable = false  // an attribute this tier does not have: nothing matches (GS CIM 009 §4.9)
+                    continue
+                }
+                guard let condition = Self.condition(term, quantity: quantity.id) else {
+                    throw NGSILDFailure(.operationNotSupported, "q: \(term.attribute): a list of values after == and a range after != are not supported")
+                }
+                conditions.append(contentsOf: condition)
+            }
+        }
+        if projection.quantities?.isEmpty == true && !projection.includesLocation { satisfiable = false }
+        query = satisfiable ? OpenEntityQuery(types: types, ids: ids, conditions: conditions, geo: geo, tenants: tenants) : nil
     }
 
-    static func notFound(_ detail: String) -> Problem {
-        Problem(status: .notFound, type: "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound", title: "Resource not found", detail: detail)
+    /// A term as conditions the repositories evaluate (all must hold); nil when it can be evaluated only in memory
+    /// (lists and ranges are spelt as conditions where they can be: a range is two bounds).
+    static func condition(_ term: QueryTerm, quantity: String) -> [OpenValueCondition]? {
+        func literal(_ op: OpenValueCondition.Operator, _ value: QueryTerm.Literal) -> OpenValueCondition {
+            switch value {
+            case .number(let number): OpenValueCondition(quantity: quantity, op: op, number: number)
+            case .text(let text): OpenValueCondition(quantity: quantity, op: op, text: text)
+            case .boolean(let flag): OpenValueCondition(quantity: quantity, op: op, boolean: flag)
+            }
+        }
+        switch term.test {
+        case .exists: return [OpenValueCondition(quantity: quantity, op: nil)]
+        case .compare(let op, let value): return [literal(OpenValueCondition.Operator(rawValue: op.rawValue)!, value)]
+        case .range(let low, let high, negated: false):
+            return [literal(.greaterOrEqual, .number(low)), literal(.lessOrEqual, .number(high))]
+        case .oneOf(let values, negated: true):
+            return values.map { literal(.notEqual, $0) }
+        case .oneOf(let values, negated: false) where values.count == 1:
+            return [literal(.equal, values[0])]
+        case .oneOf, .range:
+            return nil
+        }
+    }
+
+    /// `attrs`: names under the context; the catalogue's open quantities among them (and whether `location` is).
+    static func attributes(_ text: String?, ld: LDRequest, vocabulary: OpenVocabulary) throws -> (quantities: [String]?, includesLocation: Bool) {
+        guard let text else { return (nil, true) }
+        let names = text.split(separator: ",").map(String.init)
+        guard names.count <= 64 else { throw NGSILDFailure.badRequest("attrs: at most 64 attributes") }
+        var quantities: [String] = []
+        var location = false
+        for name in names {
+            let iri = ld.context.expand(name)
+            if iri == OpenVocabulary.location { location = true; continue }
+            if let quantity = vocabulary.quantity(iri: iri), quantity.classification.confidentiality.rawValue == 1 { quantities.append(quantity.id) }
+        }
+        return (quantities, location)
     }
 }

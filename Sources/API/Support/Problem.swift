@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Models
+import NGSILD
 
 /// An RFC 9457 problem: every error the API returns has this shape, as `application/problem+json`.
 public struct Problem: HTTPResponseError, Sendable {
@@ -20,6 +21,12 @@ public struct Problem: HTTPResponseError, Sendable {
         self.title = title
         self.detail = detail
         self.parameter = parameter
+    }
+
+    /// An NGSI-LD error, with its type from the ETSI error catalogue.
+    public init(_ failure: NGSILDFailure) {
+        self.init(status: HTTPResponse.Status(code: failure.kind.status), type: failure.kind.typeURI, title: failure.kind.rawValue,
+                  detail: failure.detail)
     }
 
     public static func badParameter(_ name: String, _ detail: String) -> Problem {
@@ -109,6 +116,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let problem as Problem {
             return try problem.response(from: request, context: context)
+        } catch let failure as NGSILDFailure {
+            return try Problem(failure).response(from: request, context: context)
         } catch let error as HTTPError {
             let detail = error.body ?? (error.status == .notFound
                 ? "no resource at \(request.uri.path); see the README for the API's routes" : error.status.reasonPhrase)

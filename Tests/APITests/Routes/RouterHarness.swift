@@ -7,6 +7,7 @@ import HummingbirdTesting
 import Locks
 import Logging
 import Models
+import NGSILD
 import NIOCore
 import Registry
 import SafeZones
@@ -45,6 +46,8 @@ struct Harness: Sendable {
         "auditor-2": ClientIdentity(name: "auditor-2", roles: [.auditor], tenants: nil, clearance: 2),
         "public": ClientIdentity(name: "public", roles: [.openData], tenants: nil, clearance: 1),
         "public-north": ClientIdentity(name: "public-north", roles: [.openData], tenants: ["north"], clearance: 1),
+        "writer-north": ClientIdentity(name: "writer-north", roles: [.cipWriter], tenants: ["north"], clearance: 1),
+        "writer-both": ClientIdentity(name: "writer-both", roles: [.cipWriter], tenants: ["north", "south"], clearance: 1),
         "privacy": ClientIdentity(name: "privacy", roles: [.privacyOfficer], tenants: nil, clearance: 3),
         "privacy-north": ClientIdentity(name: "privacy-north", roles: [.privacyOfficer], tenants: ["north"], clearance: 3),
         "privacy-2": ClientIdentity(name: "privacy-2", roles: [.privacyOfficer], tenants: nil, clearance: 2),
@@ -82,9 +85,11 @@ struct Harness: Sendable {
     var openData: InMemoryOpenDataRepository { InMemoryOpenDataRepository(over: telemetry) }
 
     func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let openData = self.openData
         var dependencies = APIDependencies(catalogue: Self.catalogue, telemetry: telemetry, devices: devices,
                                            authenticator: clients, auditTrail: auditTrail, openData: openData, broker: broker, alarms: alarms,
                                            grants: grants, lockCommands: commands, lockReports: reports, zones: zones)
+        dependencies.openDataWriter = openData
         dependencies.grantLists = grantLists
         dependencies.subjectAccess = subjects
         try await Application(router: buildRouter(dependencies)).test(.router, body)

@@ -1,0 +1,90 @@
+-- The CIP tier as an integration point (issue 17): entities other city systems write through NGSI-LD, and
+-- subscriptions whose notifications leave through a durable outbox.
+
+-- One row per entity written through the CIP tier; its values are observations of the `external` device behind it.
+-- An entity id names one live entity at a time (whatever the tenant); a deleted entity keeps its row (the device is
+-- decommissioned, its values stay until retention) and the id may be written again as a new device.
+CREATE TABLE cip_entities (
+    device_id   text        PRIMARY KEY REFERENCES devices (device_id),
+    tenant      text        NOT NULL,
+    entity_id   text        NOT NULL CHECK (length(entity_id) BETWEEN 1 AND 256),
+    entity_type text        NOT NULL CHECK (length(entity_type) BETWEEN 1 AND 512),
+    -- Where the premises or the sensor are (WGS 84): open, as the writer published it.
+    latitude    double precision CHECK (latitude BETWEEN -90 AND 90),
+    longitude   double precision CHECK (longitude BETWEEN -180 AND 180),
+    created_by  text        NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    modified_at timestamptz NOT NULL DEFAULT now(),
+    deleted_at  timestamptz,
+    CHECK ((latitude IS NULL) = (longitude IS NULL))
+);
+CREATE UNIQUE INDEX cip_entities_live_id ON cip_entities (entity_id) WHERE deleted_at IS NULL;
+CREATE INDEX cip_entities_type ON cip_entities (entity_type, entity_id) WHERE deleted_at IS NULL;
+
+-- NGSI-LD subscriptions: the definition as the client gave it (normalized, names expanded), what it may see (its
+-- owner's tenants when it was made), and how its notifications fared.
+CREATE TABLE ngsi_subscriptions (
+    id                text        PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 256),
+    owner             text        NOT NULL,
+    -- NULL: every tenant.
+    tenants           text[],
+    definition        text        NOT NULL CHECK (length(definition) <= 65536),
+    active            boolean     NOT NULL DEFAULT true,
+    expires_at        timestamptz,
+    throttling_s      integer     NOT NULL DEFAULT 0 CHECK (throttling_s >= 0),
+    last_notification timestamptz,
+    last_success      timestamptz,
+    last_failure      timestamptz,
+    last_error        text,
+    times_sent        bigint      NOT NULL DEFAULT 0,
+    times_failed      bigint      NOT NULL DEFAULT 0,
+    -- Notifications dropped because the subscription's outbox was full (its endpoint down for long).
+    dropped           bigint      NOT NULL DEFAULT 0,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    modified_at       timestamptz NOT NULL DEFAULT now()
+);
+
+-- Which open series changed since the matcher last looked: one row per device and quantity however often it changed
+-- (so it stays bounded while no gateway runs), written in the same transaction as the change itself.
+CREATE TABLE ngsi_changes (
+    device_id  text        NOT NULL,
+    quantity   text        NOT NULL,
+    changed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (device_id, quantity)
+);
+
+CREATE FUNCTION cip_note_open_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM ngsi_subscriptions WHERE active) THEN
+        INSERT INTO ngsi_changes (device_id, quantity)
+        SELECT DISTINCT device_id, quantity FROM changed WHERE confidentiality = 1
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- Statement triggers with the changed rows as a table: one check per statement whatever the batch's size, and no
+-- cost beyond that check while nobody subscribes.
+CREATE TRIGGER latest_observations_inserted AFTER INSERT ON latest_observations
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION cip_note_open_changes();
+CREATE TRIGGER latest_observations_updated AFTER UPDATE ON latest_observations
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION cip_note_open_changes();
+
+-- The outbox: notifications made in the matcher's transaction and sent after it, retried with backoff until they
+-- are delivered or their subscription is deleted.
+CREATE TABLE ngsi_notifications (
+    id              bigserial   PRIMARY KEY,
+    subscription_id text        NOT NULL REFERENCES ngsi_subscriptions (id) ON DELETE CASCADE,
+    payload         text        NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    attempts        integer     NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ngsi_notifications_due ON ngsi_notifications (next_attempt_at, id);
+CREATE INDEX ngsi_notifications_subscription ON ngsi_notifications (subscription_id, id);
+
+INSERT INTO gateway_access_rules VALUES
+    ('cip_entities', 'SELECT, INSERT, UPDATE', 'entities other systems write; deleted by a mark, never removed'),
+    ('ngsi_subscriptions', 'SELECT, INSERT, UPDATE, DELETE', 'subscriptions are made, changed and deleted through the API'),
+    ('ngsi_changes', 'SELECT, INSERT, DELETE', 'what changed, until the matcher has looked'),
+    ('ngsi_notifications', 'SELECT, INSERT, UPDATE, DELETE', 'the outbox: deleted once delivered');
