@@ -10,6 +10,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
+        // NIO's HTTP client side and TLS, for notifications (already in the graph through Hummingbird).
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
@@ -55,7 +58,7 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "Models", "Postgres", "Telemetry",
+                "Models", "NGSILD", "Postgres", "Telemetry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -65,6 +68,17 @@ let package = Package(
         // NGSI-LD for the CIP tier: JSON-LD contexts and the city's vocabulary, the query language, geo-queries,
         // entity input and representations, subscriptions (pure: no HTTP, no database).
         .target(name: "NGSILD", dependencies: ["Models", "Telemetry"]),
+
+        // NGSI-LD notifications: the matcher (changes → outbox, one transaction) and delivery (HTTP POST, MQTT publish).
+        .target(name: "Notifications", dependencies: [
+            "NGSILD", "Storage",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
 
         // Digital locks: access grants (absolute and weekly windows in local time) and the unlock decision.
         .target(name: "Locks", dependencies: [
@@ -128,7 +142,7 @@ let package = Package(
         // The composition root, shared by both executables: the gateway's services wired together
         // (`GatewayServices`), the command-line option groups (database, broker), loading DataModels/.
         .target(name: "Composition", dependencies: [
-            "API", "Access", "Alarms", "Ingest", "Locks", "Models", "NGSILD", "Registry", "Retention", "SafeZones", "Storage", "Telemetry", "MQTT",
+            "API", "Access", "Alarms", "Ingest", "Locks", "Models", "NGSILD", "Notifications", "Registry", "Retention", "SafeZones", "Storage", "Telemetry", "MQTT",
             "Postgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -178,7 +192,7 @@ let package = Package(
         .testTarget(name: "CertificatesTests", dependencies: ["Certificates"]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "Certificates",
-            "API", "Access", "Alarms", "Geofence", "Ingest", "Locks", "Models", "Registry", "Retention", "SafeZones", "Storage", "Telemetry",
+            "API", "Access", "Alarms", "Geofence", "Ingest", "Locks", "Models", "NGSILD", "Notifications", "Registry", "Retention", "SafeZones", "Storage", "Telemetry",
             "MQTT", "Postgres",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),

@@ -25,6 +25,10 @@ public struct APIDependencies: Sendable {
     public var openData: (any OpenDataRepository)?
     /// Writes of other city systems through the CIP tier; nil where they are not taken.
     public var openDataWriter: (any OpenDataWriter)?
+    /// NGSI-LD subscriptions; nil where notifications are not sent.
+    public var subscriptions: (any SubscriptionRepository)?
+    /// Where notifications may go (checked when a subscription is made).
+    public var notificationEndpoints: NotificationEndpoints = .none
     /// The gateway's address as clients reach it (`https://cip.example.se`), for the JSON-LD context URLs in
     /// responses; nil: `http://` and the request's `Host`.
     public var publicBaseURL: String?
@@ -133,6 +137,11 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
                          atPath: "/ngsi-ld/v1")
         router.addRoutes(NGSILDTemporalController(repository: openData, vocabulary: vocabulary, publicBaseURL: dependencies.publicBaseURL,
                                                   clock: { systemMicros() }).routes, atPath: "/ngsi-ld/v1")
+        if let subscriptions = dependencies.subscriptions {
+            router.addRoutes(NGSILDSubscriptionsController(repository: subscriptions, vocabulary: vocabulary, endpoints: dependencies.notificationEndpoints,
+                                                           publicBaseURL: dependencies.publicBaseURL, clock: { systemMicros() }).routes,
+                             atPath: "/ngsi-ld/v1")
+        }
         if let writer = dependencies.openDataWriter {
             router.addRoutes(NGSILDWriteController(writer: writer, vocabulary: vocabulary, publicBaseURL: dependencies.publicBaseURL,
                                                    clock: { systemMicros() }).routes, atPath: "/ngsi-ld/v1")

@@ -155,6 +155,12 @@ public enum AccessPolicy {
         // The JSON-LD contexts are public documents: JSON-LD processors fetch them without a token.
         "GET /ngsi-ld/v1/jsonldContexts": .open,
         "GET /ngsi-ld/v1/jsonldContexts/{contextId}": .open,
+        // Subscriptions: each client its own (reading open data by notification).
+        "POST /ngsi-ld/v1/subscriptions": openReaders,
+        "GET /ngsi-ld/v1/subscriptions": openReaders,
+        "GET /ngsi-ld/v1/subscriptions/{subscriptionId}": openReaders,
+        "PATCH /ngsi-ld/v1/subscriptions/{subscriptionId}": openReaders,
+        "DELETE /ngsi-ld/v1/subscriptions/{subscriptionId}": openReaders,
         // Writes of other city systems.
         "POST /ngsi-ld/v1/entities": cipWriter,
         "DELETE /ngsi-ld/v1/entities/{entityId}": cipWriter,

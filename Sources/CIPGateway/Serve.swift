@@ -75,6 +75,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var https: HTTPSOptions
 
+    @OptionGroup var cipTier: CIPTierOptions
+
     /// glibc gives threads that allocate at the same time arenas of their own (up to 8 per core), each keeping what
     /// was freed in it: measured with 100,000 devices under load (`bench-memory`), a peak of 330–376 MB with the
     /// default and 282–284 MB with two set here (248 MB with `MALLOC_ARENA_MAX=2` from the start). Two, unless
@@ -114,13 +116,16 @@ struct Serve: AsyncParsableCommand {
             brokerControl: brokerControl == "off" ? nil : try broker.configuration(clientID: clientID + "/control", cleanSession: true),
             grantLists: try grantLists.publisher(), geofence: try geofence.configuration(),
             retention: try retention.retention(catalogue: catalogue), deviceCertificates: try deviceCA.configuration(),
+            notificationEndpoints: cipTier.endpoints(broker: brokerControl == "off" ? nil : try broker.parsedURL().authority),
             logger: logger)
         let tls = try https.files()
+        var dependencies = services.apiDependencies(catalogue: catalogue, alarmVisits: try alarmVisits.times(),
+                                                    grantListStaleAfterMicros: try grantLists.staleAfterMicros(),
+                                                    metrics: { registry.emitToBuffer() })
+        dependencies.publicBaseURL = try cipTier.baseURL()
         let app = try buildApplication(
             host: httpHost, port: httpPort,
-            dependencies: services.apiDependencies(catalogue: catalogue, alarmVisits: try alarmVisits.times(),
-                                                   grantListStaleAfterMicros: try grantLists.staleAfterMicros(),
-                                                   metrics: { registry.emitToBuffer() }),
+            dependencies: dependencies,
             services: services.background, tls: tls, logger: logger)
         logger.info("catalogue loaded", metadata: [
             "quantities": "\(catalogue.quantities.count)", "events": "\(catalogue.events.count)",

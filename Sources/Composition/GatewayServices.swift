@@ -8,6 +8,7 @@ import Logging
 import MQTT
 import Models
 import NGSILD
+import Notifications
 import Postgres
 import Registry
 import Retention
@@ -21,6 +22,11 @@ public struct GatewayServices {
     public let journal: Journal
     public let ingestPool: PostgresPool
     public let apiPool: PostgresPool
+    let notificationPool: PostgresPool
+    let subscriptions: PostgresSubscriptions
+    let notificationEndpoints: NotificationEndpoints
+    let notificationMatcher: NotificationMatcher?
+    let notificationDelivery: NotificationDelivery
     /// Token lookups only: a flood of guessed tokens waits here, never for the routes' connections.
     public let tokenPool: PostgresPool
     /// The event fast path's own connection.
@@ -62,6 +68,7 @@ public struct GatewayServices {
          grantLists: GrantListPublisher.Configuration = .init(), geofence: GeofenceMonitor.Configuration = .init(),
          retention: (settings: RetentionSettings, configuration: RetentionService.Configuration)? = nil,
          deviceCertificates: DeviceCertificates.Configuration? = nil,
+         notificationEndpoints: NotificationEndpoints = .none,
          apiStatementObserver: StatementObserver? = nil,
          logger: Logger) throws {
         var journalConfiguration = Journal.Configuration(directory: journalDirectory)
@@ -148,6 +155,18 @@ public struct GatewayServices {
                                publish: { topic, payload in try await control.publishAcknowledged(topic: topic, payload: payload, retain: true) },
                                lockTypes: lockTypes, configuration: grantLists, logger: logger)
         }
+        // NGSI-LD notifications: a pool of their own, so that a slow endpoint or a long match never holds the API's.
+        let notificationPool = PostgresPool(url: databaseURL, size: 2, logger: logger)
+        self.notificationPool = notificationPool
+        subscriptions = PostgresSubscriptions(pool: apiPool)
+        self.notificationEndpoints = notificationEndpoints
+        let outbox = PostgresSubscriptions(pool: notificationPool)
+        notificationMatcher = catalogue.map { NotificationMatcher(store: outbox, vocabulary: OpenVocabulary(catalogue: $0.catalogue), logger: logger) }
+        var publish: NotificationDelivery.Publish?
+        if let control = self.brokerControl {
+            publish = { topic, payload in try await control.publishAcknowledged(topic: topic, payload: payload) }
+        }
+        notificationDelivery = NotificationDelivery(store: outbox, endpoints: notificationEndpoints, publish: publish, logger: logger)
     }
 
     /// A lock is a device type that reports a lock state.
@@ -158,7 +177,7 @@ public struct GatewayServices {
     /// In start order; the service group stops them in reverse, so the ingress stops before the pipeline drains.
     public var background: [any Service] {
         // The pools first: a service group stops in reverse order, so they close after everything that uses them.
-        var services: [any Service] = [ingestPool, apiPool, tokenPool, fastPathPool, alarmPool, retentionPool, listener]
+        var services: [any Service] = [ingestPool, apiPool, tokenPool, fastPathPool, alarmPool, retentionPool, notificationPool, listener]
         services += [pipeline, directoryListener] as [any Service]
         if let supervisor { services.append(supervisor) }
         // The alarm path (fast path → alarm engine → live feed) runs on a thread of its own: under heavy telemetry
@@ -173,6 +192,8 @@ public struct GatewayServices {
         if let grantListPublisher { services.append(grantListPublisher) }
         services.append(maintenance)
         if let retention { services.append(retention) }
+        if let notificationMatcher { services.append(notificationMatcher) }
+        services.append(notificationDelivery)
         return services
     }
 
@@ -230,6 +251,8 @@ public struct GatewayServices {
             dependencies.lockCommands = PostgresCommandRepository(pool: pool)
             dependencies.commandStored = { commandDispatcher.signal() }
         }
+        dependencies.subscriptions = subscriptions
+        dependencies.notificationEndpoints = notificationEndpoints
         dependencies.openDataWriter = PostgresExternalEntities(pool: pool) { values, key, receivedAt, connection in
             try IngestStore.insertOpenValues(values, messageKey: key, receivedAtMicros: receivedAt, on: connection)
         }

@@ -6,6 +6,7 @@ import Ingest
 import Locks
 import Logging
 import MQTT
+import NGSILD
 import Models
 import Registry
 import Retention
@@ -281,5 +282,33 @@ public struct StartupError: Error, CustomStringConvertible {
 
     public init(description: String) {
         self.description = description
+    }
+}
+
+/// The CIP tier (NGSI-LD): the gateway's public address and where notifications may go (`serve`).
+public struct CIPTierOptions: ParsableArguments {
+    @Option(name: .customLong("public-url"),
+            help: "The gateway's address as clients reach it, e.g. https://cip.example.se, for the JSON-LD context URLs of the CIP tier (env CIP_PUBLIC_URL; default: http:// and the request's Host).")
+    public var publicURL: String? = environment["CIP_PUBLIC_URL"]
+
+    @Option(name: .customLong("notification-hosts"),
+            help: "Hosts (host or host:port, comma-separated; * for any) that NGSI-LD subscriptions may send HTTP notifications to (env CIP_NOTIFICATION_HOSTS; default none).")
+    public var notificationHosts: String = environment["CIP_NOTIFICATION_HOSTS"] ?? ""
+
+    public init() {}
+
+    public func baseURL() throws -> String? {
+        guard let publicURL else { return nil }
+        guard let url = URL(string: publicURL), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil,
+              url.query == nil, url.path.isEmpty || url.path == "/" else {
+            throw ValidationError("--public-url \(publicURL): expected http(s)://host[:port] with no path")
+        }
+        return publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+    }
+
+    /// `broker`: the city broker's `host:port` when the gateway publishes there.
+    public func endpoints(broker: String?) -> NotificationEndpoints {
+        NotificationEndpoints(allowedHosts: notificationHosts.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
+                              broker: broker)
     }
 }

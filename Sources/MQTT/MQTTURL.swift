@@ -5,6 +5,9 @@ public struct MQTTURL: Sendable, Equatable, CustomStringConvertible {
     public var port: Int
     public var tls: Bool
 
+    /// `host:port`, as a subscription's MQTT endpoint names the broker.
+    public var authority: String { "\(host):\(port)" }
+
     public init(host: String, port: Int, tls: Bool = false) {
         self.host = host
         self.port = port

@@ -5,14 +5,13 @@ import Telemetry
 /// systems wrote (`cip_entities`, whose home is the registry); every value query is restricted to class 1.
 public struct PostgresOpenDataRepository: OpenDataRepository {
     let pool: PostgresPool
-    let deviceType = OpenEntity.deviceType
 
     public init(pool: PostgresPool) { self.pool = pool }
 
     /// Every entity the tier knows, with its id, type IRI, tenant and location: external entities by their row,
     /// registered devices (not external, not decommissioned) when they have an open value.
-    private func entitySource(_ parameters: inout PostgresParameters) -> String {
-        let type = parameters.add(deviceType)
+    private static func entitySource(_ parameters: inout PostgresParameters) -> String {
+        let type = parameters.add(OpenEntity.deviceType)
         return """
             SELECT x.device_id, x.entity_id, x.entity_type, x.tenant, x.latitude, x.longitude,
                    \(PostgresSQL.epochMicros("x.created_at")) AS created_us, \(PostgresSQL.epochMicros("x.modified_at")) AS modified_us
@@ -26,11 +25,12 @@ public struct PostgresOpenDataRepository: OpenDataRepository {
             """
     }
 
-    private func filtered(_ query: OpenEntityQuery, _ parameters: inout PostgresParameters) -> String {
+    private static func filtered(_ query: OpenEntityQuery, _ parameters: inout PostgresParameters) -> String {
         var clauses = ["TRUE"]
         if let tenants = query.tenants { clauses.append("e.tenant = ANY(\(parameters.add(PostgresArray.text(tenants)))::text[])") }
         if let types = query.types { clauses.append("e.entity_type = ANY(\(parameters.add(PostgresArray.text(types)))::text[])") }
         if let ids = query.ids { clauses.append("e.entity_id = ANY(\(parameters.add(PostgresArray.text(ids)))::text[])") }
+        if let devices = query.deviceIDs { clauses.append("e.device_id = ANY(\(parameters.add(PostgresArray.text(devices)))::text[])") }
         for condition in query.conditions {
             let quantity = parameters.add(condition.quantity)
             var comparison = "TRUE"
@@ -74,22 +74,25 @@ public struct PostgresOpenDataRepository: OpenDataRepository {
 
     public func entities(_ query: OpenEntityQuery, offset: Int, limit: Int) async throws -> [OpenEntity] {
         guard limit > 0 else { return [] }
-        return try await pool.withConnection { connection in
-            var parameters = PostgresParameters()
-            let source = entitySource(&parameters)
-            let filter = filtered(query, &parameters)
-            return try connection.query("""
-                SELECT * FROM (\(source)) e WHERE \(filter)
-                ORDER BY e.entity_id LIMIT \(parameters.add(limit))::integer OFFSET \(parameters.add(offset))::integer
-                """, parameters.values).all.map { row throws(PostgresError) in try Self.entity(row) }
-        }
+        return try await pool.withConnection { connection in try Self.entities(query, offset: offset, limit: limit, on: connection) }
+    }
+
+    /// `entities` on the caller's connection (the subscription matcher reads them inside its transaction).
+    public static func entities(_ query: OpenEntityQuery, offset: Int, limit: Int, on connection: PostgresConnection) throws(PostgresError) -> [OpenEntity] {
+        var parameters = PostgresParameters()
+        let source = entitySource(&parameters)
+        let filter = filtered(query, &parameters)
+        return try connection.query("""
+            SELECT * FROM (\(source)) e WHERE \(filter)
+            ORDER BY e.entity_id LIMIT \(parameters.add(limit))::integer OFFSET \(parameters.add(offset))::integer
+            """, parameters.values).all.map { row throws(PostgresError) in try Self.entity(row) }
     }
 
     public func count(_ query: OpenEntityQuery) async throws -> Int {
         try await pool.withConnection { connection in
             var parameters = PostgresParameters()
-            let source = entitySource(&parameters)
-            let filter = filtered(query, &parameters)
+            let source = Self.entitySource(&parameters)
+            let filter = Self.filtered(query, &parameters)
             guard let row = try connection.query("SELECT count(*)::bigint AS n FROM (\(source)) e WHERE \(filter)", parameters.values).first else {
                 return 0
             }
@@ -125,13 +128,16 @@ public struct PostgresOpenDataRepository: OpenDataRepository {
 
     public func latest(deviceIDs: [String], quantities: [String]?) async throws -> [OpenValue] {
         guard !deviceIDs.isEmpty else { return [] }
-        return try await pool.withConnection { connection in
-            try connection.query("""
-                SELECT \(Self.columns) FROM latest_observations
-                WHERE confidentiality = 1 AND device_id = ANY($1::text[]) AND ($2::text[] IS NULL OR quantity = ANY($2::text[]))
-                ORDER BY device_id, quantity
-                """, [PostgresArray.text(deviceIDs), quantities.map(PostgresArray.text)]).all.map { row throws(PostgresError) in try Self.value(row) }
-        }
+        return try await pool.withConnection { connection in try Self.latest(deviceIDs: deviceIDs, quantities: quantities, on: connection) }
+    }
+
+    /// `latest` on the caller's connection.
+    public static func latest(deviceIDs: [String], quantities: [String]?, on connection: PostgresConnection) throws(PostgresError) -> [OpenValue] {
+        try connection.query("""
+            SELECT \(Self.columns) FROM latest_observations
+            WHERE confidentiality = 1 AND device_id = ANY($1::text[]) AND ($2::text[] IS NULL OR quantity = ANY($2::text[]))
+            ORDER BY device_id, quantity
+            """, [PostgresArray.text(deviceIDs), quantities.map(PostgresArray.text)]).all.map { row throws(PostgresError) in try Self.value(row) }
     }
 
     public func history(deviceID: String, quantities: [String]?, fromMicros: Int64?, toMicros: Int64?, lastN: Int,
@@ -178,7 +184,7 @@ public struct PostgresOpenDataRepository: OpenDataRepository {
     public func typesAndAttributes(tenants: [String]?) async throws -> (types: [String: Int], attributes: [String: Set<String>]) {
         try await pool.withConnection { connection in
             var parameters = PostgresParameters()
-            let source = entitySource(&parameters)
+            let source = Self.entitySource(&parameters)
             let tenantFilter = tenants.map { "e.tenant = ANY(\(parameters.add(PostgresArray.text($0)))::text[])" } ?? "TRUE"
             var types: [String: Int] = [:]
             var attributes: [String: Set<String>] = [:]

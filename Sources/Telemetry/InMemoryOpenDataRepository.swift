@@ -38,7 +38,8 @@ public final class InMemoryOpenDataRepository: OpenDataRepository, OpenDataWrite
         return entities.filter { entity in
             guard query.tenants.map({ $0.contains(entity.tenant) }) ?? true,
                   query.types.map({ $0.contains(entity.entityType) }) ?? true,
-                  query.ids.map({ $0.contains(entity.entityID) }) ?? true else { return false }
+                  query.ids.map({ $0.contains(entity.entityID) }) ?? true,
+                  query.deviceIDs.map({ $0.contains(entity.deviceID) }) ?? true else { return false }
             if let geo = query.geo {
                 guard let location = entity.location, geo.matches(location) else { return false }
             }

@@ -22,8 +22,8 @@ public struct OpenValue: Sendable, Equatable {
 
 /// A condition on an open value: `quantity op literal` (numbers compare numerically, text and booleans by equality),
 /// or, with `op` nil, that the quantity has a value at all.
-public struct OpenValueCondition: Sendable, Equatable {
-    public enum Operator: String, Sendable, CaseIterable { case equal = "==", notEqual = "!=", greater = ">", greaterOrEqual = ">=", less = "<", lessOrEqual = "<=" }
+public struct OpenValueCondition: Sendable, Equatable, Codable {
+    public enum Operator: String, Sendable, CaseIterable, Codable { case equal = "==", notEqual = "!=", greater = ">", greaterOrEqual = ">=", less = "<", lessOrEqual = "<=" }
     public var quantity: String
     public var op: Operator?
     public var number: Double?
@@ -101,15 +101,18 @@ public struct OpenEntityQuery: Sendable, Equatable {
     public var types: [String]?
     /// Entity ids; nil: any.
     public var ids: [String]?
+    /// The devices behind the entities; nil: any.
+    public var deviceIDs: [String]?
     public var conditions: [OpenValueCondition]
     public var geo: OpenGeoFilter?
     /// nil: every tenant.
     public var tenants: [String]?
 
-    public init(types: [String]? = nil, ids: [String]? = nil, conditions: [OpenValueCondition] = [], geo: OpenGeoFilter? = nil,
-                tenants: [String]?) {
+    public init(types: [String]? = nil, ids: [String]? = nil, deviceIDs: [String]? = nil, conditions: [OpenValueCondition] = [],
+                geo: OpenGeoFilter? = nil, tenants: [String]?) {
         self.types = types
         self.ids = ids
+        self.deviceIDs = deviceIDs
         self.conditions = conditions
         self.geo = geo
         self.tenants = tenants

@@ -19,7 +19,11 @@ import Testing
         ("POST", "/integration/v1/alarms/{alarmId}/responder", .anyOf([.alarmOperator])),
         ("GET", "/integration/v1/devices/{deviceId}/observations", .anyOf([.integrator, .alarmOperator])),
         ("GET", "/integration/v1/audit", .anyOf([.auditor])),
-        ("GET", "/ngsi-ld/v1/entities", .anyOf([.openData])),
+        ("GET", "/ngsi-ld/v1/entities", .anyOf([.openData, .cipWriter])),
+        // Writes of the CIP tier: writers only, never open-data readers.
+        ("POST", "/ngsi-ld/v1/entities", .anyOf([.cipWriter])),
+        ("POST", "/ngsi-ld/v1/entityOperations/upsert", .anyOf([.cipWriter])),
+        ("POST", "/ngsi-ld/v1/subscriptions", .anyOf([.openData, .cipWriter])),
     ])
     func everyRouteHasItsRoles(method: String, route: String, expected: AccessPolicy.Requirement) {
         #expect(AccessPolicy.requirement(method: method, route: route) == expected)
@@ -38,8 +42,9 @@ import Testing
 
     @Test func everyEntryIsAWellFormedRouteAndNoneIsOpenByAccident() {
         let open = AccessPolicy.table.filter { $0.value == .open }.keys.sorted()
-        #expect(open == ["GET /console", "GET /console/{file}", "GET /healthz", "GET /openapi.json", "GET /readyz",
-                         "HEAD /healthz", "HEAD /readyz"])
+        // The JSON-LD contexts are public documents (JSON-LD processors fetch them without a token).
+        #expect(open == ["GET /console", "GET /console/{file}", "GET /healthz", "GET /ngsi-ld/v1/jsonldContexts",
+                         "GET /ngsi-ld/v1/jsonldContexts/{contextId}", "GET /openapi.json", "GET /readyz", "HEAD /healthz", "HEAD /readyz"])
         for key in AccessPolicy.table.keys {
             let parts = key.split(separator: " ")
             #expect(parts.count == 2 && ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"].contains(parts[0]), "\(key)")

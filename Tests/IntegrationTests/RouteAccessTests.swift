@@ -65,6 +65,7 @@ extension IntegrationTests {
                 grants: PostgresGrantRepository(pool: pool), lockCommands: PostgresCommandRepository(pool: pool),
                 lockReports: PostgresLockReportRepository(pool: pool),
                 zones: PostgresZoneRepository(pool: pool), subjectAccess: PostgresSubjectAccessRepository(pool: pool))
+            dependencies.subscriptions = PostgresSubscriptions(pool: pool)
             dependencies.openDataWriter = PostgresExternalEntities(pool: pool) { values, key, at, connection in
                 try IngestStore.insertOpenValues(values, messageKey: key, receivedAtMicros: at, on: connection)
             }
@@ -92,7 +93,7 @@ extension IntegrationTests {
             "{entityId}": "urn:ngsi-ld:Device:no-such-device", "{file}": "console.js", "{grantId}": "987654",
             "{commandId}": "00000000-0000-0000-0000-000000000000", "{zoneId}": "987654",
             "{careRecipientRef}": "cr-no-such-person", "{type}": "NoSuchType", "{attrId}": "noSuchAttribute",
-            "{contextId}": "cip-context.jsonld",
+            "{contextId}": "cip-context.jsonld", "{subscriptionId}": "urn:ngsi-ld:Subscription:none",
         ]
 
         /// The documented operations (`GET /iot/v1/devices/{deviceId}`) from the served OpenAPI document.

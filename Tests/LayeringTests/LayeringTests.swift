@@ -18,7 +18,7 @@ import Testing
         // What is stored from devices, and the repository protocols the API reads through.
         "Telemetry": [],
         // Domain modules: no HTTP.
-        "Storage": ["Models", "Postgres", "Telemetry"],
+        "Storage": ["Models", "NGSILD", "Postgres", "Telemetry"],
         "Access": ["Digest", "Models", "Postgres"],
         "Locks": ["Digest", "Models", "Postgres", "Storage"],
         "Geofence": [],
@@ -26,6 +26,8 @@ import Testing
         "Registry": ["Certificates", "Digest", "Models", "MQTT", "Postgres", "Telemetry"],
         // NGSI-LD's vocabulary, query language and representations: pure.
         "NGSILD": ["Models", "Telemetry"],
+        // NGSI-LD notifications: matching into the outbox, delivery out of it.
+        "Notifications": ["NGSILD", "Storage"],
         "Alarms": ["Models", "Postgres", "Storage", "Telemetry"],
         "Ingest": ["Digest", "Geofence", "Models", "MQTT", "Postgres", "SafeZones", "Storage", "Telemetry"],
         // Deletes what may no longer be kept; the purge functions of the schema guard the care records.
@@ -33,7 +35,7 @@ import Testing
         // The HTTP edge: domain protocols, never the message path (Ingest), the broker client or the database.
         "API": ["Access", "Alarms", "Geofence", "Locks", "Models", "NGSILD", "Registry", "SafeZones", "Telemetry", "Hummingbird", "HummingbirdTLS"],
         // The composition root, and the two executables on top of it.
-        "Composition": ["API", "Access", "Alarms", "Ingest", "Locks", "Models", "NGSILD", "Registry", "Retention", "SafeZones", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
+        "Composition": ["API", "Access", "Alarms", "Ingest", "Locks", "Models", "NGSILD", "Notifications", "Registry", "Retention", "SafeZones", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
         "CIPGateway": ["CMalloc", "Composition", "API", "Access", "Alarms", "Ingest", "Locks", "Models", "Registry", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird"],
         // libpq directly, for the one thing the product's wrapper must not be in: the database's own rate (bench-api).
         "CIPBench": ["Composition", "API", "Access", "Alarms", "Geofence", "Ingest", "Locks", "Models", "Registry", "Retention", "SafeZones", "Storage", "Telemetry", "MQTT", "Postgres", "Hummingbird", "CLibPQ"],

@@ -231,7 +231,7 @@ struct EntitySelection {
                     satisfiable = false  // an attribute this tier does not have: nothing matches (GS CIM 009 §4.9)
                     continue
                 }
-                guard let condition = Self.condition(term, quantity: quantity.id) else {
+                guard let condition = term.conditions(quantity: quantity.id) else {
                     throw NGSILDFailure(.operationNotSupported, "q: \(term.attribute): a list of values after == and a range after != are not supported")
                 }
                 conditions.append(contentsOf: condition)
@@ -239,30 +239,6 @@ struct EntitySelection {
         }
         if projection.quantities?.isEmpty == true && !projection.includesLocation { satisfiable = false }
         query = satisfiable ? OpenEntityQuery(types: types, ids: ids, conditions: conditions, geo: geo, tenants: tenants) : nil
-    }
-
-    /// A term as conditions the repositories evaluate (all must hold); nil when it can be evaluated only in memory
-    /// (lists and ranges are spelt as conditions where they can be: a range is two bounds).
-    static func condition(_ term: QueryTerm, quantity: String) -> [OpenValueCondition]? {
-        func literal(_ op: OpenValueCondition.Operator, _ value: QueryTerm.Literal) -> OpenValueCondition {
-            switch value {
-            case .number(let number): OpenValueCondition(quantity: quantity, op: op, number: number)
-            case .text(let text): OpenValueCondition(quantity: quantity, op: op, text: text)
-            case .boolean(let flag): OpenValueCondition(quantity: quantity, op: op, boolean: flag)
-            }
-        }
-        switch term.test {
-        case .exists: return [OpenValueCondition(quantity: quantity, op: nil)]
-        case .compare(let op, let value): return [literal(OpenValueCondition.Operator(rawValue: op.rawValue)!, value)]
-        case .range(let low, let high, negated: false):
-            return [literal(.greaterOrEqual, .number(low)), literal(.lessOrEqual, .number(high))]
-        case .oneOf(let values, negated: true):
-            return values.map { literal(.notEqual, $0) }
-        case .oneOf(let values, negated: false) where values.count == 1:
-            return [literal(.equal, values[0])]
-        case .oneOf, .range:
-            return nil
-        }
     }
 
     /// `attrs`: names under the context; the catalogue's open quantities among them (and whether `location` is).

@@ -86,5 +86,5 @@ CREATE INDEX ngsi_notifications_subscription ON ngsi_notifications (subscription
 INSERT INTO gateway_access_rules VALUES
     ('cip_entities', 'SELECT, INSERT, UPDATE', 'entities other systems write; deleted by a mark, never removed'),
     ('ngsi_subscriptions', 'SELECT, INSERT, UPDATE, DELETE', 'subscriptions are made, changed and deleted through the API'),
-    ('ngsi_changes', 'SELECT, INSERT, DELETE', 'what changed, until the matcher has looked'),
+    ('ngsi_changes', 'SELECT, INSERT, UPDATE, DELETE', 'what changed, until the matcher has looked (taken FOR UPDATE)'),
     ('ngsi_notifications', 'SELECT, INSERT, UPDATE, DELETE', 'the outbox: deleted once delivered');

@@ -125,3 +125,66 @@ import Testing
         }
     }
 }
+
+/// `/ngsi-ld/v1` writes and subscriptions over the in-memory repositories: who may write, what a write answers,
+/// and a client's own subscriptions.
+@Suite struct NGSILDWriteRoutesTests {
+    static func send(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, token: String, body: String? = nil,
+                     contentType: String = "application/json", tenant: String? = nil) async throws -> NGSILDRoutesTests.Answer {
+        var headers: HTTPFields = [.authorization: "Bearer \(token)", .contentType: contentType]
+        if let tenant { headers[HTTPField.Name("NGSILD-Tenant")!] = tenant }
+        return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
+            NGSILDRoutesTests.Answer(status: Int(response.status.code), text: String(buffer: response.body),
+                                     contentType: response.headers[.contentType], link: response.headers[.location])
+        }
+    }
+
+    static let room = #"{"id": "urn:ngsi-ld:Room:1", "type": "Room", "temperature": {"type": "Property", "value": 21}}"#
+
+    @Test("a writer of one tenant writes for it; a writer of two names one; readers cannot write; the entity reads back")
+    func writes() async throws {
+        let harness = Harness()
+        try await harness.test { client in
+            let created = try await Self.send(client, .post, "/ngsi-ld/v1/entities", token: "writer-north", body: Self.room)
+            #expect(created.status == 201 && created.link == "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:1", "\(created.text)")
+            let unnamed = try await Self.send(client, .post, "/ngsi-ld/v1/entities", token: "writer-both", body: Self.room)
+            #expect(unnamed.status == 400 && unnamed.text.contains("NGSILD-Tenant"))
+            let foreign = try await Self.send(client, .post, "/ngsi-ld/v1/entities", token: "writer-north", body: Self.room, tenant: "south")
+            #expect(foreign.status == 404 && foreign.text.contains("NonexistentTenant"))
+            #expect(try await Self.send(client, .post, "/ngsi-ld/v1/entities", token: "public", body: Self.room).status == 403)
+            let patched = try await Self.send(client, .patch, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:1/attrs", token: "writer-north",
+                                              body: #"{"temperature": 23}"#)
+            #expect(patched.status == 204, "\(patched.text)")
+            let read = try await NGSILDRoutesTests.get(client, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:1?options=keyValues")
+            #expect(read.status == 200 && (read.json as? [String: Any])?["temperature"] as? Double == 23, "\(read.text)")
+            let south = try await NGSILDRoutesTests.get(client, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:1", token: "public-north")
+            #expect(south.status == 200)
+            #expect(try await Self.send(client, .delete, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:1", token: "writer-north").status == 204)
+            #expect(try await NGSILDRoutesTests.get(client, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:1").status == 404)
+        }
+    }
+
+    @Test("subscriptions: made, listed, changed and deleted by their own client; endpoints the operator did not allow are refused")
+    func subscriptions() async throws {
+        let harness = Harness()
+        try await harness.test { client in
+            let body = #"{"type": "Subscription", "watchedAttributes": ["temperature"], "notification": {"endpoint": {"uri": "http://127.0.0.1:9/n"}}}"#
+            let made = try await Self.send(client, .post, "/ngsi-ld/v1/subscriptions/", token: "public", body: body)
+            #expect(made.status == 201, "\(made.text)")
+            let location = try #require(made.link)
+            #expect(try await NGSILDRoutesTests.get(client, "/ngsi-ld/v1/subscriptions").text.contains(#""watchedAttributes":["temperature"]"#))
+            #expect(try await NGSILDRoutesTests.get(client, "/ngsi-ld/v1/subscriptions", token: "public-north").text == "[]")
+            #expect(try await Self.send(client, .patch, location, token: "public", body: #"{"q": "temperature>1"}"#).status == 204)
+            #expect(try await NGSILDRoutesTests.get(client, location).text.contains(#""q":"temperature>1""#))
+            #expect(try await Self.send(client, .patch, location, token: "public", body: #"{"type": "Other"}"#).status == 400)
+            #expect(try await Self.send(client, .delete, location, token: "public-north").status == 404)
+            #expect(try await Self.send(client, .delete, location, token: "public").status == 204)
+            let elsewhere = try await Self.send(client, .post, "/ngsi-ld/v1/subscriptions", token: "public",
+                                                body: body.replacingOccurrences(of: "127.0.0.1:9", with: "169.254.169.254"))
+            #expect(elsewhere.status == 400 && elsewhere.text.contains("not allowed"), "a cloud metadata address is not reachable: \(elsewhere.text)")
+            let mqtt = try await Self.send(client, .post, "/ngsi-ld/v1/subscriptions", token: "public",
+                                           body: body.replacingOccurrences(of: "http://127.0.0.1:9/n", with: "mqtt://127.0.0.1:1883/ngsi-ld/notifications/x"))
+            #expect(mqtt.status == 400 && mqtt.text.contains("MQTT notifications are not offered"))
+        }
+    }
+}

@@ -81,6 +81,8 @@ struct Harness: Sendable {
         return try! Catalogue.load(from: root.appendingPathComponent("DataModels"))
     }()
 
+    let subscriptions = InMemorySubscriptionRepository()
+
     /// The NGSI-LD facade's open data: the class 1 values of `telemetry`.
     var openData: InMemoryOpenDataRepository { InMemoryOpenDataRepository(over: telemetry) }
 
@@ -90,6 +92,8 @@ struct Harness: Sendable {
                                            authenticator: clients, auditTrail: auditTrail, openData: openData, broker: broker, alarms: alarms,
                                            grants: grants, lockCommands: commands, lockReports: reports, zones: zones)
         dependencies.openDataWriter = openData
+        dependencies.subscriptions = subscriptions
+        dependencies.notificationEndpoints = NotificationEndpoints(allowedHosts: ["127.0.0.1"], broker: nil)
         dependencies.grantLists = grantLists
         dependencies.subjectAccess = subjects
         try await Application(router: buildRouter(dependencies)).test(.router, body)
