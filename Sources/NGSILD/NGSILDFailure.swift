@@ -7,7 +7,6 @@ public struct NGSILDFailure: Error, Sendable, Equatable {
         case alreadyExists = "AlreadyExists"
         case operationNotSupported = "OperationNotSupported"
         case resourceNotFound = "ResourceNotFound"
-        case ldContextNotAvailable = "LdContextNotAvailable"
         case nonexistentTenant = "NonexistentTenant"
         case tooManyResults = "TooManyResults"
         case internalError = "InternalError"
@@ -19,7 +18,6 @@ public struct NGSILDFailure: Error, Sendable, Equatable {
             case .alreadyExists: 409
             case .operationNotSupported: 422
             case .resourceNotFound, .nonexistentTenant: 404
-            case .ldContextNotAvailable: 503
             case .tooManyResults: 403
             case .internalError: 500
             }

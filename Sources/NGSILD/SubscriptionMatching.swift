@@ -50,8 +50,8 @@ public struct SubscriptionMatcher: Sendable {
         let matching = changes.filter { matches(stored, $0) }
         guard !matching.isEmpty else { return nil }
         let subscription = stored.subscription
-        let context = Self.context(of: subscription, vocabulary)
-        let representation = Representation(vocabulary: vocabulary, context: context)
+        // Named with the city's terms: the contexts the notification names (the subscription's own) carry them.
+        let representation = Representation(vocabulary: vocabulary, context: vocabulary.context)
         let data: [JSON] = matching.map { change in
             let values = change.latest.filter { value in subscription.notifiedAttributes.map { $0.contains(value.quantity) } ?? true }
             return representation.entity(change.entity, values, format: subscription.format, includeLocation: subscription.notifiesLocation)
@@ -64,11 +64,6 @@ public struct SubscriptionMatcher: Sendable {
             body["@context"] = subscription.contexts.count == 1 ? .string(subscription.contexts[0]) : .array(subscription.contexts.map(JSON.string))
         }
         return .object(body)
-    }
-
-    /// The names a subscription's notifications use: the city's, under the contexts it was made with.
-    static func context(of subscription: Subscription, _ vocabulary: OpenVocabulary) -> LDContext {
-        vocabulary.context
     }
 
     /// A subscription as GET answers it: names compacted with the reader's context, and how it fares.

@@ -213,6 +213,9 @@ extension IntegrationTests {
             gateway.extraEnvironment["CIP_NOTIFICATION_HOSTS"] = "127.0.0.1"
             try gateway.start()
             try await gateway.waitUntilReady()
+            // Over real HTTP the context URLs are the request's Host.
+            let contexts = try gateway.httpGet("/ngsi-ld/v1/jsonldContexts", token: nil)
+            #expect(contexts.status == 200 && contexts.body.contains("http://127.0.0.1/ngsi-ld/v1/jsonldContexts/cip-context.jsonld"), "\(contexts.body)")
 
             let topic = "ngsi-ld/notifications/" + TestStack.uniqueName("rooms")
             let heard = Mutex<[String]>([])

@@ -52,7 +52,8 @@ struct LDRequest {
             case .core: break
             case .city: context = context.merged(with: vocabulary.cityTerms)
             case nil:
-                throw NGSILDFailure(.ldContextNotAvailable, "the context \(url) is not one this gateway holds; use \(cityContextURL) (it imports the core context), the ETSI core context, or terms inline")
+                // Not LdContextNotAvailable (503): the gateway never fetches a context, so asking again cannot help.
+                throw NGSILDFailure.badRequest("the context \(url.prefix(256)) is not one this gateway holds (it fetches none); use \(cityContextURL) (it imports the core context), the ETSI core context, or terms inline")
             }
             if !named.contains(url) && Self.known(url) != .core { named.append(url) }
         case .array(let items):
@@ -109,7 +110,8 @@ struct LDRequest {
 
     /// `http://<Host>` from the request (a host name or address with an optional port; anything else: localhost).
     static func baseURL(from request: Request) -> String {
-        let host = request.head.authority ?? ""
+        // HTTP/1 requests carry the Host header as the request's authority.
+        let host = request.head.authority ?? request.headers[HTTPField.Name("Host")!] ?? ""
         let valid = !host.isEmpty && host.count <= 255 && host.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) }
         return "http://" + (valid ? host : "localhost")
     }

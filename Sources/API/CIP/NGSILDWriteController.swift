@@ -61,9 +61,9 @@ struct NGSILDWriteController<Context: ClientRequestContext> {
     }
 
     /// The context of a JSON-LD body: its own, or (a batch) the first entity's; each entity of a batch is read with its own.
-    private static func firstContext(_ body: JSON) -> JSON {
+    private static func firstContext(_ body: JSON) -> JSON? {
         if body.objectValue != nil { return body }
-        return body.arrayValue?.first.map { ["@context": $0["@context"] ?? .null] } ?? [:]
+        return body.arrayValue?.first?["@context"].map { ["@context": $0] }
     }
 
     private func entityContext(of entity: JSON, _ request: Request, _ fallback: LDRequest) throws -> LDContext {

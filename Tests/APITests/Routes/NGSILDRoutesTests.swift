@@ -188,3 +188,78 @@ import Testing
         }
     }
 }
+
+/// The remaining `/ngsi-ld/v1` reads: the served contexts, one attribute, the temporal query over entities, and the
+/// context a request names.
+@Suite struct NGSILDContextRoutesTests {
+    @Test("the contexts are served without a token, list their URLs, and the city context imports the core")
+    func contexts() async throws {
+        let harness = Harness()
+        try await harness.test { client in
+            let list = try await client.execute(uri: "/ngsi-ld/v1/jsonldContexts", method: .get) { (Int($0.status.code), String(buffer: $0.body)) }
+            #expect(list.0 == 200 && list.1.contains("/ngsi-ld/v1/jsonldContexts/cip-context.jsonld\""), "\(list.1)")
+            let city = try await client.execute(uri: "/ngsi-ld/v1/jsonldContexts/cip-context.jsonld", method: .get) {
+                (Int($0.status.code), String(buffer: $0.body), $0.headers[.contentType])
+            }
+            #expect(city.0 == 200 && city.2 == "application/ld+json")
+            let document = try JSONSerialization.jsonObject(with: Data(city.1.utf8)) as? [String: Any]
+            let imports = document?["@context"] as? [Any]
+            #expect((imports?.first as? String)?.hasSuffix("/ngsi-ld/v1/jsonldContexts/ngsi-ld-core-context-v1.8.jsonld") == true)
+            #expect((imports?.last as? [String: Any])?["temperature"] as? String == "https://smartdatamodels.org/temperature")
+            let core = try await client.execute(uri: "/ngsi-ld/v1/jsonldContexts/ngsi-ld-core-context-v1.8.jsonld", method: .get) { String(buffer: $0.body) }
+            #expect(core.contains(#""observedAt": "https://uri.etsi.org/ngsi-ld/observedAt""#))
+            #expect(try await client.execute(uri: "/ngsi-ld/v1/jsonldContexts/other.jsonld", method: .get) { Int($0.status.code) } == 404)
+        }
+    }
+
+    @Test("one attribute, the temporal query over entities, and names under the request's context")
+    func readsUnderAContext() async throws {
+        let harness = Harness()
+        try await NGSILDRoutesTests.seed(harness)
+        try await harness.test { client in
+            let attribute = try await NGSILDRoutesTests.get(client, "/ngsi-ld/v1/attributes/temperature")
+            #expect(attribute.status == 200 && attribute.text.contains(#""typeNames":["Device"]"#), "\(attribute.text)")
+            #expect(try await NGSILDRoutesTests.get(client, "/ngsi-ld/v1/attributes/position").status == 404, "class 3 is no attribute here")
+            let temporal = try await NGSILDRoutesTests.get(client, "/ngsi-ld/v1/temporal/entities?type=Device&lastN=2&options=temporalValues&count=true")
+            let entities = temporal.json as? [[String: Any]] ?? []
+            #expect(entities.count == 2 && ((entities.first?["temperature"] as? [String: Any])?["values"] as? [Any])?.count == 2, "\(temporal.text)")
+            // Under an inline context that names temperature otherwise, the city's temperature is shown by its IRI.
+            let named = try await client.execute(uri: "/ngsi-ld/v1/entities?type=Device", method: .get, headers: [
+                .authorization: "Bearer public",
+                HTTPField.Name("Link")!: "<https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.7.jsonld>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\"",
+            ]) { String(buffer: $0.body) }
+            #expect(named.contains(#""temperature""#), "the core context keeps the city's names in force beneath it")
+            let unknown = try await client.execute(uri: "/ngsi-ld/v1/entities?type=Device", method: .get, headers: [
+                .authorization: "Bearer public",
+                HTTPField.Name("Link")!: "<https://example.org/ctx.jsonld>; rel=\"http://www.w3.org/ns/json-ld#context\"",
+            ]) { (Int($0.status.code), String(buffer: $0.body)) }
+            #expect(unknown.0 == 400 && unknown.1.contains("fetches none"))
+            // A Link with another relation is not about the context.
+            let other = try await client.execute(uri: "/ngsi-ld/v1/entities?type=Device", method: .get, headers: [
+                .authorization: "Bearer public", HTTPField.Name("Link")!: "<https://example.org/ctx.jsonld>; rel=\"next\"",
+            ]) { Int($0.status.code) }
+            #expect(other == 200)
+            #expect(try await NGSILDRoutesTests.get(client, "/ngsi-ld/v1/entities?type=Device", accept: "text/html").status == 400)
+        }
+    }
+
+    @Test("merge and append write values like PATCH attrs; a body naming another id is refused")
+    func mergeAndAppend() async throws {
+        let harness = Harness()
+        try await harness.test { client in
+            #expect(try await NGSILDWriteRoutesTests.send(client, .post, "/ngsi-ld/v1/entities", token: "writer-north", body: NGSILDWriteRoutesTests.room).status == 201)
+            #expect(try await NGSILDWriteRoutesTests.send(client, .patch, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:1", token: "writer-north",
+                                                          body: #"{"relativeHumidity": 50}"#).status == 204)
+            #expect(try await NGSILDWriteRoutesTests.send(client, .post, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:1/attrs", token: "writer-north",
+                                                          body: #"{"counter": 7}"#).status == 204)
+            let read = try await NGSILDRoutesTests.get(client, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:1?options=keyValues")
+            let entity = read.json as? [String: Any]
+            #expect(entity?["relativeHumidity"] as? Double == 50 && entity?["counter"] as? Double == 7 && entity?["temperature"] as? Double == 21, "\(read.text)")
+            let other = try await NGSILDWriteRoutesTests.send(client, .patch, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:1/attrs", token: "writer-north",
+                                                              body: #"{"id": "urn:ngsi-ld:Room:2", "counter": 1}"#)
+            #expect(other.status == 400)
+            #expect(try await NGSILDWriteRoutesTests.send(client, .patch, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:9/attrs", token: "writer-north",
+                                                          body: #"{"counter": 1}"#).status == 404)
+        }
+    }
+}
