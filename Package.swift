@@ -71,7 +71,7 @@ let package = Package(
 
         // NGSI-LD notifications: the matcher (changes → outbox, one transaction) and delivery (HTTP POST, MQTT publish).
         .target(name: "Notifications", dependencies: [
-            "NGSILD", "Storage",
+            "Models", "NGSILD", "Storage",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -143,7 +143,7 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<AppRequestCon
                              atPath: "/ngsi-ld/v1")
         }
         if let writer = dependencies.openDataWriter {
-            router.addRoutes(NGSILDWriteController(writer: writer, vocabulary: vocabulary, publicBaseURL: dependencies.publicBaseURL,
+            router.addRoutes(NGSILDWriteController(writer: writer, reader: openData, vocabulary: vocabulary, publicBaseURL: dependencies.publicBaseURL,
                                                    clock: { systemMicros() }).routes, atPath: "/ngsi-ld/v1")
         }
     }

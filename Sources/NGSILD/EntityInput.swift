@@ -17,7 +17,7 @@ public struct EntityInput: Sendable, Equatable {
     public static let futureToleranceMicros: Int64 = 5 * 60 * 1_000_000
 
     /// Members that are not attributes.
-    static let reserved: Set<String> = ["id", "type", "@id", "@type", "@context", "scope", "createdAt", "modifiedAt", "deletedAt"]
+    static let reserved: Set<String> = ["id", "type", "@id", "@type", "@context", "createdAt", "modifiedAt", "deletedAt"]
 
     /// Parses an entity body. `fragment`: the attributes of an existing entity (id and type may be absent).
     public static func parse(_ body: JSON, context: LDContext, vocabulary: OpenVocabulary, fragment: Bool,
@@ -41,7 +41,9 @@ public struct EntityInput: Sendable, Equatable {
                 throw .badRequest("type must be one entity type name")
             }
             guard !name.isEmpty, name.count <= 256 else { throw .badRequest("type must be 1 to 256 characters") }
+            guard !context.isKeyword(name) else { throw .badRequest("type \(name) names a JSON-LD keyword, not an entity type") }
             let iri = context.expand(name)
+            guard iri.count <= 512 else { throw .badRequest("type \(name.prefix(64)) expands to an IRI of more than 512 characters") }
             guard iri != OpenVocabulary.deviceType else {
                 throw .badRequest("type \(name): Device entities are the gateway's own devices and are not written through this tier")
             }
@@ -49,10 +51,12 @@ public struct EntityInput: Sendable, Equatable {
         } else if !fragment {
             throw .badRequest("an entity needs a type")
         }
+        if members["scope"] != nil { throw NGSILDFailure(.operationNotSupported, "scope is not kept for entities here") }
         let attributes = members.filter { !reserved.contains($0.key) }
         guard attributes.count <= maxAttributes else { throw .badRequest("at most \(maxAttributes) attributes in one write") }
         if fragment && attributes.isEmpty { throw .badRequest("no attributes to write") }
         for (name, value) in attributes.sorted(by: { $0.key < $1.key }) {
+            guard !name.hasPrefix("@"), !context.isKeyword(name) else { throw .badRequest("\(name) names a JSON-LD keyword, not an attribute") }
             let iri = context.expand(name)
             if iri == OpenVocabulary.location {
                 input.location = try location(value, name)

@@ -1,3 +1,4 @@
+import Foundation
 import Models
 import Telemetry
 
@@ -16,8 +17,10 @@ public enum GeoQuery {
             throw NGSILDFailure(.operationNotSupported, "geoproperty: only location is a GeoProperty here")
         }
         guard coordinates.utf8.count <= 16_384 else { throw .badRequest("coordinates are longer than 16384 characters") }
+        // A space a form encoder wrote as `+` (`[13.3986,+52.5547]`): only where a value starts, never inside `1e+5`.
+        let spaced = coordinates.replacingOccurrences(of: ",+", with: ",").replacingOccurrences(of: "[+", with: "[")
         let parsed: JSON
-        do { parsed = try JSON.parse(Array(coordinates.utf8)) } catch {
+        do { parsed = try JSON.parse(Array(spaced.utf8)) } catch {
             throw .badRequest("coordinates are not a JSON array: \(error.description)")
         }
         let relation = georel.split(separator: ";", omittingEmptySubsequences: false).map(String.init)

@@ -28,6 +28,9 @@ public struct LDContext: Sendable, Equatable {
         LDContext(terms: terms.merging(other.terms) { _, new in new }, vocabulary: other.vocabulary)
     }
 
+    /// Whether a term stands for a JSON-LD keyword (`id` and `type` in the core context).
+    public func isKeyword(_ term: String) -> Bool { terms[term]?.hasPrefix("@") == true }
+
     /// The IRI of a name: a term's IRI, a compact IRI (`prefix:suffix` with a defined prefix) expanded, an absolute
     /// IRI as it is, anything else in the default vocabulary.
     public func expand(_ name: String) -> String {

@@ -62,11 +62,6 @@ public struct OpenVocabulary: Sendable {
         byIRI.filter { $0.value.classification.confidentiality.rawValue == 1 }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
-    /// How far back open values can go: the longest retention of an open quantity.
-    public var longestOpenRetentionDays: Int {
-        openQuantities.map(\.quantity.classification.retentionDays).max() ?? 1
-    }
-
     /// UN/CEFACT common codes of the catalogue's units (NGSI-LD `unitCode`).
     public static let unitCodes: [String: String] = ["Cel": "CEL", "%RH": "P1", "%": "P1", "V": "VLT", "m": "MTR", "m/s": "MTS", "dBm": "2Q", "1": "C62"]
 }

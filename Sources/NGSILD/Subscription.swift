@@ -132,6 +132,9 @@ extension Subscription {
         } else {
             guard members["type"]?.stringValue == "Subscription" else { throw .badRequest("type must be Subscription") }
         }
+        if members["timeInterval"] != nil && members["throttling"] != nil {
+            throw .badRequest("timeInterval and throttling exclude each other")
+        }
         for unsupported in ["timeInterval", "geoQ", "csf", "scopeQ", "temporalQ", "lang", "jsonldContext"] where members[unsupported] != nil {
             throw NGSILDFailure(.operationNotSupported, "\(unsupported) is not supported in subscriptions here")
         }
@@ -160,7 +163,10 @@ extension Subscription {
             }
             subscription.entities = try items.map { item throws(NGSILDFailure) in
                 guard let selector = item.objectValue else { throw .badRequest("entities: each is an object with a type") }
-                if selector["idPattern"] != nil { throw NGSILDFailure(.operationNotSupported, "entities: idPattern is not supported; give id or type") }
+                // ".*" (any id, as some clients always send) is no pattern at all; any other is not evaluated here.
+                if let pattern = selector["idPattern"], pattern.stringValue != ".*" {
+                    throw NGSILDFailure(.operationNotSupported, "entities: idPattern is not supported (but .*); give id or type")
+                }
                 guard let type = selector["type"]?.stringValue, !type.isEmpty, type.count <= 256 else {
                     throw .badRequest("entities: each selector needs a type")
                 }
@@ -209,6 +215,9 @@ extension Subscription {
                 subscription.format = parsed
             }
             if let endpoint = fields["endpoint"] {
+                if endpoint["receiverInfo"] != nil || endpoint["notifierInfo"] != nil {
+                    throw NGSILDFailure(.operationNotSupported, "notification.endpoint.receiverInfo and notifierInfo are not supported: an endpoint that needs headers of its own gets no notification it could take")
+                }
                 subscription.endpoint = try parseEndpoint(endpoint)
             } else if base == nil {
                 throw .badRequest("notification.endpoint is required")
@@ -250,6 +259,12 @@ extension Subscription {
         guard url.user == nil, url.password == nil else {
             throw .badRequest("notification.endpoint.uri must not carry credentials")
         }
+        // Nothing that could end a request line or a header once decoded.
+        guard uri.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }),
+              !(url.path.unicodeScalars.contains { $0.value < 0x21 || $0.value == 0x7F }),
+              !((url.query?.removingPercentEncoding ?? "").unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw .badRequest("notification.endpoint.uri has spaces or control characters, escaped or not")
+        }
         let accept = fields["accept"]?.stringValue ?? "application/json"
         guard accept == "application/json" || accept == "application/ld+json" else {
             throw NGSILDFailure(.operationNotSupported, "notification.endpoint.accept must be application/json or application/ld+json")
@@ -286,9 +301,18 @@ extension Subscription {
     }
 }
 
-/// Where MQTT notifications go on the city broker.
+/// Where MQTT notifications go on the city broker: under the subscribing client's own name, so that no client
+/// publishes on another's topics (the broker's accounts then decide who reads which).
 public enum NotificationTopics {
     public static let prefix = "ngsi-ld/notifications/"
+
+    public static func prefix(for owner: String) -> String { prefix + owner + "/" }
+
+    /// nil when the subscription's MQTT topic (if any) is its owner's, else why not.
+    public static func refusal(_ endpoint: Subscription.Endpoint, owner: String) -> String? {
+        guard let topic = endpoint.topic, !topic.hasPrefix(prefix(for: owner)) else { return nil }
+        return "an MQTT topic of client \(owner) is \(prefix(for: owner))<name>"
+    }
 }
 
 extension QueryTerm {

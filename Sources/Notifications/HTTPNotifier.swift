@@ -25,32 +25,44 @@ public struct HTTPNotifier: Sendable {
             throw Failure(description: "\(uri) is not an http(s) URL")
         }
         let port = url.port ?? (scheme == "https" ? 443 : 80)
+        // The target as the URL has it, still percent-encoded: a decoded path could carry CR LF into the request line.
+        var path = url.path(percentEncoded: true)
+        if path.isEmpty { path = "/" }
+        if let query = url.query(percentEncoded: true) { path += "?" + query }
+        guard path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { throw Failure(description: "\(uri) has characters a request line cannot carry") }
+        let isAddress = host.contains(":") || host.split(separator: ".").allSatisfy { Int($0) != nil }
         let tls = try scheme == "https" ? NIOSSLContext(configuration: .makeClientConfiguration()) : nil
-        let promise = group.next().makePromise(of: Int.self)
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls {
-                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: host))
+                        // SNI names hosts only; an address is checked against the certificate all the same.
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : host))
                     }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(StatusHandler(promise: promise))
                 }
             }
         let channel: any Channel
         do {
             channel = try await bootstrap.connect(host: host, port: port).get()
         } catch {
-            promise.fail(error)
             throw Failure(description: "cannot connect to \(host):\(port): \(error)")
+        }
+        // The status handler goes on the one channel that connected (not on each attempt of a dual-stack connect,
+        // whose losers would fail a shared promise when they close).
+        let promise = channel.eventLoop.makePromise(of: Int.self)
+        do {
+            try await channel.pipeline.addHandler(StatusHandler(promise: promise)).get()
+        } catch {
+            channel.close(promise: nil)
+            throw Failure(description: "cannot set up the request to \(host):\(port): \(error)")
         }
         let timeout = channel.eventLoop.scheduleTask(in: self.timeout) { channel.close(promise: nil) }
         defer { timeout.cancel() }
-        var path = url.path.isEmpty ? "/" : url.path
-        if let query = url.query { path += "?" + query }
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
-        head.headers.add(name: "Host", value: url.port.map { "\(host):\($0)" } ?? host)
+        let hostHeader = host.contains(":") ? "[\(host)]" : host
+        head.headers.add(name: "Host", value: url.port.map { "\(hostHeader):\($0)" } ?? hostHeader)
         head.headers.add(name: "Content-Length", value: String(body.count))
         head.headers.add(name: "Connection", value: "close")
         head.headers.add(name: "User-Agent", value: "cip-gateway")

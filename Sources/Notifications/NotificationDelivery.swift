@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Models
 import NGSILD
 import ServiceLifecycle
 import Storage
@@ -34,24 +35,39 @@ public final class NotificationDelivery: Service, Sendable {
         self.logger = logger
     }
 
+    /// Keeps up to `concurrency` deliveries going: a slot that frees is filled at once, so a slow endpoint holds
+    /// one slot (its own subscription's), never the others' turn.
     public func run() async throws {
-        var failures = 0
-        while !Task.isShuttingDownGracefully {
-            let wait: Duration
-            do {
-                let sent = try await roundOnce()
-                failures = 0
-                wait = sent > 0 ? .zero : configuration.idle
-            } catch {
-                failures += 1
-                if failures == 1 { logger.warning("notifications: the outbox cannot be read; retrying", metadata: ["error": "\(error)"]) }
-                wait = .seconds(min(30, 1 << min(failures, 5)))
+        await withTaskGroup(of: Bool.self) { group in
+            var inFlight = 0
+            var ticking = false
+            var failures = 0
+            while !Task.isShuttingDownGracefully {
+                if inFlight < configuration.concurrency {
+                    do {
+                        for due in try await store.due(limit: configuration.concurrency - inFlight, nowMicros: Self.now()) {
+                            inFlight += 1
+                            group.addTask { await self.deliver(due); return true }
+                        }
+                        failures = 0
+                    } catch {
+                        failures += 1
+                        if failures == 1 { logger.warning("notifications: the outbox cannot be read; retrying", metadata: ["error": "\(error)"]) }
+                    }
+                }
+                if !ticking {
+                    // Look again after a while even when nothing finishes (new notifications, backoffs that end).
+                    let wait = failures > 0 ? Duration.seconds(min(30, 1 << min(failures, 5))) : configuration.idle
+                    ticking = true
+                    group.addTask { try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }; return false }
+                }
+                guard let delivered = await group.next() else { continue }
+                if delivered { inFlight -= 1 } else { ticking = false }
             }
-            if wait > .zero { try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) } }
         }
     }
 
-    /// Sends what is due now, at most `concurrency` at once; returns how many it tried.
+    /// Sends what is due now, at most `concurrency` at once, and waits for them; returns how many it tried.
     @discardableResult
     public func roundOnce() async throws -> Int {
         let due = try await store.due(limit: configuration.concurrency, nowMicros: Self.now())
@@ -80,7 +96,7 @@ public final class NotificationDelivery: Service, Sendable {
                     if !(200..<300).contains(status) { failure = "the endpoint answered \(status)" }
                 case .mqtt:
                     guard let publish, let topic = endpoint.topic else { failure = "no broker to publish to"; break }
-                    try await publish(topic, Array(due.payload.utf8))
+                    try await publish(topic, Self.mqttMessage(due))
                 }
             } catch {
                 failure = "\(error)"
@@ -105,4 +121,19 @@ public final class NotificationDelivery: Service, Sendable {
     }
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1e6) }
+
+    /// The MQTT binding's message (GS CIM 009 annex on MQTT notifications): the HTTP headers as `metadata` beside
+    /// the notification as `body`.
+    static func mqttMessage(_ due: PostgresSubscriptions.Due) -> [UInt8] {
+        var metadata: [String: JSON] = ["Content-Type": .string(due.subscription.endpoint.accept)]
+        if !due.subscription.endpoint.wantsLD, let context = due.subscription.contexts.last {
+            metadata["Link"] = .string("<\(context)>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\"")
+        }
+        var out = Array("{\"body\":".utf8)
+        out += due.payload.utf8
+        out += Array(",\"metadata\":".utf8)
+        JSON.object(metadata).write(to: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
 }

@@ -12,7 +12,9 @@ public final class NotificationMatcher: Service, Sendable {
         /// Series taken per round.
         public var batch = 500
         /// Notifications waiting per subscription before the oldest are dropped (and counted).
-        public var maxPending = 1_000
+        public var maxPending = 500
+        /// Entities in one notification at most; more changes make several notifications.
+        public var maxEntities = 100
         /// How long to wait when a round found nothing.
         public var idle: Duration = .milliseconds(250)
 
@@ -53,10 +55,15 @@ public final class NotificationMatcher: Service, Sendable {
     public func roundOnce() async throws -> Int {
         let now = Int64(Date().timeIntervalSince1970 * 1e6)
         let matcher = self.matcher
+        let maxEntities = configuration.maxEntities
         return try await store.match(limit: configuration.batch, maxPending: configuration.maxPending, nowMicros: now) { subscriptions, changes in
-            subscriptions.compactMap { stored in
-                let id = "urn:ngsi-ld:Notification:\(UUID().uuidString.lowercased())"
-                return matcher.notification(stored, changes, id: id, nowMicros: now).map { (stored.subscription.id, String(decoding: $0.bytes, as: UTF8.self)) }
+            subscriptions.flatMap { stored in
+                let matching = changes.filter { matcher.matches(stored, $0) }
+                return stride(from: 0, to: matching.count, by: maxEntities).compactMap { start in
+                    let id = "urn:ngsi-ld:Notification:\(UUID().uuidString.lowercased())"
+                    let part = Array(matching[start..<min(start + maxEntities, matching.count)])
+                    return matcher.notification(stored, part, id: id, nowMicros: now).map { (stored.subscription.id, String(decoding: $0.bytes, as: UTF8.self)) }
+                }
             }
         }
     }

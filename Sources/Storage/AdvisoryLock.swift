@@ -4,6 +4,9 @@
 public enum AdvisoryLock {
     public static let events: Int64 = 7_201
     public static let alarmChanges: Int64 = 7_202
+    /// One NGSI-LD matcher at a time, whatever the number of gateways: notifications are made in the order of the
+    /// changes they carry (taken with `pg_try_advisory_xact_lock`: a second matcher skips its round).
+    public static let notificationMatcher: Int64 = 7_203
 
     public static func statement(_ key: Int64) -> String { "SELECT pg_advisory_xact_lock(\(key))" }
 }

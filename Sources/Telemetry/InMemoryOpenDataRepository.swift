@@ -117,9 +117,7 @@ public final class InMemoryOpenDataRepository: OpenDataRepository, OpenDataWrite
     public func create(_ write: OpenEntityWrite, tenant: String, writer: String, atMicros: Int64) async throws -> OpenWriteOutcome {
         let deviceID = "ext-\(UInt64.random(in: 0...UInt64.max))"
         let outcome: OpenWriteOutcome = external.withLock { entities in
-            if let holder = entities.values.first(where: { $0.entityID == write.entityID }) {
-                return holder.tenant == tenant ? .alreadyExists : .heldElsewhere
-            }
+            if entities.values.contains(where: { $0.entityID == write.entityID && $0.tenant == tenant }) { return .alreadyExists }
             entities[deviceID] = OpenEntity(deviceID: deviceID, entityID: write.entityID, entityType: write.entityType ?? "",
                                             tenant: tenant, location: write.location, createdAtMicros: atMicros, modifiedAtMicros: atMicros)
             return .created(deviceID: deviceID)

@@ -164,8 +164,6 @@ public enum OpenWriteOutcome: Sendable, Equatable {
     case updated(deviceID: String)
     case alreadyExists
     case notFound
-    /// The id is taken by an entity of another tenant, which this writer must not learn about: answered as a conflict.
-    case heldElsewhere
 }
 
 /// Read access to open data only: the facade cannot reach a class 2 or 3 value through this type, because every

@@ -153,6 +153,28 @@ extension IntegrationTests {
             }
         }
 
+        @Test("two gateways' deliveries send a notification once; a slow endpoint holds up no other subscription")
+        func claimsAndSlots() async throws {
+            try await Self.withApp { context in
+                let slow = NotificationReceiver()
+                try slow.start()
+                defer { slow.stop() }
+                slow.delay = 3
+                #expect(try await Self.subscribe(context, uri: "http://127.0.0.1:\(slow.port)/slow").status == 201)
+                #expect(try await Self.subscribe(context, uri: "http://127.0.0.1:\(context.receiver.port)/fast").status == 201)
+                try await Self.write(context, 26)
+                _ = try await context.matcher.roundOnce()
+                #expect(try Self.scalar(context.database, "SELECT count(*)::bigint AS n FROM ngsi_notifications") == 2)
+                // The slow one is in flight (claimed) while the fast one goes, and another gateway finds nothing to take.
+                let delivering = Task { try await context.delivery.roundOnce() }
+                #expect(await eventually(timeout: 2) { context.receiver.received.count == 1 }, "the fast endpoint did not wait for the slow one")
+                #expect(try await context.delivery.roundOnce() == 0, "both claimed by the first gateway")
+                _ = try await delivering.value
+                #expect(slow.received.count == 1 && context.receiver.received.count == 1, "each sent once")
+                #expect(try Self.scalar(context.database, "SELECT count(*)::bigint AS n FROM ngsi_notifications") == 0)
+            }
+        }
+
         @Test("throttling, pausing and endpoints the operator did not allow; MQTT endpoints publish on the broker")
         func rules() async throws {
             try await Self.withApp { context in
@@ -173,13 +195,33 @@ extension IntegrationTests {
                 #expect(try await NGSILDTier.call(context.client, .delete, location, as: "public").status == 204)
                 #expect(try Self.scalar(context.database, "SELECT count(*)::bigint AS n FROM ngsi_notifications") == 0, "gone with it")
 
-                let mqtt = try await Self.subscribe(context, uri: "mqtt://127.0.0.1:1883/ngsi-ld/notifications/rooms", extra: #""throttling": 0,"#)
+                let foreignTopic = try await Self.subscribe(context, uri: "mqtt://127.0.0.1:1883/ngsi-ld/notifications/other-client/rooms")
+                #expect(foreignTopic.status == 400 && foreignTopic.text.contains("ngsi-ld/notifications/public/"), "another client's topics: \(foreignTopic.text)")
+                let mqtt = try await Self.subscribe(context, uri: "mqtt://127.0.0.1:1883/ngsi-ld/notifications/public/rooms", extra: #""throttling": 0,"#)
                 #expect(mqtt.status == 201, "\(mqtt.text)")
                 try await Self.write(context, 31)
                 _ = try await context.matcher.roundOnce()
                 _ = try await context.delivery.roundOnce()
                 let published = context.published.messages.withLock { $0 }
-                #expect(published.count == 1 && published.first?.0 == "ngsi-ld/notifications/rooms" && published.first?.1.contains("31") == true)
+                #expect(published.count == 1 && published.first?.0 == "ngsi-ld/notifications/public/rooms", "\(published)")
+                // The MQTT binding: the notification as body, its headers as metadata.
+                let message = try JSONSerialization.jsonObject(with: Data((published.first?.1 ?? "").utf8)) as? [String: Any]
+                #expect((message?["metadata"] as? [String: Any])?["Content-Type"] as? String == "application/json")
+                #expect(((message?["body"] as? [String: Any])?["data"] as? [[String: Any]])?.first?["id"] as? String == "urn:ngsi-ld:IndoorEnvironmentObserved:hall-1")
+                // The client's tenants now bound what its subscriptions see; a revoked client's get nothing more.
+                let connection = try context.database.connect()
+                try connection.execute("""
+                    INSERT INTO api_clients (name, roles, tenants, clearance, token_hash) VALUES ('public', '{open-data}', '{schools}', 1, '\\x01')
+                    """)
+                try await Self.write(context, 32)
+                _ = try await context.matcher.roundOnce()
+                #expect(try Self.scalar(context.database, "SELECT count(*)::bigint AS n FROM ngsi_notifications") == 0, "facilities are no longer the client's")
+                try connection.execute("UPDATE api_clients SET tenants = '{*}', revoked_at = now() WHERE name = 'public'")
+                try await Self.write(context, 33)
+                _ = try await context.matcher.roundOnce()
+                #expect(try Self.scalar(context.database, "SELECT count(*)::bigint AS n FROM ngsi_notifications") == 0, "revoked")
+                try connection.execute("UPDATE api_clients SET revoked_at = NULL WHERE name = 'public'")
+                connection.close()
                 // Hostile subscriptions: too many, odd ids, junk.
                 #expect(try await NGSILDTier.call(context.client, .post, "/ngsi-ld/v1/subscriptions", as: "public", body: "[]", contentType: "application/json").status == 400)
                 #expect(try await NGSILDTier.call(context.client, .get, "/ngsi-ld/v1/subscriptions/not%20a%20uri", as: "public").status == 400)
@@ -217,7 +259,7 @@ extension IntegrationTests {
             let contexts = try gateway.httpGet("/ngsi-ld/v1/jsonldContexts", token: nil)
             #expect(contexts.status == 200 && contexts.body.contains("http://127.0.0.1/ngsi-ld/v1/jsonldContexts/cip-context.jsonld"), "\(contexts.body)")
 
-            let topic = "ngsi-ld/notifications/" + TestStack.uniqueName("rooms")
+            let topic = "ngsi-ld/notifications/test-all/" + TestStack.uniqueName("rooms")
             let heard = Mutex<[String]>([])
             var configuration = try TestStack.mqtt(TestStack.uniqueName("notification-reader"), TestStack.bridgeAccount)
             configuration.subscriptions = [(topic, 1)]
@@ -242,7 +284,7 @@ extension IntegrationTests {
 
             #expect(await eventually(timeout: 30) { heard.withLock { !$0.isEmpty } }, "gateway log: \(gateway.logTail())")
             let mqtt = try #require(heard.withLock { $0.first })
-            #expect(mqtt.contains("urn:ngsi-ld:Device:room-1") && mqtt.contains("26.5"), "\(mqtt)")
+            #expect(mqtt.hasPrefix(#"{"body":"#) && mqtt.contains("urn:ngsi-ld:Device:room-1") && mqtt.contains("26.5"), "\(mqtt)")
             #expect(try await eventually(timeout: 30) {
                 try database.count("SELECT count(*) FROM ngsi_notifications WHERE attempts >= 1") == 1
             }, "the HTTP notification failed at least once: \(gateway.logTail())")

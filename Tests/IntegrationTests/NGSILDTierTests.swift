@@ -85,9 +85,15 @@ extension IntegrationTests {
                 #expect(upsert.status == 201 && upsert.text.contains("hall-2") && upsert.text.contains("school-1"), "\(upsert.text)")
                 let again = try await Self.call(client, .post, "/ngsi-ld/v1/entities", as: "writer", body: Self.room("hall-1", 22, lon: 11.9668, lat: 57.7065))
                 #expect(again.status == 409 && again.text.contains("https://uri.etsi.org/ngsi-ld/errors/AlreadyExists"))
-                // Another tenant's writer cannot take the id, nor change or delete the entity.
-                #expect(try await Self.call(client, .post, "/ngsi-ld/v1/entities", as: "other-writer", body: Self.room("hall-1", 5, lon: 0, lat: 0)).status == 409)
+                // Tenants are separate spaces: another tenant's writer learns nothing of this id (its own entity of that
+                // id is its own), and cannot change or delete this tenant's.
+                #expect(try await Self.call(client, .post, "/ngsi-ld/v1/entities", as: "other-writer", body: Self.room("hall-1", 5, lon: 0, lat: 0)).status == 201)
+                let schools = try await Self.call(client, .get, "/ngsi-ld/v1/entities/urn:ngsi-ld:IndoorEnvironmentObserved:hall-1?options=keyValues", as: "public-schools")
+                #expect(schools.object["temperature"] as? Double == 5, "\(schools.text)")
+                #expect(try await Self.call(client, .delete, "/ngsi-ld/v1/entities/urn:ngsi-ld:IndoorEnvironmentObserved:hall-1", as: "other-writer").status == 204)
                 #expect(try await Self.call(client, .delete, "/ngsi-ld/v1/entities/urn:ngsi-ld:IndoorEnvironmentObserved:hall-1", as: "other-writer").status == 404)
+                let kept = try await Self.call(client, .get, "/ngsi-ld/v1/entities/urn:ngsi-ld:IndoorEnvironmentObserved:hall-1?options=keyValues", as: "public")
+                #expect(kept.object["temperature"] as? Double == 21.5, "the facilities' entity is untouched: \(kept.text)")
 
                 // count and q, with names of the city context (the default) or full IRIs.
                 let type = "IndoorEnvironmentObserved"
@@ -133,6 +139,12 @@ extension IntegrationTests {
                 #expect(attributes.text.contains(#""attributeList":["relativeHumidity","temperature"]"#), "\(attributes.text)")
                 let info = try await Self.call(client, .get, "/ngsi-ld/v1/types/IndoorEnvironmentObserved", as: "public")
                 #expect(info.object["entityCount"] as? Double == 3)
+                let byEncodedIRI = try await Self.call(client, .get, "/ngsi-ld/v1/types/https%3A%2F%2Fsmartdatamodels.org%2FdataModel.Environment%2FIndoorEnvironmentObserved", as: "public")
+                #expect(byEncodedIRI.object["entityCount"] as? Double == 3, "\(byEncodedIRI.text)")
+                #expect(try await Self.call(client, .get, "/ngsi-ld/v1/entities/urn:ngsi-ld:IndoorEnvironmentObserved:hall-1?attrs=counter", as: "public").status == 404)
+                #expect(try await Self.call(client, .get, "/ngsi-ld/v1/entities?type=\(type)&attrs=id", as: "public").status == 400)
+                let spaced = try await Self.call(client, .get, "/ngsi-ld/v1/entities?type=\(type)&georel=near;maxDistance==100&geometry=Point&coordinates=%5B11.9669,+57.7066%5D", as: "public")
+                #expect(spaced.list.count == 2, "a space written as +: \(spaced.text)")
 
                 // The writes are audited, with the external devices as subjects.
                 await trail.flush()
@@ -148,7 +160,7 @@ extension IntegrationTests {
         @Test("what does not map to an open catalogue quantity is refused naming the attribute; Device ids are not written")
         func refusals() async throws {
             try await Self.withApp { client, _, _ in
-                func refused(_ body: String, _ error: String, _ fragment: String, contentType: String = "application/ld+json") async throws {
+                func refused(_ body: String, _ error: String, _ fragment: String, contentType: String = "application/json") async throws {
                     let answer = try await Self.call(client, .post, "/ngsi-ld/v1/entities", as: "writer", body: body, contentType: contentType)
                     #expect([400, 415, 422, 503].contains(answer.status), "\(body): \(answer.status)")
                     #expect(answer.text.contains(error) && answer.text.contains(fragment), "\(body): \(answer.text)")
@@ -164,8 +176,11 @@ extension IntegrationTests {
                 try await refused(#"{"id":"urn:ngsi-ld:Room:1","type":"Device","temperature":20}"#, "BadRequestData", "Device")
                 try await refused(#"{"id":"not a uri","type":"Room"}"#, "BadRequestData", "id")
                 try await refused(#"{"id":"urn:ngsi-ld:Room:1","type":"Room","temperature":{"type":"Relationship","object":"urn:x:y"}}"#, "OperationNotSupported", "Property")
-                try await refused(#"{"id":"urn:ngsi-ld:Room:1","type":"Room","@context":"https://example.org/unknown.jsonld","temperature":20}"#, "BadRequestData", "example.org")
-                try await refused(#"{"id":"urn:ngsi-ld:Room:1","type":"Room","@context":"","temperature":20}"#, "BadRequestData", "context")
+                try await refused(#"{"id":"urn:ngsi-ld:Room:1","type":"Room","@context":"https://example.org/unknown.jsonld","temperature":20}"#, "BadRequestData", "example.org", contentType: "application/ld+json")
+                try await refused(#"{"id":"urn:ngsi-ld:Room:1","type":"Room","@context":"","temperature":20}"#, "BadRequestData", "context", contentType: "application/ld+json")
+                try await refused(#"{"id":"urn:ngsi-ld:Room:1","type":"Room","temperature":20}"#, "BadRequestData", "carries its @context", contentType: "application/ld+json")
+                try await refused(#"{"id":"urn:ngsi-ld:Room:1","type":"type","temperature":20}"#, "BadRequestData", "keyword")
+                try await refused(#"{"id":"urn:ngsi-ld:Room:1","type":"Room","scope":"/Madrid","temperature":20}"#, "OperationNotSupported", "scope")
                 try await refused(#"{"id":"urn:ngsi-ld:Room:1","type":"Room","@context":"x","temperature":20}"#, "BadRequestData", "application/json", contentType: "application/json")
                 try await refused(#"{"id":"urn:ngsi-ld:Room:1",,}"#, "InvalidRequest", "line 1")
                 try await refused("temperature=20", "InvalidRequest", "Content-Type", contentType: "text/plain")
@@ -175,9 +190,20 @@ extension IntegrationTests {
                 let count = try await Self.call(client, .get, "/ngsi-ld/v1/entities?type=Room&count=true", as: "public")
                 #expect(count.headers[HTTPField.Name("NGSILD-Results-Count")!] == "0")
                 // A batch stores what passes and names what did not (207).
-                let batch = #"[{"id":"urn:ngsi-ld:Room:2","type":"Room","temperature":20},{"id":"urn:ngsi-ld:Room:3","type":"Room","battery":3}]"#
+                let batch = #"[{"id":"urn:ngsi-ld:Room:2","type":"Room","temperature":20},{"id":"urn:ngsi-ld:Room:3","type":"Room","battery":3},{"id":"urn:ngsi-ld:Room:4","type":"Room","temperature":20,"@context":"https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"}]"#
                 let mixed = try await Self.call(client, .post, "/ngsi-ld/v1/entityOperations/create", as: "writer", body: batch, contentType: "application/json")
                 #expect(mixed.status == 207 && mixed.text.contains(#""success":["urn:ngsi-ld:Room:2"]"#) && mixed.text.contains("urn:ngsi-ld:Room:3"), "\(mixed.text)")
+                #expect(mixed.text.contains("urn:ngsi-ld:Room:4") && mixed.text.contains("@context in an entity sent as application/json"), "each entity judged on its own")
+                // A member that is not an entity stops the whole batch before anything is written.
+                let broken = try await Self.call(client, .post, "/ngsi-ld/v1/entityOperations/create", as: "writer",
+                                                 body: #"[{"id":"urn:ngsi-ld:Room:5","type":"Room","temperature":20}, null]"#)
+                #expect(broken.status == 400 && broken.text.contains("member 1"), "\(broken.text)")
+                #expect(try await Self.call(client, .get, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:5", as: "public").status == 404)
+                // An unknown entity is 404 whatever its body; a delete of another type deletes nothing.
+                #expect(try await Self.call(client, .patch, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:9/attrs", as: "writer", body: "junk").status == 404)
+                #expect(try await Self.call(client, .delete, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:2?type=Vehicle", as: "writer").status == 404)
+                #expect(try await Self.call(client, .get, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:2", as: "public").status == 200)
+                #expect(try await Self.call(client, .delete, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:2?type=Room", as: "writer").status == 204)
             }
         }
 
@@ -201,7 +227,15 @@ extension IntegrationTests {
                 #expect((aggregate?["totalCount"] as? [[Any]])?.first?.first as? Double == 3, "\(hourly.text)")
                 #expect((aggregate?["max"] as? [[Any]])?.first?.first as? Double == 25)
                 #expect(abs(((aggregate?["avg"] as? [[Any]])?.first?.first as? Double ?? 0) - 65.0 / 3) < 1e-9)
+                let whole = try await Self.call(client, .get, uri + "?attrs=temperature&options=aggregatedValues&aggrMethods=totalCount&aggrPeriodDuration=PT1H", as: "public")
+                #expect(whole.status == 200 && ((whole.object["temperature"] as? [String: Any])?["totalCount"] as? [[Any]])?.compactMap { $0.first as? Double }.reduce(0, +) == 3,
+                        "from the first value, not from as far back as anything is kept: \(whole.text)")
                 #expect(try await Self.call(client, .get, uri + "?options=aggregatedValues&aggrMethods=stddev", as: "public").status == 422)
+                // An empty or inverted range is an empty answer, never a division by a zero period.
+                for timeAt in [RFC3339.format(micros: Self.now + 3_600_000_000), RFC3339.format(micros: Int64(Date().timeIntervalSince1970 * 1e6))] {
+                    let empty = try await Self.call(client, .get, uri + "?options=aggregatedValues&aggrMethods=avg&timerel=after&timeAt=\(timeAt)", as: "public")
+                    #expect(empty.status == 200, "\(empty.text)")
+                }
                 #expect(try await Self.call(client, .get, uri + "?options=aggregatedValues&aggrMethods=avg&aggrPeriodDuration=P1M", as: "public").status == 422)
                 #expect(try await Self.call(client, .get, uri + "?options=aggregatedValues&aggrMethods=avg&aggrPeriodDuration=PT1S", as: "public").status == 403)
 

@@ -27,7 +27,7 @@ import Testing
         // NGSI-LD's vocabulary, query language and representations: pure.
         "NGSILD": ["Models", "Telemetry"],
         // NGSI-LD notifications: matching into the outbox, delivery out of it.
-        "Notifications": ["NGSILD", "Storage"],
+        "Notifications": ["Models", "NGSILD", "Storage"],
         "Alarms": ["Models", "Postgres", "Storage", "Telemetry"],
         "Ingest": ["Digest", "Geofence", "Models", "MQTT", "Postgres", "SafeZones", "Storage", "Telemetry"],
         // Deletes what may no longer be kept; the purge functions of the schema guard the care records.

@@ -55,10 +55,14 @@ import Testing
         (#"{"type": "Subscription", "watchedAttributes": ["temperature"], "expiresAt": "2020-01-01T00:00:00Z", "notification": {"endpoint": {"uri": "http://h/n"}}}"#, "future"),
         (#"{"type": "Subscription", "watchedAttributes": ["temperature"], "throttling": -1, "notification": {"endpoint": {"uri": "http://h/n"}}}"#, "throttling"),
         (#"{"type": "Subscription", "watchedAttributes": ["temperature"], "timeInterval": 60, "notification": {"endpoint": {"uri": "http://h/n"}}}"#, "timeInterval"),
-        (#"{"type": "Subscription", "entities": [{"idPattern": ".*", "type": "T"}], "notification": {"endpoint": {"uri": "http://h/n"}}}"#, "idPattern"),
+        (#"{"type": "Subscription", "entities": [{"idPattern": "urn:x:.*", "type": "T"}], "notification": {"endpoint": {"uri": "http://h/n"}}}"#, "idPattern"),
         (#"{"type": "Subscription", "watchedAttributes": ["temperature"], "q": "position==1", "notification": {"endpoint": {"uri": "http://h/n"}}}"#, "position"),
         (#"{"type": "Subscription", "watchedAttributes": ["temperature"], "notification": {"format": "xml", "endpoint": {"uri": "http://h/n"}}}"#, "format"),
         (#"{"type": "Nope", "watchedAttributes": ["temperature"], "notification": {"endpoint": {"uri": "http://h/n"}}}"#, "Subscription"),
+        (#"{"type": "Subscription", "watchedAttributes": ["temperature"], "notification": {"endpoint": {"uri": "http://h/x%20HTTP/1.1%0D%0AX-Evil:%201"}}}"#, "control characters"),
+        (#"{"type": "Subscription", "watchedAttributes": ["temperature"], "notification": {"endpoint": {"uri": "http://h/n?a=%0Ab"}}}"#, "control characters"),
+        (#"{"type": "Subscription", "watchedAttributes": ["temperature"], "notification": {"endpoint": {"uri": "http://h/n", "receiverInfo": [{"key": "k", "value": "v"}]}}}"#, "receiverInfo"),
+        (#"{"type": "Subscription", "watchedAttributes": ["temperature"], "throttling": 5, "timeInterval": 5, "notification": {"endpoint": {"uri": "http://h/n"}}}"#, "exclude each other"),
     ])
     func refusedWithTheMemberNamed(_ text: String, _ fragment: String) {
         do {
@@ -69,6 +73,11 @@ import Testing
         } catch {
             Issue.record("\(error)")
         }
+    }
+
+    @Test func anyIdPatternIsNoPattern() throws {
+        let subscription = try Self.parse(#"{"type": "Subscription", "entities": [{"idPattern": ".*", "type": "T"}], "notification": {"endpoint": {"uri": "http://h/n"}}}"#)
+        #expect(subscription.entities == [.init(id: nil, type: LDContext.defaultVocabulary + "T")])
     }
 
     @Test func aPatchChangesOnlyWhatItGives() throws {
@@ -132,6 +141,10 @@ import Testing
         #expect(NotificationEndpoints(allowedHosts: ["*"], broker: nil).refusal(mqtt) != nil, "no broker: no MQTT")
         #expect(NotificationEndpoints(allowedHosts: [], broker: "127.0.0.1:18830").refusal(mqtt) == nil)
         #expect(NotificationEndpoints(allowedHosts: [], broker: "10.0.0.1:1883").refusal(mqtt) != nil, "another broker")
+        #expect(NotificationTopics.refusal(mqtt, owner: "c") != nil, "another client's topic")
+        let own = try Self.parse(Self.warmRooms.replacingOccurrences(of: "http://127.0.0.1:9999/notify", with: "mqtt://127.0.0.1:18830/ngsi-ld/notifications/c/rooms")).endpoint
+        #expect(NotificationTopics.refusal(own, owner: "c") == nil)
+        #expect(NotificationTopics.refusal(http, owner: "c") == nil)
     }
 
     @Test func backoffDoublesToTenMinutes() {

@@ -64,8 +64,13 @@ struct LDRequest {
             var terms: [String: String] = [:]
             for (term, definition) in members where !term.hasPrefix("@") {
                 let iri = definition.stringValue ?? definition["@id"]?.stringValue
-                guard let iri, !iri.isEmpty else { throw .badRequest("@context: the term \(term) needs an IRI") }
+                guard let iri, !iri.isEmpty, iri.count <= 256, term.count <= 256 else {
+                    throw .badRequest("@context: the term \(term.prefix(64)) needs an IRI of at most 256 characters")
+                }
                 terms[term] = iri.hasPrefix("@") ? iri : context.merged(with: LDContext(terms: terms)).expand(iri)
+            }
+            if let vocab = members["@vocab"]?.stringValue, vocab.isEmpty || vocab.count > 256 {
+                throw .badRequest("@context: @vocab must be an IRI of at most 256 characters")
             }
             let vocabulary = members["@vocab"]?.stringValue.map { context.expand($0) } ?? context.vocabulary
             context = context.merged(with: LDContext(terms: terms, vocabulary: vocabulary))

@@ -71,6 +71,9 @@ struct NGSILDController<Context: ClientRequestContext> {
             throw NGSILDFailure.notFound("no entity \(id)")
         }
         let values = try await repository.latest(deviceIDs: [found.deviceID], quantities: attributes.quantities)
+        if parameters.get("attrs") != nil, values.isEmpty, !(attributes.includesLocation && found.location != nil) {
+            throw NGSILDFailure.notFound("entity \(id) has none of the attributes asked for")
+        }
         let options = Self.options(parameters)
         let body = Representation(vocabulary: vocabulary, context: ld.context)
             .entity(found, values, format: .from(options: options), sysAttrs: options.contains("sysAttrs"),
@@ -96,7 +99,7 @@ struct NGSILDController<Context: ClientRequestContext> {
     /// `GET /ngsi-ld/v1/types/{type}`: the type's entity count and attributes.
     @Sendable func type(_ request: Request, context: Context) async throws -> Response {
         let ld = try ld(request)
-        let name = context.parameters.get("type") ?? ""
+        let name = (context.parameters.get("type") ?? "").removingPercentEncoding ?? ""
         let iri = ld.context.expand(name)
         let (types, attributes) = try await repository.typesAndAttributes(tenants: try LDTenant.read(request, context.client))
         guard let count = types[iri] else { throw NGSILDFailure.notFound("no entities of type \(name)") }
@@ -129,7 +132,7 @@ struct NGSILDController<Context: ClientRequestContext> {
     /// `GET /ngsi-ld/v1/attributes/{attrId}`
     @Sendable func attribute(_ request: Request, context: Context) async throws -> Response {
         let ld = try ld(request)
-        let name = context.parameters.get("attrId") ?? ""
+        let name = (context.parameters.get("attrId") ?? "").removingPercentEncoding ?? ""
         let iri = ld.context.expand(name)
         let (_, attributes) = try await repository.typesAndAttributes(tenants: try LDTenant.read(request, context.client))
         guard let quantity = vocabulary.quantity(iri: iri), quantity.classification.confidentiality.rawValue == 1,
@@ -249,6 +252,7 @@ struct EntitySelection {
         var quantities: [String] = []
         var location = false
         for name in names {
+            guard !ld.context.isKeyword(name) else { throw NGSILDFailure.badRequest("attrs: \(name) names a JSON-LD keyword, not an attribute") }
             let iri = ld.context.expand(name)
             if iri == OpenVocabulary.location { location = true; continue }
             if let quantity = vocabulary.quantity(iri: iri), quantity.classification.confidentiality.rawValue == 1 { quantities.append(quantity.id) }

@@ -17,7 +17,9 @@ struct NGSILDSubscriptionsController<Context: ClientRequestContext> {
     let clock: @Sendable () -> Int64
 
     static var maxBody: Int { 64 << 10 }
-    static var maxPerClient: Int { 100 }
+    /// With at most 500 notifications of at most 100 entities waiting each, this bounds what one client can make
+    /// the outbox hold.
+    static var maxPerClient: Int { 20 }
 
     var routes: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
@@ -49,8 +51,8 @@ struct NGSILDSubscriptionsController<Context: ClientRequestContext> {
         return (body, try LDRequest(request, vocabulary: vocabulary, body: isLD ? body : nil, publicBaseURL: publicBaseURL))
     }
 
-    private func check(_ subscription: Subscription) throws {
-        if let refusal = endpoints.refusal(subscription.endpoint) {
+    private func check(_ subscription: Subscription, owner: String) throws {
+        if let refusal = endpoints.refusal(subscription.endpoint) ?? NotificationTopics.refusal(subscription.endpoint, owner: owner) {
             throw NGSILDFailure.badRequest("notification.endpoint.uri: \(refusal)")
         }
     }
@@ -60,8 +62,8 @@ struct NGSILDSubscriptionsController<Context: ClientRequestContext> {
         let (body, ld) = try await read(request)
         let subscription = try Subscription.parse(body, context: ld.context, contexts: ld.responseContexts, vocabulary: vocabulary,
                                                   nowMicros: clock()) { "urn:ngsi-ld:Subscription:\(UUID().uuidString.lowercased())" }
-        try check(subscription)
         let owner = owner(context)
+        try check(subscription, owner: owner)
         guard try await repository.list(owner: owner, offset: Self.maxPerClient - 1, limit: 1).isEmpty else {
             throw NGSILDFailure(.operationNotSupported, "a client may hold at most \(Self.maxPerClient) subscriptions")
         }
@@ -79,7 +81,7 @@ struct NGSILDSubscriptionsController<Context: ClientRequestContext> {
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         let ld = try LDRequest(request, vocabulary: vocabulary, publicBaseURL: publicBaseURL)
         let parameters = request.uri.queryParameters
-        let limit = try NGSILDController<Context>.number(parameters.get("limit"), name: "limit", default: 100, range: 0...Self.maxPerClient)
+        let limit = try NGSILDController<Context>.number(parameters.get("limit"), name: "limit", default: Self.maxPerClient, range: 0...Self.maxPerClient)
         let offset = try NGSILDController<Context>.number(parameters.get("offset"), name: "offset", default: 0, range: 0...Self.maxPerClient)
         let found = try await repository.list(owner: owner(context), offset: offset, limit: limit)
         let matcher = SubscriptionMatcher(vocabulary: vocabulary)
@@ -109,7 +111,7 @@ struct NGSILDSubscriptionsController<Context: ClientRequestContext> {
         fragment["type"] = nil
         let changed = try Subscription.parse(.object(fragment), context: ld.context, contexts: ld.named.isEmpty ? [] : ld.responseContexts,
                                              vocabulary: vocabulary, nowMicros: clock(), patching: found.subscription) { id }
-        try check(changed)
+        try check(changed, owner: owner)
         guard try await repository.replace(changed, owner: owner) else { throw NGSILDFailure.notFound("no subscription \(id)") }
         context.audit?.wrote(records: 1, subjects: [id])
         return Response(status: .noContent)

@@ -118,8 +118,14 @@ struct NGSILDTemporalController<Context: ClientRequestContext> {
         let representation = Representation(vocabulary: vocabulary, context: ld.context)
         if let aggregation = window.aggregation {
             let to = window.toMicros ?? clock() + 1
-            let from = window.fromMicros ?? to - Int64(vocabulary.longestOpenRetentionDays) * 86_400_000_000
-            let period = aggregation.periodMicros ?? (to - from)
+            // Without a start, from the entity's first value (not from as far back as anything is kept).
+            let first = window.fromMicros == nil
+                ? try await repository.history(deviceID: entity.deviceID, quantities: quantities, fromMicros: nil, toMicros: to, lastN: 1,
+                                               newestFirst: false).map(\.observedAtMicros).min()
+                : nil
+            let from = window.fromMicros ?? first ?? to - 1
+            guard from < to else { return (representation.aggregated(entity, [], methods: aggregation.methods), nil) }
+            let period = max(1, aggregation.periodMicros ?? (to - from))
             guard (to - from) / period < Int64(Self.maxPeriods) else {
                 throw NGSILDFailure(.tooManyResults, "at most \(Self.maxPeriods) periods of aggrPeriodDuration in one answer; narrow timerel or lengthen the period")
             }

@@ -13,6 +13,8 @@ import Telemetry
 /// refused naming the attribute. Only clients with the `cip-writer` role, for their tenants; every write is audited.
 struct NGSILDWriteController<Context: ClientRequestContext> {
     let writer: any OpenDataWriter
+    /// To tell a missing entity (404) before a body is judged.
+    let reader: any OpenDataRepository
     let vocabulary: OpenVocabulary
     let publicBaseURL: String?
     let clock: @Sendable () -> Int64
@@ -34,8 +36,10 @@ struct NGSILDWriteController<Context: ClientRequestContext> {
         return routes
     }
 
-    /// The body as JSON and the context in force (`@context` of a JSON-LD body, else the `Link` header).
-    private func read(_ request: Request) async throws -> (JSON, LDRequest) {
+    /// The body as JSON and the context in force (`@context` of a JSON-LD body, else the `Link` header). A JSON-LD
+    /// entity carries its `@context` and a JSON one does not (GS CIM 009 §6.3.5); in a batch each entity is judged
+    /// on its own (`entityContext`).
+    private func read(_ request: Request, batch: Bool = false) async throws -> (JSON, LDRequest) {
         let contentType = request.headers[.contentType] ?? ""
         let isLD = contentType.hasPrefix("application/ld+json")
         guard isLD || contentType.hasPrefix("application/json") else {
@@ -47,17 +51,21 @@ struct NGSILDWriteController<Context: ClientRequestContext> {
         do { body = try JSON.parse(Array(buffer.readableBytesView)) } catch {
             throw NGSILDFailure(.invalidRequest, "the body is not JSON: \(error.description)")
         }
-        if !isLD && Self.carriesContext(body) {
+        if batch {
+            guard let items = body.arrayValue else { throw NGSILDFailure.badRequest("a batch is a JSON array") }
+            // Nothing of a batch is written when a member is not even an entity (or an id, for a delete).
+            if let bad = items.firstIndex(where: { $0.objectValue == nil && $0.stringValue == nil }) {
+                throw NGSILDFailure.badRequest("batch member \(bad) is \(items[bad].kindName), not an entity")
+            }
+        } else if !isLD && body["@context"] != nil {
             throw NGSILDFailure.badRequest("@context in a body sent as application/json: send it as application/ld+json, or give the context in a Link header")
+        } else if isLD && body.objectValue != nil && body["@context"] == nil {
+            throw NGSILDFailure.badRequest("a body sent as application/ld+json carries its @context")
         }
         if isLD && request.headers[HTTPField.Name("Link")!].flatMap(LDRequest.contextURL(inLink:)) != nil {
             throw NGSILDFailure.badRequest("a JSON-LD body carries its @context; a Link header to a context is not allowed with it")
         }
         return (body, try LDRequest(request, vocabulary: vocabulary, body: isLD ? Self.firstContext(body) : nil, publicBaseURL: publicBaseURL))
-    }
-
-    private static func carriesContext(_ body: JSON) -> Bool {
-        body["@context"] != nil || (body.arrayValue?.contains { $0["@context"] != nil } ?? false)
     }
 
     /// The context of a JSON-LD body: its own, or (a batch) the first entity's; each entity of a batch is read with its own.
@@ -66,8 +74,15 @@ struct NGSILDWriteController<Context: ClientRequestContext> {
         return body.arrayValue?.first?["@context"].map { ["@context": $0] }
     }
 
+    /// The context of one entity of a batch: its own `@context` (JSON-LD, where it must have one) or the `Link`'s (JSON,
+    /// where it must have none).
     private func entityContext(of entity: JSON, _ request: Request, _ fallback: LDRequest) throws -> LDContext {
-        guard entity["@context"] != nil, (request.headers[.contentType] ?? "").hasPrefix("application/ld+json") else { return fallback.context }
+        let isLD = (request.headers[.contentType] ?? "").hasPrefix("application/ld+json")
+        guard isLD else {
+            if entity["@context"] != nil { throw NGSILDFailure.badRequest("@context in an entity sent as application/json") }
+            return fallback.context
+        }
+        guard entity["@context"] != nil else { throw NGSILDFailure.badRequest("an entity sent as application/ld+json carries its @context") }
         return try LDRequest(request, vocabulary: vocabulary, body: entity, publicBaseURL: publicBaseURL).context
     }
 
@@ -84,7 +99,7 @@ struct NGSILDWriteController<Context: ClientRequestContext> {
             var headers = HTTPFields()
             headers[.location] = "/ngsi-ld/v1/entities/\(id)"
             return Response(status: .created, headers: headers)
-        case .alreadyExists, .heldElsewhere: throw NGSILDFailure(.alreadyExists, "an entity \(id) exists")
+        case .alreadyExists: throw NGSILDFailure(.alreadyExists, "an entity \(id) exists")
         case .updated, .notFound: throw NGSILDFailure(.internalError, "the entity could not be created")
         }
     }
@@ -92,9 +107,12 @@ struct NGSILDWriteController<Context: ClientRequestContext> {
     /// `PATCH /ngsi-ld/v1/entities/{id}/attrs` (and `POST .../attrs`, `PATCH .../{id}`): new values of existing or new
     /// attributes of an external entity; 204.
     @Sendable func update(_ request: Request, context: Context) async throws -> Response {
-        let (body, ld) = try await read(request)
         let id = try NGSILDController<Context>.entityID(context)
         let tenant = try LDTenant.write(request, context.client)
+        guard let existing = try await reader.entity(id: id, tenants: [tenant]), existing.entityType != OpenEntity.deviceType else {
+            throw NGSILDFailure.notFound("no entity \(id) written through this tier for tenant \(tenant)")
+        }
+        let (body, ld) = try await read(request)
         let now = clock()
         var input = try EntityInput.parse(body, context: ld.context, vocabulary: vocabulary, fragment: true, nowMicros: now)
         if let bodyID = input.id, bodyID != id { throw NGSILDFailure.badRequest("the body's id \(bodyID) is not the entity \(id) of the path") }
@@ -111,6 +129,13 @@ struct NGSILDWriteController<Context: ClientRequestContext> {
     @Sendable func delete(_ request: Request, context: Context) async throws -> Response {
         let id = try NGSILDController<Context>.entityID(context)
         let tenant = try LDTenant.write(request, context.client)
+        if let type = request.uri.queryParameters.get("type") {
+            // Only an entity of that type is deleted (GS CIM 009 §5.6.6).
+            let ld = try LDRequest(request, vocabulary: vocabulary, publicBaseURL: publicBaseURL)
+            guard try await reader.entity(id: id, tenants: [tenant])?.entityType == ld.context.expand(type) else {
+                throw NGSILDFailure.notFound("no entity \(id) of type \(type) written through this tier for tenant \(tenant)")
+            }
+        }
         switch try await writer.delete(entityID: id, tenant: tenant, writer: writerName(context), atMicros: clock()) {
         case .updated(let deviceID):
             context.audit?.wrote(records: 1, subjects: [deviceID])
@@ -125,9 +150,11 @@ struct NGSILDWriteController<Context: ClientRequestContext> {
 
     /// Each entity on its own: the ones that pass are stored, the others are named with their error (207).
     private func batch(_ request: Request, context: Context, mode: BatchMode) async throws -> Response {
-        let (body, ld) = try await read(request)
+        let (body, ld) = try await read(request, batch: true)
         let tenant = try LDTenant.write(request, context.client)
-        guard let items = body.arrayValue else { throw NGSILDFailure.badRequest("a batch is a JSON array of entities") }
+        guard let items = body.arrayValue, items.allSatisfy({ $0.objectValue != nil }) else {
+            throw NGSILDFailure.badRequest("a batch is a JSON array of entities")
+        }
         guard (1...Self.maxBatch).contains(items.count) else { throw NGSILDFailure.badRequest("a batch has 1 to \(Self.maxBatch) entities") }
         let now = clock()
         var created: [String] = []
@@ -156,11 +183,15 @@ struct NGSILDWriteController<Context: ClientRequestContext> {
                     succeeded.append(entityID)
                     devices.append(device)
                     records += input.values.count
-                case .alreadyExists, .heldElsewhere: throw NGSILDFailure(.alreadyExists, "an entity \(entityID) exists")
+                case .alreadyExists: throw NGSILDFailure(.alreadyExists, "an entity \(entityID) exists")
                 case .notFound: throw NGSILDFailure.notFound("no entity \(entityID) written through this tier for tenant \(tenant)")
                 }
             } catch let failure as NGSILDFailure {
                 errors.append(Self.batchError(id, failure))
+            } catch {
+                // What is stored stays stored and audited; this entity and the rest are reported, not a 500.
+                context.logger.warning("NGSI-LD batch: an entity could not be written", metadata: ["error": "\(error)"])
+                errors.append(Self.batchError(id, NGSILDFailure(.internalError, "the entity could not be stored now; try it again")))
             }
         }
         if !devices.isEmpty { context.audit?.wrote(records: records, subjects: devices) }
@@ -180,7 +211,7 @@ struct NGSILDWriteController<Context: ClientRequestContext> {
 
     /// `POST /ngsi-ld/v1/entityOperations/delete` with an array of entity ids.
     @Sendable func batchDelete(_ request: Request, context: Context) async throws -> Response {
-        let (body, ld) = try await read(request)
+        let (body, ld) = try await read(request, batch: true)
         let tenant = try LDTenant.write(request, context.client)
         guard let items = body.arrayValue, (1...Self.maxBatch).contains(items.count) else {
             throw NGSILDFailure.badRequest("a delete batch is a JSON array of 1 to \(Self.maxBatch) entity ids")

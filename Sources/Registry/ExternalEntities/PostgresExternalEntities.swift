@@ -26,9 +26,9 @@ public struct PostgresExternalEntities: OpenDataWriter {
         do {
             return try await pool.withConnection { connection in
                 try connection.transaction { connection in
-                    if let holder = try connection.query(
-                        "SELECT tenant FROM cip_entities WHERE entity_id = $1 AND deleted_at IS NULL", [write.entityID]).first {
-                        return try holder.decode("tenant") as String == tenant ? .alreadyExists : .heldElsewhere
+                    if try connection.query(
+                        "SELECT 1 FROM cip_entities WHERE entity_id = $1 AND tenant = $2 AND deleted_at IS NULL", [write.entityID, tenant]).first != nil {
+                        return .alreadyExists
                     }
                     try connection.query("""
                         INSERT INTO devices (device_id, serial_number, type, tenant, lifecycle_state)
@@ -44,7 +44,7 @@ public struct PostgresExternalEntities: OpenDataWriter {
                         VALUES ($1, $2, $3, $4, $5::float8, $6::float8, $7, to_timestamp($8::bigint / 1e6), to_timestamp($8::bigint / 1e6))
                         """, [deviceID, tenant, write.entityID, write.entityType ?? "", write.location?.latitude,
                               write.location?.longitude, writer, atMicros])
-                    try storeValues(write.values.map { Self.owned($0, by: deviceID) }, Self.key(write, atMicros), atMicros, connection)
+                    try storeValues(write.values.map { Self.owned($0, by: deviceID) }, Self.key(write), atMicros, connection)
                     return .created(deviceID: deviceID)
                 }
             }
@@ -66,7 +66,7 @@ public struct PostgresExternalEntities: OpenDataWriter {
                         latitude = coalesce($3::float8, latitude), longitude = coalesce($4::float8, longitude)
                     WHERE device_id = $1
                     """, [deviceID, atMicros, write.location?.latitude, write.location?.longitude])
-                try storeValues(write.values.map { Self.owned($0, by: deviceID) }, Self.key(write, atMicros), atMicros, connection)
+                try storeValues(write.values.map { Self.owned($0, by: deviceID) }, Self.key(write), atMicros, connection)
                 return .updated(deviceID: deviceID)
             }
         }
@@ -98,9 +98,11 @@ public struct PostgresExternalEntities: OpenDataWriter {
         return value
     }
 
-    /// Names one write: the entity, the time it was made and its values (a replay of the same write is stored once).
-    private static func key(_ write: OpenEntityWrite, _ atMicros: Int64) -> [UInt8] {
-        var text = "ngsi-ld|\(write.entityID)|\(atMicros)"
+    /// Names one write by the entity and its values with their times, not by when it arrived: a client that sends
+    /// the same write again (a retry after a timeout) stores it once. Values without a time of their own got the time
+    /// they arrived, so two such writes stay two.
+    private static func key(_ write: OpenEntityWrite) -> [UInt8] {
+        var text = "ngsi-ld|\(write.entityID)"
         for value in write.values { text += "|\(value.quantity)=\(value.number.map { "\($0)" } ?? value.text ?? value.boolean.map { "\($0)" } ?? "")@\(value.observedAtMicros)" }
         return SHA256.hash(Array(text.utf8))
     }

@@ -2,8 +2,9 @@
 -- subscriptions whose notifications leave through a durable outbox.
 
 -- One row per entity written through the CIP tier; its values are observations of the `external` device behind it.
--- An entity id names one live entity at a time (whatever the tenant); a deleted entity keeps its row (the device is
--- decommissioned, its values stay until retention) and the id may be written again as a new device.
+-- An entity id names one live entity at a time within a tenant (tenants are separate information spaces: one tenant
+-- learns nothing of another's ids); a deleted entity keeps its row (the device is decommissioned, its values stay
+-- until retention) and the id may be written again as a new device.
 CREATE TABLE cip_entities (
     device_id   text        PRIMARY KEY REFERENCES devices (device_id),
     tenant      text        NOT NULL,
@@ -18,7 +19,8 @@ CREATE TABLE cip_entities (
     deleted_at  timestamptz,
     CHECK ((latitude IS NULL) = (longitude IS NULL))
 );
-CREATE UNIQUE INDEX cip_entities_live_id ON cip_entities (entity_id) WHERE deleted_at IS NULL;
+CREATE UNIQUE INDEX cip_entities_live_id ON cip_entities (tenant, entity_id) WHERE deleted_at IS NULL;
+CREATE INDEX cip_entities_id ON cip_entities (entity_id) WHERE deleted_at IS NULL;
 CREATE INDEX cip_entities_type ON cip_entities (entity_type, entity_id) WHERE deleted_at IS NULL;
 
 -- NGSI-LD subscriptions: the definition as the client gave it (normalized, names expanded), what it may see (its
@@ -53,18 +55,21 @@ CREATE TABLE ngsi_changes (
     PRIMARY KEY (device_id, quantity)
 );
 
+-- DO UPDATE, not DO NOTHING: the writer locks the row until it commits, so a matcher taking the series (FOR UPDATE
+-- SKIP LOCKED) cannot take it before this change is visible, and a matcher that took it first makes the writer wait
+-- and insert it anew. In key order, so that two writers lock their rows in the same order.
 CREATE FUNCTION cip_note_open_changes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM ngsi_subscriptions WHERE active) THEN
-        INSERT INTO ngsi_changes (device_id, quantity)
-        SELECT DISTINCT device_id, quantity FROM changed WHERE confidentiality = 1
-        ON CONFLICT DO NOTHING;
+        INSERT INTO ngsi_changes AS c (device_id, quantity)
+        SELECT DISTINCT device_id, quantity FROM changed WHERE confidentiality = 1 ORDER BY device_id, quantity
+        ON CONFLICT (device_id, quantity) DO UPDATE SET changed_at = c.changed_at;
     END IF;
     RETURN NULL;
 END $$;
 
--- Statement triggers with the changed rows as a table: one check per statement whatever the batch's size, and no
--- cost beyond that check while nobody subscribes.
+-- Statement triggers with the changed rows as a table: one check per statement whatever the batch's size (the
+-- changed rows are collected for the trigger in any case; nothing is written while nobody subscribes).
 CREATE TRIGGER latest_observations_inserted AFTER INSERT ON latest_observations
     REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION cip_note_open_changes();
 CREATE TRIGGER latest_observations_updated AFTER UPDATE ON latest_observations
@@ -78,9 +83,10 @@ CREATE TABLE ngsi_notifications (
     payload         text        NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now(),
     attempts        integer     NOT NULL DEFAULT 0,
-    next_attempt_at timestamptz NOT NULL DEFAULT now()
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    -- Being sent by a gateway until then (a gateway that dies sending it leaves it to another after this).
+    claimed_until   timestamptz
 );
-CREATE INDEX ngsi_notifications_due ON ngsi_notifications (next_attempt_at, id);
 CREATE INDEX ngsi_notifications_subscription ON ngsi_notifications (subscription_id, id);
 
 INSERT INTO gateway_access_rules VALUES

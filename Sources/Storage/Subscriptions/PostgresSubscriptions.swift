@@ -94,6 +94,9 @@ public struct PostgresSubscriptions: SubscriptionRepository {
                       notify: @escaping @Sendable ([StoredSubscription], [ChangedEntity]) -> [(subscriptionID: String, payload: String)]) async throws -> Int {
         try await pool.withConnection { connection in
             try connection.transaction { connection in
+                guard try connection.query("SELECT pg_try_advisory_xact_lock(\(AdvisoryLock.notificationMatcher)) AS mine").first?.decode("mine") == true else {
+                    return 0
+                }
                 let taken = try connection.query("""
                     DELETE FROM ngsi_changes c USING (
                         SELECT device_id, quantity FROM ngsi_changes ORDER BY changed_at LIMIT $1::integer FOR UPDATE SKIP LOCKED
@@ -101,10 +104,32 @@ public struct PostgresSubscriptions: SubscriptionRepository {
                     RETURNING c.device_id, c.quantity
                     """, [limit]).all.map { row throws(PostgresError) in (try row.decode("device_id") as String, try row.decode("quantity") as String) }
                 guard !taken.isEmpty else { return 0 }
-                let subscriptions = try connection.query("""
-                    SELECT \(Self.columns) FROM ngsi_subscriptions s
-                    WHERE s.active AND (s.expires_at IS NULL OR s.expires_at > to_timestamp($1::bigint / 1e6))
-                    """, [nowMicros]).all.map(Self.stored)
+                // The owner's tenants now (narrowed or revoked since the subscription was made) bound what it sees.
+                let rows = try connection.query("""
+                    SELECT \(Self.columns), s.id, array_to_json(c.tenants)::text AS owner_tenants_json FROM ngsi_subscriptions s
+                    LEFT JOIN api_clients c ON c.name = s.owner
+                    WHERE s.active AND (s.expires_at IS NULL OR s.expires_at > to_timestamp($1::bigint / 1e6)) AND c.revoked_at IS NULL
+                    """, [nowMicros]).all
+                var subscriptions: [StoredSubscription] = []
+                var unreadable: [String] = []
+                for row in rows {
+                    guard var stored = try? Self.stored(row) else {
+                        unreadable.append(try row.decode("id"))
+                        continue
+                    }
+                    let ownerJSON: String? = try row.decodeIfPresent("owner_tenants_json")
+                    if let owner = ownerJSON.flatMap({ try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }), !owner.contains("*") {
+                        stored.tenants = stored.tenants.map { $0.filter(owner.contains) } ?? owner
+                    }
+                    subscriptions.append(stored)
+                }
+                if !unreadable.isEmpty {
+                    // One subscription this version cannot read stops no other: it is paused, with the reason.
+                    try connection.query("""
+                        UPDATE ngsi_subscriptions SET active = false, last_error = 'its definition cannot be read by this gateway version'
+                        WHERE id = ANY($1::text[])
+                        """, [PostgresArray.text(unreadable)])
+                }
                 guard !subscriptions.isEmpty else { return taken.count }
                 let devices = Array(Set(taken.map(\.0)))
                 let entities = try PostgresOpenDataRepository.entities(OpenEntityQuery(deviceIDs: devices, tenants: nil), offset: 0,
@@ -149,20 +174,36 @@ public struct PostgresSubscriptions: SubscriptionRepository {
         public var attempts: Int
     }
 
-    /// The oldest waiting notification of each active subscription, when its time has come: one at a time per
-    /// subscription, so that they arrive in order and a dead endpoint holds up no other.
+    /// How long a gateway holds a notification it is sending before another may take it.
+    public static let claimSeconds = 60
+
+    /// The oldest waiting notification of each active subscription of a client not revoked, when its time has come
+    /// and no gateway is sending it: one at a time per subscription, so that they arrive in order and a dead endpoint
+    /// holds up no other; claimed for `claimSeconds`, so that two gateways do not send it both.
     public func due(limit: Int, nowMicros: Int64) async throws -> [Due] {
         try await pool.withConnection { connection in
             try connection.query("""
-                SELECT n.id, n.payload, n.attempts, s.definition FROM (
-                    SELECT DISTINCT ON (subscription_id) id, subscription_id, payload, attempts, next_attempt_at
-                    FROM ngsi_notifications ORDER BY subscription_id, id
-                ) n JOIN ngsi_subscriptions s ON s.id = n.subscription_id
-                WHERE s.active AND n.next_attempt_at <= to_timestamp($2::bigint / 1e6)
-                ORDER BY n.next_attempt_at, n.id LIMIT $1::integer
-                """, [limit, nowMicros]).all.map { row in
-                Due(id: try row.decode("id"), subscription: try Self.decode(try row.decode("definition")), payload: try row.decode("payload"),
-                    attempts: Int(try row.decode("attempts") as Int32))
+                WITH heads AS (
+                    SELECT n.id FROM ngsi_subscriptions s
+                    LEFT JOIN api_clients c ON c.name = s.owner
+                    CROSS JOIN LATERAL (
+                        SELECT id, next_attempt_at, claimed_until FROM ngsi_notifications WHERE subscription_id = s.id ORDER BY id LIMIT 1
+                    ) n
+                    WHERE s.active AND c.revoked_at IS NULL AND n.next_attempt_at <= to_timestamp($2::bigint / 1e6)
+                      AND (n.claimed_until IS NULL OR n.claimed_until < to_timestamp($2::bigint / 1e6))
+                    ORDER BY n.next_attempt_at, n.id LIMIT $1::integer
+                ), claimed AS (
+                    UPDATE ngsi_notifications o SET claimed_until = to_timestamp($2::bigint / 1e6) + make_interval(secs => $3::integer)
+                    FROM heads h WHERE o.id = h.id AND (o.claimed_until IS NULL OR o.claimed_until < to_timestamp($2::bigint / 1e6))
+                    RETURNING o.id, o.subscription_id, o.payload, o.attempts
+                )
+                SELECT k.id, k.payload, k.attempts, s.definition FROM claimed k JOIN ngsi_subscriptions s ON s.id = k.subscription_id
+                ORDER BY k.id
+                """, [limit, nowMicros, Self.claimSeconds]).all.compactMap { row in
+                // A definition this version cannot read is paused by the matcher; its notifications wait.
+                guard let subscription = try? Self.decode(try row.decode("definition")) else { return nil }
+                return Due(id: try row.decode("id"), subscription: subscription, payload: try row.decode("payload"),
+                           attempts: Int(try row.decode("attempts") as Int32))
             }
         }
     }
@@ -184,7 +225,8 @@ public struct PostgresSubscriptions: SubscriptionRepository {
         try await pool.withConnection { connection in
             try connection.transaction { connection in
                 try connection.query("""
-                    UPDATE ngsi_notifications SET attempts = attempts + 1, next_attempt_at = to_timestamp($2::bigint / 1e6) WHERE id = $1
+                    UPDATE ngsi_notifications SET attempts = attempts + 1, next_attempt_at = to_timestamp($2::bigint / 1e6),
+                        claimed_until = NULL WHERE id = $1
                     """, [due.id, retryAtMicros])
                 try connection.query("""
                     UPDATE ngsi_subscriptions SET last_failure = to_timestamp($2::bigint / 1e6), last_error = left($3, 512),

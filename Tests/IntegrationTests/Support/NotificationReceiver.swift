@@ -12,7 +12,7 @@ final class NotificationReceiver: @unchecked Sendable {
     }
 
     let port: Int
-    private let state = Mutex<(received: [Received], status: Int)>(([], 200))
+    private let state = Mutex<(received: [Received], status: Int, delay: Double)>(([], 200, 0))
     private var listener: Int32 = -1
     private var thread: Thread?
 
@@ -22,6 +22,11 @@ final class NotificationReceiver: @unchecked Sendable {
     var status: Int {
         get { state.withLock { $0.status } }
         set { state.withLock { $0.status = newValue } }
+    }
+    /// Seconds the endpoint takes before it answers (a slow city system).
+    var delay: Double {
+        get { state.withLock { $0.delay } }
+        set { state.withLock { $0.delay = newValue } }
     }
 
     func start() throws {
@@ -44,7 +49,7 @@ final class NotificationReceiver: @unchecked Sendable {
             while true {
                 let client = accept(fd, nil, nil)
                 if client < 0 { return }
-                serve(client)
+                Thread { self.serve(client) }.start()
             }
         }
         self.thread = thread
@@ -87,6 +92,7 @@ final class NotificationReceiver: @unchecked Sendable {
         }
         let path = lines.first?.split(separator: " ").dropFirst().first.map(String.init) ?? ""
         let body = String(decoding: data[headerEnd!...], as: UTF8.self)
+        if delay > 0 { Thread.sleep(forTimeInterval: delay) }
         let status = state.withLock { state in
             if state.status < 300 { state.received.append(Received(path: path, headers: headers, body: body)) }
             return state.status
