@@ -240,15 +240,18 @@ extension IntegrationTests {
 
 extension IntegrationTests {
     /// The real gateway, broker and database: a sensor's temperature over MQTT notifies an HTTP endpoint that is down
-    /// and an MQTT endpoint on the broker; the gateway is killed with the HTTP notification still in its outbox and,
-    /// restarted, delivers it once the endpoint is back.
+    /// (it answers 503) and an MQTT endpoint on the broker; the gateway is killed with the HTTP notification still in
+    /// its outbox and, restarted, delivers it now that the endpoint is back.
     @Suite(.serialized) struct NGSILDNotificationDurability {
         @Test("a notification waiting for a down endpoint survives a SIGKILL of the gateway; MQTT notifications reach the broker")
         func survivesRestart() async throws {
             let database = try TestDatabase.create()
             defer { database.drop() }
             _ = try database.register(["room-1"], type: "sensor")
+            // The city system's endpoint is down: it answers 503 until it is back.
             let receiver = NotificationReceiver()
+            receiver.status = 503
+            try receiver.start()
             defer { receiver.stop() }
             let gateway = GatewayProcess(databaseURL: database.url)
             defer { gateway.cleanUp() }
@@ -290,7 +293,7 @@ extension IntegrationTests {
             }, "the HTTP notification failed at least once: \(gateway.logTail())")
 
             gateway.kill()
-            try receiver.start()
+            receiver.status = 200
             try gateway.start()
             try await gateway.waitUntilReady()
             #expect(await eventually(timeout: 90) { receiver.received.count == 1 }, "gateway log: \(gateway.logTail())")

@@ -1,8 +1,8 @@
 import Foundation
 import Synchronization
 
-/// A city system's notification endpoint for the tests: an HTTP/1.1 server on loopback that records each POST's
-/// body and headers and answers `status` (set it to 503 to play an endpoint that is down; or do not start it).
+/// A city system's notification endpoint for the tests: an HTTP/1.1 server on loopback, on a port the kernel picks
+/// when it starts, that records each POST's body and headers and answers `status` (503 plays an endpoint that is down).
 final class NotificationReceiver: @unchecked Sendable {
     struct Received: Sendable {
         var path: String
@@ -11,12 +11,12 @@ final class NotificationReceiver: @unchecked Sendable {
         var json: [String: Any]? { try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] }
     }
 
-    let port: Int
+    private(set) var port = 0
     private let state = Mutex<(received: [Received], status: Int, delay: Double)>(([], 200, 0))
     private var listener: Int32 = -1
     private var thread: Thread?
 
-    init(port: Int = Int.random(in: 30_000...39_999)) { self.port = port }
+    init() {}
 
     var received: [Received] { state.withLock { $0.received } }
     var status: Int {
@@ -35,15 +35,20 @@ final class NotificationReceiver: @unchecked Sendable {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_port = 0
         inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0, listen(fd, 16) == 0 else {
-            Glibc.close(fd)
-            throw TestFailure("cannot listen on 127.0.0.1:\(port)")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
+        guard bound == 0, named == 0, listen(fd, 16) == 0 else {
+            Glibc.close(fd)
+            throw TestFailure("cannot listen on 127.0.0.1")
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
         listener = fd
         let thread = Thread { [self] in
             while true {
