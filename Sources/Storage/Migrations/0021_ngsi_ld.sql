@@ -55,15 +55,16 @@ CREATE TABLE ngsi_changes (
     PRIMARY KEY (device_id, quantity)
 );
 
--- DO UPDATE, not DO NOTHING: the writer locks the row until it commits, so a matcher taking the series (FOR UPDATE
--- SKIP LOCKED) cannot take it before this change is visible, and a matcher that took it first makes the writer wait
--- and insert it anew. In key order, so that two writers lock their rows in the same order.
+-- DO UPDATE ... WHERE false, not DO NOTHING: the writer locks a row that is there (without writing a new version of
+-- it) until it commits, so a matcher taking the series (FOR UPDATE SKIP LOCKED) cannot take it before this change is
+-- visible, and a matcher that took it first makes the writer wait and insert it anew. In key order, so that two
+-- writers lock their rows in the same order.
 CREATE FUNCTION cip_note_open_changes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM ngsi_subscriptions WHERE active) THEN
         INSERT INTO ngsi_changes AS c (device_id, quantity)
         SELECT DISTINCT device_id, quantity FROM changed WHERE confidentiality = 1 ORDER BY device_id, quantity
-        ON CONFLICT (device_id, quantity) DO UPDATE SET changed_at = c.changed_at;
+        ON CONFLICT (device_id, quantity) DO UPDATE SET changed_at = c.changed_at WHERE false;
     END IF;
     RETURN NULL;
 END $$;
