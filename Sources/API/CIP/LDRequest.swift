@@ -145,6 +145,37 @@ struct LDRequest {
     }
 }
 
+/// A request body of the CIP tier: JSON or JSON-LD (anything else is 415), parsed strictly.
+struct LDBody {
+    var json: JSON
+    var isLD: Bool
+
+    static func read(_ request: Request, maxBytes: Int) async throws -> LDBody {
+        let contentType = request.headers[.contentType] ?? ""
+        let isLD = contentType.hasPrefix("application/ld+json")
+        guard isLD || contentType.hasPrefix("application/json") else {
+            throw Problem(status: .unsupportedMediaType, type: NGSILDFailure.Kind.invalidRequest.typeURI, title: "InvalidRequest",
+                          detail: "Content-Type must be application/json or application/ld+json")
+        }
+        let buffer = try await request.body.collect(upTo: maxBytes)
+        do {
+            return LDBody(json: try JSON.parse(Array(buffer.readableBytesView)), isLD: isLD)
+        } catch {
+            throw NGSILDFailure(.invalidRequest, "the body is not JSON: \(error.description)")
+        }
+    }
+
+    /// An object sent as JSON-LD carries its `@context`, one sent as JSON none (GS CIM 009 §6.3.5).
+    func checkContext() throws(NGSILDFailure) {
+        if !isLD && json["@context"] != nil {
+            throw .badRequest("@context in a body sent as application/json: send it as application/ld+json, or give the context in a Link header")
+        }
+        if isLD && json.objectValue != nil && json["@context"] == nil {
+            throw .badRequest("a body sent as application/ld+json carries its @context")
+        }
+    }
+}
+
 /// `NGSILD-Tenant` (GS CIM 009 §6.3.14) over the client's tenants: reads see the one named (when the client may) or
 /// all of the client's; writes go to the one named, or to the client's only tenant.
 enum LDTenant {

@@ -34,21 +34,9 @@ struct NGSILDSubscriptionsController<Context: ClientRequestContext> {
     private func owner(_ context: Context) -> String { context.client?.name ?? "anonymous" }
 
     private func read(_ request: Request) async throws -> (JSON, LDRequest) {
-        let contentType = request.headers[.contentType] ?? ""
-        let isLD = contentType.hasPrefix("application/ld+json")
-        guard isLD || contentType.hasPrefix("application/json") else {
-            throw Problem(status: .unsupportedMediaType, type: NGSILDFailure.Kind.invalidRequest.typeURI, title: "InvalidRequest",
-                          detail: "Content-Type must be application/json or application/ld+json")
-        }
-        let buffer = try await request.body.collect(upTo: Self.maxBody)
-        let body: JSON
-        do { body = try JSON.parse(Array(buffer.readableBytesView)) } catch {
-            throw NGSILDFailure(.invalidRequest, "the body is not JSON: \(error.description)")
-        }
-        if !isLD && body["@context"] != nil {
-            throw NGSILDFailure.badRequest("@context in a body sent as application/json: send it as application/ld+json, or give the context in a Link header")
-        }
-        return (body, try LDRequest(request, vocabulary: vocabulary, body: isLD ? body : nil, publicBaseURL: publicBaseURL))
+        let body = try await LDBody.read(request, maxBytes: Self.maxBody)
+        try body.checkContext()
+        return (body.json, try LDRequest(request, vocabulary: vocabulary, body: body.isLD ? body.json : nil, publicBaseURL: publicBaseURL))
     }
 
     private func check(_ subscription: Subscription, owner: String) throws {

@@ -40,32 +40,20 @@ struct NGSILDWriteController<Context: ClientRequestContext> {
     /// entity carries its `@context` and a JSON one does not (GS CIM 009 §6.3.5); in a batch each entity is judged
     /// on its own (`entityContext`).
     private func read(_ request: Request, batch: Bool = false) async throws -> (JSON, LDRequest) {
-        let contentType = request.headers[.contentType] ?? ""
-        let isLD = contentType.hasPrefix("application/ld+json")
-        guard isLD || contentType.hasPrefix("application/json") else {
-            throw Problem(status: .unsupportedMediaType, type: NGSILDFailure.Kind.invalidRequest.typeURI, title: "InvalidRequest",
-                          detail: "Content-Type must be application/json or application/ld+json")
-        }
-        let buffer = try await request.body.collect(upTo: Self.maxBody)
-        let body: JSON
-        do { body = try JSON.parse(Array(buffer.readableBytesView)) } catch {
-            throw NGSILDFailure(.invalidRequest, "the body is not JSON: \(error.description)")
-        }
+        let body = try await LDBody.read(request, maxBytes: Self.maxBody)
         if batch {
-            guard let items = body.arrayValue else { throw NGSILDFailure.badRequest("a batch is a JSON array") }
+            guard let items = body.json.arrayValue else { throw NGSILDFailure.badRequest("a batch is a JSON array") }
             // Nothing of a batch is written when a member is not even an entity (or an id, for a delete).
             if let bad = items.firstIndex(where: { $0.objectValue == nil && $0.stringValue == nil }) {
                 throw NGSILDFailure.badRequest("batch member \(bad) is \(items[bad].kindName), not an entity")
             }
-        } else if !isLD && body["@context"] != nil {
-            throw NGSILDFailure.badRequest("@context in a body sent as application/json: send it as application/ld+json, or give the context in a Link header")
-        } else if isLD && body.objectValue != nil && body["@context"] == nil {
-            throw NGSILDFailure.badRequest("a body sent as application/ld+json carries its @context")
+        } else {
+            try body.checkContext()
         }
-        if isLD && request.headers[HTTPField.Name("Link")!].flatMap(LDRequest.contextURL(inLink:)) != nil {
+        if body.isLD && request.headers[HTTPField.Name("Link")!].flatMap(LDRequest.contextURL(inLink:)) != nil {
             throw NGSILDFailure.badRequest("a JSON-LD body carries its @context; a Link header to a context is not allowed with it")
         }
-        return (body, try LDRequest(request, vocabulary: vocabulary, body: isLD ? Self.firstContext(body) : nil, publicBaseURL: publicBaseURL))
+        return (body.json, try LDRequest(request, vocabulary: vocabulary, body: body.isLD ? Self.firstContext(body.json) : nil, publicBaseURL: publicBaseURL))
     }
 
     /// The context of a JSON-LD body: its own, or (a batch) the first entity's; each entity of a batch is read with its own.

@@ -159,6 +159,14 @@ import Testing
             #expect(read.status == 200 && (read.json as? [String: Any])?["temperature"] as? Double == 23, "\(read.text)")
             let south = try await NGSILDRoutesTests.get(client, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:1", token: "public-north")
             #expect(south.status == 200)
+            // A batch update changes entities that exist and names those that do not.
+            let update = #"[{"id": "urn:ngsi-ld:Room:1", "temperature": 24}, {"id": "urn:ngsi-ld:Room:404", "temperature": 1}]"#
+            let updated = try await Self.send(client, .post, "/ngsi-ld/v1/entityOperations/update", token: "writer-north", body: update)
+            #expect(updated.status == 207 && updated.text.contains(#""success":["urn:ngsi-ld:Room:1"]"#) && updated.text.contains("ResourceNotFound"), "\(updated.text)")
+            let all = try await Self.send(client, .post, "/ngsi-ld/v1/entityOperations/update", token: "writer-north",
+                                          body: #"[{"id": "urn:ngsi-ld:Room:1", "temperature": 25}]"#)
+            #expect(all.status == 204)
+            #expect((try await NGSILDRoutesTests.get(client, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:1?options=keyValues").json as? [String: Any])?["temperature"] as? Double == 25)
             #expect(try await Self.send(client, .delete, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:1", token: "writer-north").status == 204)
             #expect(try await NGSILDRoutesTests.get(client, "/ngsi-ld/v1/entities/urn:ngsi-ld:Room:1").status == 404)
         }
