@@ -101,7 +101,10 @@ public struct GatewayServices {
                           directory: directory, logger: logger, guardDirectory: journalDirectory)
         }
         self.fastPath = fastPath
-        let ingress = try MQTTIngress(configuration: brokerConfiguration, journal: journal, logger: logger, fastPath: fastPath)
+        // Fault injection for the test that pins the PUBACK after the journal append (never set in production).
+        let appendDelay = ProcessInfo.processInfo.environment["CIP_TEST_JOURNAL_APPEND_DELAY_MS"].flatMap(Double.init).map { $0 / 1000 }
+        let ingress = try MQTTIngress(configuration: brokerConfiguration, journal: journal, logger: logger, fastPath: fastPath,
+                                      appendDelaySeconds: appendDelay)
         self.ingress = ingress
         let supervisor = catalogue.map { catalogue in
             Supervisor(pool: apiPool, catalogue: catalogue.catalogue, directory: directory, configuration: supervision,

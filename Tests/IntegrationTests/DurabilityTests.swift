@@ -95,6 +95,36 @@ extension IntegrationTests {
             }
             database.drop()
         }
+
+        /// What the gateway's guarantee rests on (libmosquitto 2.0.11 writes a QoS 1 PUBACK after the message callback
+        /// returns only with its threaded loop, which `MQTTClient` runs): a gateway killed while it journals a message
+        /// has not acknowledged it, and the broker gives it again to the restarted gateway's session.
+        @Test("a gateway killed before a message is journaled has not acknowledged it: the broker delivers it again, stored once")
+        func pubackFollowsTheJournal() async throws {
+            let database = try TestDatabase.create()
+            defer { database.drop() }
+            _ = try database.register(["puback-1"])
+            let gateway = GatewayProcess(databaseURL: database.url)
+            defer { gateway.cleanUp() }
+            gateway.extraEnvironment["CIP_TEST_JOURNAL_APPEND_DELAY_MS"] = "5000"
+            try gateway.start()
+            try await gateway.waitUntilReady()
+            let device = try makePublisher("puback-device")
+            defer { device.stop() }
+            try device.publish(topic: "devices/puback-1/telemetry", payload: Array(#"[{"n":"counter","v":4242}]"#.utf8), qos: 1)
+            #expect(device.waitForAcknowledgements(timeout: 5), "the broker has the message")
+            // The gateway's callback is inside its (delayed) journal append: nothing stored, no PUBACK sent.
+            try await Task.sleep(for: .milliseconds(1_500))
+            #expect(try database.count("SELECT count(*) FROM observations") == 0)
+            gateway.kill()
+            gateway.extraEnvironment["CIP_TEST_JOURNAL_APPEND_DELAY_MS"] = nil
+            try gateway.start()
+            try await gateway.waitUntilReady()
+            let stored = await eventually(timeout: 30) { (try? database.count("SELECT count(*) FROM observations WHERE value_number = 4242")) == 1 }
+            #expect(stored, "the message came again: \(gateway.logTail())")
+            try await Task.sleep(for: .seconds(1))
+            #expect(try database.count("SELECT count(*) FROM observations") == 1, "once")
+        }
     }
 }
 

@@ -14,8 +14,10 @@ public final class MQTTIngress: Service, Sendable {
     private let logger: Logger
 
     /// - Parameter fastPath: gets every message of the events channel right after it is journaled.
+    /// - Parameter appendDelaySeconds: fault injection for the test that pins the PUBACK after the journal
+    ///   (`CIP_TEST_JOURNAL_APPEND_DELAY_MS`): each message waits this long before it is journaled.
     public init(configuration: MQTTClient.Configuration, journal: Journal, logger: Logger,
-                fastPath: EventFastPath? = nil) throws {
+                fastPath: EventFastPath? = nil, appendDelaySeconds: Double? = nil) throws {
         var configuration = configuration
         configuration.subscriptions = DeviceTopic.subscriptions.map { ($0, 1) }
         configuration.tcpNoDelay = Self.tcpNoDelay
@@ -37,6 +39,7 @@ public final class MQTTIngress: Service, Sendable {
             // within the journal's sync interval: a heartbeat synced alone cost a safety alarm fleet half the
             // gateway's rate (bench-fleet: 50,000 SCAIP heartbeats, one fdatasync each).
             let urgent = message.topic.hasSuffix("/events")
+            if let appendDelaySeconds { Thread.sleep(forTimeInterval: appendDelaySeconds) }
             let sequence = journal.append(topic: message.topic, payload: message.payload, receivedAtMicros: now, urgent: urgent)
             if let fastPath, message.topic.hasSuffix("/events") {
                 fastPath.submit(JournalRecord(sequence: sequence, receivedAtMicros: now, topic: message.topic,
