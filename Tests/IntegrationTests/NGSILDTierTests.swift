@@ -103,6 +103,13 @@ extension IntegrationTests {
                 let warm = try await Self.call(client, .get, "/ngsi-ld/v1/entities?type=\(type)&q=temperature>20&count=true", as: "public")
                 #expect(warm.list.compactMap { $0["id"] as? String } == ["urn:ngsi-ld:IndoorEnvironmentObserved:hall-1", "urn:ngsi-ld:IndoorEnvironmentObserved:hall-2"])
                 #expect(warm.headers[HTTPField.Name("NGSILD-Results-Count")!] == "2")
+                // Pages link to each other.
+                let first = try await Self.call(client, .get, "/ngsi-ld/v1/entities?type=\(type)&limit=2", as: "public")
+                let links = first.headers[values: HTTPField.Name("Link")!].joined(separator: ", ")
+                #expect(links.contains(#"offset=2>; rel="next""#) && !links.contains(#"rel="prev""#) && links.contains("json-ld#context"), "\(links)")
+                let second = try await Self.call(client, .get, "/ngsi-ld/v1/entities?type=\(type)&limit=2&offset=2", as: "public")
+                let secondLinks = second.headers[values: HTTPField.Name("Link")!].joined(separator: ", ")
+                #expect(second.list.count == 1 && secondLinks.contains(#"offset=0>; rel="prev""#) && !secondLinks.contains(#"rel="next""#), "\(secondLinks)")
                 let byIRI = try await Self.call(client, .get, "/ngsi-ld/v1/entities?type=https://smartdatamodels.org/dataModel.Environment/IndoorEnvironmentObserved&q=https://smartdatamodels.org/temperature==19", as: "public")
                 #expect(byIRI.list.count == 1 && byIRI.text.contains("school-1"), "\(byIRI.text)")
                 let range = try await Self.call(client, .get, "/ngsi-ld/v1/entities?type=\(type)&q=temperature==20..22", as: "public")

@@ -139,7 +139,9 @@ struct LDRequest {
         var headers = extra
         headers[.contentType] = wantsLD ? "application/ld+json" : "application/json"
         if !wantsLD {
-            headers[HTTPField.Name("Link")!] = "<\(responseContexts.last!)>; rel=\"\(Self.linkRelation)\"; type=\"application/ld+json\""
+            // Appended: a page's next and previous links may be there already.
+            headers.append(HTTPField(name: HTTPField.Name("Link")!,
+                                     value: "<\(responseContexts.last!)>; rel=\"\(Self.linkRelation)\"; type=\"application/ld+json\""))
         }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: payload.bytes)))
     }

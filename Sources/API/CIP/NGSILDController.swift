@@ -58,7 +58,25 @@ struct NGSILDController<Context: ClientRequestContext> {
         let format = EntityFormat.from(options: options)
         let body = found.map { representation.entity($0, values, format: format, sysAttrs: options.contains("sysAttrs"),
                                                       includeLocation: selection.includesLocation) }
+        if let links = Self.pageLinks(request, offset: offset, limit: limit, returned: found.count) {
+            headers.append(HTTPField(name: HTTPField.Name("Link")!, value: links))
+        }
         return ld.respond(.array(body), headers: headers)
+    }
+
+    /// `Link` headers to the next and previous pages (GS CIM 009 §6.3.x, pagination): next when the page is full,
+    /// previous when it does not start at the first entity; the request's own query with another `offset`.
+    static func pageLinks(_ request: Request, offset: Int, limit: Int, returned: Int) -> String? {
+        guard limit > 0 else { return nil }
+        func page(_ newOffset: Int) -> String {
+            var items = (request.uri.query ?? "").split(separator: "&").filter { !$0.hasPrefix("offset=") }.map(String.init)
+            items.append("offset=\(newOffset)")
+            return request.uri.path + "?" + items.joined(separator: "&")
+        }
+        var links: [String] = []
+        if offset > 0 { links.append("<\(page(max(0, offset - limit)))>; rel=\"prev\"; type=\"application/ld+json\"") }
+        if returned == limit, offset + limit <= maxOffset { links.append("<\(page(offset + limit))>; rel=\"next\"; type=\"application/ld+json\"") }
+        return links.isEmpty ? nil : links.joined(separator: ", ")
     }
 
     /// `GET /ngsi-ld/v1/entities/{entityId}?attrs=&options=`
