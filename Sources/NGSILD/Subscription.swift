@@ -276,7 +276,10 @@ extension Subscription {
                 throw .badRequest("notification.endpoint.uri: an MQTT topic must be \(NotificationTopics.prefix)<name>, without wildcards")
             }
         }
-        let authority = url.port.map { "\(host.lowercased()):\($0)" } ?? host.lowercased()
+        // An IPv6 address in brackets, so that the port stays apart from it.
+        let bare = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let name = bare.contains(":") ? "[\(bare)]" : bare
+        let authority = url.port.map { "\(name):\($0)" } ?? name
         return Endpoint(uri: uri, accept: accept, scheme: scheme, authority: authority)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NGSILD
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -19,8 +20,9 @@ public struct HTTPNotifier: Sendable {
         self.timeout = timeout
     }
 
-    /// POSTs `body`; returns the response status.
-    public func post(_ uri: String, body: [UInt8], headers: [(String, String)]) async throws -> Int {
+    /// POSTs `body`; returns the response status. `publicOnly`: the host's addresses must all be public (the
+    /// connection goes to the address checked, so a name that resolves anew cannot slip past).
+    public func post(_ uri: String, body: [UInt8], headers: [(String, String)], publicOnly: Bool = false) async throws -> Int {
         guard let url = URL(string: uri), let scheme = url.scheme?.lowercased(), let host = url.host, scheme == "http" || scheme == "https" else {
             throw Failure(description: "\(uri) is not an http(s) URL")
         }
@@ -45,7 +47,18 @@ public struct HTTPNotifier: Sendable {
             }
         let channel: any Channel
         do {
-            channel = try await bootstrap.connect(host: host, port: port).get()
+            if publicOnly {
+                let addresses = try await Self.resolve(host, port: port)
+                guard let first = addresses.first else { throw Failure(description: "\(host) does not resolve") }
+                if let private_ = addresses.first(where: { AddressRanges.isPublic($0.ipAddress ?? "") != true }) {
+                    throw Failure(description: "\(host) resolves to \(private_.ipAddress ?? "?"), not a public address; only a host named in --notification-hosts may be one")
+                }
+                channel = try await bootstrap.connect(to: first).get()
+            } else {
+                channel = try await bootstrap.connect(host: host, port: port).get()
+            }
+        } catch let failure as Failure {
+            throw failure
         } catch {
             throw Failure(description: "cannot connect to \(host):\(port): \(error)")
         }
@@ -75,6 +88,36 @@ public struct HTTPNotifier: Sendable {
         } catch {
             throw Failure(description: "no answer from \(host):\(port): \(error)")
         }
+    }
+}
+
+extension HTTPNotifier {
+    /// The host's addresses (getaddrinfo, off the event loops).
+    static func resolve(_ host: String, port: Int) async throws -> [SocketAddress] {
+        try await Task.detached {
+            var hints = addrinfo()
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var list: UnsafeMutablePointer<addrinfo>?
+            guard getaddrinfo(host, String(port), &hints, &list) == 0, let list else {
+                throw Failure(description: "\(host) does not resolve")
+            }
+            defer { freeaddrinfo(list) }
+            var addresses: [SocketAddress] = []
+            var next: UnsafeMutablePointer<addrinfo>? = list
+            while let entry = next {
+                if let address = entry.pointee.ai_addr {
+                    switch Int32(address.pointee.sa_family) {
+                    case AF_INET:
+                        addresses.append(address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { SocketAddress($0.pointee, host: host) })
+                    case AF_INET6:
+                        addresses.append(address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { SocketAddress($0.pointee, host: host) })
+                    default: break
+                    }
+                }
+                next = entry.pointee.ai_next
+            }
+            return addresses
+        }.value
     }
 }
 

@@ -92,7 +92,8 @@ public final class NotificationDelivery: Service, Sendable {
                     if !endpoint.wantsLD, let context = due.subscription.contexts.last {
                         headers.append(("Link", "<\(context)>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""))
                     }
-                    let status = try await http.post(endpoint.uri, body: Array(due.payload.utf8), headers: headers)
+                    let status = try await http.post(endpoint.uri, body: Array(due.payload.utf8), headers: headers,
+                                                     publicOnly: endpoints.needsPublicAddress(endpoint))
                     if !(200..<300).contains(status) { failure = "the endpoint answered \(status)" }
                 case .mqtt:
                     guard let publish, let topic = endpoint.topic else { failure = "no broker to publish to"; break }

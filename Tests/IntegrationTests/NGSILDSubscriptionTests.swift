@@ -175,6 +175,22 @@ extension IntegrationTests {
             }
         }
 
+        @Test("a host allowed only through * must resolve to public addresses: localhost is refused, named it is reached")
+        func publicOnly() async throws {
+            let receiver = NotificationReceiver()
+            try receiver.start()
+            defer { receiver.stop() }
+            let notifier = HTTPNotifier()
+            for host in ["localhost", "127.0.0.1"] {
+                await #expect(throws: HTTPNotifier.Failure.self, "\(host)") {
+                    try await notifier.post("http://\(host):\(receiver.port)/n", body: Array("{}".utf8), headers: [], publicOnly: true)
+                }
+            }
+            #expect(receiver.received.isEmpty, "nothing reached the private address")
+            #expect(try await notifier.post("http://localhost:\(receiver.port)/n", body: Array("{}".utf8), headers: [("Content-Type", "application/json")]) == 200)
+            #expect(receiver.received.count == 1)
+        }
+
         @Test("throttling, pausing and endpoints the operator did not allow; MQTT endpoints publish on the broker")
         func rules() async throws {
             try await Self.withApp { context in

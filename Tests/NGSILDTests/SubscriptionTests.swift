@@ -135,7 +135,7 @@ import Testing
         #expect(NotificationEndpoints(allowedHosts: ["127.0.0.1"], broker: nil).refusal(http) == nil)
         #expect(NotificationEndpoints(allowedHosts: ["127.0.0.1:9999"], broker: nil).refusal(http) == nil)
         #expect(NotificationEndpoints(allowedHosts: ["127.0.0.1:80"], broker: nil).refusal(http) != nil)
-        #expect(NotificationEndpoints(allowedHosts: ["*"], broker: nil).refusal(http) == nil)
+        #expect(NotificationEndpoints(allowedHosts: ["*"], broker: nil).refusal(http) != nil, "* is any public host, not the loopback")
         let mqtt = try Self.parse(Self.warmRooms.replacingOccurrences(of: "http://127.0.0.1:9999/notify", with: "mqtt://127.0.0.1:18830/ngsi-ld/notifications/rooms")).endpoint
         #expect(mqtt.topic == "ngsi-ld/notifications/rooms")
         #expect(NotificationEndpoints(allowedHosts: ["*"], broker: nil).refusal(mqtt) != nil, "no broker: no MQTT")
@@ -145,6 +145,29 @@ import Testing
         let own = try Self.parse(Self.warmRooms.replacingOccurrences(of: "http://127.0.0.1:9999/notify", with: "mqtt://127.0.0.1:18830/ngsi-ld/notifications/c/rooms")).endpoint
         #expect(NotificationTopics.refusal(own, owner: "c") == nil)
         #expect(NotificationTopics.refusal(http, owner: "c") == nil)
+    }
+
+    @Test func anyHostIsAnyPublicHost() throws {
+        for address in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
+                        "224.0.0.1", "::1", "::", "fe80::1", "fd00::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1"] {
+            #expect(AddressRanges.isPublic(address) == false, "\(address)")
+        }
+        for address in ["8.8.8.8", "172.32.0.1", "100.128.0.1", "2001:db8::1", "::ffff:8.8.8.8"] {
+            #expect(AddressRanges.isPublic(address) == true, "\(address)")
+        }
+        #expect(AddressRanges.isPublic("example.org") == nil)
+        let any = NotificationEndpoints(allowedHosts: ["*"], broker: nil)
+        func endpoint(_ uri: String) throws -> Subscription.Endpoint {
+            try Self.parse(Self.warmRooms.replacingOccurrences(of: "http://127.0.0.1:9999/notify", with: uri)).endpoint
+        }
+        #expect(any.refusal(try endpoint("http://169.254.169.254/latest")) != nil, "a cloud's metadata service")
+        #expect(any.refusal(try endpoint("http://[::1]:8080/n")) != nil)
+        #expect(any.refusal(try endpoint("http://8.8.8.8/n")) == nil)
+        let city = try endpoint("http://city.example.org/n")
+        #expect(any.refusal(city) == nil && any.needsPublicAddress(city), "a name is judged when it is resolved")
+        let named = NotificationEndpoints(allowedHosts: ["*", "10.1.2.3"], broker: nil)
+        let inside = try endpoint("http://10.1.2.3/n")
+        #expect(named.refusal(inside) == nil && !named.needsPublicAddress(inside))
     }
 
     @Test func backoffDoublesToTenMinutes() {
