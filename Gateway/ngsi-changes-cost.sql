@@ -36,33 +36,13 @@ END $$;
 SELECT pg_temp.mode('triggers disabled');
 SELECT pg_temp.upserts() AS "warm-up";
 \o /dev/null
-SELECT pg_temp.mode('triggers disabled');
-VACUUM latest_observations;
-INSERT INTO cost SELECT 'triggers disabled', pg_temp.upserts();
-SELECT pg_temp.mode('nobody subscribed');
-VACUUM latest_observations;
-INSERT INTO cost SELECT 'nobody subscribed', pg_temp.upserts();
-SELECT pg_temp.mode('one subscription');
-VACUUM latest_observations;
-INSERT INTO cost SELECT 'one subscription', pg_temp.upserts();
-SELECT pg_temp.mode('triggers disabled');
-VACUUM latest_observations;
-INSERT INTO cost SELECT 'triggers disabled', pg_temp.upserts();
-SELECT pg_temp.mode('nobody subscribed');
-VACUUM latest_observations;
-INSERT INTO cost SELECT 'nobody subscribed', pg_temp.upserts();
-SELECT pg_temp.mode('one subscription');
-VACUUM latest_observations;
-INSERT INTO cost SELECT 'one subscription', pg_temp.upserts();
-SELECT pg_temp.mode('triggers disabled');
-VACUUM latest_observations;
-INSERT INTO cost SELECT 'triggers disabled', pg_temp.upserts();
-SELECT pg_temp.mode('nobody subscribed');
-VACUUM latest_observations;
-INSERT INTO cost SELECT 'nobody subscribed', pg_temp.upserts();
-SELECT pg_temp.mode('one subscription');
-VACUUM latest_observations;
-INSERT INTO cost SELECT 'one subscription', pg_temp.upserts();
+-- The rounds, mode after mode, three times: each statement on its own (VACUUM runs outside a transaction).
+SELECT statement FROM generate_series(1, 3) AS r(round)
+CROSS JOIN unnest(ARRAY['triggers disabled', 'nobody subscribed', 'one subscription']) WITH ORDINALITY AS m(mode, position)
+CROSS JOIN LATERAL unnest(ARRAY[format('SELECT pg_temp.mode(%L)', m.mode), 'VACUUM latest_observations',
+                                format('INSERT INTO cost SELECT %L, pg_temp.upserts()', m.mode)]) WITH ORDINALITY AS s(statement, step)
+ORDER BY r.round, m.position, s.step
+\gexec
 SELECT pg_temp.mode('nobody subscribed');
 DELETE FROM latest_observations WHERE device_id LIKE 'bench-%';
 \o

@@ -57,9 +57,18 @@ public struct OpenVocabulary: Sendable {
     /// The IRI of a catalogue quantity.
     public func iri(quantityID: String) -> String? { iriByID[quantityID] }
 
+    /// The open (class 1) quantity an attribute IRI names: the only ones this tier reads, writes or notifies.
+    public func openQuantity(iri: String) -> Quantity? {
+        quantity(iri: iri).flatMap(Self.isOpen)
+    }
+
     /// Open (class 1) quantities by IRI.
     public var openQuantities: [(iri: String, quantity: Quantity)] {
-        byIRI.filter { $0.value.classification.confidentiality.rawValue == 1 }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        byIRI.filter { Self.isOpen($0.value) != nil }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    private static func isOpen(_ quantity: Quantity) -> Quantity? {
+        quantity.classification.confidentiality.rawValue == 1 ? quantity : nil
     }
 
     /// UN/CEFACT common codes of the catalogue's units (NGSI-LD `unitCode`).

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The NGSI-LD query language (GS CIM 009 §4.9) as far as this tier evaluates it: terms joined by `;` (and), each
 /// `attribute op value` with op `==`, `!=`, `>`, `>=`, `<`, `<=`, a value a number, a "quoted" text, `true` or
 /// `false`, a list (`==a,b,c`) or a range (`==1..5`); or an attribute alone (it exists). Or (`|`) and parentheses
@@ -36,7 +38,7 @@ public struct QueryTerm: Sendable, Equatable {
 
     /// Parses `q`; a text with `%` escapes (as some clients send it) is decoded first.
     public static func parse(_ raw: String) throws(NGSILDFailure) -> [QueryTerm] {
-        let text = raw.contains("%") ? (raw.removingPercentEncodingSafely ?? raw) : raw
+        let text = raw.contains("%") ? (raw.removingPercentEncoding ?? raw) : raw
         guard !text.isEmpty else { throw .badRequest("q is empty") }
         guard text.count <= maxLength else { throw .badRequest("q is longer than \(maxLength) characters") }
         var terms: [QueryTerm] = []
@@ -175,20 +177,5 @@ public struct QueryTerm: Sendable, Equatable {
             guard case .number(let number)? = value else { return false }
             return (low...high).contains(number) != negated
         }
-    }
-}
-
-extension String {
-    /// Percent-decoding that gives nil for malformed escapes rather than guessing.
-    var removingPercentEncodingSafely: String? {
-        var bytes: [UInt8] = []
-        var iterator = utf8.makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
-            guard let high = iterator.next(), let low = iterator.next(),
-                  let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) else { return nil }
-            bytes.append(value)
-        }
-        return String(validating: bytes, as: UTF8.self)
     }
 }

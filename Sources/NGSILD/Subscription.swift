@@ -193,7 +193,7 @@ extension Subscription {
                 }
                 conditions += parts
             }
-            subscription.q = raw.contains("%") ? (raw.removingPercentEncodingSafely ?? raw) : raw
+            subscription.q = raw.contains("%") ? (raw.removingPercentEncoding ?? raw) : raw
             subscription.conditions = conditions
         }
         if let notification = members["notification"] {
@@ -297,7 +297,7 @@ extension Subscription {
     }
 
     private static func openQuantity(_ name: String, _ context: LDContext, _ vocabulary: OpenVocabulary, _ member: String) throws(NGSILDFailure) -> Quantity {
-        guard let quantity = vocabulary.quantity(iri: context.expand(name)), quantity.classification.confidentiality.rawValue == 1 else {
+        guard let quantity = vocabulary.openQuantity(iri: context.expand(name)) else {
             throw .badRequest("\(member): \(name) is not an attribute of this tier; open attributes: \(EntityInput.writable(vocabulary))")
         }
         return quantity

@@ -153,8 +153,7 @@ struct NGSILDController<Context: ClientRequestContext> {
         let name = (context.parameters.get("attrId") ?? "").removingPercentEncoding ?? ""
         let iri = ld.context.expand(name)
         let (_, attributes) = try await repository.typesAndAttributes(tenants: try LDTenant.read(request, context.client))
-        guard let quantity = vocabulary.quantity(iri: iri), quantity.classification.confidentiality.rawValue == 1,
-              let types = attributes[quantity.id] else {
+        guard let quantity = vocabulary.openQuantity(iri: iri), let types = attributes[quantity.id] else {
             throw NGSILDFailure.notFound("no attribute \(name)")
         }
         return ld.respond(["id": .string(iri), "type": "Attribute", "attributeName": .string(ld.context.compact(iri)),
@@ -194,9 +193,14 @@ struct NGSILDController<Context: ClientRequestContext> {
     }
 
     static func entityID(_ context: Context) throws -> String {
-        let raw = (context.parameters.get("entityId") ?? "").removingPercentEncoding ?? ""
+        try uriParameter("entityId", context, what: "an entity id (a URI, e.g. urn:ngsi-ld:Device:<device id>)")
+    }
+
+    /// A path parameter that is a URI (an entity's or a subscription's id), percent-decoded, at most 256 characters.
+    static func uriParameter(_ name: String, _ context: Context, what: String) throws -> String {
+        let raw = (context.parameters.get(name) ?? "").removingPercentEncoding ?? ""
         guard raw.count <= 256, LDContext.isAbsoluteIRI(raw) else {
-            throw NGSILDFailure.badRequest("\(raw.prefix(64)) is not an entity id (a URI, e.g. urn:ngsi-ld:Device:<device id>)")
+            throw NGSILDFailure.badRequest("\(raw.prefix(64)) is not \(what)")
         }
         return raw
     }
@@ -248,7 +252,7 @@ struct EntitySelection {
         if let q = parameters.get("q") {
             for term in try QueryTerm.parse(q) {
                 let iri = ld.context.expand(term.attribute)
-                guard let quantity = vocabulary.quantity(iri: iri), quantity.classification.confidentiality.rawValue == 1 else {
+                guard let quantity = vocabulary.openQuantity(iri: iri) else {
                     satisfiable = false  // an attribute this tier does not have: nothing matches (GS CIM 009 §4.9)
                     continue
                 }
@@ -273,7 +277,7 @@ struct EntitySelection {
             guard !ld.context.isKeyword(name) else { throw NGSILDFailure.badRequest("attrs: \(name) names a JSON-LD keyword, not an attribute") }
             let iri = ld.context.expand(name)
             if iri == OpenVocabulary.location { location = true; continue }
-            if let quantity = vocabulary.quantity(iri: iri), quantity.classification.confidentiality.rawValue == 1 { quantities.append(quantity.id) }
+            if let quantity = vocabulary.openQuantity(iri: iri) { quantities.append(quantity.id) }
         }
         return (quantities, location)
     }

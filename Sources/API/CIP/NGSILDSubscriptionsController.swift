@@ -114,10 +114,6 @@ struct NGSILDSubscriptionsController<Context: ClientRequestContext> {
     }
 
     private func subscriptionID(_ context: Context) throws -> String {
-        let raw = (context.parameters.get("subscriptionId") ?? "").removingPercentEncoding ?? ""
-        guard raw.count <= 256, LDContext.isAbsoluteIRI(raw) else {
-            throw NGSILDFailure.badRequest("\(raw.prefix(64)) is not a subscription id (a URI)")
-        }
-        return raw
+        try NGSILDController<Context>.uriParameter("subscriptionId", context, what: "a subscription id (a URI)")
     }
 }
